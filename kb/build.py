@@ -1,0 +1,217 @@
+"""content/ -> checked, rendered articles -> a new index generation."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb import content as content_module
+from kb.content import Article, Content, Problem
+from kb.errors import KbError
+from kb.markdown import RENDER_VERSION, Rendered, Renderer, article_url
+from kb.search.indexer import (
+    IndexedArticle,
+    current_generation,
+    read_meta,
+    write_generation,
+)
+from kb.search.schema import SCHEMA_VERSION
+
+
+class ContentErrors(KbError):
+    """The content has errors: nothing was built, the previous index still serves."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        errors = sorted(p for p in problems if not p.warning)
+        super().__init__(f"{len(errors)} erreur(s) dans le contenu")
+        self.problems = errors
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    articles: int
+    categories: int
+    changed: int
+    removed: int
+    seconds: float
+    generation: str
+    warnings: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        seconds = f"{self.seconds:.2f}".replace(".", ",")
+        return (
+            f"{self.articles} articles, {self.categories} catégories, "
+            f"{self.changed} modifiés, {seconds} s"
+        )
+
+
+def renderer_for(content: Content) -> Renderer:
+    by_path = content.by_path()
+
+    def resolve(path: Path) -> str | None:
+        article = by_path.get(path)
+        return article.slug if article else None
+
+    return Renderer(resolve, known=list(by_path))
+
+
+def check(content_dir: Path) -> tuple[Content, list[Problem]]:
+    """Every problem in the content, rendering included (links between articles)."""
+    content = content_module.load(content_dir)
+    problems = list(content.problems)
+    renderer = renderer_for(content)
+    for article in content.articles:
+        problems += renderer.render(article)[1]
+    return content, sorted(problems)
+
+
+def content_fingerprint(content_dir: Path) -> str:
+    """Cheap: names, sizes and times of the content files, to tell a stale index."""
+    digest = hashlib.sha256()
+    if content_dir.is_dir():
+        for path in sorted(content_dir.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                line = f"{path.relative_to(content_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n"
+                digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def is_stale(content_dir: Path, index_dir: Path) -> bool:
+    """True when the index is missing or was built from other content than what is there now."""
+    generation = current_generation(index_dir)
+    if generation is None:
+        return True
+    try:
+        meta = read_meta(generation)
+    except (OSError, ValueError):
+        return True
+    return bool(
+        meta.get("fingerprint") != content_fingerprint(content_dir)
+        or meta.get("schema") != SCHEMA_VERSION
+        or meta.get("render") != RENDER_VERSION
+    )
+
+
+def build(
+    content_dir: Path,
+    index_dir: Path,
+    *,
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Check, render what changed, write and switch to a new generation. Raises ContentErrors."""
+    started = time.perf_counter()
+    fingerprint = content_fingerprint(content_dir)
+    content = content_module.load(content_dir)
+    if content.errors:
+        raise ContentErrors(content.problems)
+    renderer = renderer_for(content)
+    links_key = _links_key(content)
+    digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
+
+    base = None if full else current_generation(index_dir)
+    previous: dict[str, str] = {}
+    if base is not None:
+        meta = read_meta(base)
+        if meta.get("schema") == SCHEMA_VERSION and meta.get("render") == RENDER_VERSION:
+            previous = meta.get("digests", {})
+        else:
+            base = None
+    changed = [a for a in content.articles if previous.get(a.slug) != digests[a.slug]]
+    removed = sorted(set(previous) - set(digests))
+
+    indexed: list[IndexedArticle] = []
+    problems: list[Problem] = []
+    for article in changed:
+        rendered, link_problems = renderer.render(article)
+        problems += link_problems
+        indexed.append(_indexed(article, rendered, digests[article.slug]))
+    if problems:
+        raise ContentErrors(problems)
+
+    total = len(indexed)
+    report_progress = (lambda n: progress(n, total)) if progress else None
+    meta = {
+        "schema": SCHEMA_VERSION,
+        "render": RENDER_VERSION,
+        "fingerprint": fingerprint,
+        "built_at": time.time(),
+        "categories": [
+            {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
+            for c in content.categories
+        ],
+        "articles": [_listing(a) for a in content.articles],
+        "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
+        "synonyms": [list(group) for group in content.synonyms],
+        "digests": digests,
+    }
+    generation = write_generation(
+        index_dir, indexed, meta, base=base, remove=removed, progress=report_progress
+    )
+    return BuildReport(
+        articles=len(content.articles),
+        categories=len(content.categories),
+        changed=len(changed),
+        removed=len(removed),
+        seconds=time.perf_counter() - started,
+        generation=generation.name,
+        warnings=content.warnings,
+    )
+
+
+def _links_key(content: Content) -> str:
+    """Changes when any article's file maps to another slug: links must then be re-resolved."""
+    digest = hashlib.sha256()
+    for article in sorted(content.articles, key=lambda a: str(a.path)):
+        digest.update(f"{article.path.resolve()}={article.slug}\n".encode())
+    return digest.hexdigest()
+
+
+def _article_digest(article: Article, links_key: str) -> str:
+    parts = (article.digest, article.category, SCHEMA_VERSION, RENDER_VERSION, links_key)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _listing(article: Article) -> dict[str, object]:
+    return {
+        "slug": article.slug,
+        "title": article.title,
+        "category": article.category,
+        "summary": article.summary,
+        "order": article.order,
+        "featured": article.featured,
+        "updated": article.updated.isoformat() if article.updated else None,
+        "draft": article.draft,
+        "url": article_url(article.slug),
+    }
+
+
+def _indexed(article: Article, rendered: Rendered, digest: str) -> IndexedArticle:
+    return IndexedArticle(
+        slug=article.slug,
+        category=article.category,
+        title=article.title,
+        summary=article.summary,
+        keywords=article.keywords,
+        headings=tuple((h.level, h.text, h.id) for h in rendered.headings),
+        html=rendered.html,
+        text=rendered.text,
+        body_text=rendered.body_text,
+        meta={
+            "summary": article.summary,
+            "keywords": list(article.keywords),
+            "headings": [[h.level, h.text, h.id] for h in rendered.headings],
+            "updated": article.updated.isoformat() if article.updated else None,
+            "order": article.order,
+            "featured": article.featured,
+            "aliases": list(article.aliases),
+            "related": list(article.related),
+            "links": list(rendered.links),
+            "draft": article.draft,
+        },
+        digest=digest,
+    )

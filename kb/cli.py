@@ -1,0 +1,168 @@
+"""The `kb` command: the same domain functions as the web layer, for editors and operators."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from kb.build import BuildReport, ContentErrors, build, check
+from kb.config import Settings
+from kb.errors import KbError
+from kb.search import SearchIndex
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in French and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        translations = {
+            "the following arguments are required": "arguments obligatoires manquants",
+            "unrecognized arguments": "arguments inconnus",
+            "invalid choice": "choix invalide",
+            "expected one argument": "une valeur est attendue",
+            "invalid int value": "nombre entier attendu",
+        }
+        for english, french in translations.items():
+            message = message.replace(english, french)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: erreur : {message}\n")
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu, pas « {value} »") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"nombre positif attendu, pas {number}")
+    return number
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--content", type=Path, help="dossier du contenu (KB_CONTENT_DIR)")
+    parser.add_argument("--index", type=Path, help="dossier de l'index (KB_INDEX_DIR)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kb", description="Centre d'assistance kb.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMANDE", parser_class=_Parser)
+    commands.required = True
+
+    p = commands.add_parser("build", help="vérifie le contenu et construit l'index")
+    _common(p)
+    p.add_argument("--full", action="store_true", help="tout reconstruire")
+    p.add_argument("--strict", action="store_true", help="les avertissements font échouer")
+
+    p = commands.add_parser("check", help="vérifie le contenu sans rien écrire")
+    _common(p)
+    p.add_argument("--strict", action="store_true", help="les avertissements font échouer")
+
+    p = commands.add_parser("search", help="cherche comme le site")
+    _common(p)
+    p.add_argument("query", help="la recherche, entre guillemets")
+    p.add_argument("--category", help="limiter à une catégorie (son slug)")
+    p.add_argument("--limit", type=_positive, default=10, help="nombre de résultats (10)")
+    p.add_argument("--json", action="store_true", help="résultats en JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(content_dir=args.content, index_dir=args.index)
+        return _COMMANDS[args.command](args, settings)
+    except ContentErrors as exc:
+        _print_problems(exc.problems, sys.stderr)
+        print(f"{len(exc.problems)} erreur(s) : rien n'a été construit.", file=sys.stderr)
+        return 1
+    except KbError as exc:
+        print(f"kb: {exc.message}", file=sys.stderr)
+        return 2 if exc.status == 400 else 1
+    except KeyboardInterrupt:
+        print("kb: interrompu", file=sys.stderr)
+        return 130
+
+
+def _print_problems(problems: Sequence[object], stream: TextIO) -> None:
+    for problem in problems:
+        print(problem, file=stream)
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    report = run_build(settings, full=args.full)
+    if report.warnings:
+        print(f"{len(report.warnings)} avertissement(s) :", file=sys.stderr)
+        _print_problems(report.warnings, sys.stderr)
+    print(f"Index construit : {report.summary()}")
+    return 1 if args.strict and report.warnings else 0
+
+
+def run_build(settings: Settings, full: bool = False) -> BuildReport:
+    """Build with a progress line on a terminal when there is much to do."""
+    interactive = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if total >= 200 and (now - last[0] > 0.5 or done == total):
+            last[0] = now
+            end = "\n" if done == total else ("\r" if interactive else "\n")
+            print(f"  {done}/{total} articles indexés", end=end, file=sys.stderr, flush=True)
+
+    return build(settings.content_dir, settings.index_dir, full=full, progress=progress)
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    content, problems = check(settings.content_dir)
+    errors = [p for p in problems if not p.warning]
+    warnings = [p for p in problems if p.warning]
+    _print_problems(errors, sys.stdout)
+    if warnings:
+        print(f"{len(warnings)} avertissement(s) :")
+        _print_problems(warnings, sys.stdout)
+    if errors:
+        print(f"{len(errors)} erreur(s).")
+        return 1
+    print(
+        f"Contenu valide : {len(content.articles)} articles, {len(content.categories)} catégories."
+    )
+    return 1 if args.strict and warnings else 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    snapshot = SearchIndex(settings.index_dir).snapshot()
+    results = snapshot.search(args.query, category=args.category, per_page=min(args.limit, 50))
+    if args.json:
+        print(json.dumps(results.as_json(), ensure_ascii=False, indent=2))
+        return 0
+    if results.empty_query:
+        print("Saisissez un ou plusieurs mots à chercher.")
+        return 0
+    if results.suggestion:
+        print(f"Essayez avec : {results.suggestion}")
+    if not results.hits:
+        print(f"Aucun article ne correspond à « {results.query} ».")
+        return 0
+    print(f"{results.total} résultat(s) pour « {results.query} »")
+    for rank, hit in enumerate(results.hits, 1):
+        snippet = hit.snippet.replace("<mark>", "[").replace("</mark>", "]")
+        print(f"{rank:>2}. {hit.title}  ({hit.category}, {hit.score:.2f})  {hit.url}")
+        print(f"    {html.unescape(snippet)}")
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "build": cmd_build,
+    "check": cmd_check,
+    "search": cmd_search,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

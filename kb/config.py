@@ -1,0 +1,94 @@
+"""Settings: one frozen dataclass, read from KB_* environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.errors import KbError
+
+
+class SettingsError(KbError):
+    """A setting has a value that cannot be used."""
+
+
+def _path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def _int(value: str) -> int:
+    return int(value.strip())
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on", "oui"}:
+        return True
+    if lowered in {"0", "false", "no", "off", "non", ""}:
+        return False
+    raise ValueError(value)
+
+
+_EXPECTED = {_path: "a path", _int: "a whole number", _bool: "true or false", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything kb can be told; each field maps to KB_<NAME> in the environment."""
+
+    content_dir: Path = field(
+        default=Path("content"), metadata={"help": "Dossier des articles Markdown", "cast": _path}
+    )
+    index_dir: Path = field(
+        default=Path("search_index"), metadata={"help": "Dossier de l'index Whoosh", "cast": _path}
+    )
+    data_dir: Path = field(
+        default=Path("var"),
+        metadata={"help": "Dossier des données (base SQLite, pièces jointes)", "cast": _path},
+    )
+    database_url: str = field(
+        default="",
+        metadata={"help": "URL SQLAlchemy de la base ; SQLite dans data_dir si vide", "cast": str},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "Adresse d'écoute", "cast": str})
+    port: int = field(default=8000, metadata={"help": "Port d'écoute", "cast": _int})
+    workers: int = field(default=1, metadata={"help": "Nombre de processus", "cast": _int})
+    site_name: str = field(
+        default="CPRO éducation — Assistance", metadata={"help": "Nom du site", "cast": str}
+    )
+    secret_key: str = field(
+        default="",
+        metadata={
+            "help": "Clé de signature des cookies ; générée dans data_dir si vide",
+            "cast": str,
+        },
+    )
+    show_drafts: bool = field(
+        default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then KB_* variables, then explicit overrides (CLI flags), in that order."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f"KB_{f.name.upper()}"
+            if name in env:
+                cast = f.metadata["cast"]
+                raw = env[name]
+                try:
+                    values[f.name] = cast(raw)
+                except ValueError:
+                    raise SettingsError(f"{name}={raw!r}: expected {_EXPECTED[cast]}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL in force: KB_DATABASE_URL, else SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'kb.sqlite3').resolve()}"

@@ -1,0 +1,181 @@
+"""markdown-it-py setup: HTML, plain text, headings with anchors, links between articles."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+from kb.content import Article, Problem, slugify
+
+# Bump when the HTML produced for the same Markdown changes: every article is re-rendered.
+RENDER_VERSION = "1"
+ANCHOR_LEVELS = ("h2", "h3", "h4")
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    text: str  # everything a reader sees, headings included: what snippets quote
+    body_text: str  # the same without the headings, which are indexed on their own
+    headings: tuple[Heading, ...]
+    links: tuple[str, ...]  # slugs of the articles this one links to
+
+
+def article_url(slug: str) -> str:
+    return f"/articles/{quote(slug)}"
+
+
+def make_markdown() -> MarkdownIt:
+    """CommonMark with tables; raw HTML is shown as text, never passed through."""
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable("table")
+    md.add_render_rule("table_open", _table_open)
+    md.add_render_rule("table_close", _table_close)
+    return md
+
+
+def _table_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # A wide table scrolls inside its own box instead of widening the page on a phone.
+    return '<div class="table-wrap" tabindex="0">' + self.renderToken(tokens, idx, options, env)
+
+
+def _table_close(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return self.renderToken(tokens, idx, options, env) + "</div>"
+
+
+class Renderer:
+    """Renders articles; `resolve` maps an article file's absolute path to its slug."""
+
+    def __init__(self, resolve: Callable[[Path], str | None], known: Sequence[Path] = ()) -> None:
+        self.md = make_markdown()
+        self.resolve = resolve
+        self.known = [p.name for p in known]
+
+    def render(self, article: Article) -> tuple[Rendered, list[Problem]]:
+        problems: list[Problem] = []
+        tokens = self.md.parse(article.body)
+        # Before the heading anchors add their "#".
+        text, body_text = _plain_text(tokens), _plain_text(tokens, headings=False)
+        headings = self._anchor_headings(tokens)
+        links = self._rewrite_links(tokens, article, problems)
+        html = self.md.renderer.render(tokens, self.md.options, {})
+        return Rendered(html, text, body_text, tuple(headings), tuple(links)), problems
+
+    def _anchor_headings(self, tokens: list[Token]) -> list[Heading]:
+        headings: list[Heading] = []
+        used: set[str] = set()
+        for i, token in enumerate(tokens):
+            if token.type != "heading_open":
+                continue
+            inline = tokens[i + 1]
+            text = _inline_text(inline.children or [])
+            base = slugify(text) or "section"
+            anchor, n = base, 2
+            while anchor in used:
+                anchor, n = f"{base}-{n}", n + 1
+            used.add(anchor)
+            token.attrSet("id", anchor)
+            level = int(token.tag[1])
+            headings.append(Heading(level, text, anchor))
+            if token.tag in ANCHOR_LEVELS and inline.children is not None:
+                # A visible link to copy, so support can share this very section.
+                link = Token("link_open", "a", 1)
+                link.attrs = {
+                    "href": f"#{anchor}",
+                    "class": "heading-anchor",
+                    "aria-label": f"Lien vers la section « {text} »",
+                }
+                mark = Token("text", "", 0)
+                mark.content = "#"
+                space = Token("text", "", 0)
+                space.content = " "
+                inline.children.extend([space, link, mark, Token("link_close", "a", -1)])
+        return headings
+
+    def _rewrite_links(
+        self, tokens: list[Token], article: Article, problems: list[Problem]
+    ) -> list[str]:
+        links: list[str] = []
+        for token in tokens:
+            if token.type != "inline" or not token.children:
+                continue
+            for child in token.children:
+                if child.type != "link_open":
+                    continue
+                href = str(child.attrGet("href") or "")
+                parts = urlsplit(href)
+                if parts.scheme or parts.netloc or not parts.path.endswith(".md"):
+                    continue
+                line = article.body_line + (token.map[0] if token.map else 0)
+                target = (article.path.parent / unquote(parts.path)).resolve()
+                slug = self.resolve(target)
+                if slug is None:
+                    hint = difflib.get_close_matches(Path(parts.path).name, self.known, n=1)
+                    suggestion = f" : vouliez-vous dire « {hint[0]} » ?" if hint else ""
+                    problems.append(
+                        Problem(
+                            article.path,
+                            line,
+                            f"lien vers un article introuvable « {href} »{suggestion}",
+                        )
+                    )
+                    continue
+                links.append(slug)
+                fragment = f"#{parts.fragment}" if parts.fragment else ""
+                child.attrSet("href", article_url(slug) + fragment)
+        return links
+
+
+def _inline_text(children: list[Token]) -> str:
+    return "".join(c.content for c in children if c.type in ("text", "code_inline")).strip()
+
+
+def _plain_text(tokens: list[Token], headings: bool = True) -> str:
+    """The words a reader sees, one block a line."""
+    blocks: list[str] = []
+    in_heading = False
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            in_heading = token.type == "heading_open"
+        elif token.type == "inline" and (headings or not in_heading):
+            blocks.append(_inline_text_with_breaks(token.children or []))
+        elif token.type in ("code_block", "fence"):
+            blocks.append(token.content.strip())
+    return "\n".join(b for b in blocks if b)
+
+
+def _inline_text_with_breaks(children: list[Token]) -> str:
+    out: list[str] = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            out.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif child.type == "image":
+            out.append(_inline_text(child.children or []))
+    return "".join(out).strip()
+
+
+def render_fragment(markdown: str, **env: Any) -> str:
+    """Markdown that is not an article (a category description): same rules, no links checked."""
+    return make_markdown().render(markdown, env)

@@ -1,0 +1,165 @@
+"""Index generations: a new one is written beside the live one and made live once complete."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+
+from kb.search.schema import make_schema
+
+CURRENT = "CURRENT"
+META = "build.json"
+GENERATION_PREFIX = "gen-"
+
+
+@dataclass(frozen=True)
+class IndexedArticle:
+    """What the index keeps of one rendered article."""
+
+    slug: str
+    category: str
+    title: str
+    summary: str
+    keywords: tuple[str, ...]
+    headings: tuple[tuple[int, str, str], ...]
+    html: str
+    text: str
+    body_text: str
+    meta: dict[str, Any]
+    digest: str  # changes whenever anything indexed here would change
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation's folder, or None when nothing was ever built."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    path = index_dir / name
+    return path if name.startswith(GENERATION_PREFIX) and (path / META).is_file() else None
+
+
+def read_meta(generation: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((generation / META).read_text(encoding="utf-8"))
+    return meta
+
+
+def _next_generation(index_dir: Path) -> Path:
+    numbers = [
+        int(p.name[len(GENERATION_PREFIX) :])
+        for p in index_dir.glob(f"{GENERATION_PREFIX}*")
+        if p.name[len(GENERATION_PREFIX) :].isdigit()
+    ]
+    return index_dir / f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
+
+
+def write_generation(
+    index_dir: Path,
+    articles: Iterable[IndexedArticle],
+    meta: dict[str, Any],
+    *,
+    base: Path | None,
+    remove: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Write a new generation (from `base` when given: only `articles` and `remove` change),
+    then switch CURRENT to it. Until the switch, readers keep the previous one, whole."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(index_dir)
+    target = _next_generation(index_dir)
+    target.mkdir()
+    if base is not None:
+        # Whoosh never rewrites a segment file: links share them at no cost.
+        for item in base.iterdir():
+            if item.name != META and item.is_file() and not item.name.endswith("LOCK"):
+                _link_or_copy(item, target / item.name)
+        ix = whoosh_index.open_dir(str(target))
+    else:
+        ix = whoosh_index.create_in(str(target), make_schema())
+    writer = ix.writer(limitmb=256)
+    try:
+        for slug in remove:
+            writer.delete_by_term("slug", slug)
+        for count, article in enumerate(articles, 1):
+            if base is not None:
+                writer.delete_by_term("slug", article.slug)
+            writer.add_document(**_document(article))
+            if progress is not None:
+                progress(count)
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        ix.close()
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    ix.close()
+    _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
+    _write_atomically(index_dir / CURRENT, target.name + "\n")
+    _prune(index_dir, keep={target.name, base.name if base else ""})
+    return target
+
+
+def _document(article: IndexedArticle) -> dict[str, Any]:
+    heading_text = "\n".join(h[1] for h in article.headings)
+    keywords = "\n".join(article.keywords)
+    return {
+        "slug": article.slug,
+        "category": article.category,
+        "draft": "1" if article.meta.get("draft") else "0",
+        "title": article.title,
+        "keywords": keywords,
+        "summary": article.summary,
+        "headings": heading_text,
+        "body": article.body_text,
+        "spell": "\n".join((article.title, keywords, article.summary, article.text)),
+        "html": article.html,
+        "text": article.text,
+        "meta": article.meta,
+    }
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_abandoned(index_dir: Path) -> None:
+    """Generations an interrupted build left behind, never made live."""
+    live = current_generation(index_dir)
+    for path in index_dir.glob(f"{GENERATION_PREFIX}*"):
+        if path != live and not (path / META).exists():
+            shutil.rmtree(path, ignore_errors=True)
+    for tmp in index_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Keep the live generation and the one before (a reader may still have it open)."""
+    for path in index_dir.glob(f"{GENERATION_PREFIX}*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,39 @@
+"""The Whoosh schema: ranked French fields, a spelling field, and what pages need, stored."""
+
+from __future__ import annotations
+
+from whoosh.fields import ID, STORED, TEXT, Schema
+
+from kb.search.analysis import french_analyzer, spelling_analyzer
+
+# Bump when the schema or the analysis changes: the next build is a full one.
+SCHEMA_VERSION = "1"
+
+# Field weights for BM25F: what a title says counts more than what the body mentions.
+RANKED_FIELDS: tuple[tuple[str, float], ...] = (
+    ("title", 5.0),
+    ("keywords", 3.0),
+    ("summary", 2.0),
+    ("headings", 1.8),
+    ("body", 1.0),
+)
+
+
+def make_schema() -> Schema:
+    french = french_analyzer()
+    return Schema(
+        slug=ID(stored=True, unique=True),
+        category=ID(stored=True),
+        draft=ID(),
+        title=TEXT(analyzer=french, stored=True),
+        keywords=TEXT(analyzer=french),
+        summary=TEXT(analyzer=french),
+        headings=TEXT(analyzer=french),
+        body=TEXT(analyzer=french),
+        # Whole folded words for suggestions and prefixes: a stemmed field with spelling=True
+        # returns nothing for fuzzy terms.
+        spell=TEXT(analyzer=spelling_analyzer(), spelling=True, phrase=False),
+        html=STORED(),
+        text=STORED(),
+        meta=STORED(),
+    )

@@ -1,0 +1,143 @@
+"""Builds: generations switched only when complete, incremental by content hash, --full."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Site, article
+
+from kb.build import ContentErrors, is_stale
+from kb.search.indexer import current_generation
+
+
+def test_second_build_reindexes_only_changed_articles(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A"), "abonnement/b.md": article("B")})
+    assert site.build().changed == 0
+    site.write({"abonnement/b.md": article("B", "Nouveau texte sur la facturation.")})
+    report = site.build()
+    assert (report.articles, report.changed) == (2, 1)
+    assert site.slugs("facturation") == ["b"]
+    assert site.build(full=True).changed == 2
+
+
+def test_removed_article_leaves_the_index(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A", "facture"), "abonnement/b.md": article("B")})
+    (site.content / "abonnement/a.md").unlink()
+    report = site.build()
+    assert report.removed == 1
+    assert site.slugs("facture") == []
+    assert site.snapshot().article("a") is None
+
+
+def test_renaming_a_slug_rerenders_the_articles_that_link_to_it(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(
+        {"abonnement/a.md": article("A", "[B](b.md)"), "abonnement/b.md": article("B")}
+    )
+    site.write({"abonnement/b.md": article("B", slug="bee")})
+    site.build()
+    assert '<a href="/articles/bee">B</a>' in site.snapshot().article("a").html  # type: ignore[union-attr]
+
+
+def test_failed_build_leaves_the_previous_index_serving(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A", "facture")})
+    live = current_generation(site.index)
+    site.write({"abonnement/b.md": "---\ntitle: [\n---\nx\n"})
+    with pytest.raises(ContentErrors) as raised:
+        site.build()
+    assert "b.md:2: YAML invalide" in str(raised.value.problems[0])
+    assert current_generation(site.index) == live
+    assert site.slugs("facture") == ["a"]
+
+
+def test_interrupted_build_leaves_the_previous_index_whole(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site({"abonnement/a.md": article("A", "facture")})
+    live = current_generation(site.index)
+    site.write({"abonnement/b.md": article("B", "facture encore")})
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("whoosh.writing.SegmentWriter.commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        site.build()
+    monkeypatch.undo()
+    assert current_generation(site.index) == live
+    assert site.slugs("facture") == ["a"]
+    assert [p.name for p in site.index.iterdir() if p.name.startswith("gen-")] == [live.name]  # type: ignore[union-attr]
+    site.build()
+    assert sorted(site.slugs("facture")) == ["a", "b"]
+
+
+def test_an_open_snapshot_survives_a_rebuild(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A", "facture")})
+    old = site.snapshot()
+    site.write({"abonnement/a.md": article("A", "devis")})
+    site.build()
+    assert [h.slug for h in old.search("facture").hits] == ["a"]
+    assert site.slugs("devis") == ["a"]
+    assert site.slugs("facture") == []
+
+
+def test_stale_index_is_detected(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A")})
+    assert not is_stale(site.content, site.index)
+    site.write({"abonnement/a.md": article("A", "autre")})
+    assert is_stale(site.content, site.index)
+
+
+def test_build_py_is_kb_build(tmp_path: Path, make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A")}, built=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "build.py"),
+            "--content",
+            str(site.content),
+            "--index",
+            str(site.index),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Index construit : 1 articles, 3 catégories, 1 modifiés, ")
+    assert result.stdout.rstrip().endswith(" s")
+
+
+def test_build_with_errors_prints_them_all_and_exits_1(
+    make_site: Callable[..., Site], cli: Callable[..., object]
+) -> None:
+    site = make_site(
+        {
+            "abonnement/a.md": "---\ntitel: A\n---\nx\n",
+            "abonnement/b.md": article("B", "[x](y.md)"),
+        },
+        built=False,
+    )
+    result = cli("build", "--content", site.content, "--index", site.index)
+    assert result.status == 1  # type: ignore[attr-defined]
+    err = result.err  # type: ignore[attr-defined]
+    assert "a.md:2: clé inconnue « titel » : vouliez-vous dire « title » ?" in err
+    assert "rien n'a été construit" in err
+    assert "Traceback" not in err
+    assert current_generation(site.index) is None
+
+
+def test_build_shows_progress_on_long_builds(
+    make_site: Callable[..., Site], cli: Callable[..., object]
+) -> None:
+    files = {f"abonnement/a{n}.md": article(f"Article {n}") for n in range(250)}
+    site = make_site(files, built=False)
+    result = cli("build", "--content", site.content, "--index", site.index)
+    assert "250/250 articles indexés" in result.err  # type: ignore[attr-defined]
+    assert "Index construit : 250 articles" in result.out  # type: ignore[attr-defined]

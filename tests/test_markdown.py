@@ -1,0 +1,65 @@
+"""Rendering: CommonMark, tables, heading anchors from French headings, links, no raw HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conftest import Site, article
+
+
+def page_of(site: Site, slug: str) -> str:
+    found = site.snapshot().article(slug)
+    assert found is not None
+    return found.html
+
+
+def test_headings_get_stable_french_ids_and_a_link_to_copy(make_site: Callable[..., Site]) -> None:
+    body = "## Étape 1 : se connecter\n\nTexte.\n\n## Étape 1 : se connecter\n\n### Où ça ?\n"
+    site = make_site({"abonnement/a.md": article("A", body)})
+    html = page_of(site, "a")
+    assert '<h2 id="etape-1-se-connecter">' in html
+    assert '<h2 id="etape-1-se-connecter-2">' in html
+    assert '<h3 id="ou-ca">' in html
+    assert (
+        '<a href="#etape-1-se-connecter" class="heading-anchor" '
+        'aria-label="Lien vers la section « Étape 1 : se connecter »">#</a>' in html
+    )
+    headings = site.snapshot().article("a").headings  # type: ignore[union-attr]
+    assert headings[0] == (2, "Étape 1 : se connecter", "etape-1-se-connecter")
+
+
+def test_raw_html_is_shown_as_text(make_site: Callable[..., Site]) -> None:
+    body = 'Avant <script>alert("x")</script> après.\n\n<div onclick="x()">bloc</div>\n'
+    site = make_site({"abonnement/a.md": article("A", body)})
+    html = page_of(site, "a")
+    assert "<script>" not in html and "<div onclick" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_tables_render_in_a_scrollable_box(make_site: Callable[..., Site]) -> None:
+    body = "| Navigateur | Recommandé |\n|---|---|\n| Firefox | Oui |\n"
+    html = page_of(make_site({"abonnement/a.md": article("A", body)}), "a")
+    assert '<div class="table-wrap" tabindex="0"><table>' in html
+    assert "<th>Navigateur</th>" in html and "<td>Firefox</td>" in html
+
+
+def test_links_to_md_files_become_article_urls(make_site: Callable[..., Site]) -> None:
+    files = {
+        "abonnement/a.md": article(
+            "A",
+            "Voir [B](../utilisation/b.md#etapes), [C](c.md) et [le site](https://example.org/x.md).",
+        ),
+        "utilisation/b.md": article("B", slug="nouvelle-adresse"),
+        "abonnement/c.md": article("C"),
+    }
+    html = page_of(make_site(files), "a")
+    assert '<a href="/articles/nouvelle-adresse#etapes">B</a>' in html
+    assert '<a href="/articles/c">C</a>' in html
+    assert '<a href="https://example.org/x.md">le site</a>' in html
+
+
+def test_plain_text_for_search_leaves_out_markup(make_site: Callable[..., Site]) -> None:
+    body = "## Titre\n\nUn **mot** et `code`.\n\n- point un\n- point deux\n"
+    site = make_site({"abonnement/a.md": article("A", body)})
+    text = site.snapshot().article("a").text  # type: ignore[union-attr]
+    assert text == "Titre\nUn mot et code.\npoint un\npoint deux"

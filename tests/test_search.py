@@ -1,0 +1,256 @@
+"""French search: folding, stemming, stop words, synonyms, typos, prefixes, weights, snippets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conftest import Site, article
+
+from kb.errors import BadRequest
+
+FILES = {
+    "compte-utilisateur/securite.md": article(
+        "Sécurité du compte", "Choisissez un mot de passe long. Les données restent privées."
+    ),
+    "compte-utilisateur/mot-de-passe-oublie.md": article(
+        "J'ai oublié mon mot de passe",
+        "Sur la page de connexion, cliquez sur Mot de passe oublié ?",
+        keywords="[réinitialiser]",
+    ),
+    "compte-utilisateur/changer-adresse.md": article(
+        "Changer l’adresse e-mail du compte", "Ouvrez l'espace personnel et modifiez l'adresse."
+    ),
+    "compte-utilisateur/se-connecter.md": article(
+        "Se connecter avec le code UAI",
+        "Saisissez le code UAI de l'établissement comme identifiant.",
+    ),
+    "abonnement/renouveler.md": article(
+        "Renouveler l'abonnement", "Le renouvellement se prépare avant l'échéance.", order=1
+    ),
+    "abonnement/abonnements-multiples.md": article(
+        "Plusieurs abonnements", "Chaque établissement a son propre abonnement.", order=2
+    ),
+    "abonnement/supprimer.md": article(
+        "Les données supprimées", "Un fichier supprimé ne revient pas. Pensez à exporter."
+    ),
+    "utilisation/importer.md": article(
+        "Importer des fichiers",
+        "## Formats acceptés\n\nLe tableur doit être enregistré en CSV.\n\n"
+        "## Erreurs\n\nUne ligne incomplète est signalée. Le proxy peut bloquer l'envoi.",
+    ),
+    "utilisation/navigateurs.md": article(
+        "Navigateurs recommandés",
+        "Utilisez Chrome ou Firefox à jour. Le tableur n'est pas concerné.",
+        keywords="[chrome, firefox]",
+    ),
+    "utilisation/tableur.md": article("Préparer un tableur", "Une colonne par information."),
+}
+
+
+@pytest.fixture
+def site(make_site: Callable[..., Site]) -> Site:
+    return make_site(FILES)
+
+
+@pytest.mark.parametrize(
+    ("query", "slug"),
+    [
+        ("privees", "securite"),  # no accent in the query
+        ("securite", "securite"),
+        ("SÉCURITÉ", "securite"),
+        ("sécurite", "securite"),
+    ],
+)
+def test_case_and_accents_fold_both_ways(site: Site, query: str, slug: str) -> None:
+    assert site.slugs(query)[0] == slug
+
+
+def test_accented_query_finds_unaccented_text(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("Securite", "Texte sans accents : echeance")})
+    assert site.slugs("sécurité") == ["a"]
+    assert site.slugs("échéance") == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("query", "slug"),
+    [
+        ("abonnements", "abonnements-multiples"),
+        ("renouvellement", "renouveler"),
+        ("renouveler", "renouveler"),
+        ("supprimer", "supprimer"),
+        ("importation", "importer"),
+    ],
+)
+def test_french_stemming(site: Site, query: str, slug: str) -> None:
+    assert slug in site.slugs(query)[:2]
+
+
+def test_both_apostrophes_are_alike(site: Site) -> None:
+    assert site.slugs("l'adresse")[0] == "changer-adresse"
+    assert site.slugs("l’adresse")[0] == "changer-adresse"
+    assert site.slugs("d’abonnement")[0] in {"renouveler", "abonnements-multiples"}
+
+
+def test_question_words_and_pronouns_do_not_rank(site: Site) -> None:
+    assert site.slugs("comment je fais pour renouveler mon abonnement ?")[0] == "renouveler"
+    assert site.slugs("pourquoi")[:1] == []
+
+
+def test_builtin_synonyms_and_abbreviations(site: Site) -> None:
+    assert site.slugs("mdp oublié")[0] == "mot-de-passe-oublie"
+    assert site.slugs("changer mon courriel")[0] == "changer-adresse"
+    assert site.slugs("adresse électronique")[0] == "changer-adresse"
+    assert site.slugs("login")[0] == "se-connecter"
+
+
+def test_editors_synonyms_extend_the_builtin_list(make_site: Callable[..., Site]) -> None:
+    files = {**FILES, "synonymes.yml": "- [uai, rne, code établissement]\n"}
+    site = make_site(files)
+    assert site.slugs("rne")[0] == "se-connecter"
+    assert site.slugs("code etablissement")[0] == "se-connecter"
+
+
+@pytest.mark.parametrize(
+    ("query", "slug"),
+    [
+        ("abonement", "abonnements-multiples"),
+        ("mot de pase", "securite"),
+        ("navigaturs", "navigateurs"),
+    ],
+)
+def test_typos_on_longer_words(site: Site, query: str, slug: str) -> None:
+    assert slug in site.slugs(query)[:3]
+
+
+def test_short_words_are_not_fuzzy(make_site: Callable[..., Site]) -> None:
+    site = make_site(
+        {"abonnement/a.md": article("Le CSV", "csv"), "abonnement/b.md": article("X", "cvs")}
+    )
+    assert site.slugs("csv") == ["a"]
+
+
+def test_last_word_is_a_prefix_only_as_you_type(site: Site) -> None:
+    assert site.slugs("navig", prefix=True)[0] == "navigateurs"
+    assert site.slugs("renouvellem", prefix=True)[0] == "renouveler"
+    assert site.slugs("nav") == []
+    assert site.slugs("nav", prefix=True)[0] == "navigateurs"
+    # The word is complete once a space follows it.
+    assert site.slugs("navig ", prefix=True) == site.slugs("navig ")
+
+
+def test_title_outweighs_keywords_outweighs_headings_outweighs_body(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(
+        {
+            "abonnement/body.md": article("Alpha", "Le mot tableur est ici."),
+            "abonnement/headings.md": article("Beta", "## Le tableur\n\nTexte."),
+            "abonnement/keywords.md": article("Gamma", "Texte.", keywords="[tableur]"),
+            "abonnement/title.md": article("Le tableur", "Texte."),
+        }
+    )
+    assert site.slugs("tableur") == ["title", "keywords", "headings", "body"]
+
+
+def test_snippets_mark_the_matched_words(site: Site) -> None:
+    hit = site.snapshot().search("incomplète csv").hits[0]
+    assert hit.slug == "importer"
+    assert "<mark>incomplète</mark>" in hit.snippet and "<mark>CSV</mark>" in hit.snippet
+    assert hit.snippet.endswith("…") or "bloquer" in hit.snippet
+
+
+def test_snippets_are_escaped(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("A", "Le <script>alert(1)</script> facture")})
+    snippet = site.snapshot().search("facture").hits[0].snippet
+    assert "<script>" not in snippet and "&lt;script&gt;" in snippet
+
+
+def test_category_facets_and_filter(site: Site) -> None:
+    results = site.snapshot().search("tableur")
+    assert results.facets == {"utilisation": 3}
+    everything = site.snapshot().search("abonnement établissement")
+    assert set(everything.facets) == {"compte-utilisateur", "abonnement"}
+    filtered = site.snapshot().search("abonnement établissement", category="compte-utilisateur")
+    assert [h.category for h in filtered.hits] == ["compte-utilisateur"]
+    assert filtered.facets == everything.facets  # counts stay those of the whole query
+
+
+def test_did_you_mean_when_few_articles_match(site: Site) -> None:
+    results = site.snapshot().search("navigatuers recommandés")
+    assert results.suggestion == "navigateurs recommandés"
+    assert site.snapshot().search("navigateurs").suggestion is None
+
+
+def test_equal_scores_have_a_stable_order(make_site: Callable[..., Site]) -> None:
+    files = {f"abonnement/{name}.md": article("Même titre", "même texte") for name in "dcba"}
+    site = make_site(files)
+    assert site.slugs("titre") == ["a", "b", "c", "d"]
+
+
+def test_pagination(make_site: Callable[..., Site]) -> None:
+    files = {f"abonnement/a{n:02}.md": article(f"Facture {n}", "facture") for n in range(25)}
+    snapshot = make_site(files).snapshot()
+    first = snapshot.search("facture", per_page=10)
+    third = snapshot.search("facture", per_page=10, page=3)
+    assert (first.total, first.pages, len(third.hits)) == (25, 3, 5)
+    assert not {h.slug for h in first.hits} & {h.slug for h in third.hits}
+
+
+def test_drafts_are_not_found(make_site: Callable[..., Site]) -> None:
+    site = make_site({"abonnement/a.md": article("Facture", draft="true")})
+    assert site.slugs("facture") == []
+    assert site.snapshot().article("a") is None
+    assert site.slugs("facture", drafts=True) == ["a"]
+
+
+@pytest.mark.parametrize(
+    "query", ["", "   ", "?!…", "''", '"', "*", 'title:(x AND "y" OR z~2)^3 -[a TO b]', "🙂"]
+)
+def test_odd_queries_get_an_answer_not_an_exception(site: Site, query: str) -> None:
+    results = site.snapshot().search(query)
+    assert results.hits == [] or all(h.slug for h in results.hits)
+
+
+def test_empty_query_is_said_empty(site: Site) -> None:
+    assert site.snapshot().search("  ?! ").empty_query
+    assert not site.snapshot().search("xylophone").empty_query
+
+
+def test_query_syntax_characters_are_plain_text(site: Site) -> None:
+    assert site.slugs('proxy AND "csv" OR (incomplète)')[0] == "importer"
+
+
+def test_long_query_gets_a_clear_message(site: Site) -> None:
+    with pytest.raises(BadRequest, match="trop longue : 500 caractères au plus"):
+        site.snapshot().search("abonnement " * 200)
+    assert site.snapshot().search(("abonnement " * 45).strip()).hits  # 494 characters is fine
+
+
+def test_bad_parameters_are_refused_clearly(site: Site) -> None:
+    with pytest.raises(BadRequest, match="Catégorie inconnue"):
+        site.snapshot().search("x", category="nulle-part")
+    with pytest.raises(BadRequest, match="Page à partir de 1"):
+        site.snapshot().search("x", page=0)
+
+
+def test_suggest_gives_titles_as_typed(site: Site) -> None:
+    titles = [s["title"] for s in site.snapshot().suggest("navi")]
+    assert titles[0] == "Navigateurs recommandés"
+    assert len(site.snapshot().suggest("e", limit=8)) <= 8
+
+
+def test_articles_in_category_follow_editors_order(site: Site) -> None:
+    slugs = [a["slug"] for a in site.snapshot().articles_in("abonnement")]
+    assert slugs == ["renouveler", "abonnements-multiples", "supprimer"]
+
+
+def test_similar_articles(make_site: Callable[..., Site]) -> None:
+    site = make_site(
+        {
+            "abonnement/a.md": article("Facture annuelle", "La facture annuelle du contrat."),
+            "abonnement/b.md": article("Devis", "Le devis précède la facture annuelle."),
+            "abonnement/c.md": article("Navigateur", "Chrome ou Firefox."),
+        }
+    )
+    assert site.snapshot().similar("a") == ["b"]
