@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,13 +70,32 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="limiter à une catégorie (son slug)")
     p.add_argument("--limit", type=_positive, default=10, help="nombre de résultats (10)")
     p.add_argument("--json", action="store_true", help="résultats en JSON")
+
+    p = commands.add_parser("serve", help="sert le centre d'assistance (uvicorn)")
+    _common(p)
+    p.add_argument("--host", help="adresse d'écoute (127.0.0.1)")
+    p.add_argument("--port", type=_positive, help="port (8000)")
+    p.add_argument("--workers", type=_positive, help="nombre de processus (1)")
+    p.add_argument("--reload", action="store_true", help="recharger à chaque modification")
+
+    p = commands.add_parser("db", help="base de données")
+    db_commands = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_commands.required = True
+    upgrade = db_commands.add_parser("upgrade", help="applique les migrations")
+    _common(upgrade)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        settings = Settings.from_env(content_dir=args.content, index_dir=args.index)
+        settings = Settings.from_env(
+            content_dir=args.content,
+            index_dir=args.index,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
+        )
         return _COMMANDS[args.command](args, settings)
     except ContentErrors as exc:
         _print_problems(exc.problems, sys.stderr)
@@ -157,10 +177,57 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import db
+
+    engine = db.make_engine(settings)
+    db.upgrade(engine)
+    print(f"Base à jour (révision {db.current_revision(engine)}) : {_safe_url(settings)}")
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database).render_as_string(hide_password=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Build when the index is missing or stale, migrate, then run uvicorn."""
+    import uvicorn
+
+    from kb import db
+    from kb.build import is_stale
+
+    if is_stale(settings.content_dir, settings.index_dir):
+        print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
+        report = run_build(settings)
+        print(f"Index construit : {report.summary()}", file=sys.stderr)
+    db.upgrade(db.make_engine(settings))
+    # Workers and the reloader import the app anew: they read the settings from KB_*.
+    os.environ.update(settings.as_env())
+    print(f"Centre d'assistance : http://{settings.host}:{settings.port}/", file=sys.stderr)
+    uvicorn.run(
+        "kb.web.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=None if args.reload else settings.workers,
+        reload=args.reload,
+        reload_dirs=[str(Path(__file__).parent), "templates"] if args.reload else None,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
     "check": cmd_check,
     "search": cmd_search,
+    "serve": cmd_serve,
+    "db": cmd_db,
 }
 
 

@@ -60,13 +60,6 @@ class Settings:
     site_name: str = field(
         default="CPRO éducation — Assistance", metadata={"help": "Nom du site", "cast": str}
     )
-    secret_key: str = field(
-        default="",
-        metadata={
-            "help": "Clé de signature des cookies ; générée dans data_dir si vide",
-            "cast": str,
-        },
-    )
     show_drafts: bool = field(
         default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
     )
@@ -85,8 +78,23 @@ class Settings:
                     values[f.name] = cast(raw)
                 except ValueError:
                     raise SettingsError(f"{name}={raw!r}: expected {_EXPECTED[cast]}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        casts = {f.name: f.metadata["cast"] for f in dataclasses.fields(cls)}
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = casts[name](value) if isinstance(value, str) else value
         return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as KB_* variables, for processes that read them again."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = value.resolve()
+            elif isinstance(value, bool):
+                value = "1" if value else "0"
+            env[f"KB_{f.name.upper()}"] = str(value)
+        return env
 
     @property
     def database(self) -> str:

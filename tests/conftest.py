@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from kb.build import build
 from kb.cli import main
+from kb.config import Settings
 from kb.search import SearchIndex, Snapshot
+from kb.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONTENT = ROOT / "content"
@@ -106,3 +113,91 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         return Run(status, captured.out, captured.err)
 
     return run
+
+
+# --- the web layer and its database ---------------------------------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "KB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_reachable() -> bool:
+    engine = sa.create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that touches the database runs on SQLite and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+        return
+    if not _postgres_reachable():
+        if os.environ.get("KB_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL injoignable : {POSTGRES_ADMIN_URL}")
+        pytest.skip("PostgreSQL injoignable")
+    name = f"kb_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Web:
+    site: Site
+    settings: Settings
+    app: Starlette
+    client: TestClient
+
+    def csrf(self) -> str:
+        """The CSRF token the browser got with its first page."""
+        self.client.get("/")
+        return self.client.cookies["kb_csrf"]
+
+
+@pytest.fixture
+def make_web(make_site: Callable[..., Site], tmp_path: Path) -> Iterator[Callable[..., Web]]:
+    """The help center over a site, with its own data dir; usage is flushed by hand."""
+    clients: list[TestClient] = []
+
+    def make(
+        files: dict[str, str | bytes] | None = None,
+        database_url: str = "",
+        shipped: bool = False,
+        **settings: object,
+    ) -> Web:
+        if shipped:
+            site = Site(SHIPPED_CONTENT, tmp_path / "index")
+            site.build()
+        else:
+            site = make_site(files or {})
+        config = Settings.from_env(
+            {},
+            content_dir=site.content,
+            index_dir=site.index,
+            data_dir=tmp_path / "var",
+            database_url=database_url,
+            **settings,
+        )
+        app = create_app(config, background=False)
+        client = TestClient(app, follow_redirects=False)
+        client.__enter__()
+        clients.append(client)
+        return Web(site, config, app, client)
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -1,0 +1,128 @@
+"""SQLAlchemy Core: the engine, the tables, and migrations (Alembic) applied at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from kb.config import Settings
+from kb.errors import KbError
+
+metadata = sa.MetaData()
+
+# Usage, aggregated per day: a view or a search is a counter, not a row.
+article_views = sa.Table(
+    "article_views",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("views", sa.Integer, nullable=False),
+)
+
+searches = sa.Table(
+    "searches",
+    metadata,
+    sa.Column("query", sa.String(500), primary_key=True),  # folded, trimmed
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("results", sa.Integer, nullable=False),  # results of the last such search
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+)
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("helpful", sa.Integer, nullable=False),
+    sa.Column("unhelpful", sa.Integer, nullable=False),
+)
+
+
+class DatabaseUnavailable(KbError):
+    status = 503
+    code = "base_indisponible"
+
+
+def database_url(settings: Settings) -> str:
+    """The URL in force, with psycopg 3 as the PostgreSQL driver."""
+    url = settings.database
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = database_url(settings)
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 10})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the latest migration (idempotent)."""
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(engine), "head")
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"Base de données injoignable : {str(exc.orig).strip().splitlines()[0]}"
+        ) from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upsert_add(
+    connection: sa.Connection,
+    table: sa.Table,
+    keys: dict[str, Any],
+    increments: dict[str, int],
+    replace: dict[str, Any] | None = None,
+) -> None:
+    """INSERT the row, or add `increments` to it (and set `replace`) when it exists."""
+    replace = replace or {}
+    values = {**keys, **increments, **replace}
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table).values(**values)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(**values)
+    updates: dict[str, Any] = {
+        name: table.c[name] + statement.excluded[name] for name in increments
+    }
+    updates.update({name: statement.excluded[name] for name in replace})
+    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))

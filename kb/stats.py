@@ -1,0 +1,154 @@
+"""Usage: views, searches and votes counted in memory, written in batches; frequent questions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from kb.db import article_views, searches, upsert_add, votes
+from kb.search.analysis import words
+
+PARIS = ZoneInfo("Europe/Paris")
+FREQUENT_COUNT = 3
+FREQUENT_WINDOW_DAYS = 30
+
+
+def today() -> dt.date:
+    return dt.datetime.now(PARIS).date()
+
+
+@dataclass
+class _Search:
+    count: int
+    results: int
+    last_seen: dt.datetime
+
+
+class Usage:
+    """Counts in memory, so a page view costs no write; `flush()` writes them in one go."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._views: Counter[tuple[str, dt.date]] = Counter()
+        self._searches: dict[tuple[str, dt.date], _Search] = {}
+        self._votes: dict[tuple[str, dt.date], list[int]] = {}
+
+    def view(self, slug: str) -> None:
+        with self._lock:
+            self._views[(slug, today())] += 1
+
+    def search(self, query: str, results: int) -> None:
+        normalized = " ".join(words(query))[:500]
+        if not normalized:
+            return
+        now = dt.datetime.now(dt.UTC)
+        with self._lock:
+            key = (normalized, today())
+            entry = self._searches.get(key)
+            if entry is None:
+                self._searches[key] = _Search(1, results, now)
+            else:
+                entry.count, entry.results, entry.last_seen = entry.count + 1, results, now
+
+    def vote(self, slug: str, helpful: bool) -> None:
+        with self._lock:
+            counts = self._votes.setdefault((slug, today()), [0, 0])
+            counts[0 if helpful else 1] += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._views) + len(self._searches) + len(self._votes)
+
+    def flush(self) -> int:
+        """Write what was counted since the last flush; kept for the next one if it fails."""
+        with self._lock:
+            views, self._views = self._views, Counter()
+            found, self._searches = self._searches, {}
+            voted, self._votes = self._votes, {}
+        if not (views or found or voted):
+            return 0
+        try:
+            with self.engine.begin() as connection:
+                for (slug, day), n in sorted(views.items()):
+                    upsert_add(connection, article_views, {"slug": slug, "day": day}, {"views": n})
+                for (query, day), entry in sorted(found.items()):
+                    upsert_add(
+                        connection,
+                        searches,
+                        {"query": query, "day": day},
+                        {"count": entry.count},
+                        {"results": entry.results, "last_seen": entry.last_seen},
+                    )
+                for (slug, day), (yes, no) in sorted(voted.items()):
+                    upsert_add(
+                        connection,
+                        votes,
+                        {"slug": slug, "day": day},
+                        {"helpful": yes, "unhelpful": no},
+                    )
+        except sa.exc.SQLAlchemyError:
+            self._restore(views, found, voted)
+            raise
+        return len(views) + len(found) + len(voted)
+
+    def _restore(
+        self,
+        views: Counter[tuple[str, dt.date]],
+        found: dict[tuple[str, dt.date], _Search],
+        voted: dict[tuple[str, dt.date], list[int]],
+    ) -> None:
+        with self._lock:
+            self._views.update(views)
+            for key, entry in found.items():
+                current = self._searches.get(key)
+                if current is None:
+                    self._searches[key] = entry
+                else:
+                    current.count += entry.count
+            for key, (yes, no) in voted.items():
+                counts = self._votes.setdefault(key, [0, 0])
+                counts[0] += yes
+                counts[1] += no
+
+
+def most_viewed(engine: Engine, since: dt.date, limit: int) -> list[tuple[str, int]]:
+    total = sa.func.sum(article_views.c.views).label("total")
+    query = (
+        sa.select(article_views.c.slug, total)
+        .where(article_views.c.day >= since)
+        .group_by(article_views.c.slug)
+        .order_by(total.desc(), article_views.c.slug)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [(row.slug, int(row.total)) for row in connection.execute(query)]
+
+
+def frequent_questions(
+    engine: Engine, listing: Sequence[dict[str, Any]], on: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Editors' pins (featured 1..3) first, then the most viewed articles of the last 30 days."""
+    published = {a["slug"]: a for a in listing if not a["draft"]}
+    pinned = sorted(
+        (a for a in published.values() if a.get("featured")), key=lambda a: a["featured"]
+    )
+    chosen = pinned[:FREQUENT_COUNT]
+    if len(chosen) < FREQUENT_COUNT:
+        since = (on or today()) - dt.timedelta(days=FREQUENT_WINDOW_DAYS)
+        taken = {a["slug"] for a in chosen}
+        for slug, _views in most_viewed(engine, since, limit=FREQUENT_COUNT * 4 + len(taken)):
+            if slug in published and slug not in taken:
+                chosen.append(published[slug])
+                taken.add(slug)
+            if len(chosen) == FREQUENT_COUNT:
+                break
+    return chosen

@@ -1,0 +1,1 @@
+"""Starlette: the help center's pages and JSON API."""

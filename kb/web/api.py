@@ -1,0 +1,278 @@
+"""The JSON API: the same search as the pages, one error shape, described at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from kb.errors import BadRequest, NotFound
+from kb.search import Snapshot
+from kb.search.searcher import MAX_QUERY_CHARS, PER_PAGE_MAX
+from kb.web.params import int_param
+
+SUGGEST_MAX = 8
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/search", search, name="api_search"),
+        Route("/api/suggest", suggest, name="api_suggest"),
+        Route("/api/articles/{slug}", article, name="api_article"),
+        Route("/api/openapi.json", openapi, name="api_openapi"),
+    ]
+
+
+def _snapshot(request: Request) -> Snapshot:
+    snapshot: Snapshot = request.app.state.index.snapshot()
+    return snapshot
+
+
+def _query(request: Request) -> str:
+    query = request.query_params.get("q")
+    if query is None:
+        raise BadRequest("Le paramètre « q » est obligatoire.")
+    return query
+
+
+async def search(request: Request) -> Response:
+    snapshot = _snapshot(request)
+    query = _query(request)
+    page = int_param(request, "page", default=1, low=1, high=1000)
+    per_page = int_param(request, "per_page", default=10, low=1, high=PER_PAGE_MAX)
+    category = request.query_params.get("category") or None
+    results = snapshot.search(
+        query,
+        category=category,
+        page=page,
+        per_page=per_page,
+        drafts=request.app.state.settings.show_drafts,
+    )
+    if page == 1 and not results.empty_query:
+        request.app.state.usage.search(query, results.total)
+    return JSONResponse(results.as_json())
+
+
+async def suggest(request: Request) -> Response:
+    snapshot = _snapshot(request)
+    query = _query(request)
+    limit = int_param(request, "limit", default=SUGGEST_MAX, low=1, high=SUGGEST_MAX)
+    suggestions = snapshot.suggest(query, limit=limit) if query.strip() else []
+    return JSONResponse({"query": query, "suggestions": suggestions})
+
+
+async def article(request: Request) -> Response:
+    snapshot = _snapshot(request)
+    slug = request.path_params["slug"]
+    page = snapshot.article(slug, drafts=request.app.state.settings.show_drafts)
+    if page is None:
+        target = snapshot.aliases.get(slug)
+        if target is not None:
+            return RedirectResponse(f"/api/articles/{target}", status_code=301)
+        raise NotFound("Cet article n'existe pas ou n'est plus publié.")
+    return JSONResponse(
+        {
+            "slug": page.slug,
+            "title": page.title,
+            "category": page.category,
+            "url": page.url,
+            "summary": page.summary,
+            "updated": page.updated,
+            "html": page.html,
+            "headings": [{"level": h[0], "text": h[1], "id": h[2]} for h in page.headings],
+            "related": page.related,
+        }
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+def _param(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_HIT = {
+    "type": "object",
+    "required": ["slug", "title", "category", "url", "snippet", "score"],
+    "properties": {
+        "slug": {"type": "string"},
+        "title": {"type": "string"},
+        "category": {"type": "string"},
+        "url": {"type": "string"},
+        "snippet": {"type": "string", "description": "HTML échappé, mots trouvés en <mark>"},
+        "score": {"type": "number"},
+    },
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "kb — API du centre d'assistance",
+        "version": "1",
+        "description": "Recherche et lecture des articles. Toute erreur a la forme Error.",
+    },
+    "paths": {
+        "/api/search": {
+            "get": {
+                "summary": "Rechercher des articles",
+                "parameters": [
+                    _param(
+                        "q",
+                        {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                        "La recherche, en texte libre",
+                        required=True,
+                    ),
+                    _param("category", {"type": "string"}, "Slug d'une catégorie"),
+                    _param("page", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page"),
+                    _param(
+                        "per_page",
+                        {"type": "integer", "minimum": 1, "maximum": PER_PAGE_MAX},
+                        "Résultats par page",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Résultats classés",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SearchResults"}
+                            }
+                        },
+                    },
+                    "400": _ERROR,
+                },
+            }
+        },
+        "/api/suggest": {
+            "get": {
+                "summary": "Titres d'articles pour compléter la saisie",
+                "parameters": [
+                    _param(
+                        "q",
+                        {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                        "La saisie",
+                        required=True,
+                    ),
+                    _param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": SUGGEST_MAX},
+                        "Nombre de titres",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Suggestions",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Suggestions"}
+                            }
+                        },
+                    },
+                    "400": _ERROR,
+                },
+            }
+        },
+        "/api/articles/{slug}": {
+            "get": {
+                "summary": "Lire un article",
+                "parameters": [
+                    {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "L'article",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
+                        },
+                    },
+                    "301": {"description": "Ancienne adresse : redirection vers la nouvelle"},
+                    "404": _ERROR,
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Hit": _HIT,
+            "SearchResults": {
+                "type": "object",
+                "required": ["query", "total", "page", "per_page", "results", "facets"],
+                "properties": {
+                    "query": {"type": "string"},
+                    "total": {"type": "integer"},
+                    "page": {"type": "integer"},
+                    "per_page": {"type": "integer"},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    "facets": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "suggestion": {"type": ["string", "null"]},
+                },
+            },
+            "Suggestions": {
+                "type": "object",
+                "required": ["query", "suggestions"],
+                "properties": {
+                    "query": {"type": "string"},
+                    "suggestions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "slug": {"type": "string"},
+                                "title": {"type": "string"},
+                                "url": {"type": "string"},
+                                "category": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "Article": {
+                "type": "object",
+                "required": ["slug", "title", "category", "url", "html"],
+                "properties": {
+                    "slug": {"type": "string"},
+                    "title": {"type": "string"},
+                    "category": {"type": "string"},
+                    "url": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "updated": {"type": ["string", "null"], "format": "date"},
+                    "html": {"type": "string"},
+                    "headings": {"type": "array", "items": {"type": "object"}},
+                    "related": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["status", "code", "message"],
+                        "properties": {
+                            "status": {"type": "integer"},
+                            "code": {"type": "string"},
+                            "message": {"type": "string", "description": "En français"},
+                        },
+                    }
+                },
+            },
+        },
+        "responses": {
+            "Error": {
+                "description": "Erreur",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
+    },
+}

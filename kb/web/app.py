@@ -1,0 +1,207 @@
+"""create_app(settings): the one way to build the help center, for the CLI, tests and uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from kb import db, stats
+from kb.config import Settings
+from kb.errors import KbError
+from kb.search import SearchIndex
+from kb.web import api, pages
+from kb.web.formatting import french_date
+from kb.web.security import SecurityMiddleware
+from kb.web.static import StaticFiles
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+FLUSH_SECONDS = 5.0
+FREQUENT_SECONDS = 60.0
+
+log = logging.getLogger("kb")
+
+ERROR_TITLES = {
+    400: "Requête invalide",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Méthode non autorisée",
+    413: "Envoi trop volumineux",
+    500: "Erreur du serveur",
+    503: "Service momentanément indisponible",
+}
+ERROR_MESSAGES = {
+    404: "La page demandée n'existe pas ou a été déplacée.",
+    405: "Cette adresse ne s'utilise pas de cette façon.",
+    500: "Une erreur inattendue s'est produite. Réessayez dans quelques instants.",
+}
+
+
+def create_app(settings: Settings, *, background: bool = True) -> Starlette:
+    """The help center for these settings; `background` runs the usage flush and rankings."""
+    index = SearchIndex(settings.index_dir)
+    engine = db.make_engine(settings)
+    usage = stats.Usage(engine)
+    static = StaticFiles()
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(static=static.url, site_name=settings.site_name)
+    environment.filters["date_fr"] = french_date
+    templates = Jinja2Templates(env=environment)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(db.upgrade, engine)
+        await refresh_frequent(app)
+        async with anyio.create_task_group() as tasks:
+            if background:
+                tasks.start_soon(_every, FLUSH_SECONDS, lambda: flush_usage(app))
+                tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(app))
+            yield
+            tasks.cancel_scope.cancel()
+        await flush_usage(app)
+        engine.dispose()
+
+    routes = [
+        *pages.routes(),
+        *api.routes(),
+        Route("/static/{name:path}", static.serve, name="static"),
+        Route("/healthz", healthz, name="healthz"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityMiddleware),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
+        exception_handlers={
+            KbError: handle_error,
+            HTTPException: handle_error,
+            Exception: handle_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.index = index
+    app.state.engine = engine
+    app.state.usage = usage
+    app.state.templates = templates
+    app.state.frequent = []
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """For uvicorn's workers and reloader: the settings come from KB_* variables."""
+    return create_app(Settings.from_env())
+
+
+async def _every(seconds: float, job: Any) -> None:
+    while True:
+        await anyio.sleep(seconds)
+        await job()
+
+
+async def flush_usage(app: Starlette) -> None:
+    try:
+        await anyio.to_thread.run_sync(app.state.usage.flush)
+    except Exception:  # the counts are kept for the next try; the pages keep serving
+        log.exception("usage: flush failed, will retry")
+
+
+async def refresh_frequent(app: Starlette) -> None:
+    """Recompute the frequent questions in the background: never per request."""
+    try:
+        snapshot = app.state.index.snapshot()
+        app.state.frequent = await anyio.to_thread.run_sync(
+            stats.frequent_questions, app.state.engine, snapshot.listing
+        )
+    except Exception:
+        log.exception("frequent questions: refresh failed, keeping the previous ones")
+
+
+async def healthz(request: Request) -> Response:
+    state = request.app.state
+    body: dict[str, Any] = {"status": "ok"}
+    status = 200
+    try:
+        body["index"] = state.index.snapshot().generation.name
+    except KbError:
+        body["index"] = None
+        body["status"], status = "degraded", 503
+    try:
+        await anyio.to_thread.run_sync(_ping, state.engine)
+        body["database"] = "ok"
+    except Exception:
+        body["database"] = "unavailable"
+        body["status"], status = "degraded", 503
+    return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _ping(engine: Any) -> None:
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.headers.get("accept", "").startswith(
+        "application/json"
+    )
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """One handler: a French page in the site's layout, or one JSON error shape."""
+    if isinstance(exc, KbError):
+        status, code, message = exc.status, exc.code, exc.message
+    elif isinstance(exc, HTTPException):
+        status, code = exc.status_code, _code_for(exc.status_code)
+        message = ERROR_MESSAGES.get(status, ERROR_TITLES.get(status, "Erreur."))
+    else:
+        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        status, code, message = 500, "erreur_serveur", ERROR_MESSAGES[500]
+    headers = {"cache-control": "no-store"}
+    if wants_json(request):
+        error = {"status": status, "code": code, "message": message}
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
+    templates: Jinja2Templates = request.app.state.templates
+    context = {
+        "status": status,
+        "title": ERROR_TITLES.get(status, "Erreur"),
+        "message": message,
+        "frequent": request.app.state.frequent,
+    }
+    try:
+        return templates.TemplateResponse(
+            request, "error.html", context, status_code=status, headers=headers
+        )
+    except Exception:  # the error page itself failed: plain words, still in French
+        log.exception("error page failed")
+        return HTMLResponse(
+            f"<!doctype html><html lang=fr><title>Erreur</title><p>{message}</p>",
+            status_code=status,
+            headers=headers,
+        )
+
+
+def _code_for(status: int) -> str:
+    return {400: "requete_invalide", 404: "introuvable", 405: "methode_non_autorisee"}.get(
+        status, "erreur"
+    )
