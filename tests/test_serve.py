@@ -1,0 +1,96 @@
+"""kb serve on its embedded defaults: builds the index, migrates SQLite, serves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_tree
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_up(process: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read() if process.stdout else "exited")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("kb serve did not answer in time")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+    return out
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_builds_migrates_and_serves_the_shipped_content(tmp_path: Path, workers: str) -> None:
+    process, base = serve(tmp_path, "--content", str(ROOT / "content"), "--workers", workers)
+    try:
+        wait_until_up(process, base)
+        with urllib.request.urlopen(base + "/") as response:
+            html = response.read().decode()
+        assert "Votre demande concerne" in html and "Questions les plus fréquentes" in html
+        with urllib.request.urlopen(base + "/api/search?q=mot%20de%20passe%20oubli%C3%A9") as r:
+            assert b'"slug":"mot-de-passe-oublie"' in r.read()
+    finally:
+        out = stop(process)
+    assert "Index absent ou plus ancien que le contenu : construction" in out
+    assert (tmp_path / "search_index" / "CURRENT").exists()
+    assert (tmp_path / "var" / "kb.sqlite3").exists()
+    assert "Traceback" not in out
+
+
+def test_serve_refuses_broken_content_with_path_line_messages(tmp_path: Path) -> None:
+    content = write_tree(
+        tmp_path / "content",
+        {"abonnement/_category.yml": "title: A\n", "abonnement/a.md": "---\ntitle: [\n---\nx\n"},
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "serve", "--content", str(content)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "abonnement/a.md:2: YAML invalide" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,141 @@
+"""Views, searches and votes, counted without slowing pages; frequent questions; on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import anyio
+import sqlalchemy as sa
+from conftest import Web, article
+
+from kb import db, stats
+from kb.config import Settings
+from kb.web.app import refresh_frequent
+
+FILES = {
+    f"abonnement/a{n}.md": article(f"Article {n}", f"Texte {n} sur la facture.") for n in range(6)
+} | {
+    "utilisation/epingle.md": article("Épinglé", "Texte.", featured=1),
+    "utilisation/brouillon.md": article("Brouillon", "Texte.", draft="true"),
+}
+
+
+def rows(web: Web, table: sa.Table) -> list[tuple[object, ...]]:
+    with web.app.state.engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(sa.select(table).order_by(*table.primary_key))]
+
+
+def test_views_searches_and_votes_wait_in_memory_then_land(
+    make_web: Callable[..., Web], database_url: str
+) -> None:
+    web = make_web(FILES, database_url=database_url)
+    for _ in range(3):
+        web.client.get("/articles/a1")
+    web.client.get("/recherche", params={"q": "Facture"})
+    web.client.get("/recherche", params={"q": "facture "})
+    web.client.get("/api/search", params={"q": "xylophone"})
+    web.client.get("/api/suggest", params={"q": "fact"})  # typing: not a search
+    web.client.get("/recherche", params={"q": "facture", "page": 2})  # same search, next page
+    token = web.csrf()
+    web.client.post("/articles/a1/vote", data={"csrf": token, "utile": "non"})
+    assert rows(web, db.article_views) == []  # nothing written on the request path
+    assert web.app.state.usage.flush() == 4
+    today = stats.today()
+    assert rows(web, db.article_views) == [("a1", today, 3)]
+    searched = {r[0]: (r[2], r[3]) for r in rows(web, db.searches)}
+    assert searched == {"facture": (2, 6), "xylophone": (1, 0)}
+    assert rows(web, db.votes) == [("a1", today, 0, 1)]
+    web.client.get("/articles/a1")
+    web.app.state.usage.flush()
+    assert rows(web, db.article_views) == [("a1", today, 4)]
+
+
+def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
+    make_web: Callable[..., Web], database_url: str
+) -> None:
+    web = make_web(FILES, database_url=database_url)
+    engine = web.app.state.engine
+    today = stats.today()
+    with engine.begin() as connection:
+        for slug, day, views in [
+            ("a2", today, 5),
+            ("a3", today - dt.timedelta(days=3), 9),
+            ("a4", today - dt.timedelta(days=45), 100),  # outside the window
+            ("brouillon", today, 50),  # not published
+            ("a5", today, 5),
+        ]:
+            db.upsert_add(
+                connection, db.article_views, {"slug": slug, "day": day}, {"views": views}
+            )
+    listing = web.site.snapshot().listing
+    chosen = [a["slug"] for a in stats.frequent_questions(engine, listing)]
+    assert chosen == ["epingle", "a3", "a2"]
+
+
+def test_home_shows_the_frequent_questions_computed_in_the_background(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web(FILES)
+    for _ in range(2):
+        web.client.get("/articles/a4")
+    web.client.get("/articles/a0")
+    web.app.state.usage.flush()
+    before = web.client.get("/").text
+    assert "/articles/a4" not in before  # computed in the background, not per request
+    anyio.run(refresh_frequent, web.app)
+    after = web.client.get("/").text
+    assert (
+        after.index("/articles/epingle") < after.index("/articles/a4") < after.index("/articles/a0")
+    )
+
+
+def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    web = make_web(FILES)
+    web.client.get("/articles/a1")
+    usage = web.app.state.usage
+    real_engine = usage.engine
+    usage.engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3")
+    try:
+        usage.flush()
+    except sa.exc.SQLAlchemyError:
+        pass
+    usage.engine = real_engine
+    web.client.get("/articles/a1")
+    usage.flush()
+    assert rows(web, db.article_views) == [("a1", stats.today(), 2)]
+
+
+def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_env({}, data_dir=tmp_path / "var")
+    engine = db.make_engine(settings)
+    db.upgrade(engine)
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0001"
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10000
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    settings = Settings.from_env({"KB_DATABASE_URL": "postgresql://u:p@h/kb"})
+    assert db.database_url(settings) == "postgresql+psycopg://u:p@h/kb"
+
+
+def test_unreachable_database_gets_a_french_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_env(
+        {"KB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/kb"}, data_dir=tmp_path
+    )
+    try:
+        db.upgrade(db.make_engine(settings))
+    except db.DatabaseUnavailable as exc:
+        assert exc.message.startswith("Base de données injoignable : ")
+    else:
+        raise AssertionError("no error")
+
+
+def test_db_upgrade_command(cli: Callable[..., object], tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "var"))
+    result = cli("db", "upgrade")
+    assert result.status == 0  # type: ignore[attr-defined]
+    assert "Base à jour (révision 0001)" in result.out  # type: ignore[attr-defined]
