@@ -135,8 +135,8 @@ def _all_of(tables: Sequence[dict[int, float]]) -> dict[int, float]:
     }
 
 
-def rank(units: Sequence[Unit], stem_scores: StemScores) -> dict[int, float]:
-    """docnum -> score of every document answering at least one unit."""
+def rank(units: Sequence[Unit], stem_scores: StemScores) -> dict[int, tuple[float, float]]:
+    """docnum -> (score, score before coordination) of every document answering a unit."""
     totals: dict[int, float] = {}
     answered: dict[int, int] = {}
     for unit in units:
@@ -144,6 +144,4 @@ def rank(units: Sequence[Unit], stem_scores: StemScores) -> dict[int, float]:
             totals[docnum] = totals.get(docnum, 0.0) + score
             answered[docnum] = answered.get(docnum, 0) + unit.size
     size = sum(u.size for u in units)
-    if size <= 1:
-        return totals
-    return {d: s * (answered[d] / size) ** COORDINATION for d, s in totals.items()}
+    return {d: (s * (answered[d] / size) ** COORDINATION, s) for d, s in totals.items()}

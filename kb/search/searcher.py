@@ -5,36 +5,29 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
-from whoosh.query import And, Or, Query, Term
 from whoosh.searching import Searcher
 
 from kb.errors import BadRequest, KbError
-from kb.search.analysis import (
-    BUILTIN_SYNONYMS,
-    Synonyms,
-    fold,
-    is_stop,
-    stem,
-    words,
-)
+from kb.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
 from kb.search.indexer import current_generation, read_meta
-from kb.search.schema import RANKED_FIELDS
+from kb.search.planner import Plan, Planner, Vocabulary
+from kb.search.scoring import StemScores, rank
+from kb.search.snippets import SNIPPET_CHARS, highlight_all, snippet
 
 MAX_QUERY_CHARS = 500
 MAX_WORDS = 32
 PER_PAGE_MAX = 50
-SNIPPET_CHARS = 200
-PREFIX_EXPANSIONS = 8
+# The long tail of a query (one common word in passing) is noise, not an answer.
 RELATIVE_FLOOR = 0.1
+# Articles whose text, folded for snippets, stays in memory (per snapshot).
+CACHED_TEXTS = 1024
 _TOKEN_RE = re.compile(r"\w+")
 
 
@@ -110,13 +103,16 @@ class IndexedArticlePage:
     url: str
 
 
-@dataclass
-class _Plan:
-    """A parsed query: the Whoosh query and the stems to highlight."""
+@dataclass(frozen=True)
+class _Shown:
+    """What a hit shows of an article, with its text folded once for snippets."""
 
-    query: Query | None
-    stems: set[str] = field(default_factory=set)
-    corrections: dict[int, str] = field(default_factory=dict)  # word position -> correction
+    slug: str
+    title: str
+    category: str
+    summary: str
+    text: str
+    folded: str
 
 
 class Snapshot:
@@ -145,7 +141,11 @@ class Snapshot:
             self._category_of[docnum] = stored["category"]
             if stored["meta"].get("draft"):
                 self._drafts.add(docnum)
-        self._corrector = self._searcher.corrector("spell")
+        self._scores = StemScores(self._reader)
+        self._planner = Planner(
+            self.synonyms, Vocabulary(self._reader), lambda s: bool(self._scores(s))
+        )
+        self._shown: OrderedDict[int, _Shown] = OrderedDict()
         self._similar: dict[str, list[str]] = {}
 
     def close(self) -> None:
@@ -176,22 +176,21 @@ class Snapshot:
             raise BadRequest(f"Catégorie inconnue : « {category} ».")
         folded = words(query)[:MAX_WORDS]
         with self._lock:
-            plan = self._plan(folded, prefix=prefix and not query[-1:].isspace())
-            if plan.query is None:
+            plan = self._planner.plan(folded, prefix=prefix and not query[-1:].isspace())
+            if not plan.units:
                 suggestion = self._suggestion(query, folded, plan)
                 nothing = not any(not is_stop(w) for w in folded)
                 return SearchResults(
                     query, 0, page, per_page, [], {}, suggestion, category, nothing
                 )
-            found = self._searcher.search(plan.query, limit=None)
-            scored = [
-                (score, docnum)
-                for score, docnum in found.top_n
-                if drafts or docnum not in self._drafts
+            ranked = [
+                (score, raw, docnum)
+                for docnum, (score, raw) in rank(plan.units, self._scores).items()
+                if docnum in self._slug_of and (drafts or docnum not in self._drafts)
             ]
-            # The long tail of an OR query (one common word in passing) is noise, not an answer.
-            floor = max((s for s, _ in scored), default=0.0) * RELATIVE_FLOOR
-            scored = [(s, d) for s, d in scored if s >= floor]
+            # Coordination orders the results; what is kept depends on the words' own scores.
+            floor = max((raw for _, raw, _ in ranked), default=0.0) * RELATIVE_FLOOR
+            scored = [(s, d) for s, raw, d in ranked if raw >= floor]
             scored.sort(key=lambda sd: (-round(sd[0], 6), self._slug_of[sd[1]]))
             facets = Counter(self._category_of[d] for _, d in scored)
             if category is not None:
@@ -212,90 +211,7 @@ class Snapshot:
             for h in results.hits
         ]
 
-    def _plan(self, folded: list[str], prefix: bool) -> _Plan:
-        plan = _Plan(None)
-        content = [(i, w) for i, w in enumerate(folded) if not is_stop(w)]
-        last = len(folded) - 1
-        if prefix and folded and is_stop(folded[-1]) and len(folded[-1]) >= 2:
-            content.append((last, folded[-1]))  # "dé" may become "déconnexion"
-        stems = [stem(w) for _, w in content]
-        units: list[Query] = []
-        i = 0
-        while i < len(content):
-            position, word = content[i]
-            matched = self.synonyms.match(stems, i)
-            as_prefix = prefix and position == last
-            if matched and not as_prefix:
-                length, group = matched
-                own = tuple(stems[i : i + length])
-                alternatives = [
-                    self._all_of(alt, 1.0 if alt == own else 0.85, plan)
-                    for alt in self.synonyms.groups[group]
-                ]
-                units.append(_or([a for a in alternatives if a is not None]))
-                i += length
-                continue
-            unit = self._word(position, word, as_prefix, plan)
-            if unit is not None:
-                units.append(unit)
-            i += 1
-        units = [u for u in units if u is not None]
-        if units:
-            plan.query = units[0] if len(units) == 1 else _Union(units, scale=0.9)
-        return plan
-
-    def _word(self, position: int, word: str, as_prefix: bool, plan: _Plan) -> Query | None:
-        weights: dict[str, float] = {}
-        if not is_stop(word):
-            weights[stem(word)] = 1.0
-        known = self._reader.doc_frequency("spell", word) > 0
-        if not known and len(word) >= 4 and not word.isdigit():
-            corrections = self._corrections(word)
-            if corrections:
-                plan.corrections[position] = corrections[0]
-            for correction in corrections:
-                weights.setdefault(stem(correction), 0.8)
-        if as_prefix and len(word) >= 2:
-            for expansion in self._expansions(word):
-                if not is_stop(expansion):
-                    weights.setdefault(stem(expansion), 0.7)
-        clauses: list[Query] = []
-        for stemmed, weight in weights.items():
-            clauses += self._terms(stemmed, weight, plan)
-        return _or(clauses)
-
-    def _all_of(self, stems: tuple[str, ...], boost: float, plan: _Plan) -> Query | None:
-        clauses = [_or(self._terms(s, boost, plan)) for s in stems]
-        if any(c is None for c in clauses):
-            return None
-        present = [c for c in clauses if c is not None]
-        return present[0] if len(present) == 1 else And(present)
-
-    def _terms(self, stemmed: str, boost: float, plan: _Plan) -> list[Query]:
-        """The stem in every ranked field where it occurs, weighted by field."""
-        clauses: list[Query] = [
-            Term(name, stemmed, boost=weight * boost)
-            for name, weight in RANKED_FIELDS
-            if self._reader.doc_frequency(name, stemmed) > 0
-        ]
-        if clauses:
-            plan.stems.add(stemmed)
-        return clauses
-
-    def _corrections(self, word: str) -> list[str]:
-        maxdist = 1 if len(word) < 7 else 2
-        return list(self._corrector.suggest(word, limit=3, maxdist=maxdist, prefix=1))
-
-    def _expansions(self, word: str) -> list[str]:
-        candidates: list[tuple[int, str]] = []
-        for n, term in enumerate(self._reader.expand_prefix("spell", word)):
-            if n >= 400:
-                break
-            text = term.decode("utf-8") if isinstance(term, bytes) else term
-            candidates.append((-self._reader.doc_frequency("spell", text), text))
-        return [t for _, t in sorted(candidates)[:PREFIX_EXPANSIONS]]
-
-    def _suggestion(self, query: str, folded: list[str], plan: _Plan) -> str | None:
+    def _suggestion(self, query: str, folded: list[str], plan: Plan) -> str | None:
         """The query with its unknown words corrected: "Essayez avec : …"."""
         if not plan.corrections:
             return None
@@ -315,19 +231,37 @@ class Snapshot:
     # --- hits and snippets ----------------------------------------------------------------
 
     def _hit(self, docnum: int, score: float, stems: set[str]) -> Hit:
-        stored = self._reader.stored_fields(docnum)
-        text = stored["text"].replace("\n", " ")
-        meta = stored["meta"]
-        snippet = _snippet(text, stems) or escape(meta.get("summary") or text[:SNIPPET_CHARS])
+        shown = self._shown_of(docnum)
+        passage = snippet(shown.text, stems, shown.folded)
         return Hit(
-            slug=stored["slug"],
-            title=stored["title"],
-            title_html=_highlight_all(stored["title"], stems),
-            category=stored["category"],
-            url=f"/articles/{stored['slug']}",
-            snippet=snippet,
+            slug=shown.slug,
+            title=shown.title,
+            title_html=highlight_all(shown.title, stems),
+            category=shown.category,
+            url=f"/articles/{shown.slug}",
+            snippet=passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
             score=score,
         )
+
+    def _shown_of(self, docnum: int) -> _Shown:
+        shown = self._shown.get(docnum)
+        if shown is None:
+            stored = self._reader.stored_fields(docnum)
+            text = stored["text"].replace("\n", " ")
+            shown = _Shown(
+                slug=stored["slug"],
+                title=stored["title"],
+                category=stored["category"],
+                summary=stored["meta"].get("summary") or "",
+                text=text,
+                folded=fold(text),
+            )
+            self._shown[docnum] = shown
+            if len(self._shown) > CACHED_TEXTS:
+                self._shown.popitem(last=False)
+        else:
+            self._shown.move_to_end(docnum)
+        return shown
 
     # --- articles -------------------------------------------------------------------------
 
@@ -378,84 +312,6 @@ class Snapshot:
                     found = [h["slug"] for h in hits if h.docnum not in self._drafts][:limit]
             self._similar[slug] = found
         return self._similar[slug]
-
-
-class _Union(Or):
-    # A binary tree of unions: faster than Whoosh's array matcher on help-center-sized indexes.
-    matcher_type = Or.DEFAULT_MATCHER
-
-
-def _or(clauses: list[Query]) -> Query | None:
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else _Union(clauses)
-
-
-def _match_spans(text: str, stems: set[str]) -> list[tuple[int, int, str]]:
-    """Where the words of `text` stem to one of `stems`: (start, end, stem)."""
-    if not stems:
-        return []
-    folded = fold(text)
-    # Stems are (nearly always) prefixes of their words: a regex finds the candidates in C,
-    # then stemming confirms each one.
-    candidates = _candidates_re(frozenset(s for s in stems if len(s) > 1))
-    spans = []
-    for match in candidates.finditer(folded):
-        word = match.group()
-        stemmed = stem(word)
-        if stemmed in stems and not is_stop(word):
-            spans.append((match.start(), match.end(), stemmed))
-    return spans
-
-
-@lru_cache(maxsize=1024)
-def _candidates_re(stems: frozenset[str]) -> re.Pattern[str]:
-    if not stems:
-        return re.compile(r"(?!)")
-    alternation = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternation})\w*")
-
-
-def _mark(text: str, spans: Iterable[tuple[int, int, str]], start: int, end: int) -> str:
-    out, cursor = [], start
-    for s, e, _ in spans:
-        if s < start or e > end:
-            continue
-        out.append(escape(text[cursor:s]))
-        out.append(f"<mark>{escape(text[s:e])}</mark>")
-        cursor = e
-    out.append(escape(text[cursor:end]))
-    return "".join(out)
-
-
-def _highlight_all(text: str, stems: set[str]) -> str:
-    return _mark(text, _match_spans(text, stems), 0, len(text))
-
-
-def _snippet(text: str, stems: set[str]) -> str | None:
-    """The passage of about SNIPPET_CHARS that holds the most different matched words."""
-    spans = _match_spans(text, stems)
-    if not spans:
-        return None
-    best, best_key = (0, 0), (-1, 0)
-    for i, (s, _, _) in enumerate(spans):
-        window_end = s + SNIPPET_CHARS - 40
-        inside = {st for (ss, ee, st) in spans[i:] if ee <= window_end}
-        key = (len(inside), -i)
-        if key > best_key:
-            best, best_key = (s, i), key
-    anchor = best[0]
-    start = max(0, anchor - 40)
-    if start > 0:
-        space = text.rfind(" ", 0, start)
-        start = space + 1 if space != -1 and anchor - space < 80 else start
-    end = min(len(text), start + SNIPPET_CHARS)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > anchor else end
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(text) else ""
-    return prefix + _mark(text, spans, start, end).strip() + suffix
 
 
 class SearchIndex:
