@@ -78,6 +78,31 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, help="nombre de processus (1)")
     p.add_argument("--reload", action="store_true", help="recharger à chaque modification")
 
+    p = commands.add_parser("accounts", help="comptes : établissements, support, éditeurs")
+    actions = p.add_subparsers(dest="accounts_command", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    add = actions.add_parser("add", help="crée un compte d'établissement et envoie l'activation")
+    add.add_argument("uai", help="code UAI de l'établissement, par exemple 0750654D")
+    add.add_argument("--etablissement", required=True, help="nom de l'établissement")
+    add.add_argument("--prenom", required=True, help="prénom du contact")
+    add.add_argument("--nom", required=True, help="nom du contact")
+    add.add_argument("--email", required=True, help="adresse e-mail du contact")
+    agent = actions.add_parser("add-agent", help="crée un compte du support (ou d'éditeur)")
+    agent.add_argument("email", help="adresse e-mail, qui sert d'identifiant")
+    agent.add_argument("--prenom", required=True)
+    agent.add_argument("--nom", required=True)
+    agent.add_argument("--editeur", action="store_true", help="rôle éditeur plutôt que support")
+    imported = actions.add_parser("import", help="importe un CSV d'établissements")
+    imported.add_argument(
+        "file", type=Path, help="colonnes : uai, etablissement, prenom, nom, email"
+    )
+    listed = actions.add_parser("list", help="liste les comptes")
+    listed.add_argument("--json", action="store_true")
+    disabled = actions.add_parser("disable", help="désactive un compte et ferme ses sessions")
+    disabled.add_argument("login", help="code UAI ou adresse e-mail")
+    invite = actions.add_parser("invite", help="renvoie l'e-mail d'activation")
+    invite.add_argument("login", help="code UAI ou adresse e-mail")
+
     p = commands.add_parser("db", help="base de données")
     db_commands = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
@@ -90,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         settings = Settings.from_env(
-            content_dir=args.content,
-            index_dir=args.index,
+            content_dir=getattr(args, "content", None),
+            index_dir=getattr(args, "index", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),
@@ -107,6 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kb: interrompu", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("KB_DEBUG"):
+            raise
+        print(
+            f"kb: erreur inattendue ({type(exc).__name__} : {exc}). "
+            "Relancez avec KB_DEBUG=1 pour le détail.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _print_problems(problems: Sequence[object], stream: TextIO) -> None:
@@ -177,6 +211,61 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import accounts, db, notifications, provisioning
+    from kb.mail import Mailer
+
+    engine = db.make_engine(settings)
+    db.upgrade(engine)
+    mailer = Mailer(settings)
+    action = args.accounts_command
+    if action in ("add", "add-agent"):
+        role = "etablissement" if action == "add" else "editeur" if args.editeur else "agent"
+        account, outcome = accounts.save(
+            engine,
+            role=role,
+            login=args.uai if action == "add" else args.email,
+            establishment=args.etablissement if action == "add" else "",
+            first_name=args.prenom,
+            last_name=args.nom,
+            email=args.email,
+        )
+        print(f"Compte {outcome} : {provisioning.describe(account)}")
+        if not account.activated:
+            notifications.send_activation(engine, mailer, settings, account)
+            print(f"E-mail d'activation envoyé à {account.email}.")
+        return 0
+    if action == "import":
+        report = provisioning.import_csv(engine, mailer, settings, args.file)
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        print(report.summary())
+        return 1 if report.problems else 0
+    if action == "list":
+        found = accounts.all_accounts(engine)
+        if args.json:
+            print(json.dumps([vars(a) for a in found], ensure_ascii=False, indent=2))
+        else:
+            for account in found:
+                print(provisioning.describe(account))
+            print(f"{len(found)} compte(s).")
+        return 0
+    account = accounts.by_login(engine, accounts.normalize_login(args.login))
+    if account is None:
+        print(f"kb: aucun compte « {args.login} ».", file=sys.stderr)
+        return 1
+    if action == "disable":
+        accounts.disable(engine, account.login)
+        print(f"Compte désactivé, sessions fermées : {account.login}")
+        return 0
+    if account.disabled:
+        print(f"kb: le compte {account.login} est désactivé.", file=sys.stderr)
+        return 1
+    notifications.send_activation(engine, mailer, settings, account)
+    print(f"E-mail d'activation envoyé à {account.email}.")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from kb import db
 
@@ -228,6 +317,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "search": cmd_search,
     "serve": cmd_serve,
     "db": cmd_db,
+    "accounts": cmd_accounts,
 }
 
 

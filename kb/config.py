@@ -60,6 +60,47 @@ class Settings:
     site_name: str = field(
         default="CPRO éducation — Assistance", metadata={"help": "Nom du site", "cast": str}
     )
+    base_url: str = field(
+        default="",
+        metadata={"help": "Adresse publique du site, pour les liens des e-mails", "cast": str},
+    )
+    secret_key: str = field(
+        default="",
+        metadata={
+            "help": "Clé de signature des cookies ; à partager entre répliques ; "
+            "sinon créée dans data_dir",
+            "cast": str,
+        },
+    )
+    smtp_url: str = field(
+        default="",
+        metadata={
+            "help": "smtp://, smtp+starttls:// ou smtps://utilisateur:mdp@hôte:port ; "
+            "vide : e-mails écrits dans data_dir/outbox",
+            "cast": str,
+        },
+    )
+    mail_from: str = field(
+        default="CPRO éducation - Assistance <assistance@cpro-education.fr>",
+        metadata={"help": "Expéditeur des e-mails", "cast": str},
+    )
+    activation_hours: int = field(
+        default=72, metadata={"help": "Validité du lien d'activation, en heures", "cast": _int}
+    )
+    reset_hours: int = field(
+        default=2,
+        metadata={
+            "help": "Validité des liens de mot de passe et d'e-mail, en heures",
+            "cast": _int,
+        },
+    )
+    secure_cookies: bool = field(
+        default=False,
+        metadata={
+            "help": "Cookies Secure même sans HTTPS détecté (derrière un proxy)",
+            "cast": _bool,
+        },
+    )
     show_drafts: bool = field(
         default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
     )

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 
+import httpx2
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from kb import accounts
+from kb.accounts import Account
 from kb.build import build
 from kb.cli import main
 from kb.config import Settings
@@ -201,3 +209,61 @@ def make_web(make_site: Callable[..., Site], tmp_path: Path) -> Iterator[Callabl
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+PASSWORD = "correct cheval agrafe pile"
+
+
+def outbox(web: Web) -> list[EmailMessage]:
+    """The messages kb wrote to the data dir's outbox, oldest first."""
+    folder = web.settings.data_dir / "outbox"
+    if not folder.exists():
+        return []
+    return [
+        message_from_bytes(p.read_bytes(), policy=email_policy.default)  # type: ignore[misc]
+        for p in sorted(folder.glob("*.eml"))
+    ]
+
+
+def link_in(message: EmailMessage) -> str:
+    """The path of the single link in a message's text."""
+    body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    url = re.search(r"https?://\S+", body)[0]  # type: ignore[index]
+    return "/" + url.split("/", 3)[3]
+
+
+def make_account(web: Web, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
+    account, _ = accounts.save(
+        web.app.state.engine,
+        role="etablissement",
+        login=uai,
+        establishment="Lycée Louis-le-Grand",
+        first_name="Marie",
+        last_name="Curie",
+        email=email,
+    )
+    return account
+
+
+def activated_account(web: Web, uai: str = "0750654D", **fields: str) -> Account:
+    account = make_account(web, uai, **fields)
+    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    return accounts.by_login(web.app.state.engine, account.login)  # type: ignore[return-value]
+
+
+def log_in(web: Web, login: str = "0750654D", password: str = PASSWORD) -> httpx2.Response:
+    token = web.csrf()
+    return web.client.post(
+        "/connexion", data={"csrf": token, "identifiant": login, "mot_de_passe": password}
+    )
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id still, at test-sized costs: the real costs are checked in test_accounts."""
+    monkeypatch.setattr(
+        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    accounts._dummy_hash.cache_clear()

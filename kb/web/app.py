@@ -19,11 +19,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from kb import auth as auth_domain
 from kb import db, stats
 from kb.config import Settings
 from kb.errors import KbError
+from kb.mail import Mailer
 from kb.search import SearchIndex
-from kb.web import api, pages
+from kb.web import api, auth, pages
 from kb.web.formatting import french_date
 from kb.web.security import SecurityMiddleware
 from kb.web.static import StaticFiles
@@ -81,6 +83,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
 
     routes = [
         *pages.routes(),
+        *auth.routes(),
         *api.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
@@ -88,7 +91,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityMiddleware),
+            Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
+            Middleware(auth.SessionMiddleware),
             Middleware(GZipMiddleware, minimum_size=500),
         ],
         exception_handlers={
@@ -103,6 +107,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.engine = engine
     app.state.usage = usage
     app.state.templates = templates
+    app.state.mailer = Mailer(settings)
+    app.state.secret_key = auth_domain.secret_key(settings)
     app.state.frequent = []
     return app
 
@@ -187,6 +193,9 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         "title": ERROR_TITLES.get(status, "Erreur"),
         "message": message,
         "frequent": request.app.state.frequent,
+        "account": getattr(request.state, "account", None),
+        "csrf_token": getattr(request.state, "csrf", ""),
+        "tickets_url": "/tickets",
     }
     try:
         return templates.TemplateResponse(

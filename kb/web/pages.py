@@ -38,6 +38,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "csrf_field": CSRF_FIELD,
         "csrf_token": request.state.csrf,
         "tickets_url": TICKETS_URL,
+        "account": request.state.account,
         "new_ticket_url": NEW_TICKET_URL,
     }
     return request.app.state.templates.TemplateResponse(

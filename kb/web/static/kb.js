@@ -53,15 +53,12 @@
       list.textContent = "";
       items = suggestions.map(function (s) { return s.url; });
       items.push(form.action + "?q=" + encodeURIComponent(query));
+      // Options hold plain text: a link inside an option would be a control nested in a control.
       suggestions.forEach(function (s, i) {
-        var li = el("li", { id: listId + "-" + i, role: "option", "aria-selected": "false" });
-        var a = el("a", { href: s.url, tabindex: "-1" }, s.title);
-        li.appendChild(a);
-        list.appendChild(li);
+        list.appendChild(el("li", { id: listId + "-" + i, role: "option", "aria-selected": "false" }, s.title));
       });
-      var all = el("li", { id: listId + "-all", role: "option", "aria-selected": "false", "class": "suggestions__all" });
-      all.appendChild(el("a", { href: items[items.length - 1], tabindex: "-1" }, "Voir tous les résultats pour « " + query + " »"));
-      list.appendChild(all);
+      list.appendChild(el("li", { id: listId + "-all", role: "option", "aria-selected": "false", "class": "suggestions__all" },
+        "Voir tous les résultats pour « " + query + " »"));
       list.hidden = false;
       input.setAttribute("aria-expanded", "true");
       active = -1;
@@ -130,8 +127,14 @@
       fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
         .then(function (data) {
-          form.querySelector("fieldset").hidden = true;
+          var fieldset = form.querySelector("fieldset");
+          var hadFocus = fieldset.contains(document.activeElement);
+          fieldset.hidden = true;
           statusNode.textContent = data.message;
+          if (hadFocus) {  // the button that had the focus is gone: keep the user's place
+            statusNode.setAttribute("tabindex", "-1");
+            statusNode.focus();
+          }
         })
         .catch(function () { form.submit(); });
     });

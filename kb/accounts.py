@@ -1,0 +1,343 @@
+"""Accounts: UAI codes, e-mail addresses, passwords, single-use links, provisioning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+
+from kb.db import accounts, audit, sessions, tokens
+from kb.errors import KbError
+
+ROLES = ("etablissement", "agent", "editeur")
+ROLE_LABELS = {"etablissement": "Établissement", "agent": "Support", "editeur": "Éditeur"}
+UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+UAI_RE = re.compile(r"^\d{7}[A-Z]$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+UAI_HELP = "Un code UAI compte 7 chiffres suivis d'une lettre, par exemple 0750654D."
+PASSWORD_MIN = 12
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended costs
+
+
+class AccountError(KbError):
+    status = 400
+    code = "compte_invalide"
+
+
+class LinkInvalid(KbError):
+    status = 410
+    code = "lien_invalide"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    login: str
+    role: str
+    establishment: str
+    first_name: str
+    last_name: str
+    email: str
+    activated: bool
+    disabled: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def uai(self) -> str | None:
+        return self.login if self.role == "etablissement" else None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("agent", "editeur")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def uai_check_letter(digits: str) -> str:
+    return UAI_LETTERS[int(digits) % 23]
+
+
+def normalize_uai(raw: str) -> str:
+    """'0750654d ' -> '0750654D'; a malformed code or a wrong letter says what a UAI is."""
+    code = raw.strip().upper().replace(" ", "")
+    if not UAI_RE.match(code):
+        raise AccountError(f"« {raw.strip()} » n'est pas un code UAI. {UAI_HELP}")
+    if code[7] != uai_check_letter(code[:7]):
+        raise AccountError(
+            f"Le code UAI « {code} » n'existe pas : sa lettre de contrôle ne correspond pas "
+            f"à ses chiffres. Vérifiez-le. {UAI_HELP}"
+        )
+    return code
+
+
+def normalize_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise AccountError(f"« {raw.strip()} » n'est pas une adresse e-mail valide.")
+    return email
+
+
+def normalize_login(raw: str) -> str:
+    """A login is an e-mail address (agents, editors) or else a UAI code."""
+    return normalize_email(raw) if "@" in raw else normalize_uai(raw)
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        login=row.login,
+        role=row.role,
+        establishment=row.establishment,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        activated=row.password_hash is not None,
+        disabled=row.disabled_at is not None,
+    )
+
+
+def get(engine: Engine, account_id: int) -> Account | None:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
+    return _account(row) if row else None
+
+
+def by_login(engine: Engine, login: str) -> Account | None:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(accounts).where(accounts.c.login == login)).first()
+    return _account(row) if row else None
+
+
+def all_accounts(engine: Engine) -> list[Account]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(accounts).order_by(accounts.c.role, accounts.c.login))
+        return [_account(row) for row in rows]
+
+
+def _check_fields(role: str, establishment: str, first_name: str, last_name: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f"Rôle inconnu « {role} » : {', '.join(ROLES)}.")
+    for label, value in (("prénom", first_name), ("nom", last_name)):
+        if not value.strip():
+            raise AccountError(f"Le {label} du contact est obligatoire.")
+    if role == "etablissement" and not establishment.strip():
+        raise AccountError("Le nom de l'établissement est obligatoire.")
+
+
+def save(
+    engine: Engine,
+    *,
+    role: str,
+    login: str,
+    establishment: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+) -> tuple[Account, str]:
+    """Create the account, or update it to these values: (account, 'créé'|'modifié'|'inchangé')."""
+    login = normalize_email(login) if role != "etablissement" else normalize_uai(login)
+    email = normalize_email(email)
+    _check_fields(role, establishment, first_name, last_name)
+    values = {
+        "role": role,
+        "establishment": establishment.strip(),
+        "first_name": first_name.strip(),
+        "last_name": last_name.strip(),
+        "email": email,
+    }
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(accounts).where(accounts.c.login == login)).first()
+        if row is None:
+            connection.execute(sa.insert(accounts).values(login=login, created_at=now(), **values))
+            outcome = "créé"
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            connection.execute(sa.update(accounts).where(accounts.c.id == row.id).values(**values))
+            outcome = "modifié"
+        else:
+            outcome = "inchangé"
+        row = connection.execute(sa.select(accounts).where(accounts.c.login == login)).one()
+    return _account(row), outcome
+
+
+def disable(engine: Engine, login: str) -> Account:
+    """No more logins, and every open session ends."""
+    account = by_login(engine, normalize_login(login))
+    if account is None:
+        raise AccountError(f"Aucun compte « {login} ».")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(accounts).where(accounts.c.id == account.id).values(disabled_at=now())
+        )
+        connection.execute(sa.delete(sessions).where(sessions.c.account_id == account.id))
+        _audit(connection, "account_disabled", account)
+    return account
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    path = Path(__file__).with_name("common_passwords.txt")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
+
+
+def password_problem(password: str, account: Account) -> str | None:
+    """Why this password is refused, in French, or None."""
+    if len(password) < PASSWORD_MIN:
+        return f"Le mot de passe doit compter au moins {PASSWORD_MIN} caractères."
+    lowered = password.lower()
+    if account.login.lower() in lowered or (account.uai and account.uai[:7] in password):
+        return "Le mot de passe ne doit pas contenir le code UAI ni l'identifiant."
+    squeezed = re.sub(r"[\W_]+", "", lowered)
+    if (
+        lowered in _common_passwords()
+        or squeezed in _common_passwords()
+        or len(set(password)) <= 3
+        or squeezed in "0123456789012345678901234567890"
+        or squeezed in "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+        or squeezed in "azertyuiopqsdfghjklmwxcvbnazertyuiop"
+    ):
+        return "Ce mot de passe est trop connu : choisissez-en un autre, plus personnel."
+    return None
+
+
+def set_password(engine: Engine, account: Account, password: str) -> None:
+    problem = password_problem(password, account)
+    if problem:
+        raise AccountError(problem)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(accounts)
+            .where(accounts.c.id == account.id)
+            .values(
+                password_hash=_hasher.hash(password),
+                activated_at=sa.func.coalesce(accounts.c.activated_at, now()),
+            )
+        )
+        _audit(connection, "password_set", account)
+
+
+def verify_password(engine: Engine, account: Account | None, password: str) -> bool:
+    """Constant work whether or not the account exists, so timing tells nothing."""
+    stored = None
+    if account is not None:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.select(accounts.c.password_hash).where(accounts.c.id == account.id)
+            ).scalar()
+    try:
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+# --- single-use links -----------------------------------------------------------------------
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_link(
+    engine: Engine, account: Account, purpose: str, hours: int, new_email: str | None = None
+) -> str:
+    """A new single-use token; the earlier unused ones for the same purpose stop working."""
+    raw = secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(tokens)
+            .where(
+                tokens.c.account_id == account.id,
+                tokens.c.purpose == purpose,
+                tokens.c.used_at.is_(None),
+            )
+            .values(used_at=now())
+        )
+        connection.execute(
+            sa.insert(tokens).values(
+                digest=_digest(raw),
+                account_id=account.id,
+                purpose=purpose,
+                new_email=new_email,
+                created_at=now(),
+                expires_at=now() + dt.timedelta(hours=hours),
+            )
+        )
+    return raw
+
+
+EXPIRED = "Ce lien a expiré ou a déjà été utilisé."
+
+
+def check_link(engine: Engine, raw: str, purposes: tuple[str, ...]) -> tuple[Account, Any]:
+    """The account a valid, unused, unexpired link belongs to (without using it)."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(tokens).where(tokens.c.digest == _digest(raw))).first()
+    if row is None or row.purpose not in purposes or row.used_at is not None:
+        raise LinkInvalid(EXPIRED)
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    if expires <= now():
+        raise LinkInvalid(EXPIRED)
+    account = get(engine, row.account_id)
+    if account is None or account.disabled:
+        raise LinkInvalid(EXPIRED)
+    return account, row
+
+
+def use_link(engine: Engine, raw: str, purposes: tuple[str, ...]) -> tuple[Account, Any]:
+    """Mark the link used; a second use, even at the same moment, fails."""
+    account, row = check_link(engine, raw, purposes)
+    with engine.begin() as connection:
+        used = connection.execute(
+            sa.update(tokens)
+            .where(tokens.c.digest == row.digest, tokens.c.used_at.is_(None))
+            .values(used_at=now())
+        ).rowcount
+    if used != 1:
+        raise LinkInvalid(EXPIRED)
+    return account, row
+
+
+def change_email(engine: Engine, account: Account, email: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(accounts).where(accounts.c.id == account.id).values(email=email)
+        )
+        _audit(connection, "email_changed", account, detail=email)
+
+
+def _audit(
+    connection: sa.Connection, event: str, account: Account | None, detail: str | None = None
+) -> None:
+    connection.execute(
+        sa.insert(audit).values(
+            at=now(),
+            event=event,
+            login=account.login if account else None,
+            account_id=account.id if account else None,
+            detail=detail,
+        )
+    )

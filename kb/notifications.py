@@ -1,0 +1,111 @@
+"""What kb writes to people: each e-mail, its French words and its single-use link."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from kb import accounts
+from kb.accounts import Account
+from kb.config import Settings
+from kb.mail import Mail, Mailer, address
+
+SIGNATURE = "L'équipe d'assistance CPRO éducation"
+
+
+def _url(settings: Settings, base_url: str, path: str) -> str:
+    return (settings.base_url or base_url or f"http://{settings.host}:{settings.port}").rstrip(
+        "/"
+    ) + path
+
+
+def send_activation(
+    engine: Engine, mailer: Mailer, settings: Settings, account: Account, base_url: str = ""
+) -> None:
+    """The first-login e-mail: a single-use link to choose the password."""
+    raw = accounts.issue_link(engine, account, "activation", settings.activation_hours)
+    who = (
+        f"de l'établissement {account.establishment} (code UAI {account.uai})"
+        if account.uai
+        else ""
+    )
+    mailer.send(
+        Mail(
+            to=address(account.name, account.email),
+            subject="Activez votre compte CPRO éducation",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"Un compte {who} vous attend sur CPRO éducation. Pour l'activer, choisissez "
+                f"votre mot de passe en suivant ce lien, valable {settings.activation_hours} "
+                "heures et utilisable une seule fois :".replace("  ", " "),
+            ),
+            link=("Choisir mon mot de passe", _url(settings, base_url, f"/activation/{raw}")),
+            after_link=(
+                f"Votre identifiant de connexion : {account.login}.",
+                "Si vous n'attendiez pas ce message, ignorez-le : rien ne sera activé.",
+                SIGNATURE,
+            ),
+        )
+    )
+
+
+def send_reset(
+    engine: Engine, mailer: Mailer, settings: Settings, account: Account, base_url: str = ""
+) -> None:
+    """'Mot de passe oublié ?': the same kind of link, shorter-lived."""
+    purpose = "reset" if account.activated else "activation"
+    raw = accounts.issue_link(engine, account, purpose, settings.reset_hours)
+    mailer.send(
+        Mail(
+            to=address(account.name, account.email),
+            subject="Choisir un nouveau mot de passe CPRO éducation",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                "Une demande de nouveau mot de passe a été faite pour le compte "
+                f"{account.login}. Pour choisir votre mot de passe, suivez ce lien, valable "
+                f"{settings.reset_hours} heures et utilisable une seule fois :",
+            ),
+            link=(
+                "Choisir un nouveau mot de passe",
+                _url(settings, base_url, f"/activation/{raw}"),
+            ),
+            after_link=(
+                "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : "
+                "votre mot de passe actuel reste valable.",
+                SIGNATURE,
+            ),
+        )
+    )
+
+
+def send_email_change(
+    engine: Engine,
+    mailer: Mailer,
+    settings: Settings,
+    account: Account,
+    new_email: str,
+    base_url: str = "",
+) -> None:
+    """The confirmation goes to the new address: only its owner can confirm it."""
+    raw = accounts.issue_link(
+        engine, account, "email_change", settings.reset_hours, new_email=new_email
+    )
+    mailer.send(
+        Mail(
+            to=address(account.name, new_email),
+            subject="Confirmez votre nouvelle adresse e-mail CPRO éducation",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"Pour utiliser cette adresse avec le compte {account.login}, confirmez-la en "
+                f"suivant ce lien, valable {settings.reset_hours} heures :",
+            ),
+            link=(
+                "Confirmer cette adresse",
+                _url(settings, base_url, f"/confirmation-email/{raw}"),
+            ),
+            after_link=(
+                "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : "
+                "l'adresse du compte ne changera pas.",
+                SIGNATURE,
+            ),
+        )
+    )

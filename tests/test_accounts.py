@@ -1,0 +1,336 @@
+"""Establishment accounts: UAI login, first login, forgotten password, personal space, security."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from conftest import (
+    PASSWORD,
+    Web,
+    activated_account,
+    link_in,
+    log_in,
+    make_account,
+    outbox,
+)
+
+from kb import accounts, auth, db, notifications
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    return make_web({}, database_url=database_url)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [("0750654D", "0750654D"), ("0750655e", "0750655E"), (" 0750654d ", "0750654D")],
+)
+def test_uai_codes_are_normalised(raw: str, normalized: str) -> None:
+    assert accounts.normalize_uai(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            "075065D",
+            "« 075065D » n'est pas un code UAI. Un code UAI compte 7 chiffres suivis d'une lettre, par exemple 0750654D.",
+        ),
+        (
+            "0750654A",
+            "Le code UAI « 0750654A » n'existe pas : sa lettre de contrôle ne correspond pas à ses chiffres.",
+        ),
+    ],
+)
+def test_bad_uai_codes_say_what_a_uai_looks_like(raw: str, message: str) -> None:
+    with pytest.raises(accounts.AccountError) as raised:
+        accounts.normalize_uai(raw)
+    assert raised.value.message.startswith(message)
+
+
+def test_login_page_checks_the_uai_before_any_password(web: Web) -> None:
+    activated_account(web)
+    response = log_in(web, "0750654A", PASSWORD)
+    assert response.status_code == 400
+    assert "sa lettre de contrôle ne correspond pas" in response.text
+    assert 'value="0750654A"' in response.text  # what was typed is kept
+    with web.app.state.engine.connect() as connection:
+        events = connection.execute(sa.select(db.audit.c.event)).scalars().all()
+    assert "login_failure" not in events
+
+
+def test_first_login_from_the_activation_mail(web: Web) -> None:
+    account = make_account(web)
+    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, account)
+    mail = outbox(web)[-1]
+    assert mail["To"] == "Marie Curie <marie@example.fr>"
+    assert mail["Subject"] == "Activez votre compte CPRO éducation"
+    assert mail["Content-Language"] == "fr" and mail["Message-ID"]
+    assert mail.get_body(("html",)) is not None
+    link = link_in(mail)
+    page = web.client.get(link)
+    assert "Première connexion : choisissez votre mot de passe" in page.text
+    token = web.client.cookies["kb_csrf"]
+    short = web.client.post(
+        link, data={"csrf": token, "mot_de_passe": "court", "confirmation": "court"}
+    )
+    assert short.status_code == 400 and "au moins 12 caractères" in short.text
+    uai = web.client.post(
+        link,
+        data={"csrf": token, "mot_de_passe": "0750654D-lycee", "confirmation": "0750654D-lycee"},
+    )
+    assert "ne doit pas contenir le code UAI" in uai.text
+    known = web.client.post(
+        link, data={"csrf": token, "mot_de_passe": "azertyuiop123", "confirmation": "azertyuiop123"}
+    )
+    assert "trop connu" in known.text
+    done = web.client.post(
+        link, data={"csrf": token, "mot_de_passe": PASSWORD, "confirmation": PASSWORD}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/espace-personnel?bienvenue=1"
+    space = web.client.get(done.headers["location"])
+    assert "Votre compte est activé : vous êtes connecté." in space.text
+    assert "Marie Curie" in space.text and "0750654D" in space.text
+    assert "Lycée Louis-le-Grand" in space.text and "marie@example.fr" in space.text
+    again = web.client.get(link)
+    assert again.status_code == 410 and "Ce lien a expiré ou a déjà été utilisé." in again.text
+
+
+def test_expired_link_is_refused(web: Web) -> None:
+    account = make_account(web)
+    raw = accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
+    with web.app.state.engine.begin() as connection:
+        connection.execute(
+            sa.update(db.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
+        )
+    response = web.client.get(f"/activation/{raw}")
+    assert response.status_code == 410
+    assert "Mot de passe oublié ?" in response.text
+
+
+def test_a_new_link_replaces_the_previous_one(web: Web) -> None:
+    account = make_account(web)
+    first = accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
+    accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
+    assert web.client.get(f"/activation/{first}").status_code == 410
+
+
+def test_login_logout_and_the_banner(web: Web) -> None:
+    activated_account(web)
+    anonymous = web.client.get("/").text
+    assert ">Se connecter</a>" in anonymous and "Déconnexion" not in anonymous
+    response = log_in(web, "0750654d")
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert "kb_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    home = web.client.get("/").text
+    assert "Marie Curie</span></a>" in home and 'href="/espace-personnel"' in home
+    assert ">Déconnexion</button>" in home and ">Se connecter</a>" not in home
+    out = web.client.post("/deconnexion", data={"csrf": web.client.cookies["kb_csrf"]})
+    assert out.status_code == 303 and out.headers["location"] == "/connexion?deconnecte=1"
+    assert "Vous êtes déconnecté." in web.client.get("/connexion?deconnecte=1").text
+    assert web.client.get("/espace-personnel").status_code == 303
+
+
+def test_wrong_password_and_unknown_account_get_the_same_answer(web: Web) -> None:
+    activated_account(web)
+    wrong = log_in(web, "0750654D", "pas le bon mot de passe")
+    unknown = log_in(web, "0750655E", "pas le bon mot de passe")
+    assert wrong.status_code == unknown.status_code == 400
+    for response in (wrong, unknown):
+        assert "Identifiant ou mot de passe incorrect." in response.text
+
+
+def test_login_rotates_the_session_and_comes_back_where_asked(web: Web) -> None:
+    activated_account(web)
+    asked = web.client.get("/espace-personnel")
+    assert asked.headers["location"] == "/connexion?suivant=/espace-personnel"
+    token = web.csrf()
+    first = web.client.post(
+        "/connexion?suivant=/espace-personnel",
+        data={"csrf": token, "identifiant": "0750654D", "mot_de_passe": PASSWORD},
+    )
+    assert first.headers["location"] == "/espace-personnel"
+    old = web.client.cookies["kb_session"]
+    log_in(web)
+    assert web.client.cookies["kb_session"] != old
+    assert auth.session_account(web.app.state.engine, old.rpartition(".")[0]) is None
+
+
+def test_no_open_redirect_after_login(web: Web) -> None:
+    activated_account(web)
+    token = web.csrf()
+    response = web.client.post(
+        "/connexion?suivant=//evil.example/x",
+        data={"csrf": token, "identifiant": "0750654D", "mot_de_passe": PASSWORD},
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_forged_session_cookie_is_ignored(web: Web) -> None:
+    activated_account(web)
+    web.client.cookies.set("kb_session", "forged.value")
+    assert ">Se connecter</a>" in web.client.get("/").text
+
+
+def test_forgotten_password_answers_the_same_whether_or_not_the_account_exists(web: Web) -> None:
+    activated_account(web)
+    token = web.csrf()
+    existing = web.client.post(
+        "/mot-de-passe-oublie", data={"csrf": token, "identifiant": "0750654D"}
+    )
+    missing = web.client.post(
+        "/mot-de-passe-oublie", data={"csrf": token, "identifiant": "0750655E"}
+    )
+    sentence = "Si un compte correspond à cet identifiant, un e-mail vient d&#39;être envoyé"
+    assert sentence in existing.text and sentence in missing.text
+    assert len(outbox(web)) == 1
+    link = link_in(outbox(web)[0])
+    assert "Choisissez un nouveau mot de passe" in web.client.get(link).text
+    new = "une toute autre phrase secrète"
+    done = web.client.post(link, data={"csrf": token, "mot_de_passe": new, "confirmation": new})
+    assert done.status_code == 303
+    web.client.cookies.clear()
+    assert log_in(web, password=new).status_code == 303
+    assert log_in(web, password=PASSWORD).status_code == 400
+
+
+def test_change_password_logs_out_every_other_session(
+    web: Web, make_web: Callable[..., Web]
+) -> None:
+    activated_account(web)
+    log_in(web)
+    other = type(web.client)(web.app, follow_redirects=False)
+    other.get("/")
+    other.post(
+        "/connexion",
+        data={
+            "csrf": other.cookies["kb_csrf"],
+            "identifiant": "0750654D",
+            "mot_de_passe": PASSWORD,
+        },
+    )
+    assert other.get("/espace-personnel").status_code == 200
+    token = web.client.cookies["kb_csrf"]
+    wrong = web.client.post(
+        "/espace-personnel/mot-de-passe",
+        data={"csrf": token, "actuel": "faux", "nouveau": "x" * 14, "confirmation": "x" * 14},
+    )
+    assert "Le mot de passe actuel est incorrect." in wrong.text
+    new = "encore une autre phrase"
+    done = web.client.post(
+        "/espace-personnel/mot-de-passe",
+        data={"csrf": token, "actuel": PASSWORD, "nouveau": new, "confirmation": new},
+    )
+    assert done.headers["location"] == "/espace-personnel?mot-de-passe=1"
+    assert web.client.get("/espace-personnel").status_code == 200  # this session stays
+    assert other.get("/espace-personnel").status_code == 303  # the other one is gone
+
+
+def test_change_email_is_confirmed_from_the_new_address(web: Web) -> None:
+    activated_account(web)
+    log_in(web)
+    token = web.client.cookies["kb_csrf"]
+    bad = web.client.post(
+        "/espace-personnel/email", data={"csrf": token, "email": "pas-une-adresse"}
+    )
+    assert bad.status_code == 400 and "n&#39;est pas une adresse e-mail valide" in bad.text
+    assert 'value="pas-une-adresse"' in bad.text
+    sent = web.client.post(
+        "/espace-personnel/email", data={"csrf": token, "email": "Nouvelle@Example.fr"}
+    )
+    assert "Un e-mail de confirmation a été envoyé à nouvelle@example.fr" in sent.text
+    mail = outbox(web)[-1]
+    assert mail["To"] == "Marie Curie <nouvelle@example.fr>"
+    link = link_in(mail)
+    assert "marie@example.fr" in web.client.get("/espace-personnel").text  # not changed yet
+    page = web.client.get(link)
+    assert "nouvelle@example.fr" in page.text and "Confirmer cette adresse" in page.text
+    done = web.client.post(link, data={"csrf": token})
+    assert done.headers["location"] == "/espace-personnel?email=1"
+    assert "nouvelle@example.fr" in web.client.get("/espace-personnel").text
+    assert web.client.post(link, data={"csrf": token}).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/connexion", {"identifiant": "0750654D", "mot_de_passe": PASSWORD}),
+        ("/mot-de-passe-oublie", {"identifiant": "0750654D"}),
+        ("/deconnexion", {}),
+        ("/espace-personnel/email", {"email": "x@example.fr"}),
+        (
+            "/espace-personnel/mot-de-passe",
+            {"actuel": PASSWORD, "nouveau": "y" * 13, "confirmation": "y" * 13},
+        ),
+    ],
+)
+def test_forms_without_csrf_token_are_refused(web: Web, path: str, data: dict[str, str]) -> None:
+    activated_account(web)
+    log_in(web)
+    response = web.client.post(path, data=data)
+    assert response.status_code == 403
+    assert "Le formulaire a expiré ou ne vient pas de ce site." in response.text
+
+
+def test_throttling_grows_after_five_failures_and_never_locks_out_for_good(web: Web) -> None:
+    activated_account(web)
+    engine = web.app.state.engine
+    for _ in range(5):
+        assert log_in(web, password="mauvais mot de passe").status_code == 400
+    throttled = log_in(web, password=PASSWORD)  # even the right password must wait
+    assert throttled.status_code == 429
+    assert "Trop de tentatives de connexion. Réessayez dans 2 secondes" in throttled.text
+    # Time passes: move every failure two seconds back.
+    with engine.begin() as connection:
+        connection.execute(sa.update(db.audit).values(at=db.audit.c.at - dt.timedelta(seconds=3)))
+    assert log_in(web, password=PASSWORD).status_code == 303
+    with engine.connect() as connection:
+        events = (
+            connection.execute(sa.select(db.audit.c.event).order_by(db.audit.c.id)).scalars().all()
+        )
+    assert events.count("login_failure") == 5
+    assert "login_throttled" in events and events[-1] == "login_success"
+
+
+def test_throttling_also_counts_per_address(web: Web) -> None:
+    activated_account(web)
+    activated_account(web, "0750655E", email="jean@example.fr")
+    for uai in ("0750655E", "0750654D") * 3:
+        log_in(web, uai, "mauvais mot de passe")
+    assert log_in(web, "0750655E").status_code == 429
+
+
+def test_disabled_account_cannot_log_in_and_loses_its_sessions(web: Web) -> None:
+    activated_account(web)
+    log_in(web)
+    accounts.disable(web.app.state.engine, "0750654D")
+    assert web.client.get("/espace-personnel").status_code == 303
+    assert log_in(web).status_code == 400
+
+
+def test_account_not_yet_activated_is_told_how(web: Web) -> None:
+    make_account(web)
+    response = log_in(web, password="nimporte quoi du tout")
+    assert "Ce compte n&#39;est pas encore activé" in response.text
+
+
+def test_session_cookie_is_secure_behind_https(make_web: Callable[..., Web]) -> None:
+    web = make_web({}, secure_cookies=True)
+    activated_account(web)
+    assert "Secure" in log_in(web).headers["set-cookie"]
+
+
+def test_passwords_are_hashed_with_argon2id_at_the_recommended_cost(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.undo()  # the real hasher, not the test-sized one
+    from argon2 import PasswordHasher, Type
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    hasher = accounts._hasher
+    assert isinstance(hasher, PasswordHasher) and hasher.type is Type.ID
+    assert hasher.time_cost >= RFC_9106_LOW_MEMORY.time_cost
+    assert hasher.memory_cost >= RFC_9106_LOW_MEMORY.memory_cost
