@@ -101,6 +101,28 @@ class Settings:
             "cast": _bool,
         },
     )
+    max_upload_bytes: int = field(
+        default=6 * 1024**3,
+        metadata={
+            "help": "Taille maximale des pièces jointes d'un message, en octets",
+            "cast": _int,
+        },
+    )
+    answer_hours: int = field(
+        default=72,
+        metadata={"help": "Délai de réponse du support, en heures ouvrées", "cast": _int},
+    )
+    holiday_calendar: str = field(
+        default="FR",
+        metadata={
+            "help": "Jours fériés (holidays) : pays, ou pays-subdivision (FR-57)",
+            "cast": str,
+        },
+    )
+    support_email: str = field(
+        default="support@cpro-education.fr",
+        metadata={"help": "Adresse de l'équipe d'assistance (nouveaux tickets)", "cast": str},
+    )
     show_drafts: bool = field(
         default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
     )

@@ -95,6 +95,57 @@ audit = sa.Table(
 )
 
 
+# Help tickets: a thread of messages, each with its attachments (files in the data dir).
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("reference", sa.String(20), unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("category", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    # The form's one-time token: a double click or a retried request makes one ticket.
+    sa.Column("creation_token", sa.String(64), unique=True),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("from_support", sa.Boolean, nullable=False),
+    sa.Column("internal", sa.Boolean, nullable=False, default=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False, index=True),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("stored_as", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+)
+
+suggestion_opens = sa.Table(
+    "suggestion_opens",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("opens", sa.Integer, nullable=False),
+)
+
+
 class DatabaseUnavailable(KbError):
     status = 503
     code = "base_indisponible"
@@ -147,6 +198,14 @@ def upgrade(engine: Engine) -> None:
         raise DatabaseUnavailable(
             f"Base de données injoignable : {str(exc.orig).strip().splitlines()[0]}"
         ) from exc
+
+
+def head_revision() -> str:
+    """The latest migration shipped with this version of kb."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+    return str(script.get_current_head())
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -109,3 +109,53 @@ def send_email_change(
             ),
         )
     )
+
+
+def send_new_ticket(
+    mailer: Mailer,
+    settings: Settings,
+    account: Account,
+    reference: str,
+    subject: str,
+    category: str,
+    body: str,
+    base_url: str = "",
+) -> None:
+    """To the support team: a new ticket to answer."""
+    mailer.send(
+        Mail(
+            to=settings.support_email,
+            subject=f"[{reference}] {subject}",
+            paragraphs=(
+                f"Nouveau ticket de {account.name} ({account.establishment or account.login}, "
+                f"{account.login}), catégorie « {category} » :",
+                body,
+            ),
+            link=("Ouvrir le ticket", _url(settings, base_url, f"/tickets/{reference}")),
+            after_link=("Réponse attendue sous 72 heures ouvrées.",),
+        )
+    )
+
+
+def send_support_reply(
+    mailer: Mailer,
+    settings: Settings,
+    account: Account,
+    reference: str,
+    subject: str,
+    base_url: str = "",
+) -> None:
+    """To the establishment: support answered; the answer is read in the ticket's thread."""
+    mailer.send(
+        Mail(
+            to=address(account.name, account.email),
+            subject=f"[{reference}] Réponse du support : {subject}",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"L'équipe d'assistance a répondu à votre ticket {reference} « {subject} ». "
+                "Lisez sa réponse et répondez si besoin depuis la liste des tickets :",
+            ),
+            link=("Lire la réponse", _url(settings, base_url, f"/tickets/{reference}")),
+            after_link=(SIGNATURE,),
+        )
+    )

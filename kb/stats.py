@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import article_views, searches, upsert_add, votes
+from kb.db import article_views, searches, suggestion_opens, upsert_add, votes
 from kb.search.analysis import words
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -41,6 +41,12 @@ class Usage:
         self._views: Counter[tuple[str, dt.date]] = Counter()
         self._searches: dict[tuple[str, dt.date], _Search] = {}
         self._votes: dict[tuple[str, dt.date], list[int]] = {}
+        self._opens: Counter[tuple[str, dt.date]] = Counter()
+
+    def suggestion_opened(self, slug: str) -> None:
+        """An article suggested under a ticket's subject was opened: perhaps a ticket avoided."""
+        with self._lock:
+            self._opens[(slug, today())] += 1
 
     def view(self, slug: str) -> None:
         with self._lock:
@@ -66,7 +72,7 @@ class Usage:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._views) + len(self._searches) + len(self._votes)
+            return len(self._views) + len(self._searches) + len(self._votes) + len(self._opens)
 
     def flush(self) -> int:
         """Write what was counted since the last flush; kept for the next one if it fails."""
@@ -74,7 +80,8 @@ class Usage:
             views, self._views = self._views, Counter()
             found, self._searches = self._searches, {}
             voted, self._votes = self._votes, {}
-        if not (views or found or voted):
+            opens, self._opens = self._opens, Counter()
+        if not (views or found or voted or opens):
             return 0
         try:
             with self.engine.begin() as connection:
@@ -88,6 +95,10 @@ class Usage:
                         {"count": entry.count},
                         {"results": entry.results, "last_seen": entry.last_seen},
                     )
+                for (slug, day), n in sorted(opens.items()):
+                    upsert_add(
+                        connection, suggestion_opens, {"slug": slug, "day": day}, {"opens": n}
+                    )
                 for (slug, day), (yes, no) in sorted(voted.items()):
                     upsert_add(
                         connection,
@@ -96,18 +107,20 @@ class Usage:
                         {"helpful": yes, "unhelpful": no},
                     )
         except sa.exc.SQLAlchemyError:
-            self._restore(views, found, voted)
+            self._restore(views, found, voted, opens)
             raise
-        return len(views) + len(found) + len(voted)
+        return len(views) + len(found) + len(voted) + len(opens)
 
     def _restore(
         self,
         views: Counter[tuple[str, dt.date]],
         found: dict[tuple[str, dt.date], _Search],
         voted: dict[tuple[str, dt.date], list[int]],
+        opens: Counter[tuple[str, dt.date]],
     ) -> None:
         with self._lock:
             self._views.update(views)
+            self._opens.update(opens)
             for key, entry in found.items():
                 current = self._searches.get(key)
                 if current is None:

@@ -110,7 +110,7 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # typ
     engine = db.make_engine(settings)
     db.upgrade(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0002"
+    assert db.current_revision(engine) == db.head_revision() == "0003"
     with engine.connect() as connection:
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10000
@@ -137,4 +137,4 @@ def test_db_upgrade_command(cli: Callable[..., object], tmp_path, monkeypatch) -
     monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "var"))
     result = cli("db", "upgrade")
     assert result.status == 0  # type: ignore[attr-defined]
-    assert "Base à jour (révision 0002)" in result.out  # type: ignore[attr-defined]
+    assert f"Base à jour (révision {db.head_revision()})" in result.out  # type: ignore[attr-defined]

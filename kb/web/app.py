@@ -14,18 +14,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from kb import auth as auth_domain
 from kb import db, stats
+from kb.attachments import Store
 from kb.config import Settings
 from kb.errors import KbError
 from kb.mail import Mailer
 from kb.search import SearchIndex
-from kb.web import api, auth, pages
+from kb.web import api, auth, pages, tickets
 from kb.web.formatting import french_date
 from kb.web.security import SecurityMiddleware
 from kb.web.static import StaticFiles
@@ -71,6 +72,11 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(db.upgrade, engine)
+        removed = await anyio.to_thread.run_sync(app.state.store.remove_leftovers)
+        if removed:
+            log.warning(
+                "attachments: %d unfinished upload(s) from a stopped process removed", removed
+            )
         await refresh_frequent(app)
         async with anyio.create_task_group() as tasks:
             if background:
@@ -84,6 +90,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     routes = [
         *pages.routes(),
         *auth.routes(),
+        *tickets.routes(),
         *api.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
@@ -98,6 +105,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         exception_handlers={
             KbError: handle_error,
             HTTPException: handle_error,
+            ClientDisconnect: handle_error,
             Exception: handle_error,
         },
         lifespan=lifespan,
@@ -108,6 +116,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.usage = usage
     app.state.templates = templates
     app.state.mailer = Mailer(settings)
+    app.state.store = Store(settings.data_dir)
     app.state.secret_key = auth_domain.secret_key(settings)
     app.state.frequent = []
     return app
@@ -175,6 +184,9 @@ def wants_json(request: Request) -> bool:
 
 async def handle_error(request: Request, exc: Exception) -> Response:
     """One handler: a French page in the site's layout, or one JSON error shape."""
+    if isinstance(exc, ClientDisconnect):  # nobody is left to read an answer
+        log.info("client left during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
     if isinstance(exc, KbError):
         status, code, message = exc.status, exc.code, exc.message
     elif isinstance(exc, HTTPException):

@@ -108,6 +108,8 @@ async def article(request: Request) -> Response:
             return RedirectResponse(f"/articles/{target}", status_code=301)
         raise NotFound("Cet article n'existe pas ou n'est plus publié.")
     request.app.state.usage.view(page.slug)
+    if request.query_params.get("depuis") == "ticket":
+        request.app.state.usage.suggestion_opened(page.slug)
     related = _related(snapshot, page.slug, page.related, drafts)
     category_info = next((c for c in snapshot.categories if c["slug"] == page.category), None)
     return render(

@@ -154,7 +154,127 @@
     });
   }
 
+  /* Articles suggested while the ticket's subject is typed; they open in a new tab, so
+     nothing typed in the form is lost. */
+  function enhanceSubject(input) {
+    var box = input.parentNode.querySelector("[data-suggestions]");
+    var list = box && box.querySelector("ul");
+    var statusNode = input.parentNode.querySelector("[data-suggestions-status]");
+    if (!list) return;
+    var timer = null, controller = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var query = input.value.trim();
+        if (query.length < 3) { box.hidden = true; return; }
+        if (controller) controller.abort();
+        controller = new AbortController();
+        fetch(input.dataset.suggest + "?q=" + encodeURIComponent(query) + "&limit=5", {
+          headers: { Accept: "application/json" }, signal: controller.signal
+        }).then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (data) {
+            if (!data || input.value.trim() !== query) return;
+            list.textContent = "";
+            data.suggestions.forEach(function (s) {
+              var li = el("li");
+              var a = el("a", { href: s.url + "?depuis=ticket", target: "_blank", rel: "noopener" }, s.title);
+              a.appendChild(el("span", { "class": "visually-hidden" }, " (nouvel onglet)"));
+              li.appendChild(a);
+              list.appendChild(li);
+            });
+            box.hidden = data.suggestions.length === 0;
+            if (statusNode) {
+              statusNode.textContent = data.suggestions.length
+                ? data.suggestions.length + " article(s) répondent peut-être à votre question, sous le champ Objet."
+                : "";
+            }
+          })
+          .catch(function () {});
+      }, 300);
+    });
+  }
+
+  function duration(seconds) {
+    if (!isFinite(seconds)) return "";
+    if (seconds < 60) return Math.max(1, Math.round(seconds)) + " s";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min";
+    var h = Math.floor(seconds / 3600);
+    return h + " h " + Math.round((seconds - h * 3600) / 60) + " min";
+  }
+
+  function size(bytes) {
+    var units = ["octets", "Ko", "Mo", "Go", "To"], i = 0;
+    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+    return (i ? bytes.toFixed(1).replace(".", ",").replace(",0", "") : bytes) + " " + units[i];
+  }
+
+  /* Sending a ticket or a reply: checked against the limit before sending, a progress bar
+     with the percentage and the time left, and on failure the form stays as typed. */
+  function enhanceUpload(form) {
+    var progress = form.querySelector("[data-progress]");
+    var bar = progress.querySelector("progress");
+    var text = progress.querySelector("[data-progress-text]");
+    var errorNode = form.querySelector("[data-upload-error]");
+    var button = form.querySelector("button[type=submit]");
+    var max = Number(form.dataset.maxBytes);
+
+    function fail(message) {
+      progress.hidden = true;
+      errorNode.textContent = message;
+      errorNode.hidden = false;
+      button.disabled = false;
+    }
+
+    form.addEventListener("submit", function (e) {
+      if (!window.XMLHttpRequest || !window.FormData) return;
+      e.preventDefault();
+      errorNode.hidden = true;
+      var total = 0;
+      form.querySelectorAll("input[type=file]").forEach(function (input) {
+        Array.prototype.forEach.call(input.files, function (f) { total += f.size; });
+      });
+      if (total > max) {
+        fail("Les pièces jointes font " + size(total) + " : c'est plus que les " + form.dataset.maxWords +
+             " autorisés. Retirez ou compressez un fichier ; votre message est conservé.");
+        return;
+      }
+      var xhr = new XMLHttpRequest();
+      var started = Date.now();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (event) {
+        if (!event.lengthComputable) return;
+        var percent = Math.floor(event.loaded * 100 / event.total);
+        var elapsed = (Date.now() - started) / 1000;
+        var left = event.loaded ? elapsed * (event.total - event.loaded) / event.loaded : Infinity;
+        bar.value = percent;
+        text.textContent = percent + " % envoyés (" + size(event.loaded) + " sur " + size(event.total) + ")" +
+          (percent < 100 && elapsed > 1 ? ", environ " + duration(left) + " restantes" : "");
+      });
+      xhr.addEventListener("load", function () {
+        var data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (err) { data = null; }
+        if (xhr.status >= 200 && xhr.status < 300 && data && data.url) {
+          text.textContent = "Envoyé.";
+          window.location.assign(data.url);
+        } else {
+          fail(data && data.error ? data.error.message : "L'envoi a échoué. Réessayez : votre message est conservé.");
+        }
+      });
+      xhr.addEventListener("error", function () {
+        fail("La connexion a été interrompue pendant l'envoi. Réessayez : votre message est conservé.");
+      });
+      button.disabled = true;
+      progress.hidden = false;
+      bar.value = 0;
+      text.textContent = "0 % envoyé";
+      xhr.send(new FormData(form));
+    });
+  }
+
   document.querySelectorAll("form[role=search][data-suggest]").forEach(enhanceSearch);
   document.querySelectorAll("form[data-vote]").forEach(enhanceVote);
+  document.querySelectorAll("input[data-suggest]").forEach(enhanceSubject);
+  document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
   enhanceAnchors();
 })();

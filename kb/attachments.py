@@ -1,0 +1,255 @@
+"""Uploads streamed to the data dir, hashed and counted as they come: never whole in memory."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from kb.errors import BadRequest, KbError
+
+FIELD_LIMIT = 256 * 1024  # a text field larger than this is not a form a person typed
+BATCH = 1024 * 1024  # parse and write in a worker thread once this much has arrived
+MAX_FILES = 20
+
+
+class UploadTooLarge(KbError):
+    status = 413
+    code = "envoi_trop_volumineux"
+
+
+def human_size(size: float) -> str:
+    """'6 Go', '12,5 Mo': French units, decimal comma."""
+    for unit in ("octets", "Ko", "Mo", "Go", "To"):
+        if size < 1024 or unit == "To":
+            text = f"{size:.1f}".rstrip("0").rstrip(".") if unit != "octets" else str(int(size))
+            return f"{text.replace('.', ',')} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(
+        f"Les pièces jointes dépassent la taille autorisée ({human_size(limit)} en tout). "
+        "Retirez ou compressez un fichier, puis envoyez à nouveau : votre message est conservé."
+    )
+
+
+def safe_filename(raw: str) -> str:
+    """The name a user sees: no folders, no control characters, no leading dots, 180 chars."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    name = re.sub(r'[<>:"|?*]', "_", name).strip().lstrip(".").strip()
+    if len(name) > 180:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 180 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:180]
+    return name or "piece-jointe"
+
+
+@dataclass
+class ReceivedFile:
+    field: str
+    filename: str
+    content_type: str
+    temp_path: Path
+    size: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class ReceivedForm:
+    fields: dict[str, str] = field(default_factory=dict)
+    files: list[ReceivedFile] = field(default_factory=list)
+
+    def discard(self) -> None:
+        for received in self.files:
+            received.temp_path.unlink(missing_ok=True)
+
+
+class _Receiver:
+    """python-multipart callbacks: text fields in memory (bounded), files straight to disk."""
+
+    def __init__(self, temp_dir: Path, limit: int) -> None:
+        self.temp_dir, self.limit = temp_dir, limit
+        self.form = ReceivedForm()
+        self.total = 0
+        self._headers: dict[str, str] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._field: str | None = None
+        self._value = bytearray()
+        self._file: ReceivedFile | None = None
+        self._handle: IO[bytes] | None = None
+        self._hash: Any = None
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers, self._header_name, self._header_value = {}, b"", b""
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        name = self._header_name.decode("latin-1").lower()
+        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        self._header_name, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._field, self._value = name, bytearray()
+        if filename is None:
+            return
+        if not filename:  # an empty file input: nothing chosen
+            self._field = None
+            return
+        if len(self.form.files) >= MAX_FILES:
+            raise BadRequest(f"{MAX_FILES} pièces jointes au plus par message.")
+        path = self.temp_dir / uuid.uuid4().hex
+        self._file = ReceivedFile(
+            field=name,
+            filename=safe_filename(filename.decode("utf-8", "replace")),
+            content_type=self._headers.get("content-type", "application/octet-stream")[:255],
+            temp_path=path,
+        )
+        self.form.files.append(self._file)
+        self._handle = open(path, "xb")  # noqa: SIM115 - closed in _part_end or close()
+        self._hash = hashlib.sha256()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._file is not None and self._handle is not None:
+            self.total += len(chunk)
+            if self.total > self.limit:
+                raise too_large(self.limit)
+            self._handle.write(chunk)
+            self._hash.update(chunk)
+            self._file.size += len(chunk)
+        elif self._field is not None:
+            self._value += chunk
+            if len(self._value) > FIELD_LIMIT:
+                raise BadRequest("Un champ du formulaire est trop long.")
+
+    def _part_end(self) -> None:
+        if self._file is not None and self._handle is not None:
+            self._handle.close()
+            self._file.sha256 = self._hash.hexdigest()
+            self._file, self._handle = None, None
+        elif self._field is not None:
+            self.form.fields.setdefault(self._field, self._value.decode("utf-8", "replace"))
+        self._field = None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+async def receive(
+    stream: AsyncIterator[bytes], content_type: str, temp_dir: Path, limit: int
+) -> ReceivedForm:
+    """Parse a multipart body as it arrives; on any failure, no file is left behind."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise BadRequest("Le formulaire doit être envoyé en multipart/form-data.")
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    receiver = _Receiver(temp_dir, limit)
+    parser = MultipartParser(boundary, receiver.callbacks())
+    pending: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in stream:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= BATCH:
+                batch, pending, size = b"".join(pending), [], 0
+                await anyio.to_thread.run_sync(parser.write, batch)
+        if pending:
+            await anyio.to_thread.run_sync(parser.write, b"".join(pending))
+        parser.finalize()
+    except BaseException as exc:
+        receiver.close()
+        receiver.form.discard()
+        if isinstance(exc, KbError):
+            exc.fields = dict(receiver.form.fields)  # type: ignore[attr-defined]
+        raise
+    receiver.close()
+    return receiver.form
+
+
+class Store:
+    """Where attachments live: data_dir/attachments/<yyyy>/<mm>/<random>, one temp dir a process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "attachments"
+        self.temp_root = self.root / "tmp"
+        self.temp_dir = self.temp_root / str(os.getpid())
+
+    def final_path(self, stored_as: str) -> Path:
+        path = (self.root / stored_as).resolve()
+        if self.root.resolve() not in path.parents:
+            raise KbError("Chemin de pièce jointe invalide.")
+        return path
+
+    def keep(self, received: ReceivedFile, year: int, month: int) -> str:
+        """Move (rename, never copy) a received file to its final place; returns its name."""
+        stored_as = f"{year:04d}/{month:02d}/{uuid.uuid4().hex}"
+        target = self.root / stored_as
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(received.temp_path, target)
+        return stored_as
+
+    def forget(self, stored: Iterable[str]) -> None:
+        for name in stored:
+            with contextlib.suppress(OSError):
+                self.final_path(name).unlink()
+
+    def remove_leftovers(self) -> int:
+        """Temp files of processes that died mid-upload (killed, crashed)."""
+        removed = 0
+        if not self.temp_root.exists():
+            return 0
+        for folder in self.temp_root.iterdir():
+            if folder.name.isdigit() and _alive(int(folder.name)):
+                continue
+            removed += sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,359 @@
+"""Help tickets: creation with attachments in one transaction, threads, statuses, due dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from kb.accounts import Account, now
+from kb.attachments import ReceivedForm, Store
+from kb.business_hours import add_business_hours
+from kb.db import accounts, attachments, messages, tickets
+from kb.errors import BadRequest, NotFound
+
+STATUSES = {
+    "nouveau": "Nouveau",
+    "en_cours": "En cours",
+    "en_attente": "En attente de votre réponse",
+    "resolu": "Résolu",
+}
+SUBJECT_MAX = 200
+MESSAGE_MAX = 50_000
+PER_PAGE = 20
+CATEGORY_REQUIRED = (
+    "Merci de bien renseigner la catégorie de la demande : elle permet de l'adresser "
+    "directement à l'équipe qui connaît le sujet."
+)
+
+
+class TicketInvalid(BadRequest):
+    """What the form says is wrong, field by field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    stored_as: str
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    author: str
+    from_support: bool
+    internal: bool
+    body: str
+    created_at: dt.datetime
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    reference: str
+    account_id: int
+    establishment: str
+    category: str
+    subject: str
+    status: str
+    created_at: dt.datetime
+    due_at: dt.datetime
+    updated_at: dt.datetime
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUSES[self.status]
+
+    @property
+    def open(self) -> bool:
+        return self.status != "resolu"
+
+
+@dataclass(frozen=True)
+class Page:
+    tickets: list[Ticket]
+    total: int
+    page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / PER_PAGE))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def validate(form: ReceivedForm, categories: dict[str, str]) -> tuple[str, str, str]:
+    """(category, subject, message) or every problem at once, in French."""
+    category = form.fields.get("categorie", "").strip()
+    subject = " ".join(form.fields.get("sujet", "").split())
+    body = form.fields.get("message", "").strip()
+    errors: dict[str, str] = {}
+    if category not in categories:
+        errors["categorie"] = CATEGORY_REQUIRED
+    if not subject:
+        errors["sujet"] = "Indiquez l'objet de votre demande en quelques mots."
+    elif len(subject) > SUBJECT_MAX:
+        errors["sujet"] = f"L'objet compte {SUBJECT_MAX} caractères au plus."
+    if not body:
+        errors["message"] = "Décrivez votre demande : ce que vous faisiez, ce qui s'est passé."
+    elif len(body) > MESSAGE_MAX:
+        errors["message"] = f"Le message compte {MESSAGE_MAX} caractères au plus."
+    if errors:
+        raise TicketInvalid(errors)
+    return category, subject, body
+
+
+def create(
+    engine: Engine,
+    store: Store,
+    account: Account,
+    form: ReceivedForm,
+    categories: dict[str, str],
+    *,
+    hours: float,
+    calendar: str,
+) -> tuple[str, bool]:
+    """The ticket, its first message and its attachments, all or nothing: (reference, created).
+
+    A second submission of the same form (same token) gives the first ticket back.
+    """
+    category, subject, body = validate(form, categories)
+    token = form.fields.get("jeton", "").strip()[:64] or None
+    if token:
+        existing = _by_token(engine, token)
+        if existing:
+            form.discard()
+            return existing, False
+    created = now()
+    kept: list[str] = []
+    try:
+        with engine.begin() as connection:
+            ticket_id = connection.execute(
+                sa.insert(tickets).values(
+                    account_id=account.id,
+                    category=category,
+                    subject=subject,
+                    status="nouveau",
+                    created_at=created,
+                    due_at=add_business_hours(created, hours, calendar),
+                    updated_at=created,
+                    creation_token=token,
+                )
+            ).inserted_primary_key[0]
+            reference = f"T-{created.year}-{ticket_id:06d}"
+            connection.execute(
+                sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
+            )
+            _add_message(connection, store, ticket_id, account, body, form, created, kept)
+    except sa.exc.IntegrityError:
+        store.forget(kept)
+        form.discard()
+        existing = _by_token(engine, token) if token else None
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        store.forget(kept)
+        form.discard()
+        raise
+    return reference, True
+
+
+def _by_token(engine: Engine, token: str) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.select(tickets.c.reference).where(tickets.c.creation_token == token)
+        ).scalar()
+
+
+def _add_message(
+    connection: sa.Connection,
+    store: Store,
+    ticket_id: int,
+    author: Account,
+    body: str,
+    form: ReceivedForm,
+    at: dt.datetime,
+    kept: list[str],
+    internal: bool = False,
+) -> int:
+    message_id = connection.execute(
+        sa.insert(messages).values(
+            ticket_id=ticket_id,
+            author_id=author.id,
+            from_support=author.is_staff,
+            internal=internal,
+            body=body,
+            created_at=at,
+        )
+    ).inserted_primary_key[0]
+    for received in form.files:
+        stored_as = store.keep(received, at.year, at.month)
+        kept.append(stored_as)
+        connection.execute(
+            sa.insert(attachments).values(
+                message_id=message_id,
+                filename=received.filename,
+                stored_as=stored_as,
+                size=received.size,
+                sha256=received.sha256,
+                content_type=received.content_type,
+            )
+        )
+    return int(message_id)
+
+
+def reply(
+    engine: Engine,
+    store: Store,
+    ticket: Ticket,
+    author: Account,
+    form: ReceivedForm,
+    *,
+    hours: float,
+    calendar: str,
+    internal: bool = False,
+) -> None:
+    """A message in the thread. Support answering waits for the user; the user answering
+    (or reopening by writing) puts the ticket back to support with a new due date."""
+    body = form.fields.get("message", "").strip()
+    if not body and not form.files:
+        form.discard()
+        raise TicketInvalid({"message": "Écrivez votre réponse ou joignez un fichier."})
+    if len(body) > MESSAGE_MAX:
+        form.discard()
+        raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
+    at = now()
+    values: dict[str, Any] = {"updated_at": at}
+    if author.is_staff and not internal:
+        values["status"] = "en_attente"
+    elif not author.is_staff:
+        values.update(status="en_cours", resolved_at=None)
+        if ticket.status in ("en_attente", "resolu"):
+            values["due_at"] = add_business_hours(at, hours, calendar)
+    kept: list[str] = []
+    try:
+        with engine.begin() as connection:
+            _add_message(connection, store, ticket.id, author, body, form, at, kept, internal)
+            connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
+    except BaseException:
+        store.forget(kept)
+        form.discard()
+        raise
+
+
+def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, calendar: str) -> None:
+    if status not in STATUSES:
+        raise BadRequest(f"Statut inconnu « {status} ».")
+    at = now()
+    values: dict[str, Any] = {"status": status, "updated_at": at}
+    if status == "resolu":
+        values["resolved_at"] = at
+    elif ticket.status == "resolu":  # reopened: support has a new full delay
+        values.update(resolved_at=None, due_at=add_business_hours(at, hours, calendar))
+    with engine.begin() as connection:
+        connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
+
+
+def _ticket(row: Any) -> Ticket:
+    return Ticket(
+        id=row.id,
+        reference=row.reference,
+        account_id=row.account_id,
+        establishment=row.establishment,
+        category=row.category,
+        subject=row.subject,
+        status=row.status,
+        created_at=_utc(row.created_at),
+        due_at=_utc(row.due_at),
+        updated_at=_utc(row.updated_at),
+    )
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(tickets, accounts.c.establishment).join(
+        accounts, accounts.c.id == tickets.c.account_id
+    )
+
+
+def list_for(engine: Engine, account: Account, page: int = 1) -> Page:
+    """An establishment's tickets, newest first."""
+    with engine.connect() as connection:
+        total = connection.execute(
+            sa.select(sa.func.count()).where(tickets.c.account_id == account.id)
+        ).scalar_one()
+        rows = connection.execute(
+            _select()
+            .where(tickets.c.account_id == account.id)
+            .order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
+        )
+        return Page([_ticket(r) for r in rows], int(total), page)
+
+
+def get_for(engine: Engine, account: Account, reference: str, internal: bool = False) -> Ticket:
+    """The ticket with its thread, if this account may see it; otherwise: not found."""
+    with engine.connect() as connection:
+        row = connection.execute(_select().where(tickets.c.reference == reference)).first()
+        if row is None or not (account.is_staff or row.account_id == account.id):
+            raise NotFound("Ce ticket n'existe pas, ou il appartient à un autre établissement.")
+        query = (
+            sa.select(messages, accounts.c.first_name, accounts.c.last_name)
+            .join(accounts, accounts.c.id == messages.c.author_id)
+            .where(messages.c.ticket_id == row.id)
+            .order_by(messages.c.created_at, messages.c.id)
+        )
+        if not internal:
+            query = query.where(messages.c.internal.is_(False))
+        thread = connection.execute(query).all()
+        files = connection.execute(
+            sa.select(attachments)
+            .where(attachments.c.message_id.in_([m.id for m in thread] or [-1]))
+            .order_by(attachments.c.id)
+        ).all()
+    by_message: dict[int, list[Attachment]] = {}
+    for f in files:
+        by_message.setdefault(f.message_id, []).append(
+            Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as)
+        )
+    ticket = _ticket(row)
+    thread_messages = [
+        Message(
+            id=m.id,
+            author=f"{m.first_name} {m.last_name}",
+            from_support=m.from_support,
+            internal=m.internal,
+            body=m.body,
+            created_at=_utc(m.created_at),
+            attachments=by_message.get(m.id, []),
+        )
+        for m in thread
+    ]
+    return Ticket(**{**ticket.__dict__, "messages": thread_messages})
+
+
+def attachment_for(
+    engine: Engine, account: Account, reference: str, attachment_id: int
+) -> Attachment:
+    ticket = get_for(engine, account, reference, internal=account.is_staff)
+    for message in ticket.messages:
+        for attachment in message.attachments:
+            if attachment.id == attachment_id:
+                return attachment
+    raise NotFound("Cette pièce jointe n'existe pas.")
