@@ -158,6 +158,10 @@ class _Receiver:
 
     def _part_end(self) -> None:
         if self._file is not None and self._handle is not None:
+            # On disk before the ticket's row says it is there: a crash cannot leave a row
+            # pointing at a file the kernel had not written yet.
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
             self._handle.close()
             self._file.sha256 = self._hash.hexdigest()
             self._file, self._handle = None, None
