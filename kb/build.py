@@ -14,6 +14,7 @@ from kb.errors import KbError
 from kb.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.search.indexer import (
     IndexedArticle,
+    StaleBase,
     current_generation,
     read_meta,
     write_generation,
@@ -113,6 +114,36 @@ def build(
     links_key = _links_key(content)
     digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
 
+    for attempt in range(3):
+        try:
+            generation, changed, removed = _index(
+                content, renderer, digests, fingerprint, index_dir, full, progress
+            )
+            break
+        except StaleBase:  # another build went live meanwhile: start again from it
+            if attempt == 2:
+                raise
+    return BuildReport(
+        articles=len(content.articles),
+        categories=len(content.categories),
+        changed=len(changed),
+        removed=len(removed),
+        seconds=time.perf_counter() - started,
+        generation=generation.name,
+        warnings=content.warnings,
+    )
+
+
+def _index(
+    content: Content,
+    renderer: Renderer,
+    digests: dict[str, str],
+    fingerprint: str,
+    index_dir: Path,
+    full: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Path, list[Article], list[str]]:
+    """Render what changed since the live generation and write the next one."""
     base = None if full else current_generation(index_dir)
     previous: dict[str, str] = {}
     if base is not None:
@@ -152,15 +183,7 @@ def build(
     generation = write_generation(
         index_dir, indexed, meta, base=base, remove=removed, progress=report_progress
     )
-    return BuildReport(
-        articles=len(content.articles),
-        categories=len(content.categories),
-        changed=len(changed),
-        removed=len(removed),
-        seconds=time.perf_counter() - started,
-        generation=generation.name,
-        warnings=content.warnings,
-    )
+    return generation, changed, removed
 
 
 def _links_key(content: Content) -> str:

@@ -141,3 +141,26 @@ def test_build_shows_progress_on_long_builds(
     result = cli("build", "--content", site.content, "--index", site.index)
     assert "250/250 articles indexés" in result.err  # type: ignore[attr-defined]
     assert "Index construit : 250 articles" in result.out  # type: ignore[attr-defined]
+
+
+def test_concurrent_builds_take_turns(make_site: Callable[..., Site]) -> None:
+    import threading
+
+    site = make_site({f"abonnement/a{n}.md": article(f"Article {n}", "facture") for n in range(30)})
+    site.write({"abonnement/a0.md": article("Article 0", "devis")})
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            site.build()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert site.slugs("devis") == ["a0"]
+    assert len(site.slugs("facture", per_page=50)) == 29

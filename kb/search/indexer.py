@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from kb.search.schema import make_schema
 CURRENT = "CURRENT"
 META = "build.json"
 GENERATION_PREFIX = "gen-"
+
+
+class StaleBase(Exception):
+    """The generation an incremental build started from is no longer the live one."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,32 @@ def write_generation(
     """Write a new generation (from `base` when given: only `articles` and `remove` change),
     then switch CURRENT to it. Until the switch, readers keep the previous one, whole."""
     index_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(index_dir):
+        return _write_generation(index_dir, articles, meta, base, remove, progress)
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder, across processes (kb build, kb serve --reload)."""
+    with open(index_dir / ".build.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _write_generation(
+    index_dir: Path,
+    articles: Iterable[IndexedArticle],
+    meta: dict[str, Any],
+    base: Path | None,
+    remove: Iterable[str],
+    progress: Callable[[int], None] | None,
+) -> Path:
+    if base is not None and current_generation(index_dir) != base:
+        # Another build switched generations while this one was preparing: start from its.
+        raise StaleBase(base)
     _remove_abandoned(index_dir)
     target = _next_generation(index_dir)
     target.mkdir()
