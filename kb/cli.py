@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import datetime as dt
 import html
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
+
+from sqlalchemy.engine import Engine
 
 from kb.build import BuildReport, ContentErrors, build, check
 from kb.config import Settings
@@ -45,6 +50,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date AAAA-MM-JJ attendue, pas « {value} »") from None
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content", type=Path, help="dossier du contenu (KB_CONTENT_DIR)")
     parser.add_argument("--index", type=Path, help="dossier de l'index (KB_INDEX_DIR)")
@@ -70,6 +82,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="limiter à une catégorie (son slug)")
     p.add_argument("--limit", type=_positive, default=10, help="nombre de résultats (10)")
     p.add_argument("--json", action="store_true", help="résultats en JSON")
+
+    p = commands.add_parser("new", help="crée un article (brouillon) à partir de son titre")
+    _common(p)
+    p.add_argument("title", help="le titre, entre guillemets")
+    p.add_argument("--category", required=True, help="slug de la catégorie, par exemple abonnement")
+
+    p = commands.add_parser("stats", help="le rapport des éditeurs")
+    _common(p)
+    p.add_argument("--since", type=_date, help="depuis le AAAA-MM-JJ (30 jours par défaut)")
+    p.add_argument("--until", type=_date, help="jusqu'au AAAA-MM-JJ (aujourd'hui)")
+    p.add_argument("--json", action="store_true")
 
     p = commands.add_parser("serve", help="sert le centre d'assistance (uvicorn)")
     _common(p)
@@ -211,12 +234,28 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
-    from kb import accounts, db, notifications, provisioning
-    from kb.mail import Mailer
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """The database, migrated; its connections closed when the command ends."""
+    from kb import db
 
     engine = db.make_engine(settings)
-    db.upgrade(engine)
+    try:
+        db.upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
+    with _database(settings) as engine:
+        return _accounts(args, settings, engine)
+
+
+def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from kb import accounts, notifications, provisioning
+    from kb.mail import Mailer
+
     mailer = Mailer(settings)
     action = args.accounts_command
     if action in ("add", "add-agent"):
@@ -266,12 +305,58 @@ def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.content import new_article
+    from kb.stats import today
+
+    path = new_article(settings.content_dir, args.title, args.category, today())
+    print(f"Article créé (brouillon) : {path}")
+    print("Complétez-le, retirez « draft: true » pour le publier, puis lancez kb check.")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import report
+    from kb.stats import today
+
+    until = args.until or today()
+    since = args.since or until - dt.timedelta(days=29)
+    snapshot = SearchIndex(settings.index_dir).snapshot()
+    categories = {c["slug"]: c["title"] for c in snapshot.categories}
+    with _database(settings) as engine:
+        built = report.build(engine, snapshot.listing, categories, since, until)
+    if args.json:
+        print(json.dumps(built.as_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"Rapport du {since.isoformat()} au {until.isoformat()}")
+    sections = (
+        ("Recherches les plus fréquentes", built.searches, ("query", "count", "results")),
+        ("Recherches sans résultat", built.no_result, ("query", "count", "last_seen")),
+        ("Articles les plus lus", built.most_viewed, ("title", "views")),
+        ("Utilité (oui / non)", built.helpfulness, ("title", "yes", "no")),
+        ("Articles les plus cités par le support", built.most_linked, ("title", "links")),
+        ("Tickets par catégorie", built.tickets_per_category, ("title", "tickets")),
+        ("Suggestions ouvertes (tickets évités)", built.suggestions, ("title", "opens", "avoided")),
+    )
+    for heading, rows, keys in sections:
+        print(f"\n{heading}")
+        if not rows:
+            print("  (rien sur la période)")
+        for row in rows:
+            values = [_cell(row[k]) for k in keys]
+            print("  " + " | ".join(values))
+    return 0
+
+
+def _cell(value: object) -> str:
+    return value.strftime("%d/%m/%Y %H:%M") if isinstance(value, dt.datetime) else str(value)
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from kb import db
 
-    engine = db.make_engine(settings)
-    db.upgrade(engine)
-    print(f"Base à jour (révision {db.current_revision(engine)}) : {_safe_url(settings)}")
+    with _database(settings) as engine:
+        print(f"Base à jour (révision {db.current_revision(engine)}) : {_safe_url(settings)}")
     return 0
 
 
@@ -285,14 +370,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build when the index is missing or stale, migrate, then run uvicorn."""
     import uvicorn
 
-    from kb import db
     from kb.build import is_stale
 
     if is_stale(settings.content_dir, settings.index_dir):
         print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
         report = run_build(settings)
         print(f"Index construit : {report.summary()}", file=sys.stderr)
-    db.upgrade(db.make_engine(settings))
+    with _database(settings):
+        pass  # migrated before the workers start, so they never race to do it
+    if args.reload:  # the editor's preview: drafts shown, pages follow every change
+        settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.
     os.environ.update(settings.as_env())
     print(f"Centre d'assistance : http://{settings.host}:{settings.port}/", file=sys.stderr)
@@ -303,7 +390,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         workers=None if args.reload else settings.workers,
         reload=args.reload,
-        reload_dirs=[str(Path(__file__).parent), "templates"] if args.reload else None,
+        # Python code restarts the server; content and templates are the app's own watch.
+        reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
         proxy_headers=True,
         server_header=False,
         log_level="info",
@@ -318,6 +406,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": cmd_serve,
     "db": cmd_db,
     "accounts": cmd_accounts,
+    "new": cmd_new,
+    "stats": cmd_stats,
 }
 
 

@@ -123,6 +123,11 @@ class Settings:
         default="support@cpro-education.fr",
         metadata={"help": "Adresse de l'équipe d'assistance (nouveaux tickets)", "cast": str},
     )
+    live_reload: bool = field(
+        default=False,
+        metadata={"help": "Aperçu : reconstruire et recharger les pages à chaque modification",
+                  "cast": _bool},
+    )  # fmt: skip
     show_drafts: bool = field(
         default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from kb.errors import KbError
+
 ARTICLE_KEYS = (
     "title",
     "summary",
@@ -625,3 +627,43 @@ def _describe(value: Any) -> str:
     if isinstance(value, dt.date):
         return f"la date {value.isoformat()}"
     return f"« {value} »"
+
+
+class ArticleExists(KbError):
+    status = 400
+    code = "article_existant"
+
+
+def new_article(root: Path, title: str, category: str, on: dt.date) -> Path:
+    """Write a draft article with its front matter; its slug comes from the title."""
+    content = load(root)
+    if content.category(category) is None:
+        known = ", ".join(c.slug for c in content.categories) or "aucune"
+        raise ArticleExists(f"catégorie inconnue « {category} » (catégories : {known})")
+    title = " ".join(title.split())
+    if not title:
+        raise ArticleExists("le titre est vide")
+    slug = slugify(title)
+    if not slug:
+        raise ArticleExists(f"impossible de faire une adresse avec le titre « {title} »")
+    for article in content.articles:
+        if slug == article.slug or slug in article.aliases:
+            raise ArticleExists(
+                f"l'adresse « {slug} » est déjà prise par {_display(article.path)} : "
+                "choisissez un autre titre"
+            )
+    path = root / category / f"{slug}.md"
+    if path.exists():
+        raise ArticleExists(f"{_display(path)} existe déjà")
+    header = yaml.safe_dump(
+        {"title": title, "summary": "", "keywords": [], "updated": on, "draft": True},
+        allow_unicode=True,
+        sort_keys=False,
+    )
+    body = (
+        "Répondez d'abord à la question en une ou deux phrases.\n\n"
+        "## Étapes\n\n1. Première étape.\n2. Deuxième étape.\n"
+    )
+    with open(path, "x", encoding="utf-8") as handle:
+        handle.write(f"---\n{header}---\n{body}")
+    return path

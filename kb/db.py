@@ -137,12 +137,24 @@ attachments = sa.Table(
     sa.Column("content_type", sa.String(255), nullable=False),
 )
 
-suggestion_opens = sa.Table(
-    "suggestion_opens",
+# An article suggested under a ticket's subject, opened: a ticket perhaps avoided.
+suggestion_events = sa.Table(
+    "suggestion_events",
     metadata,
-    sa.Column("slug", sa.String(200), primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("opens", sa.Integer, nullable=False),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Articles that support linked in replies: what editors should keep sharp.
+article_links = sa.Table(
+    "article_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("slug", sa.String(200), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
 

@@ -86,7 +86,8 @@ class Mailer:
 
     def _write(self, message: EmailMessage) -> Path:
         self.outbox.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
+        # Sortable in the order written, even within the same second.
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns()}-{uuid.uuid4().hex[:6]}.eml"
         tmp = self.outbox / f".{name}.tmp"
         tmp.write_bytes(bytes(message))
         os.replace(tmp, self.outbox / name)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import article_views, searches, suggestion_opens, upsert_add, votes
+from kb.db import article_views, searches, suggestion_events, upsert_add, votes
 from kb.search.analysis import words
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -41,12 +41,13 @@ class Usage:
         self._views: Counter[tuple[str, dt.date]] = Counter()
         self._searches: dict[tuple[str, dt.date], _Search] = {}
         self._votes: dict[tuple[str, dt.date], list[int]] = {}
-        self._opens: Counter[tuple[str, dt.date]] = Counter()
+        self._opens: list[dict[str, Any]] = []
 
-    def suggestion_opened(self, slug: str) -> None:
+    def suggestion_opened(self, slug: str, account_id: int | None) -> None:
         """An article suggested under a ticket's subject was opened: perhaps a ticket avoided."""
+        event = {"slug": slug, "account_id": account_id, "at": dt.datetime.now(dt.UTC)}
         with self._lock:
-            self._opens[(slug, today())] += 1
+            self._opens.append(event)
 
     def view(self, slug: str) -> None:
         with self._lock:
@@ -80,7 +81,7 @@ class Usage:
             views, self._views = self._views, Counter()
             found, self._searches = self._searches, {}
             voted, self._votes = self._votes, {}
-            opens, self._opens = self._opens, Counter()
+            opens, self._opens = self._opens, []
         if not (views or found or voted or opens):
             return 0
         try:
@@ -95,10 +96,8 @@ class Usage:
                         {"count": entry.count},
                         {"results": entry.results, "last_seen": entry.last_seen},
                     )
-                for (slug, day), n in sorted(opens.items()):
-                    upsert_add(
-                        connection, suggestion_opens, {"slug": slug, "day": day}, {"opens": n}
-                    )
+                if opens:
+                    connection.execute(sa.insert(suggestion_events), opens)
                 for (slug, day), (yes, no) in sorted(voted.items()):
                     upsert_add(
                         connection,
@@ -116,11 +115,11 @@ class Usage:
         views: Counter[tuple[str, dt.date]],
         found: dict[tuple[str, dt.date], _Search],
         voted: dict[tuple[str, dt.date], list[int]],
-        opens: Counter[tuple[str, dt.date]],
+        opens: list[dict[str, Any]],
     ) -> None:
         with self._lock:
             self._views.update(views)
-            self._opens.update(opens)
+            self._opens[:0] = opens
             for key, entry in found.items():
                 current = self._searches.get(key)
                 if current is None:

@@ -228,7 +228,7 @@ def reply(
     hours: float,
     calendar: str,
     internal: bool = False,
-) -> None:
+) -> int:
     """A message in the thread. Support answering waits for the user; the user answering
     (or reopening by writing) puts the ticket back to support with a new due date."""
     body = form.fields.get("message", "").strip()
@@ -249,12 +249,15 @@ def reply(
     kept: list[str] = []
     try:
         with engine.begin() as connection:
-            _add_message(connection, store, ticket.id, author, body, form, at, kept, internal)
+            message_id = _add_message(
+                connection, store, ticket.id, author, body, form, at, kept, internal
+            )
             connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
     except BaseException:
         store.forget(kept)
         form.discard()
         raise
+    return message_id
 
 
 def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, calendar: str) -> None:

@@ -26,8 +26,8 @@ from kb.config import Settings
 from kb.errors import KbError
 from kb.mail import Mailer
 from kb.search import SearchIndex
-from kb.web import api, auth, pages, tickets
-from kb.web.formatting import french_date
+from kb.web import api, auth, pages, preview, support, tickets
+from kb.web.formatting import french_date, linkify
 from kb.web.security import SecurityMiddleware
 from kb.web.static import StaticFiles
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     )
     environment.globals.update(static=static.url, site_name=settings.site_name)
     environment.filters["date_fr"] = french_date
+    environment.filters["linkify"] = linkify
     templates = Jinja2Templates(env=environment)
 
     @contextlib.asynccontextmanager
@@ -79,6 +80,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             )
         await refresh_frequent(app)
         async with anyio.create_task_group() as tasks:
+            if settings.live_reload:
+                tasks.start_soon(preview.watch, app, TEMPLATES_DIR)
             if background:
                 tasks.start_soon(_every, FLUSH_SECONDS, lambda: flush_usage(app))
                 tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(app))
@@ -91,6 +94,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *pages.routes(),
         *auth.routes(),
         *tickets.routes(),
+        *support.routes(),
+        *preview.routes(),
         *api.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
@@ -117,6 +122,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.templates = templates
     app.state.mailer = Mailer(settings)
     app.state.store = Store(settings.data_dir)
+    app.state.preview = preview.Preview() if settings.live_reload else None
     app.state.secret_key = auth_domain.secret_key(settings)
     app.state.frequent = []
     return app

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+from markupsafe import Markup, escape
 
 MONTHS = (
     "janvier", "février", "mars", "avril", "mai", "juin",
@@ -23,3 +26,22 @@ def results_count(total: int) -> str:
     if total == 0:
         return "Aucun résultat"
     return f"{total} résultat" + ("s" if total > 1 else "")
+
+
+_URL = re.compile(
+    r"(https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]|(?<![\w/])/articles/[a-z0-9-]+(?:#[\w-]+)?)"
+)
+
+
+def linkify(text: str) -> Markup:
+    """A message's text, escaped, with its web addresses and article paths made links."""
+    out, cursor = [], 0
+    for match in _URL.finditer(text):
+        out.append(escape(text[cursor : match.start()]))
+        url = match.group()
+        external = url.startswith("http") and "/articles/" not in url
+        rel = ' rel="noopener noreferrer nofollow"' if external else ""
+        out.append(Markup(f'<a href="{escape(url)}"{rel}>{escape(url)}</a>'))
+        cursor = match.end()
+    out.append(escape(text[cursor:]))
+    return Markup("").join(out)

@@ -39,6 +39,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "csrf_token": request.state.csrf,
         "tickets_url": TICKETS_URL,
         "account": request.state.account,
+        "preview": request.app.state.preview,
         "new_ticket_url": NEW_TICKET_URL,
     }
     return request.app.state.templates.TemplateResponse(
@@ -109,7 +110,8 @@ async def article(request: Request) -> Response:
         raise NotFound("Cet article n'existe pas ou n'est plus publié.")
     request.app.state.usage.view(page.slug)
     if request.query_params.get("depuis") == "ticket":
-        request.app.state.usage.suggestion_opened(page.slug)
+        account = request.state.account
+        request.app.state.usage.suggestion_opened(page.slug, account.id if account else None)
     related = _related(snapshot, page.slug, page.related, drafts)
     category_info = next((c for c in snapshot.categories if c["slug"] == page.category), None)
     return render(

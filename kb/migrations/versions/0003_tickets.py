@@ -1,4 +1,4 @@
-"""Help tickets, their messages and attachments; suggestions opened from the ticket form.
+"""Help tickets, messages, attachments; suggestions opened, articles linked by support.
 
 Revision ID: 0003
 Revises: 0002
@@ -53,15 +53,26 @@ def upgrade() -> None:
     )
     op.create_index("ix_attachments_message_id", "attachments", ["message_id"])
     op.create_table(
-        "suggestion_opens",
-        sa.Column("slug", sa.String(200), primary_key=True),
-        sa.Column("day", sa.Date, primary_key=True),
-        sa.Column("opens", sa.Integer, nullable=False),
+        "suggestion_events",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("account_id", sa.Integer),
+        sa.Column("slug", sa.String(200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("ix_suggestion_events_at", "suggestion_events", ["at"])
+    op.create_table(
+        "article_links",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+        sa.Column("slug", sa.String(200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_article_links_slug", "article_links", ["slug"])
 
 
 def downgrade() -> None:
-    op.drop_table("suggestion_opens")
+    op.drop_table("article_links")
+    op.drop_table("suggestion_events")
     op.drop_table("attachments")
     op.drop_table("messages")
     op.drop_table("tickets")

@@ -272,6 +272,74 @@
     });
   }
 
+  /* Support: search an article from the reply box and insert a link to its stable address. */
+  function enhancePicker(form) {
+    var input = form.querySelector("[data-picker-input]");
+    var results = form.querySelector("[data-picker-results]");
+    var statusNode = form.querySelector("[data-picker-status]");
+    var reply = document.querySelector("textarea[data-reply]");
+    if (!input || !results || !reply) return;
+    var timer = null, controller = null;
+
+    function insert(text) {
+      var start = reply.selectionStart || reply.value.length, end = reply.selectionEnd || start;
+      var before = reply.value.slice(0, start), after = reply.value.slice(end);
+      var glue = before && !/\s$/.test(before) ? "\n" : "";
+      reply.value = before + glue + text + "\n" + after;
+      reply.focus();
+      var caret = (before + glue + text + "\n").length;
+      reply.setSelectionRange(caret, caret);
+      statusNode.textContent = "Lien inséré dans le message.";
+    }
+
+    results.addEventListener("click", function (e) {
+      var button = e.target.closest("[data-insert]");
+      if (button) insert(button.getAttribute("data-insert"));
+    });
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var query = input.value.trim();
+        if (query.length < 2) return;
+        if (controller) controller.abort();
+        controller = new AbortController();
+        fetch("/api/suggest?q=" + encodeURIComponent(query), {
+          headers: { Accept: "application/json" }, signal: controller.signal
+        }).then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (data) {
+            if (!data || input.value.trim() !== query) return;
+            results.textContent = "";
+            data.suggestions.forEach(function (s) {
+              var li = el("li");
+              var url = window.location.origin + s.url;
+              var button = el("button", { type: "button", "class": "button button--link", "data-insert": s.title + " : " + url },
+                              "Insérer « " + s.title + " »");
+              li.appendChild(button);
+              li.appendChild(document.createTextNode(" "));
+              li.appendChild(el("code", {}, url));
+              results.appendChild(li);
+            });
+            statusNode.textContent = data.suggestions.length + " article(s) trouvé(s).";
+          })
+          .catch(function () {});
+      }, 200);
+    });
+  }
+
+  /* kb serve --reload: the page follows the content as the editor writes it. */
+  function liveReload(url) {
+    if (!window.EventSource) return;
+    var boot = null;
+    var source = new EventSource(url);
+    source.addEventListener("hello", function (e) {
+      if (boot && boot !== e.data) window.location.reload();  // the server restarted
+      boot = e.data;
+    });
+    source.onmessage = function (e) { if (e.data === "reload") window.location.reload(); };
+  }
+
+  if (document.body.dataset.liveReload) liveReload(document.body.dataset.liveReload);
+  document.querySelectorAll("form[data-article-picker]").forEach(enhancePicker);
   document.querySelectorAll("form[role=search][data-suggest]").forEach(enhanceSearch);
   document.querySelectorAll("form[data-vote]").forEach(enhanceVote);
   document.querySelectorAll("input[data-suggest]").forEach(enhanceSubject);

@@ -1,0 +1,245 @@
+"""The editors' report: what people search, read, judge and ask, and a chart drawn on the server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from html import escape
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from kb.db import article_links, article_views, searches, suggestion_events, tickets, votes
+from kb.stats import PARIS
+
+AVOIDED_WINDOW = dt.timedelta(hours=1)
+TOP = 10
+
+
+@dataclass
+class Report:
+    since: dt.date
+    until: dt.date
+    searches: list[dict[str, Any]] = field(default_factory=list)
+    no_result: list[dict[str, Any]] = field(default_factory=list)
+    most_viewed: list[dict[str, Any]] = field(default_factory=list)
+    helpfulness: list[dict[str, Any]] = field(default_factory=list)
+    most_linked: list[dict[str, Any]] = field(default_factory=list)
+    tickets_per_category: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    daily: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["since"], data["until"] = self.since.isoformat(), self.until.isoformat()
+        for row in data["daily"]:
+            row["day"] = row["day"].isoformat()
+        for row in data["no_result"]:
+            row["last_seen"] = row["last_seen"].isoformat()
+        return data
+
+
+def _start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def build(
+    engine: Engine,
+    listing: Sequence[dict[str, Any]],
+    categories: dict[str, str],
+    since: dt.date,
+    until: dt.date,
+) -> Report:
+    """Every figure over [since, until], both days included (Paris time)."""
+    titles = {a["slug"]: a["title"] for a in listing}
+    start, end = _start(since), _start(until + dt.timedelta(days=1))
+    report = Report(since, until)
+    with engine.connect() as c:
+        total = sa.func.sum(searches.c.count).label("total")
+        in_days = searches.c.day.between(since, until)
+        for row in c.execute(
+            sa.select(searches.c.query, total, sa.func.max(searches.c.results).label("results"))
+            .where(in_days)
+            .group_by(searches.c.query)
+            .order_by(total.desc(), searches.c.query)
+            .limit(TOP)
+        ):
+            report.searches.append(
+                {"query": row.query, "count": int(row.total), "results": int(row.results)}
+            )
+        last = sa.func.max(searches.c.last_seen).label("last_seen")
+        for row in c.execute(
+            sa.select(searches.c.query, total, last)
+            .where(in_days, searches.c.results == 0)
+            .group_by(searches.c.query)
+            .order_by(total.desc(), last.desc())
+            .limit(TOP)
+        ):
+            report.no_result.append(
+                {"query": row.query, "count": int(row.total), "last_seen": _utc(row.last_seen)}
+            )
+        views = sa.func.sum(article_views.c.views).label("views")
+        for row in c.execute(
+            sa.select(article_views.c.slug, views)
+            .where(article_views.c.day.between(since, until))
+            .group_by(article_views.c.slug)
+            .order_by(views.desc(), article_views.c.slug)
+            .limit(TOP)
+        ):
+            report.most_viewed.append(
+                {"slug": row.slug, "title": titles.get(row.slug, row.slug), "views": int(row.views)}
+            )
+        yes, no = sa.func.sum(votes.c.helpful).label("yes"), sa.func.sum(votes.c.unhelpful)
+        for row in c.execute(
+            sa.select(votes.c.slug, yes, no.label("no"))
+            .where(votes.c.day.between(since, until))
+            .group_by(votes.c.slug)
+        ):
+            report.helpfulness.append(
+                {"slug": row.slug, "title": titles.get(row.slug, row.slug),
+                 "yes": int(row.yes), "no": int(row.no)}
+            )  # fmt: skip
+        # The least helpful first: that is where editors have work.
+        report.helpfulness.sort(key=lambda r: (r["yes"] / (r["yes"] + r["no"]), -r["no"]))
+        links = sa.func.count().label("links")
+        for row in c.execute(
+            sa.select(article_links.c.slug, links)
+            .where(article_links.c.at >= start, article_links.c.at < end)
+            .group_by(article_links.c.slug)
+            .order_by(links.desc(), article_links.c.slug)
+            .limit(TOP)
+        ):
+            report.most_linked.append(
+                {"slug": row.slug, "title": titles.get(row.slug, row.slug), "links": int(row.links)}
+            )
+        created = c.execute(
+            sa.select(tickets.c.category, tickets.c.created_at, tickets.c.account_id).where(
+                tickets.c.created_at >= start, tickets.c.created_at < end
+            )
+        ).all()
+        opened = c.execute(
+            sa.select(suggestion_events).where(
+                suggestion_events.c.at >= start, suggestion_events.c.at < end
+            )
+        ).all()
+        daily_searches = c.execute(
+            sa.select(
+                searches.c.day,
+                sa.func.sum(searches.c.count),
+                sa.func.sum(sa.case((searches.c.results == 0, searches.c.count), else_=0)),
+            )
+            .where(in_days)
+            .group_by(searches.c.day)
+        ).all()
+    per_category = Counter(r.category for r in created)
+    report.tickets_per_category = [
+        {"category": slug, "title": title, "tickets": per_category.get(slug, 0)}
+        for slug, title in categories.items()
+    ]
+    report.suggestions = _suggestions(opened, created, titles)
+    report.daily = _daily(since, until, daily_searches, created)
+    return report
+
+
+def _suggestions(opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]) -> list:
+    """Opens per article, and how many were not followed by a ticket within the hour."""
+    tickets_by_account: dict[int, list[dt.datetime]] = defaultdict(list)
+    for row in created:
+        tickets_by_account[row.account_id].append(_utc(row.created_at))
+    opens: Counter[str] = Counter()
+    avoided: Counter[str] = Counter()
+    for event in opened:
+        at = _utc(event.at)
+        opens[event.slug] += 1
+        followed = any(
+            at <= t <= at + AVOIDED_WINDOW for t in tickets_by_account.get(event.account_id, [])
+        )
+        if not followed:
+            avoided[event.slug] += 1
+    return [
+        {"slug": slug, "title": titles.get(slug, slug), "opens": n, "avoided": avoided[slug]}
+        for slug, n in opens.most_common(TOP)
+    ]
+
+
+def _daily(
+    since: dt.date, until: dt.date, daily_searches: Sequence[Any], created: Sequence[Any]
+) -> list[dict[str, Any]]:
+    by_day = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in daily_searches}
+    tickets_by_day = Counter(_utc(r.created_at).astimezone(PARIS).date() for r in created)
+    days = []
+    day = since
+    while day <= until:
+        done, empty = by_day.get(day, (0, 0))
+        days.append(
+            {"day": day, "searches": done, "no_result": empty, "tickets": tickets_by_day[day]}
+        )
+        day += dt.timedelta(days=1)
+    return days
+
+
+SERIES = (
+    ("searches", "Recherches", "#1f4e8c"),
+    ("no_result", "Recherches sans résultat", "#a4161a"),
+    ("tickets", "Tickets créés", "#1d5c2e"),
+)
+
+
+def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 260) -> str:
+    """A line chart in SVG, drawn here: no script, readable by screen readers (title, desc)."""
+    left, right, top, bottom = 48, 16, 16, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([1] + [d[key] for d in daily for key, _, _ in SERIES])
+    step = plot_w / max(1, len(daily) - 1)
+
+    def x(i: int) -> float:
+        return left + i * step
+
+    def y(value: int) -> float:
+        return top + plot_h - value * plot_h / peak
+
+    totals = {key: sum(d[key] for d in daily) for key, _, _ in SERIES}
+    description = ", ".join(f"{label} : {totals[key]}" for key, label, _ in SERIES)
+    parts = [
+        f'<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        '<title id="chart-title">Recherches, recherches sans résultat et tickets par jour</title>',
+        f'<desc id="chart-desc">Sur la période : {escape(description)}.</desc>',
+    ]
+    for tick in range(5):
+        value = round(peak * tick / 4)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            'stroke="#cfd8e3" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#4a5461">{value}</text>'
+        )
+    labels_every = max(1, len(daily) // 8)
+    for i, d in enumerate(daily):
+        if i % labels_every == 0 or i == len(daily) - 1:
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                f'font-size="11" fill="#4a5461">{d["day"].strftime("%d/%m")}</text>'
+            )
+    for key, label, colour in SERIES:
+        points = " ".join(f"{x(i):.1f},{y(d[key]):.1f}" for i, d in enumerate(daily))
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="{points}">'
+            f"<title>{escape(label)}</title></polyline>"
+        )
+    for n, (_, label, colour) in enumerate(SERIES):
+        lx = left + n * 210
+        parts.append(
+            f'<rect x="{lx}" y="{height - 22}" width="14" height="4" fill="{colour}"/>'
+            f'<text x="{lx + 20}" y="{height - 16}" font-size="12" fill="#1b1f24">'
+            f"{escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,208 @@
+"""The support console (agents) and the editors' report (editors and agents)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from kb import notifications, report, stats, support, tickets
+from kb.accounts import Account
+from kb.attachments import UploadTooLarge
+from kb.business_hours import short
+from kb.errors import BadRequest, KbError
+from kb.web.auth import login_required
+from kb.web.pages import render
+from kb.web.params import int_param
+from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.tickets import _categories, _notify, _receive, _ticket_context
+
+REPORT_DAYS = 30
+
+
+class Forbidden(KbError):
+    status = 403
+    code = "acces_refuse"
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/support", queue, name="support"),
+        Route("/support/tickets/{reference}", ticket, name="support_ticket"),
+        Route("/support/tickets/{reference}/reponses", reply, methods=["POST"]),
+        Route("/support/tickets/{reference}/statut", status, methods=["POST"]),
+        Route("/rapport", editors_report, name="report"),
+    ]
+
+
+def roles(*allowed: str) -> Any:
+    """Logged in, and with one of these roles; an establishment gets a French 403."""
+
+    def decorate(endpoint: Any) -> Any:
+        @functools.wraps(endpoint)
+        async def wrapper(request: Request) -> Response:
+            account: Account = request.state.account
+            if account.role not in allowed:
+                raise Forbidden("Cette page est réservée à l'équipe d'assistance et aux éditeurs.")
+            response: Response = await endpoint(request)
+            return response
+
+        return login_required(wrapper)
+
+    return decorate
+
+
+@roles("agent")
+async def queue(request: Request) -> Response:
+    params = request.query_params
+    account_param = params.get("etablissement", "")
+    wanted = support.QueueFilter(
+        status=params.get("statut", "ouverts"),
+        category=params.get("categorie", ""),
+        account_id=int(account_param) if account_param.isdigit() else None,
+        words=params.get("q", "")[:200],
+        page=int_param(request, "page", default=1, low=1, high=10_000),
+    )
+    found = await anyio.to_thread.run_sync(support.queue, request.app.state.engine, wanted)
+    return render(
+        request, "support_queue.html", queue=found, wanted=wanted,
+        overdue=support.is_overdue, **_ticket_context(request),
+    )  # fmt: skip
+
+
+async def _support_ticket(request: Request) -> tickets.Ticket:
+    return await anyio.to_thread.run_sync(
+        lambda: tickets.get_for(
+            request.app.state.engine, request.state.account, request.path_params["reference"],
+            internal=True,
+        )
+    )  # fmt: skip
+
+
+async def _page(
+    request: Request, status: int = 200, error: str | None = None, message: str = ""
+) -> Response:
+    found = await _support_ticket(request)
+    contact = await anyio.to_thread.run_sync(support.contact_of, request.app.state.engine, found)
+    query = request.query_params.get("article", "").strip()
+    articles = []
+    if query:
+        snapshot = request.app.state.index.snapshot()
+        articles = snapshot.search(query, per_page=8).hits
+    notices = {
+        "repondu": "Réponse envoyée : l'établissement est prévenu par e-mail.",
+        "note": "Note interne ajoutée : l'établissement ne la voit pas.",
+        "statut": "Statut modifié.",
+    }
+    notice = next((t for k, t in notices.items() if k in request.query_params), None)
+    return render(
+        request, "support_ticket.html", status=status, ticket=found, contact=contact,
+        notice=notice, error=error, message=message, article_query=query, articles=articles,
+        base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
+        **_ticket_context(request),
+    )  # fmt: skip
+
+
+@roles("agent")
+async def ticket(request: Request) -> Response:
+    return await _page(request)
+
+
+@roles("agent")
+async def reply(request: Request) -> Response:
+    state = request.app.state
+    agent: Account = request.state.account
+    found = await _support_ticket(request)
+    try:
+        form = await _receive(request)
+        internal = form.fields.get("interne") == "oui"
+        message_id = await anyio.to_thread.run_sync(
+            lambda: tickets.reply(
+                state.engine, state.store, found, agent, form, internal=internal,
+                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+            )
+        )  # fmt: skip
+    except (UploadTooLarge, BadRequest) as exc:
+        typed = getattr(exc, "fields", None) or {}
+        return await _page(request, exc.status, exc.message, typed.get("message", ""))
+    snapshot = state.index.snapshot()
+    slugs = support.linked_slugs(
+        form.fields.get("message", ""), snapshot.aliases, (a["slug"] for a in snapshot.listing)
+    )
+    await anyio.to_thread.run_sync(support.record_links, state.engine, message_id, slugs)
+    next_status = form.fields.get("statut_apres", "")
+    if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
+        refreshed = await _support_ticket(request)
+        await anyio.to_thread.run_sync(
+            lambda: tickets.set_status(
+                state.engine, refreshed, next_status,
+                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+            )
+        )  # fmt: skip
+    if not internal:
+        owner = await anyio.to_thread.run_sync(_owner, state.engine, found.account_id)
+        await _notify(
+            notifications.send_support_reply,
+            state.mailer, state.settings, owner, found.reference, found.subject,
+            str(request.base_url),
+        )  # fmt: skip
+    notice = "note" if internal else "repondu"
+    return RedirectResponse(f"/support/tickets/{found.reference}?{notice}=1#fil", status_code=303)
+
+
+def _owner(engine: Any, account_id: int) -> Account:
+    from kb import accounts
+
+    owner = accounts.get(engine, account_id)
+    assert owner is not None  # a ticket's account is never deleted
+    return owner
+
+
+@roles("agent")
+async def status(request: Request) -> Response:
+    state = request.app.state
+    found = await _support_ticket(request)
+    form = await request.form()
+    check_csrf(request, form.get(CSRF_FIELD))
+    wanted = form.get("statut")
+    if wanted not in tickets.STATUSES:
+        raise BadRequest("Choisissez un statut dans la liste.")
+    await anyio.to_thread.run_sync(
+        lambda: tickets.set_status(
+            state.engine, found, str(wanted),
+            hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+        )
+    )  # fmt: skip
+    return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)
+
+
+def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
+    raw = request.query_params.get(name, "")
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"La date « {raw} » doit s'écrire AAAA-MM-JJ.") from None
+
+
+@roles("agent", "editeur")
+async def editors_report(request: Request) -> Response:
+    until = _date_param(request, "jusqu_au", stats.today())
+    since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
+    if since > until:
+        raise BadRequest("La date de début doit précéder la date de fin.")
+    if (until - since).days > 366:
+        raise BadRequest("Choisissez une période d'un an au plus.")
+    snapshot = request.app.state.index.snapshot()
+    built = await anyio.to_thread.run_sync(
+        report.build, request.app.state.engine, snapshot.listing, _categories(request), since, until
+    )
+    return render(
+        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
+    )

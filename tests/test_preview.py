@@ -1,0 +1,93 @@
+"""kb serve --reload: every content change rebuilds; errors show in the page; pages reload."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx2
+import pytest
+import uvicorn
+from conftest import Web, article
+
+from kb.web.app import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def preview(make_web: Callable[..., Web]) -> Iterator[tuple[Web, str]]:
+    web = make_web(
+        {"abonnement/a.md": article("Facture annuelle", "Premier texte."),
+         "abonnement/b.md": article("Brouillon", "Pas publié.", draft="true")},
+    )  # fmt: skip
+    # The server's own app: one lifespan, so one watcher, as under kb serve --reload.
+    settings = dataclasses.replace(web.settings, live_reload=True, show_drafts=True)
+    app = create_app(settings, background=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield web, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_edits_rebuild_errors_show_and_pages_are_told_to_reload(preview: tuple[Web, str]) -> None:
+    web, base = preview
+    with httpx2.Client(base_url=base, timeout=10) as client:
+        page = client.get("/articles/a").text
+        assert 'data-live-reload="/__apercu/evenements"' in page and "Premier texte." in page
+        assert "Brouillon" in client.get("/articles/b").text  # drafts show in preview
+        events: list[str] = []
+
+        def listen() -> None:
+            with (
+                httpx2.Client(base_url=base, timeout=30) as sse,
+                sse.stream("GET", "/__apercu/evenements") as response,
+            ):
+                for line in response.iter_lines():
+                    events.append(line)
+                    if line == "data: reload" and events.count("data: reload") >= 2:
+                        return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        wait_for(lambda: any(e.startswith("event: hello") for e in events))
+        web.site.write({"abonnement/a.md": article("Facture annuelle", "Texte modifié.")})
+        wait_for(lambda: "Texte modifié." in client.get("/articles/a").text)
+        wait_for(lambda: "data: reload" in events)
+        web.site.write({"abonnement/a.md": "---\ntitle: [\n---\nCassé.\n"})
+        wait_for(lambda: "Aperçu : le contenu a des erreurs." in client.get("/articles/a").text)
+        broken = client.get("/articles/a").text
+        assert "a.md:2: YAML invalide" in broken
+        assert "Texte modifié." in broken  # the last good version keeps serving
+        web.site.write({"abonnement/a.md": article("Facture annuelle", "Réparé.")})
+        wait_for(lambda: "Réparé." in client.get("/articles/a").text)
+        assert "Aperçu : le contenu a des erreurs." not in client.get("/articles/a").text
+        listener.join(timeout=10)
+    assert events.count("data: reload") >= 2
+
+
+def test_events_exist_only_in_preview(make_web: Callable[..., Web]) -> None:
+    web = make_web({"abonnement/a.md": article("A")})
+    assert web.client.get("/__apercu/evenements").status_code == 404
+    assert "data-live-reload" not in web.client.get("/").text

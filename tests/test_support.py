@@ -1,0 +1,266 @@
+"""The support console, linking articles, the editors' report, kb new and kb stats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from conftest import PASSWORD, Web, activated_account, article, link_in, log_in, outbox
+
+from kb import accounts, db
+
+FILES = {
+    "compte-utilisateur/mot-de-passe-oublie.md": article(
+        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
+    ),
+    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+}
+
+
+def agent(web: Web, role: str = "agent", email: str = "sam@cpro.fr") -> accounts.Account:
+    account, _ = accounts.save(web.app.state.engine, role=role, login=email, establishment="",
+                               first_name="Sam", last_name="Support", email=email)  # fmt: skip
+    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    return account
+
+
+def new_ticket(
+    web: Web, subject: str = "Mot de passe perdu", category: str = "compte-utilisateur"
+) -> str:
+    response = web.client.post(
+        "/tickets",
+        data={"csrf": web.client.cookies["kb_csrf"], "jeton": subject, "categorie": category,
+              "sujet": subject, "message": "Je ne peux plus me connecter."},
+        files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
+    )  # fmt: skip
+    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    web = make_web(FILES, database_url=database_url)
+    activated_account(web)
+    agent(web)
+    return web
+
+
+def as_agent(web: Web) -> None:
+    web.client.cookies.clear()
+    assert log_in(web, "sam@cpro.fr").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path", ["/support", "/support/tickets/T-2026-000001", "/rapport", "/rapport?depuis=2026-01-01"]
+)
+def test_establishments_get_a_403_on_support_and_editor_pages(web: Web, path: str) -> None:
+    log_in(web)
+    response = web.client.get(path)
+    assert response.status_code == 403
+    assert (
+        "Cette page est réservée à l&#39;équipe d&#39;assistance et aux éditeurs." in response.text
+    )
+
+
+def test_editors_see_the_report_but_not_the_queue(web: Web) -> None:
+    agent(web, role="editeur", email="ed@cpro.fr")
+    web.client.cookies.clear()
+    log_in(web, "ed@cpro.fr")
+    assert web.client.get("/rapport").status_code == 200
+    assert web.client.get("/support").status_code == 403
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(web: Web) -> None:
+    assert web.client.get("/support").headers["location"] == "/connexion?suivant=/support"
+
+
+def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None:
+    log_in(web)
+    first = new_ticket(web, "Mot de passe perdu")
+    second = new_ticket(web, "Renouvellement", "abonnement")
+    with web.app.state.engine.begin() as connection:  # the second one is late
+        connection.execute(
+            sa.update(db.tickets).where(db.tickets.c.reference == second)
+            .values(due_at=accounts.now() - dt.timedelta(hours=1))
+        )  # fmt: skip
+    as_agent(web)
+    html = web.client.get("/support").text
+    assert html.index(second) < html.index(first)  # most urgent first
+    assert "En retard" in html and 'class="overdue"' in html
+    assert re.search(r"Nouveau <span class=\"counts__n\">2</span>", html)
+    assert first not in web.client.get("/support?categorie=abonnement").text
+    assert second not in web.client.get(f"/support?q={first}").text
+    assert first in web.client.get("/support?q=connecter").text  # words of the message
+    assert "Aucun ticket ne correspond" in web.client.get("/support?statut=resolu").text
+
+
+def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    as_agent(web)
+    page = web.client.get(f"/support/tickets/{reference}?article=mot+de+passe")
+    assert "Marie Curie" in page.text and "Lycée Louis-le-Grand (0750654D)" in page.text
+    assert "Insérer « J&#39;ai oublié mon mot de passe »" in page.text
+    assert "http://testserver/articles/mot-de-passe-oublie" in page.text
+    token = web.client.cookies["kb_csrf"]
+    body = ("Bonjour, voir http://testserver/articles/mdp-perdu (ancienne adresse) "
+            "et /articles/renouveler.")  # fmt: skip
+    sent = web.client.post(f"/support/tickets/{reference}/reponses",
+                           data={"csrf": token, "message": body, "statut_apres": "en_attente"},
+                           files=[("fichiers", ("", b"", "x"))])  # fmt: skip
+    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
+    with web.app.state.engine.connect() as connection:
+        linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
+    assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
+    mail = outbox(web)[-1]
+    assert mail["To"] == "Marie Curie <marie@example.fr>"
+    assert mail["Subject"] == f"[{reference}] Réponse du support : Mot de passe perdu"
+    web.client.cookies.clear()
+    log_in(web)
+    thread = web.client.get(link_in(mail)).text
+    assert "En attente de votre réponse" in thread
+    assert '<a href="http://testserver/articles/mdp-perdu">' in thread
+    assert '<a href="/articles/renouveler">/articles/renouveler</a>' in thread
+    followed = web.client.get("/articles/mdp-perdu")
+    assert (
+        followed.status_code == 301
+        and followed.headers["location"] == "/articles/mot-de-passe-oublie"
+    )
+
+
+def test_internal_notes_stay_internal(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    as_agent(web)
+    token = web.client.cookies["kb_csrf"]
+    before = len(outbox(web))
+    web.client.post(f"/support/tickets/{reference}/reponses",
+                    data={"csrf": token, "message": "Client déjà relancé hier.", "interne": "oui"},
+                    files=[("fichiers", ("", b"", "x"))])  # fmt: skip
+    assert "Note interne — Sam Support" in web.client.get(f"/support/tickets/{reference}").text
+    assert len(outbox(web)) == before  # nobody is told
+    web.client.cookies.clear()
+    log_in(web)
+    page = web.client.get(f"/tickets/{reference}").text
+    assert "Client déjà relancé hier." not in page and "Nouveau" in page
+
+
+def test_agent_changes_the_status_and_downloads_attachments(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    as_agent(web)
+    token = web.client.cookies["kb_csrf"]
+    done = web.client.post(
+        f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "en_cours"}
+    )
+    assert "Statut modifié." in web.client.get(done.headers["location"]).text
+    link = re.search(
+        r'href="(/tickets/[^"]+/pieces-jointes/\d+)"',
+        web.client.get(f"/support/tickets/{reference}").text,
+    )[1]  # type: ignore[index]
+    assert web.client.get(link).content == b"\x89PNG"
+    bad = web.client.post(
+        f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "perdu"}
+    )
+    assert bad.status_code == 400
+
+
+def test_report_figures_match_the_events(
+    web: Web, cli: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KB_DATA_DIR", str(web.settings.data_dir))
+    monkeypatch.setenv("KB_DATABASE_URL", web.settings.database_url)
+    usage = web.app.state.usage
+    for _ in range(3):
+        web.client.get("/recherche", params={"q": "mot de passe"})
+    web.client.get("/recherche", params={"q": "xylophone"})
+    web.client.get("/articles/renouveler")
+    web.client.get("/articles/renouveler")
+    token = web.csrf()
+    web.client.post("/articles/renouveler/vote", data={"csrf": token, "utile": "non"})
+    log_in(web)
+    web.client.get("/articles/renouveler?depuis=ticket")  # a suggestion opened, no ticket after
+    web.client.get("/articles/mot-de-passe-oublie?depuis=ticket")
+    new_ticket(web)  # ... and this one was followed by a ticket
+    usage.flush()
+    as_agent(web)
+    reference = re.search(
+        r'href="/support/tickets/(T-\d{4}-\d{6})"', web.client.get("/support").text
+    )[1]  # type: ignore[index]
+    replied = web.client.post(f"/support/tickets/{reference}/reponses",
+                              data={"csrf": web.client.cookies["kb_csrf"], "message": "Voir /articles/renouveler"},
+                              files=[("fichiers", ("", b"", "x"))])  # fmt: skip
+    assert replied.status_code == 303, replied.text
+    html = web.client.get("/rapport").text
+    assert '<svg class="chart" role="img"' in html and "<polyline" in html
+    assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in html
+    result = cli("stats", "--json", "--index", web.site.index)
+    assert result.status == 0, result.err  # type: ignore[attr-defined]
+    data = json.loads(result.out)  # type: ignore[attr-defined]
+    assert data["searches"][0] == {
+        "query": "mot de passe",
+        "count": 3,
+        "results": data["searches"][0]["results"],
+    }
+    assert [(r["query"], r["count"]) for r in data["no_result"]] == [("xylophone", 1)]
+    assert data["most_viewed"][0] == {
+        "slug": "renouveler",
+        "title": "Renouveler l'abonnement",
+        "views": 3,
+    }
+    assert data["helpfulness"] == [
+        {"slug": "renouveler", "title": "Renouveler l'abonnement", "yes": 0, "no": 1}
+    ]
+    assert data["most_linked"] == [
+        {"slug": "renouveler", "title": "Renouveler l'abonnement", "links": 1}
+    ]
+    assert {r["category"]: r["tickets"] for r in data["tickets_per_category"]}[
+        "compte-utilisateur"
+    ] == 1
+    suggestions = {r["slug"]: (r["opens"], r["avoided"]) for r in data["suggestions"]}
+    # Both opens were followed within the hour by the ticket the same account created.
+    assert suggestions == {"renouveler": (1, 0), "mot-de-passe-oublie": (1, 0)}
+    assert sum(day["searches"] for day in data["daily"]) == 4
+    text = cli("stats", "--index", web.site.index).out  # type: ignore[attr-defined]
+    assert "Recherches sans résultat" in text and "xylophone | 1" in text
+
+
+def test_report_period_is_checked(web: Web) -> None:
+    as_agent(web)
+    assert web.client.get("/rapport?depuis=hier").status_code == 400
+    assert "doit précéder" in web.client.get("/rapport?depuis=2026-12-01&jusqu_au=2026-11-01").text
+
+
+def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
+    cli: Callable[..., object], make_web: Callable[..., Web]
+) -> None:
+    web = make_web(FILES)
+    taken = cli("new", "Renouveler", "--category", "abonnement", "--content", web.site.content)
+    assert taken.status == 2  # type: ignore[attr-defined]
+    assert "l'adresse « renouveler » est déjà prise par" in taken.err  # type: ignore[attr-defined]
+    made = cli(
+        "new",
+        "Exporter la liste des élèves",
+        "--category",
+        "utilisation",
+        "--content",
+        web.site.content,
+    )
+    assert made.status == 0  # type: ignore[attr-defined]
+    path = web.site.content / "utilisation/exporter-la-liste-des-eleves.md"
+    assert path.read_text(encoding="utf-8").startswith("---\ntitle: Exporter la liste des élèves\n")
+    assert "draft: true" in path.read_text(encoding="utf-8")
+    again = cli(
+        "new",
+        "Exporter la liste des élèves !",
+        "--category",
+        "utilisation",
+        "--content",
+        web.site.content,
+    )
+    assert again.status == 2  # type: ignore[attr-defined]
+    assert "l'adresse « exporter-la-liste-des-eleves » est déjà prise par" in again.err  # type: ignore[attr-defined]
+    assert cli("check", "--content", web.site.content).status == 0  # type: ignore[attr-defined]
