@@ -72,6 +72,7 @@ class ReceivedFile:
 class ReceivedForm:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[ReceivedFile] = field(default_factory=list)
+    lists: dict[str, list[str]] = field(default_factory=dict)  # every value of repeated fields
 
     def discard(self) -> None:
         for received in self.files:
@@ -166,7 +167,9 @@ class _Receiver:
             self._file.sha256 = self._hash.hexdigest()
             self._file, self._handle = None, None
         elif self._field is not None:
-            self.form.fields.setdefault(self._field, self._value.decode("utf-8", "replace"))
+            value = self._value.decode("utf-8", "replace")
+            self.form.fields.setdefault(self._field, value)
+            self.form.lists.setdefault(self._field, []).append(value)
         self._field = None
 
     def close(self) -> None:
@@ -221,18 +224,22 @@ class Store:
             raise KbError("Chemin de pièce jointe invalide.")
         return path
 
-    def keep(self, received: ReceivedFile, year: int, month: int) -> str:
+    def keep(self, source: Path, year: int, month: int) -> str:
         """Move (rename, never copy) a received file to its final place; returns its name."""
         stored_as = f"{year:04d}/{month:02d}/{uuid.uuid4().hex}"
         target = self.root / stored_as
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(received.temp_path, target)
+        os.replace(source, target)
         return stored_as
 
-    def forget(self, stored: Iterable[str]) -> None:
-        for name in stored:
+    def forget(self, stored: Iterable[tuple[str, Path | None]]) -> None:
+        """Undo `keep` after a failed transaction: delete, or move back where it came from."""
+        for name, origin in stored:
             with contextlib.suppress(OSError):
-                self.final_path(name).unlink()
+                if origin is None:
+                    self.final_path(name).unlink()
+                else:
+                    os.replace(self.final_path(name), origin)
 
     def remove_leftovers(self) -> int:
         """Temp files of processes that died mid-upload (killed, crashed)."""

@@ -108,6 +108,17 @@ class Settings:
             "cast": _int,
         },
     )
+    upload_expiry_hours: int = field(
+        default=24,
+        metadata={"help": "Durée de vie d'un envoi reprenable inachevé, en heures", "cast": _int},
+    )
+    max_unfinished_uploads: int = field(
+        default=10, metadata={"help": "Envois reprenables inachevés par compte", "cast": _int}
+    )
+    max_unfinished_bytes: int = field(
+        default=12 * 1024**3,
+        metadata={"help": "Octets d'envois inachevés par compte", "cast": _int},
+    )
     answer_hours: int = field(
         default=72,
         metadata={"help": "Délai de réponse du support, en heures ouvrées", "cast": _int},

@@ -158,6 +158,22 @@ article_links = sa.Table(
 )
 
 
+# Resumable uploads (tus): bytes land in data_dir/uploads/<id> until a ticket takes them.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("length", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("sha256", sa.String(64)),
+)
+
+
 class DatabaseUnavailable(KbError):
     status = 503
     code = "base_indisponible"

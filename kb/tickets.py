@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +16,9 @@ from kb.accounts import Account, now
 from kb.attachments import ReceivedForm, Store
 from kb.business_hours import add_business_hours
 from kb.db import accounts, attachments, messages, tickets
+from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
+from kb.uploads import Upload
 
 STATUSES = {
     "nouveau": "Nouveau",
@@ -127,6 +131,8 @@ def create(
     *,
     hours: float,
     calendar: str,
+    uploaded: Sequence[Upload] = (),
+    upload_paths: Mapping[str, Path] | None = None,
 ) -> tuple[str, bool]:
     """The ticket, its first message and its attachments, all or nothing: (reference, created).
 
@@ -140,7 +146,7 @@ def create(
             form.discard()
             return existing, False
     created = now()
-    kept: list[str] = []
+    kept: list[tuple[str, Path | None]] = []
     try:
         with engine.begin() as connection:
             ticket_id = connection.execute(
@@ -159,7 +165,10 @@ def create(
             connection.execute(
                 sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
             )
-            _add_message(connection, store, ticket_id, account, body, form, created, kept)
+            _add_message(
+                connection, store, ticket_id, account, body, form, created, kept,
+                uploaded=uploaded, upload_paths=upload_paths,
+            )  # fmt: skip
     except sa.exc.IntegrityError:
         store.forget(kept)
         form.discard()
@@ -189,9 +198,12 @@ def _add_message(
     body: str,
     form: ReceivedForm,
     at: dt.datetime,
-    kept: list[str],
+    kept: list[tuple[str, Path | None]],
     internal: bool = False,
+    uploaded: Sequence[Upload] = (),
+    upload_paths: Mapping[str, Path] | None = None,
 ) -> int:
+    upload_paths = upload_paths or {}
     message_id = connection.execute(
         sa.insert(messages).values(
             ticket_id=ticket_id,
@@ -203,8 +215,8 @@ def _add_message(
         )
     ).inserted_primary_key[0]
     for received in form.files:
-        stored_as = store.keep(received, at.year, at.month)
-        kept.append(stored_as)
+        stored_as = store.keep(received.temp_path, at.year, at.month)
+        kept.append((stored_as, None))
         connection.execute(
             sa.insert(attachments).values(
                 message_id=message_id,
@@ -213,6 +225,29 @@ def _add_message(
                 size=received.size,
                 sha256=received.sha256,
                 content_type=received.content_type,
+            )
+        )
+    for upload in uploaded:
+        # A finished resumable upload is moved into the attachments, never copied.
+        deleted = connection.execute(
+            sa.delete(uploads_table).where(
+                uploads_table.c.id == upload.id, uploads_table.c.completed_at.is_not(None)
+            )
+        ).rowcount
+        if deleted != 1:
+            gone = f"« {upload.filename} » n'est plus disponible : joignez-le à nouveau."
+            raise TicketInvalid({"fichiers": gone})
+        source = upload_paths[upload.id]
+        stored_as = store.keep(source, at.year, at.month)
+        kept.append((stored_as, source))  # on failure it goes back, ready to be attached again
+        connection.execute(
+            sa.insert(attachments).values(
+                message_id=message_id,
+                filename=upload.filename,
+                stored_as=stored_as,
+                size=upload.length,
+                sha256=upload.sha256,
+                content_type=upload.content_type,
             )
         )
     return int(message_id)
@@ -228,11 +263,13 @@ def reply(
     hours: float,
     calendar: str,
     internal: bool = False,
+    uploaded: Sequence[Upload] = (),
+    upload_paths: Mapping[str, Path] | None = None,
 ) -> int:
     """A message in the thread. Support answering waits for the user; the user answering
     (or reopening by writing) puts the ticket back to support with a new due date."""
     body = form.fields.get("message", "").strip()
-    if not body and not form.files:
+    if not body and not form.files and not uploaded:
         form.discard()
         raise TicketInvalid({"message": "Écrivez votre réponse ou joignez un fichier."})
     if len(body) > MESSAGE_MAX:
@@ -246,12 +283,13 @@ def reply(
         values.update(status="en_cours", resolved_at=None)
         if ticket.status in ("en_attente", "resolu"):
             values["due_at"] = add_business_hours(at, hours, calendar)
-    kept: list[str] = []
+    kept: list[tuple[str, Path | None]] = []
     try:
         with engine.begin() as connection:
             message_id = _add_message(
-                connection, store, ticket.id, author, body, form, at, kept, internal
-            )
+                connection, store, ticket.id, author, body, form, at, kept, internal,
+                uploaded=uploaded, upload_paths=upload_paths,
+            )  # fmt: skip
             connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
     except BaseException:
         store.forget(kept)

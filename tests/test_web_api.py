@@ -117,7 +117,10 @@ def test_odd_queries_never_fail(web: Web, query: str) -> None:
 def test_openapi_describes_every_api_route(web: Web) -> None:
     spec = web.client.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/api/search", "/api/suggest", "/api/articles/{slug}"}
+    assert set(spec["paths"]) == {
+        "/api/search", "/api/suggest", "/api/articles/{slug}", "/api/uploads",
+        "/api/uploads/{upload_id}",
+    }  # fmt: skip
     routes = {
         route.path  # type: ignore[attr-defined]
         for route in web.app.routes

@@ -183,6 +183,51 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/uploads": {
+            "options": {
+                "summary": "Capacités tus (version, extensions, taille maximale)",
+                "responses": {"204": {"description": "En-têtes Tus-Version, Tus-Extension…"}},
+            },
+            "post": {
+                "summary": "Créer un envoi reprenable (tus 1.0, extension creation)",
+                "description": "Compte connecté ; en-têtes Tus-Resumable, Upload-Length, "
+                "Upload-Metadata, X-CSRF-Token.",
+                "responses": {
+                    "201": {"description": "Créé : en-tête Location"},
+                    "401": _ERROR,
+                    "403": _ERROR,
+                    "413": _ERROR,
+                },
+            },
+        },
+        "/api/uploads/{upload_id}": {
+            "parameters": [
+                {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "head": {
+                "summary": "Où en est l'envoi (Upload-Offset)",
+                "responses": {
+                    "200": {"description": "Upload-Offset, Upload-Length"},
+                    "404": _ERROR,
+                },
+            },
+            "patch": {
+                "summary": "Ajouter des octets à la position Upload-Offset",
+                "responses": {
+                    "204": {"description": "Nouvel Upload-Offset"},
+                    "409": _ERROR,
+                    "460": _ERROR,
+                },
+            },
+            "delete": {
+                "summary": "Annuler l'envoi (extension termination)",
+                "responses": {"204": {"description": "Annulé"}, "404": _ERROR},
+            },
+            "options": {
+                "summary": "Capacités tus",
+                "responses": {"204": {"description": "En-têtes tus"}},
+            },
+        },
         "/api/articles/{slug}": {
             "get": {
                 "summary": "Lire un article",

@@ -26,7 +26,8 @@ from kb.config import Settings
 from kb.errors import KbError
 from kb.mail import Mailer
 from kb.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets
+from kb.uploads import Uploads
+from kb.web import api, auth, pages, preview, support, tickets, uploads
 from kb.web.formatting import french_date, linkify
 from kb.web.security import SecurityMiddleware
 from kb.web.static import StaticFiles
@@ -34,6 +35,7 @@ from kb.web.static import StaticFiles
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
+SWEEP_SECONDS = 600.0
 
 log = logging.getLogger("kb")
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(db.upgrade, engine)
+        await sweep_uploads(app)
         removed = await anyio.to_thread.run_sync(app.state.store.remove_leftovers)
         if removed:
             log.warning(
@@ -84,6 +87,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
                 tasks.start_soon(preview.watch, app, TEMPLATES_DIR)
             if background:
                 tasks.start_soon(_every, FLUSH_SECONDS, lambda: flush_usage(app))
+                tasks.start_soon(_every, SWEEP_SECONDS, lambda: sweep_uploads(app))
                 tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(app))
             yield
             tasks.cancel_scope.cancel()
@@ -96,6 +100,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *tickets.routes(),
         *support.routes(),
         *preview.routes(),
+        *uploads.routes(),
         *api.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
@@ -122,6 +127,11 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.templates = templates
     app.state.mailer = Mailer(settings)
     app.state.store = Store(settings.data_dir)
+    app.state.uploads = Uploads(
+        engine, settings.data_dir, limit=settings.max_upload_bytes,
+        expiry_hours=settings.upload_expiry_hours, max_unfinished=settings.max_unfinished_uploads,
+        max_unfinished_bytes=settings.max_unfinished_bytes,
+    )  # fmt: skip
     app.state.preview = preview.Preview() if settings.live_reload else None
     app.state.secret_key = auth_domain.secret_key(settings)
     app.state.frequent = []
@@ -144,6 +154,16 @@ async def flush_usage(app: Starlette) -> None:
         await anyio.to_thread.run_sync(app.state.usage.flush)
     except Exception:  # the counts are kept for the next try; the pages keep serving
         log.exception("usage: flush failed, will retry")
+
+
+async def sweep_uploads(app: Starlette) -> None:
+    """Unfinished uploads past their expiry go, with their bytes."""
+    try:
+        removed = await anyio.to_thread.run_sync(app.state.uploads.sweep)
+        if removed:
+            log.info("uploads: %d expired upload(s) removed", removed)
+    except Exception:
+        log.exception("uploads: sweep failed, will retry")
 
 
 async def refresh_frequent(app: Starlette) -> None:

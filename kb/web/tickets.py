@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from kb.attachments import ReceivedForm, UploadTooLarge
 from kb.business_hours import in_words, short
 from kb.errors import BadRequest, KbError
 from kb.tickets import TicketInvalid
+from kb.uploads import Upload, Uploads
 from kb.web.auth import login_required
 from kb.web.pages import render
 from kb.web.params import int_param
@@ -136,10 +138,12 @@ async def create(request: Request) -> Response:
             request, exc, lambda status=exc.status: _form_page(request, status, fields, errors)
         )
     try:
+        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         reference, created = await anyio.to_thread.run_sync(
             lambda: tickets.create(
                 state.engine, state.store, account, form, categories,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
     except TicketInvalid as exc:
@@ -162,6 +166,29 @@ async def create(request: Request) -> Response:
             {"reference": reference, "url": url}, status_code=201 if created else 200
         )
     return RedirectResponse(url, status_code=303)
+
+
+def _uploaded(request: Request, form: ReceivedForm) -> list[Upload]:
+    """The resumable uploads the form names: this account's, and complete."""
+    store: Uploads = request.app.state.uploads
+    found = []
+    for upload_id in form.lists.get("televersement", [])[: attachments.MAX_FILES]:
+        try:
+            upload = store.get(request.state.account, upload_id.strip())
+        except KbError:
+            raise TicketInvalid(
+                {"fichiers": "Une pièce jointe n'est plus disponible : joignez-la à nouveau."}
+            ) from None
+        if not upload.completed:
+            raise TicketInvalid(
+                {"fichiers": f"« {upload.filename} » n'est pas encore entièrement envoyé."}
+            )
+        found.append(upload)
+    return found
+
+
+def _paths(request: Request, uploaded: list[Upload]) -> dict[str, Path]:
+    return {u.id: request.app.state.uploads.path(u.id) for u in uploaded}
 
 
 async def _notify(send: Any, *args: Any) -> None:
@@ -208,10 +235,12 @@ async def reply(request: Request) -> Response:
     ticket = await _ticket(request)
     try:
         form = await _receive(request)
+        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         await anyio.to_thread.run_sync(
             lambda: tickets.reply(
                 state.engine, state.store, ticket, account, form,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:

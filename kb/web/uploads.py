@@ -1,0 +1,132 @@
+"""The tus 1.0 endpoints: core, creation, termination, checksum, expiration."""
+
+from __future__ import annotations
+
+import hmac
+from email.utils import format_datetime
+
+import anyio
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kb.accounts import Account
+from kb.errors import BadRequest, KbError
+from kb.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.web.security import CSRF_COOKIE
+
+TUS_VERSION = "1.0.0"
+ENDPOINT = "/api/uploads"
+BATCH = 1024 * 1024
+
+
+class NotLoggedIn(KbError):
+    status = 401
+    code = "non_connecte"
+
+
+class TusVersionUnsupported(KbError):
+    status = 412
+    code = "version_tus"
+
+
+def routes() -> list[Route]:
+    return [
+        Route(ENDPOINT, collection, methods=["OPTIONS", "POST"]),
+        Route(ENDPOINT + "/{upload_id}", resource, methods=["OPTIONS", "HEAD", "PATCH", "DELETE"]),
+    ]
+
+
+def _headers(upload: Upload | None = None) -> dict[str, str]:
+    headers = {"tus-resumable": TUS_VERSION, "cache-control": "no-store"}
+    if upload is not None:
+        headers["upload-offset"] = str(upload.offset)
+        headers["upload-length"] = str(upload.length)
+        headers["upload-expires"] = format_datetime(upload.expires_at, usegmt=True)
+    return headers
+
+
+def _options(request: Request) -> Response:
+    store: Uploads = request.app.state.uploads
+    return Response(
+        status_code=204,
+        headers={
+            "tus-resumable": TUS_VERSION,
+            "tus-version": TUS_VERSION,
+            "tus-extension": "creation,termination,checksum,expiration",
+            "tus-max-size": str(store.limit),
+            "tus-checksum-algorithm": ",".join(CHECKSUMS),
+        },
+    )
+
+
+def _account(request: Request) -> Account:
+    """Logged in, tus 1.0.0, and for anything that writes, the CSRF token in a header."""
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        raise TusVersionUnsupported("Version du protocole tus non prise en charge : 1.0.0.")
+    account: Account | None = request.state.account
+    if account is None:
+        raise NotLoggedIn("Connectez-vous pour envoyer des fichiers.")
+    if request.method != "HEAD":
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        sent = request.headers.get("x-csrf-token", "")
+        if not cookie or not hmac.compare_digest(cookie, sent):
+            raise KbError("Jeton CSRF manquant ou invalide : rechargez la page.", status=403)
+    return account
+
+
+def _int_header(request: Request, name: str) -> int:
+    raw = request.headers.get(name, "")
+    if not raw.isdigit():
+        raise BadRequest(f"En-tête {name} manquant ou invalide : un nombre entier est attendu.")
+    return int(raw)
+
+
+async def collection(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return _options(request)
+    account = _account(request)
+    if "upload-defer-length" in request.headers:
+        raise BadRequest("La taille de l'envoi doit être annoncée (Upload-Length).")
+    length = _int_header(request, "upload-length")
+    metadata = parse_metadata(request.headers.get("upload-metadata", ""))
+    store: Uploads = request.app.state.uploads
+    upload = await anyio.to_thread.run_sync(store.create, account, length, metadata)
+    headers = _headers(upload)
+    headers["location"] = f"{ENDPOINT}/{upload.id}"
+    return Response(status_code=201, headers=headers)
+
+
+async def resource(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return _options(request)
+    account = _account(request)
+    store: Uploads = request.app.state.uploads
+    upload = await anyio.to_thread.run_sync(store.get, account, request.path_params["upload_id"])
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=_headers(upload))
+    if request.method == "DELETE":
+        await anyio.to_thread.run_sync(store.delete, upload)
+        return Response(status_code=204, headers={"tus-resumable": TUS_VERSION})
+    if request.headers.get("content-type") != "application/offset+octet-stream":
+        raise KbError("Content-Type attendu : application/offset+octet-stream.", status=415)
+    offset = _int_header(request, "upload-offset")
+    checksum = request.headers.get("upload-checksum")
+    appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
+    try:
+        pending: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= BATCH:
+                batch, pending, size = b"".join(pending), [], 0
+                await anyio.to_thread.run_sync(appender.write, batch)
+        if pending:
+            await anyio.to_thread.run_sync(appender.write, b"".join(pending))
+    except ClientDisconnect:
+        pass  # what arrived is kept: the client resumes from the new offset
+    finally:
+        await anyio.to_thread.run_sync(store.end_append, upload, appender)
+    done = await anyio.to_thread.run_sync(store.finish_if_complete, upload)
+    return Response(status_code=204, headers=_headers(done))

@@ -1,0 +1,461 @@
+"""Resumable uploads (tus 1.0) with tuspy, a real client nobody here wrote, against a real server."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from conftest import PASSWORD, ROOT, Web, activated_account
+from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError
+
+from kb import db
+
+MIB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(web: Web) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextlib.contextmanager
+def session(base: str, login: str = "0750654D") -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=base, timeout=60) as http:
+        http.get("/connexion")
+        response = http.post(
+            "/connexion",
+            data={"csrf": http.cookies["kb_csrf"], "identifiant": login, "mot_de_passe": PASSWORD},
+        )
+        assert response.status_code == 303
+        yield http
+
+
+def tus_headers(http: httpx2.Client) -> dict[str, str]:
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    return {"Cookie": cookie, "X-CSRF-Token": http.cookies["kb_csrf"]}
+
+
+def write_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    block = os.urandom(MIB)
+    with open(path, "wb") as handle:
+        left = size
+        while left:
+            chunk = block[: min(left, MIB)]
+            handle.write(chunk)
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def served(make_web: Callable[..., Web], database_url: str) -> Iterator[tuple[Web, str]]:
+    web = make_web({}, database_url=database_url, max_upload_bytes=64 * MIB)
+    activated_account(web)
+    activated_account(web, "0750655E", email="jean@example.fr")
+    with serving(web) as base:
+        yield web, base
+
+
+def upload_rows(web: Web) -> list[sa.Row]:  # type: ignore[type-arg]
+    with web.app.state.engine.connect() as connection:
+        return list(connection.execute(sa.select(db.uploads)))
+
+
+def test_tuspy_uploads_in_several_sessions_and_the_sha256_is_right(
+    served: tuple[Web, str], tmp_path: Path
+) -> None:
+    web, base = served
+    path = tmp_path / "export.bin"
+    expected = write_file(path, 5 * MIB + 123)
+    with session(base) as http, contextlib.ExitStack() as stack:
+        headers = tus_headers(http)
+        stream = stack.enter_context(open(path, "rb"))  # tuspy leaves files it opens unclosed
+        first = tus_client.TusClient(base + "/api/uploads", headers=headers)
+        uploader = first.uploader(
+            file_stream=stream, chunk_size=MIB, metadata={"filename": "export.bin"}
+        )
+        uploader.upload_chunk()
+        uploader.upload_chunk()  # then the transfer stops: the laptop goes to sleep
+        url = uploader.url
+        # A connection dropped in the middle of a PATCH: what arrived is kept.
+        offset = int(http.head(url, headers={"Tus-Resumable": "1.0.0"}).headers["upload-offset"])
+        assert offset == 2 * MIB
+
+        def half_chunk() -> Iterator[bytes]:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                yield handle.read(MIB // 2)
+            raise OSError("connexion perdue")
+
+        with pytest.raises(Exception):  # noqa: B017 - the client's own failure
+            http.patch(
+                url,
+                content=half_chunk(),
+                headers={
+                    **headers,
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+        time.sleep(0.3)
+        kept = int(http.head(url, headers={"Tus-Resumable": "1.0.0"}).headers["upload-offset"])
+        assert offset <= kept <= offset + MIB // 2
+        # A later session resumes from the server's offset, with a new client.
+        second = tus_client.TusClient(base + "/api/uploads", headers=headers)
+        resumed = second.uploader(file_stream=stream, chunk_size=MIB, url=url)
+        assert resumed.offset == kept
+        resumed.upload()
+    [row] = upload_rows(web)
+    assert row.completed_at is not None
+    assert (row.length, row.sha256, row.filename) == (5 * MIB + 123, expected, "export.bin")
+    stored = web.app.state.uploads.path(row.id)
+    assert stored.stat().st_size == 5 * MIB + 123
+
+
+def test_a_completed_upload_is_attached_by_moving_it(
+    served: tuple[Web, str], tmp_path: Path
+) -> None:
+    web, base = served
+    path = tmp_path / "rapport.pdf"
+    expected = write_file(path, 3 * MIB)
+    with session(base) as http, open(path, "rb") as stream:
+        uploader = tus_client.TusClient(base + "/api/uploads", headers=tus_headers(http)).uploader(
+            file_stream=stream,
+            chunk_size=MIB,
+            metadata={"filename": "rapport.pdf", "filetype": "application/pdf"},
+        )
+        uploader.upload()
+        upload_id = uploader.url.rsplit("/", 1)[1]
+        source = web.app.state.uploads.path(upload_id)
+        inode = source.stat().st_ino
+        response = http.post(
+            "/tickets",
+            data={
+                "csrf": http.cookies["kb_csrf"],
+                "jeton": "t1",
+                "categorie": "abonnement",
+                "sujet": "Rapport",
+                "message": "Ci-joint.",
+                "televersement": upload_id,
+            },
+            files=[("fichiers", ("", b"", "application/octet-stream"))],
+        )
+        assert response.status_code == 303, response.text[:300]
+        page = http.get(response.headers["location"]).text
+        assert ">rapport.pdf</a>" in page and "(3 Mo)" in page
+    assert upload_rows(web) == [] and not source.exists()
+    with web.app.state.engine.connect() as connection:
+        [attachment] = connection.execute(sa.select(db.attachments)).all()
+    moved = web.app.state.store.final_path(attachment.stored_as)
+    assert (attachment.sha256, attachment.size) == (expected, 3 * MIB)
+    assert moved.stat().st_ino == inode  # renamed, not copied
+
+
+def test_an_unfinished_or_foreign_upload_cannot_be_attached(served: tuple[Web, str]) -> None:
+    web, base = served
+    with session(base) as http:
+        created = http.post(
+            "/api/uploads",
+            headers={**tus_headers(http), "Tus-Resumable": "1.0.0", "Upload-Length": "10"},
+        )
+        upload_id = created.headers["location"].rsplit("/", 1)[1]
+        data = {
+            "csrf": http.cookies["kb_csrf"],
+            "jeton": "t2",
+            "categorie": "abonnement",
+            "sujet": "S",
+            "message": "M",
+            "televersement": upload_id,
+        }
+        refused = http.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
+        assert (
+            refused.status_code == 400 and "n&#39;est pas encore entièrement envoyé" in refused.text
+        )
+    with session(base, "0750655E") as other:
+        data = {
+            "csrf": other.cookies["kb_csrf"],
+            "jeton": "t3",
+            "categorie": "abonnement",
+            "sujet": "S",
+            "message": "M",
+            "televersement": upload_id,
+        }
+        stolen = other.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
+        assert stolen.status_code == 400 and "n&#39;est plus disponible" in stolen.text
+        for method in ("HEAD", "PATCH", "DELETE"):
+            response = other.request(
+                method,
+                f"/api/uploads/{upload_id}",
+                headers={
+                    **tus_headers(other),
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                content=b"x" if method == "PATCH" else None,
+            )
+            assert response.status_code == 404, method
+    assert len(upload_rows(web)) == 1
+
+
+def test_protocol_answers(served: tuple[Web, str]) -> None:
+    web, base = served
+    with session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        options = http.options("/api/uploads")
+        assert options.status_code == 204
+        assert options.headers["tus-version"] == "1.0.0"
+        assert set(options.headers["tus-extension"].split(",")) == {
+            "creation",
+            "termination",
+            "checksum",
+            "expiration",
+        }
+        assert options.headers["tus-max-size"] == str(64 * MIB)
+        too_big = http.post("/api/uploads", headers={**tus, "Upload-Length": str(65 * MIB)})
+        assert too_big.status_code == 413
+        assert "dépassent la taille autorisée (64 Mo en tout)" in too_big.json()["error"]["message"]
+        assert (
+            http.post(
+                "/api/uploads", headers={**tus_headers(http), "Upload-Length": "5"}
+            ).status_code
+            == 412
+        )
+        assert (
+            http.post(
+                "/api/uploads",
+                headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5", "Cookie": tus["Cookie"]},
+            ).status_code
+            == 403
+        )
+        created = http.post(
+            "/api/uploads",
+            headers={
+                **tus,
+                "Upload-Length": "10",
+                "Upload-Metadata": "filename " + base64.b64encode("été.txt".encode()).decode(),
+            },
+        )
+        assert created.status_code == 201 and created.headers["tus-resumable"] == "1.0.0"
+        url = created.headers["location"]
+        assert "GMT" in created.headers["upload-expires"]
+        patch = {**tus, "Content-Type": "application/offset+octet-stream"}
+        assert (
+            http.patch(url, content=b"abc", headers={**patch, "Upload-Offset": "5"}).status_code
+            == 409
+        )
+        bad_sum = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+        mismatch = http.patch(
+            url,
+            content=b"abc",
+            headers={**patch, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {bad_sum}"},
+        )
+        assert mismatch.status_code == 460
+        assert http.head(url, headers=tus).headers["upload-offset"] == "0"
+        good_sum = base64.b64encode(hashlib.sha1(b"abc").digest()).decode()
+        ok = http.patch(
+            url,
+            content=b"abc",
+            headers={**patch, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {good_sum}"},
+        )
+        assert ok.status_code == 204 and ok.headers["upload-offset"] == "3"
+        assert (
+            http.patch(url, content=b"x" * 20, headers={**patch, "Upload-Offset": "3"}).status_code
+            == 400
+        )
+        assert http.delete(url, headers=tus).status_code == 204
+        assert http.head(url, headers=tus).status_code == 404
+        assert upload_rows(web) == []
+    with httpx2.Client(base_url=base) as anonymous:
+        response = anonymous.post(
+            "/api/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5"}
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["message"] == "Connectez-vous pour envoyer des fichiers."
+
+
+def test_each_account_has_bounded_unfinished_uploads(make_web: Callable[..., Web]) -> None:
+    web = make_web({}, max_unfinished_uploads=2, max_unfinished_bytes=100)
+    activated_account(web)
+    with serving(web) as base, session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        assert http.post("/api/uploads", headers={**tus, "Upload-Length": "60"}).status_code == 201
+        over_bytes = http.post("/api/uploads", headers={**tus, "Upload-Length": "60"})
+        assert (
+            over_bytes.status_code == 403
+            and "Trop de données en cours d'envoi" in over_bytes.json()["error"]["message"]
+        )
+        assert http.post("/api/uploads", headers={**tus, "Upload-Length": "10"}).status_code == 201
+        over_count = http.post("/api/uploads", headers={**tus, "Upload-Length": "1"})
+        assert (
+            over_count.status_code == 403
+            and "2 envois inachevés au plus" in over_count.json()["error"]["message"]
+        )
+
+
+def test_expired_uploads_are_swept_with_their_bytes(served: tuple[Web, str]) -> None:
+    web, base = served
+    with session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        url = http.post("/api/uploads", headers={**tus, "Upload-Length": "10"}).headers["location"]
+        http.patch(
+            url,
+            content=b"abc",
+            headers={
+                **tus,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        with web.app.state.engine.begin() as connection:
+            connection.execute(
+                sa.update(db.uploads).values(
+                    expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+                )
+            )
+        assert http.head(url, headers=tus).status_code == 404
+        path = web.app.state.uploads.path(url.rsplit("/", 1)[1])
+        assert path.exists()
+        assert web.app.state.uploads.sweep() == 1
+        assert not path.exists() and upload_rows(web) == []
+
+
+def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env["KB_DATA_DIR"] = str(tmp_path / "var")
+    kb = [sys.executable, "-m", "kb.cli"]
+    subprocess.run(
+        [
+            *kb,
+            "accounts",
+            "add",
+            "0750654D",
+            "--etablissement",
+            "Lycée",
+            "--prenom",
+            "Marie",
+            "--nom",
+            "Curie",
+            "--email",
+            "m@example.fr",
+        ],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [*kb, "serve", "--content", str(ROOT / "content"), "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx2.TransportError):
+                if httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    return process
+            time.sleep(0.2)
+        raise AssertionError("kb serve did not start")
+
+    server = start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        from email import message_from_bytes, policy
+
+        [mail] = (tmp_path / "var/outbox").glob("*.eml")
+        body = (
+            message_from_bytes(mail.read_bytes(), policy=policy.default)
+            .get_body(("plain",))
+            .get_content()
+        )
+        link = "/" + body.split("http://", 1)[1].split()[0].split("/", 1)[1]
+        path = tmp_path / "video.mp4"
+        expected = write_file(path, 6 * MIB)
+        with httpx2.Client(base_url=base, timeout=60) as http, open(path, "rb") as stream:
+            http.get(link)
+            http.post(
+                link,
+                data={
+                    "csrf": http.cookies["kb_csrf"],
+                    "mot_de_passe": PASSWORD,
+                    "confirmation": PASSWORD,
+                },
+            )
+            uploader = tus_client.TusClient(
+                base + "/api/uploads", headers=tus_headers(http)
+            ).uploader(file_stream=stream, chunk_size=MIB, metadata={"filename": "video.mp4"})
+            for _ in range(3):
+                uploader.upload_chunk()
+            os.killpg(server.pid, signal.SIGKILL)  # the server dies in the middle
+            server.wait()
+            with pytest.raises(TusCommunicationError):
+                uploader.upload_chunk()
+            server = start()
+            resumed = tus_client.TusClient(
+                base + "/api/uploads", headers=tus_headers(http)
+            ).uploader(file_stream=stream, chunk_size=MIB, url=uploader.url)
+            assert resumed.offset == 3 * MIB
+            resumed.upload()
+            response = http.post(
+                "/tickets",
+                data={
+                    "csrf": http.cookies["kb_csrf"],
+                    "jeton": "x",
+                    "categorie": "abonnement",
+                    "sujet": "Vidéo",
+                    "message": "La voici.",
+                    "televersement": uploader.url.rsplit("/", 1)[1],
+                },
+                files=[("fichiers", ("", b"", "x"))],
+            )
+            assert response.status_code == 303
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var/kb.sqlite3'}")
+    with engine.connect() as connection:
+        [attachment] = connection.execute(sa.select(db.attachments)).all()
+    engine.dispose()
+    assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
