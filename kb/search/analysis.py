@@ -62,7 +62,37 @@ QUESTION_WORDS = frozenset(
         "impossible",
     )
 )
-STOP_WORDS = frozenset(stopwords_for_language("fr")) | QUESTION_WORDS
+# What Whoosh's French list lacks: the auxiliaries themselves and conjunctions, demonstratives
+# and the like, which say how a sentence is built, not what it is about.
+FUNCTION_WORDS = frozenset(
+    (
+        "être",
+        "avoir",
+        "si",
+        "ça",
+        "cela",
+        "ceci",
+        "celui",
+        "celle",
+        "celles",
+        "ceux",
+        "dont",
+        "jusque",
+        "jusqu",
+        "lorsque",
+        "lorsqu",
+        "puisque",
+        "puisqu",
+        "quelqu",
+        "car",
+        "donc",
+        "alors",
+        "aussi",
+        "très",
+        "ni",
+    )
+)
+STOP_WORDS = frozenset(stopwords_for_language("fr")) | QUESTION_WORDS | FUNCTION_WORDS
 _FOLDED_STOP_WORDS = frozenset(w.translate(accent_map) for w in STOP_WORDS)
 
 # Help-center synonyms and abbreviations, extended by content/synonymes.yml.
@@ -90,6 +120,20 @@ BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("oublié", "perdu"),
     ("bloqué", "verrouillé"),
     ("délai", "temps de réponse"),
+    ("admin", "administrateur"),
+    ("envoyer", "transmettre", "soumettre"),
+    ("prévenir", "avertir", "notifier", "alerter"),
+    ("notification", "alerte"),
+    ("fermer", "clore", "clôturer"),
+    ("rouvrir", "réouvrir"),
+    ("reprendre", "continuer", "poursuivre"),
+    ("arrêter", "interrompre", "stopper"),
+    ("remplaçant", "successeur"),
+    ("valider", "confirmer"),
+    ("paramètres", "réglages", "préférences"),
+    ("capture d'écran", "copie d'écran", "screenshot"),
+    ("téléphone", "portable"),
+    ("cookies", "témoins de connexion"),
 )
 
 

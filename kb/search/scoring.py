@@ -11,10 +11,11 @@ question comes before one that repeats a single word of it.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from threading import Lock
+from itertools import chain
+from typing import Generic, TypeVar
 
 from whoosh.reading import IndexReader
 
@@ -25,8 +26,15 @@ K1 = 1.2
 B = 0.75
 # An article answering m of n units keeps (m/n) ** COORDINATION of its score.
 COORDINATION = 2.0
-# Stems whose scores stay in memory, per snapshot: the help center's working vocabulary.
-CACHED_STEMS = 4096
+# The folded words as typed, unstemmed: "pass culture" is not "mot de passe".
+EXACT_FIELD = "spell"
+EXACT = 1.0
+# Scores kept in memory per snapshot, counted in (document, score) pairs: about 80 bytes each.
+CACHED_STEM_SCORES = 400_000
+CACHED_UNIT_SCORES = 200_000
+
+Scores = dict[int, float]  # docnum -> score
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Alternative:
 
     stems: tuple[str, ...]
     weight: float
+    exact: tuple[str, ...] = ()  # the words as typed, when this is what was typed
 
 
 @dataclass(frozen=True)
@@ -45,51 +54,59 @@ class Unit:
     size: int = 1  # the query's content words it stands for
 
 
-class StemScores:
-    """Per snapshot: a stem -> {docnum: its BM25 score summed over the weighted fields}.
+class ScoreCache:
+    """Per snapshot: the scores of stems, of words as typed and of units, by document.
 
-    Read from the postings on first use and kept (a bounded LRU): a snapshot never changes.
+    Read from the postings on first use and kept (bounded LRUs): a snapshot never changes.
+    Callers hold the snapshot's lock.
     """
 
-    def __init__(self, reader: IndexReader, capacity: int = CACHED_STEMS) -> None:
+    def __init__(self, reader: IndexReader) -> None:
         self._reader = reader
         self._count = reader.doc_count_all()
         self._average = {
             name: (reader.field_length(name) / self._count if self._count else 0.0) or 1.0
-            for name, _ in RANKED_FIELDS
+            for name in (*(n for n, _ in RANKED_FIELDS), EXACT_FIELD)
         }
         self._lengths: dict[str, list[int]] = {}
-        self._cache: OrderedDict[str, dict[int, float]] = OrderedDict()
-        self._capacity = capacity
-        self._lock = Lock()
+        self._terms: _Lru[tuple[str, str]] = _Lru(CACHED_STEM_SCORES)
+        self._units: _Lru[Unit] = _Lru(CACHED_UNIT_SCORES)
 
-    def __call__(self, stem: str) -> dict[int, float]:
-        with self._lock:
-            scores = self._cache.get(stem)
-            if scores is not None:
-                self._cache.move_to_end(stem)
-                return scores
-        scores = self._read(stem)
-        with self._lock:
-            self._cache[stem] = scores
-            if len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
+    def stem(self, stem: str) -> Scores:
+        """docnum -> score of the stem over the ranked fields."""
+        return self._term(RANKED_FIELDS, stem)
+
+    def exact(self, word: str) -> Scores:
+        """docnum -> score of the word as typed (folded, not stemmed)."""
+        return self._term(((EXACT_FIELD, 1.0),), word)
+
+    def unit(self, unit: Unit) -> Scores:
+        """docnum -> score of the unit (as you type, the first words' units come back)."""
+        scores = self._units.get(unit)
+        if scores is None:
+            scores = self._units.put(unit, _unit_scores(unit, self))
         return scores
 
-    def _read(self, stem: str) -> dict[int, float]:
+    def _term(self, fields: tuple[tuple[str, float], ...], text: str) -> Scores:
+        key = (fields[0][0], text)
+        scores = self._terms.get(key)
+        if scores is None:
+            scores = self._terms.put(key, self._read(fields, text))
+        return scores
+
+    def _read(self, fields: tuple[tuple[str, float], ...], text: str) -> Scores:
+        """BM25 in each field (Whoosh's idf, K1 and B), weighted by field and summed."""
         reader = self._reader
-        scores: dict[int, float] = {}
-        for name, weight in RANKED_FIELDS:
-            frequency = reader.doc_frequency(name, stem)
+        scores: Scores = {}
+        for name, weight in fields:
+            frequency = reader.doc_frequency(name, text)
             if not frequency:
                 continue
-            # Whoosh's idf and bm25(), so that the scores are those Whoosh would give.
             idf = math.log(self._count / (frequency + 1)) + 1.0
             lengths = self._field_lengths(name)
-            average = self._average[name]
             norm = K1 * (1 - B)
-            slope = K1 * B / average
-            postings = reader.postings(name, stem)
+            slope = K1 * B / self._average[name]
+            postings = reader.postings(name, text)
             while postings.is_active():
                 docnum = postings.id()
                 tf = postings.weight()
@@ -107,16 +124,41 @@ class StemScores:
         return lengths
 
 
-def unit_scores(unit: Unit, stem_scores: StemScores) -> dict[int, float]:
+class _Lru(Generic[K]):
+    """The tables used last, within a budget of (document, score) pairs."""
+
+    def __init__(self, budget: int) -> None:
+        self._tables: OrderedDict[K, Scores] = OrderedDict()
+        self._budget = budget
+        self._size = 0
+
+    def get(self, key: K) -> Scores | None:
+        scores = self._tables.get(key)
+        if scores is not None:
+            self._tables.move_to_end(key)
+        return scores
+
+    def put(self, key: K, scores: Scores) -> Scores:
+        self._tables[key] = scores
+        self._size += len(scores)
+        while self._size > self._budget and len(self._tables) > 1:
+            _, dropped = self._tables.popitem(last=False)
+            self._size -= len(dropped)
+        return scores
+
+
+def _unit_scores(unit: Unit, cache: ScoreCache) -> Scores:
     """docnum -> the score of its best alternative (documents holding all of its stems)."""
-    best: dict[int, float] = {}
+    best: Scores = {}
     for alternative in unit.alternatives:
         # An expression of two words counts as the unit's size, whatever its own length.
         factor = alternative.weight * unit.size / len(alternative.stems)
-        scored = _all_of([stem_scores(s) for s in alternative.stems])
-        if not best and factor == 1.0:
-            best = dict(scored)
-            continue
+        scored = _all_of([cache.stem(s) for s in alternative.stems])
+        exact = [cache.exact(w) for w in alternative.exact] if EXACT else []
+        if not best and factor == 1.0 and not exact and len(unit.alternatives) == 1:
+            return scored  # shared with the cache: never modified
+        for table in exact:
+            scored = {d: s + EXACT * table.get(d, 0.0) for d, s in scored.items()}
         for docnum, score in scored.items():
             score *= factor
             if score > best.get(docnum, 0.0):
@@ -124,7 +166,7 @@ def unit_scores(unit: Unit, stem_scores: StemScores) -> dict[int, float]:
     return best
 
 
-def _all_of(tables: Sequence[dict[int, float]]) -> dict[int, float]:
+def _all_of(tables: Sequence[Scores]) -> Scores:
     if len(tables) == 1:
         return tables[0]
     smallest = min(tables, key=len)
@@ -135,13 +177,33 @@ def _all_of(tables: Sequence[dict[int, float]]) -> dict[int, float]:
     }
 
 
-def rank(units: Sequence[Unit], stem_scores: StemScores) -> dict[int, tuple[float, float]]:
-    """docnum -> (score, score before coordination) of every document answering a unit."""
-    totals: dict[int, float] = {}
-    answered: dict[int, int] = {}
-    for unit in units:
-        for docnum, score in unit_scores(unit, stem_scores).items():
-            totals[docnum] = totals.get(docnum, 0.0) + score
-            answered[docnum] = answered.get(docnum, 0) + unit.size
-    size = sum(u.size for u in units)
-    return {d: (s * (answered[d] / size) ** COORDINATION, s) for d, s in totals.items()}
+def rank(units: Sequence[Unit], cache: ScoreCache) -> tuple[Scores, Coordination]:
+    """docnum -> sum of its units' scores, for every document answering one; and what
+    scales that sum by the share of the query the document answers."""
+    tables = [cache.unit(u) for u in units]
+    if len(tables) == 1:
+        return tables[0], Coordination(None, 1)
+    base = max(range(len(tables)), key=lambda i: len(tables[i]))
+    totals = dict(tables[base])
+    for i, table in enumerate(tables):
+        if i != base:
+            get = totals.get
+            for docnum, score in table.items():
+                totals[docnum] = get(docnum, 0.0) + score
+    answered = Counter(
+        chain.from_iterable(
+            t.keys() for t, u in zip(tables, units, strict=True) for _ in range(u.size)
+        )
+    )
+    return totals, Coordination(answered, sum(u.size for u in units))
+
+
+@dataclass(frozen=True)
+class Coordination:
+    answered: Counter[int] | None  # docnum -> units answered, weighted by their size
+    size: int  # of the whole query
+
+    def __call__(self, docnum: int, score: float) -> float:
+        if self.answered is None:
+            return score
+        return score * (self.answered[docnum] / self.size) ** COORDINATION

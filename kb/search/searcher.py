@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
@@ -18,7 +19,7 @@ from kb.errors import BadRequest, KbError
 from kb.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
 from kb.search.indexer import current_generation, read_meta
 from kb.search.planner import Plan, Planner, Vocabulary
-from kb.search.scoring import StemScores, rank
+from kb.search.scoring import ScoreCache, rank
 from kb.search.snippets import SNIPPET_CHARS, highlight_all, snippet
 
 MAX_QUERY_CHARS = 500
@@ -112,6 +113,7 @@ class _Shown:
     category: str
     summary: str
     text: str
+    folded_title: str
     folded: str
 
 
@@ -134,16 +136,16 @@ class Snapshot:
         self._by_slug = {a["slug"]: a for a in self.listing}
         # docnum -> slug and category, to sort, filter and count without reading stored fields.
         self._slug_of: dict[int, str] = {}
-        self._category_of: dict[int, str] = {}
+        self._category_at: list[str] = [""] * self._reader.doc_count_all()
         self._drafts: set[int] = set()
         for docnum, stored in self._reader.iter_docs():
             self._slug_of[docnum] = stored["slug"]
-            self._category_of[docnum] = stored["category"]
+            self._category_at[docnum] = stored["category"]
             if stored["meta"].get("draft"):
                 self._drafts.add(docnum)
-        self._scores = StemScores(self._reader)
+        self._scores = ScoreCache(self._reader)
         self._planner = Planner(
-            self.synonyms, Vocabulary(self._reader), lambda s: bool(self._scores(s))
+            self.synonyms, Vocabulary(self._reader), lambda s: bool(self._scores.stem(s))
         )
         self._shown: OrderedDict[int, _Shown] = OrderedDict()
         self._similar: dict[str, list[str]] = {}
@@ -183,25 +185,35 @@ class Snapshot:
                 return SearchResults(
                     query, 0, page, per_page, [], {}, suggestion, category, nothing
                 )
-            ranked = [
-                (score, raw, docnum)
-                for docnum, (score, raw) in rank(plan.units, self._scores).items()
-                if docnum in self._slug_of and (drafts or docnum not in self._drafts)
-            ]
+            raw, coordination = rank(plan.units, self._scores)
+            if self._drafts and not drafts:
+                raw = {d: s for d, s in raw.items() if d not in self._drafts}
             # Coordination orders the results; what is kept depends on the words' own scores.
-            floor = max((raw for _, raw, _ in ranked), default=0.0) * RELATIVE_FLOOR
-            scored = [(s, d) for s, raw, d in ranked if raw >= floor]
-            scored.sort(key=lambda sd: (-round(sd[0], 6), self._slug_of[sd[1]]))
-            facets = Counter(self._category_of[d] for _, d in scored)
+            floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
+            scored = [(coordination(d, s), d) for d, s in raw.items() if s >= floor]
+            facets = Counter(map(self._category_at.__getitem__, (d for _, d in scored)))
             if category is not None:
-                scored = [(s, d) for s, d in scored if self._category_of[d] == category]
+                scored = [(s, d) for s, d in scored if self._category_at[d] == category]
             start = (page - 1) * per_page
-            hits = [self._hit(d, s, plan.stems) for s, d in scored[start : start + per_page]]
+            shown = self._first(scored, start + per_page)[start:]
+            hits = [self._hit(d, s, plan.stems) for s, d in shown]
             suggestion = self._suggestion(query, folded, plan) if len(scored) < 3 else None
         ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
         return SearchResults(
             query, len(scored), page, per_page, hits, ordered, suggestion, category
         )
+
+    def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
+        """The `count` best, equal scores in the order of their slugs (a stable order)."""
+
+        def order(sd: tuple[float, int]) -> tuple[float, str]:
+            return -round(sd[0], 6), self._slug_of[sd[1]]
+
+        if len(scored) > 4 * count:
+            # Only what can reach the page is sorted: the best, and whatever ties with them.
+            edge = heapq.nlargest(count, scored)[-1][0] - 1e-6
+            scored = [sd for sd in scored if sd[0] >= edge]
+        return sorted(scored, key=order)[:count]
 
     def suggest(self, query: str, limit: int = 8) -> list[dict[str, str]]:
         """Titles to complete what is being typed."""
@@ -236,7 +248,7 @@ class Snapshot:
         return Hit(
             slug=shown.slug,
             title=shown.title,
-            title_html=highlight_all(shown.title, stems),
+            title_html=highlight_all(shown.title, stems, shown.folded_title),
             category=shown.category,
             url=f"/articles/{shown.slug}",
             snippet=passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
@@ -254,6 +266,7 @@ class Snapshot:
                 category=stored["category"],
                 summary=stored["meta"].get("summary") or "",
                 text=text,
+                folded_title=fold(stored["title"]),
                 folded=fold(text),
             )
             self._shown[docnum] = shown

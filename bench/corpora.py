@@ -1,0 +1,609 @@
+"""Corpora for kb's benchmarks: two real French help centers and a synthetic one.
+
+Each function writes a kb content directory (``<category>/_category.yml`` and
+``<category>/<slug>.md``) into ``dest`` and returns the number of articles written:
+
+- ``import_demarches(src, dest)``: the FAQ of demarches-simplifiees.fr (45 articles);
+- ``import_alwaysdata(src, dest)``: the French help center of alwaysdata (web hosting);
+- ``bench.synthetic.generate(n, dest, seed)``: a deterministic synthetic corpus of ``n``
+  articles (in its own module).
+
+The sources live outside the repository (``/work/shared/corpus`` by default, or
+``$KB_CORPUS_ROOT``); nothing from them is copied into the repository. ``validate(dest)``
+checks a content directory the way kb's build will (front matter keys, unique slugs,
+non-empty bodies, relative ``.md`` links that resolve).
+
+    python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S] [--src DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+CORPUS_ROOT = Path(os.environ.get("KB_CORPUS_ROOT", "/work/shared/corpus"))
+DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
+ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
+
+ALLOWED_KEYS = frozenset(
+    {
+        "title",
+        "summary",
+        "keywords",
+        "slug",
+        "aliases",
+        "related",
+        "featured",
+        "order",
+        "updated",
+        "draft",
+    }
+)
+_SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+# A link resolver gets a link destination and returns the new destination, or None to
+# replace the link by its text.
+Resolver = Callable[[str], str | None]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def slugify(text: str) -> str:
+    """ASCII, lowercase, a-z0-9 and single hyphens."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+
+
+def read_front_matter(path: Path) -> tuple[dict[str, Any], str]:
+    """(front matter, body) of a Markdown file; tolerates a BOM or blank lines before ``---``."""
+    text = path.read_text(encoding="utf-8").lstrip("\ufeff")
+    stripped = text.lstrip()
+    match = _FRONT_MATTER_RE.match(stripped)
+    if not match:
+        return {}, text
+    meta = yaml.safe_load(match.group(1)) or {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: front matter is not a mapping")
+    return meta, stripped[match.end() :]
+
+
+def _write_yaml(path: Path, data: Any) -> None:
+    path.write_text(
+        yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8"
+    )
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
+    unknown = set(meta) - ALLOWED_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown front matter keys {sorted(unknown)}")
+    front = yaml.dump(meta, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front}---\n\n{body.strip()}\n", encoding="utf-8")
+
+
+def write_category(folder: Path, title: str, order: int, description: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_yaml(
+        folder / "_category.yml", {"title": title, "order": order, "description": description}
+    )
+
+
+def relative_link(from_folder: str, to_folder: str, slug: str) -> str:
+    """Link from an article in ``from_folder`` to ``to_folder/slug.md`` (both category folders)."""
+    return f"{slug}.md" if from_folder == to_folder else f"../{to_folder}/{slug}.md"
+
+
+# --------------------------------------------------------------------------- Markdown rewriting
+
+_FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+
+
+def split_fences(text: str) -> list[tuple[bool, str]]:
+    """Split Markdown into (is_fenced_code, chunk) pieces; fences may be indented (lists)."""
+    pieces: list[tuple[bool, str]] = []
+    buf: list[str] = []
+    fence = ""
+    for line in text.splitlines(keepends=True):
+        match = _FENCE_RE.match(line)
+        if not fence:
+            if match:
+                if buf:
+                    pieces.append((False, "".join(buf)))
+                buf, fence = [line], match.group(1)
+            else:
+                buf.append(line)
+        else:
+            buf.append(line)
+            stripped = line.strip()
+            if match and stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
+                pieces.append((True, "".join(buf)))
+                buf, fence = [], ""
+    if buf:
+        pieces.append((bool(fence), "".join(buf)))
+    return pieces
+
+
+_CODE_SPAN_RE = re.compile(r"(`+)(?!`)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.S)
+_LABEL = r"\[((?:[^\[\]\\]|\\.|\[(?:[^\[\]\\]|\\.)*\])*)\]"
+_DEST = r"\(\s*(<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
+_IMAGE_RE = re.compile("!" + _LABEL + _DEST)
+_LINK_RE = re.compile(r"(?<![!\\])" + _LABEL + _DEST)
+_HTML_IMG_RE = re.compile(r"<img\b[^>]*>", re.I)
+_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+# Inline HTML kb would show escaped (its Markdown has raw HTML off): keep the text only.
+_HTML_INLINE_RE = re.compile(
+    r"</?(?:u|em|strong|b|i|s|span|sup|sub|small|mark|kbd|br|p)\b[^<>\n]*>", re.I
+)
+_SHORTCODE_RE = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}", re.S)
+_ADMONITION_RE = re.compile(r"^([ \t]*(?:>[ \t]?)+)\[!([A-Za-z]+)\][ \t]*(.*?)[ \t]*$", re.M)
+_ADMONITION_LABELS = {
+    "note": "Note",
+    "info": "Information",
+    "tip": "Astuce",
+    "hint": "Astuce",
+    "important": "Important",
+    "warning": "Attention",
+    "caution": "Attention",
+    "danger": "Danger",
+}
+_H1_RE = re.compile(r"^# +(?=\S)", re.M)
+
+
+def _admonition(match: re.Match[str]) -> str:
+    prefix, kind, title = match.group(1), match.group(2).lower(), match.group(3)
+    label = title.rstrip(" :") or _ADMONITION_LABELS.get(kind, kind.capitalize())
+    return f"{prefix.rstrip()} **{label} :**"
+
+
+def rewrite_markdown(
+    body: str,
+    resolve: Resolver,
+    *,
+    drop_leading_h1: bool = True,
+    text_hook: Callable[[str], str] | None = None,
+) -> str:
+    """Clean a source body for kb.
+
+    Outside fenced and inline code: drop shortcodes, HTML comments, images and inline HTML
+    tags (their text stays), turn
+    GitHub admonitions into blockquotes starting with a bold label, rewrite or unlink links
+    through ``resolve``, drop a leading H1 (the title is shown by kb) and demote other H1s.
+    ``text_hook`` runs last on text outside code.
+    """
+    out: list[str] = []
+    first_text = True
+    for is_code, chunk in split_fences(body):
+        if is_code:
+            out.append(chunk)
+            continue
+        spans: list[str] = []
+
+        def protect(m: re.Match[str], spans: list[str] = spans) -> str:
+            spans.append(m.group(0))
+            return f"\x00{len(spans) - 1}\x00"
+
+        text = _CODE_SPAN_RE.sub(protect, chunk)
+        text = _SHORTCODE_RE.sub("", text)
+        text = _HTML_COMMENT_RE.sub("", text)
+        text = _ADMONITION_RE.sub(_admonition, text)
+        text = _IMAGE_RE.sub("", text)
+        text = _HTML_IMG_RE.sub("", text)
+        text = _HTML_INLINE_RE.sub("", text)
+
+        def link(m: re.Match[str]) -> str:
+            label, dest = m.group(1), m.group(2).strip("<>")
+            if not label.strip():
+                return ""
+            new = resolve(dest)
+            return label if new is None else f"[{label}]({new})"
+
+        text = _LINK_RE.sub(link, text)
+        if first_text and drop_leading_h1:
+            text = re.sub(r"\A\s*# +[^\n]*\n?", "", text)
+        first_text = False
+        text = _H1_RE.sub("## ", text)
+        if text_hook:
+            text = text_hook(text)
+        text = re.sub(r"\x00(\d+)\x00", lambda m, spans=spans: spans[int(m.group(1))], text)
+        out.append(text)
+    result = "".join(out)
+    # Lines emptied by the removals (images alone on a line, indented) become blank.
+    result = re.sub(r"^[ \t]+$", "", result, flags=re.M)
+    result = re.sub(r"\n{3,}", "\n\n", result)
+    return result.strip() + "\n"
+
+
+def external_or_none(dest: str) -> str | None:
+    """Keep absolute URLs and in-page anchors; anything else becomes plain text."""
+    if re.match(r"(?i)(https?:|mailto:|tel:|#)", dest):
+        return dest
+    return None
+
+
+# --------------------------------------------------------------------------- demarches-simplifiees
+
+DEMARCHES_CATEGORIES = {
+    # front matter category: (folder, title, order, description)
+    "usager": (
+        "usagers",
+        "Usagers",
+        1,
+        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, "
+        "gérer son compte.",
+    ),
+    "instructeur": (
+        "instructeurs",
+        "Instructeurs",
+        2,
+        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, "
+        "décisions et accès.",
+    ),
+    "administrateur": (
+        "administrateurs",
+        "Administrateurs",
+        3,
+        "Créer, tester, publier, modifier et clore une démarche ; gérer les "
+        "administrateurs et les instructeurs.",
+    ),
+}
+DEMARCHES_PLACEHOLDERS = {
+    "application_name": "Démarches simplifiées",
+    "application_full_name": "Démarches simplifiées",
+    "contact_email": "contact@demarches-simplifiees.fr",
+    "application_base_url": "https://www.demarches-simplifiees.fr",
+}
+_PLACEHOLDER_RE = re.compile(r"%\{(\w+)\}")
+_DEMARCHES_APP_URL = re.compile(
+    r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
+    r"|demarche\.numerique\.gouv\.fr))",
+    re.I,
+)
+
+
+def _demarches_placeholder(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in DEMARCHES_PLACEHOLDERS:
+        return DEMARCHES_PLACEHOLDERS[name]
+    if "mail" in name:
+        return DEMARCHES_PLACEHOLDERS["contact_email"]
+    if "url" in name:
+        return DEMARCHES_PLACEHOLDERS["application_base_url"]
+    return DEMARCHES_PLACEHOLDERS["application_name"]
+
+
+def _keywords(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    seen: dict[str, None] = {}
+    for item in items:
+        word = re.sub(r"\s+", " ", str(item)).strip()
+        if word and word.lower() not in {k.lower() for k in seen}:
+            seen[word] = None
+    return list(seen)
+
+
+@dataclass
+class _Source:
+    path: Path
+    category: str  # source category key
+    folder: str  # destination category folder
+    slug: str
+    meta: dict[str, Any]
+    body: str
+
+
+def import_demarches(src: Path, dest: Path) -> int:
+    """Import the demarches-simplifiees.fr FAQ (``<category>/<slug>.fr.md``) into ``dest``.
+
+    Slugs come from the front matter, lowercased; a slug used in two categories gets the
+    category as a suffix (``quels-sont-les-navigateurs-supportes-usager``).
+    """
+    src, dest = Path(src), Path(dest)
+    sources: list[_Source] = []
+    for path in sorted(src.rglob("*.md")):
+        meta, body = read_front_matter(path)
+        category = str(meta.get("category") or path.parent.name)
+        if category not in DEMARCHES_CATEGORIES:
+            raise ValueError(f"{path}: unknown category {category!r}")
+        stem = path.name.removesuffix(".md").removesuffix(".fr")
+        slug = slugify(str(meta.get("slug") or stem))
+        sources.append(_Source(path, category, DEMARCHES_CATEGORIES[category][0], slug, meta, body))
+
+    by_slug: dict[str, list[_Source]] = defaultdict(list)
+    for s in sources:
+        by_slug[s.slug].append(s)
+    for group in by_slug.values():
+        if len(group) > 1:
+            for s in group:
+                s.slug = f"{s.slug}-{s.category}"
+
+    # /faq/<category>/<slug> in the app -> the imported article (by front matter slug or name).
+    targets: dict[tuple[str, str], _Source] = {}
+    for s in sources:
+        stem = s.path.name.removesuffix(".md").removesuffix(".fr")
+        for key in {str(s.meta.get("slug") or stem), stem, slugify(str(s.meta.get("slug", "")))}:
+            targets[(s.category, key.lower())] = s
+    titles = {
+        id(s): _PLACEHOLDER_RE.sub(_demarches_placeholder, str(s.meta["title"])) for s in sources
+    }
+
+    def lookup(path: str) -> _Source | None:
+        m = re.match(r"^/faq/([a-z_]+)/([^/?#]+)", path)
+        return targets.get((m.group(1), m.group(2).lower())) if m else None
+
+    for folder, title, order, description in DEMARCHES_CATEGORIES.values():
+        write_category(dest / folder, title, order, description)
+
+    for s in sources:
+
+        def resolve(target: str, s: _Source = s) -> str | None:
+            app = _DEMARCHES_APP_URL.match(target)
+            path = target[app.end() :] if app else target
+            if app or path.startswith("/"):
+                found = lookup(path)
+                return relative_link(s.folder, found.folder, found.slug) if found else None
+            return external_or_none(target)
+
+        def bare_faq_urls(text: str, s: _Source = s) -> str:
+            def repl(m: re.Match[str]) -> str:
+                found = lookup(m.group(1))
+                if not found:
+                    return m.group(0)
+                link = relative_link(s.folder, found.folder, found.slug)
+                return f"[{titles[id(found)]}]({link})"
+
+            return re.sub(
+                r"(?<![(\[])%\{application_base_url\}(/faq/[a-z_]+/[A-Za-z0-9_-]+)/?", repl, text
+            )
+
+        body = rewrite_markdown(s.body, resolve, text_hook=bare_faq_urls)
+        body = _PLACEHOLDER_RE.sub(_demarches_placeholder, body)
+        meta: dict[str, Any] = {"title": titles[id(s)], "slug": s.slug}
+        keywords = _keywords(s.meta.get("keywords"))
+        if keywords:
+            meta["keywords"] = keywords
+        write_article(dest / s.folder / f"{s.slug}.md", meta, body)
+    return len(sources)
+
+
+# --------------------------------------------------------------------------- alwaysdata
+
+ALWAYSDATA_CATEGORIES = {
+    # top folder: (folder, title, order, description)
+    "admin-billing": (
+        "administration-facturation",
+        "Administration et facturation",
+        1,
+        "Comptes, profil, permissions, offres, tarifs et moyens de paiement.",
+    ),
+    "emails": (
+        "e-mails",
+        "E-mails",
+        2,
+        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et "
+        "logiciels de messagerie.",
+    ),
+    "domains": (
+        "domaines",
+        "Domaines",
+        3,
+        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS.",
+    ),
+    "web-hosting": (
+        "hebergement-web",
+        "Hébergement web",
+        4,
+        "Sites, langages, bases de données, accès distants, certificats, "
+        "sauvegardes et tâches planifiées.",
+    ),
+    "development": (
+        "developpement",
+        "Développement",
+        5,
+        "API, marketplace et guides de déploiement d'applications.",
+    ),
+    "technical-specifications": (
+        "specifications-techniques",
+        "Spécifications techniques",
+        6,
+        "Architecture, limites, sécurité, migrations et environnement.",
+    ),
+}
+
+
+def _alwaysdata_slug_parts(rel: PurePosixPath) -> list[str]:
+    """Folder path of an article, the article's own name last (``.../name/index.md`` -> name)."""
+    parts = list(rel.parts[:-1])
+    if rel.name != "index.md":
+        parts.append(rel.name.removesuffix(".md"))
+    return parts
+
+
+def _normalize_permalink(url: str) -> str:
+    url = re.sub(r"^https?://help\.alwaysdata\.com", "", url.strip(), flags=re.I)
+    url = re.split(r"[#?]", url, maxsplit=1)[0]
+    return "/" + url.strip("/").lower()
+
+
+def import_alwaysdata(src: Path, dest: Path) -> int:
+    """Import alwaysdata's French help center (Eleventy ``src/content/fr/docs``) into ``dest``.
+
+    Section pages without a body are skipped; the slug is the article's folder (or file)
+    name, prefixed by parent folders while it collides with another article's.
+    """
+    src, dest = Path(src), Path(dest)
+    sources: list[tuple[PurePosixPath, dict[str, Any], str]] = []
+    for path in sorted(src.rglob("*.md")):
+        rel = PurePosixPath(path.relative_to(src).as_posix())
+        meta, body = read_front_matter(path)
+        if rel.parts[0] not in ALWAYSDATA_CATEGORIES:
+            raise ValueError(f"{path}: unknown top folder {rel.parts[0]!r}")
+        # Empty section pages (navigation nodes) and pages with nothing but images/shortcodes.
+        if not rewrite_markdown(body, lambda _d: None).strip():
+            continue
+        sources.append((rel, meta, body))
+
+    parts = {rel: _alwaysdata_slug_parts(rel) for rel, _, _ in sources}
+    depth = dict.fromkeys(parts, 1)
+    while True:
+        slugs = {rel: slugify("-".join(parts[rel][-depth[rel] :])) for rel in parts}
+        groups: dict[str, list[PurePosixPath]] = defaultdict(list)
+        for rel, slug in slugs.items():
+            groups[slug].append(rel)
+        clashes = [rels for rels in groups.values() if len(rels) > 1]
+        if not clashes:
+            break
+        grew = False
+        for rels in clashes:
+            for rel in rels:
+                if depth[rel] < len(parts[rel]):
+                    depth[rel] += 1
+                    grew = True
+        if not grew:
+            raise ValueError(f"cannot disambiguate slugs: {clashes}")
+
+    folder_of = {rel: ALWAYSDATA_CATEGORIES[rel.parts[0]][0] for rel in parts}
+    by_permalink: dict[str, PurePosixPath] = {}
+    for rel, meta, _ in sources:
+        if meta.get("permalink"):
+            by_permalink[_normalize_permalink(str(meta["permalink"]))] = rel
+
+    for folder, title, order, description in ALWAYSDATA_CATEGORIES.values():
+        write_category(dest / folder, title, order, description)
+
+    for rel, meta, body in sources:
+
+        def resolve(target: str, rel: PurePosixPath = rel) -> str | None:
+            if re.match(r"(?i)^(?:https?://help\.alwaysdata\.com)?/", target):
+                found = by_permalink.get(_normalize_permalink(target))
+                if found is None:
+                    return None
+                return relative_link(folder_of[rel], folder_of[found], slugs[found])
+            return external_or_none(target)
+
+        text = rewrite_markdown(body, resolve)
+        write_article(
+            dest / folder_of[rel] / f"{slugs[rel]}.md", {"title": str(meta["title"]).strip()}, text
+        )
+    return len(sources)
+
+
+# --------------------------------------------------------------------------- validation
+
+_CHECK_LINK_RE = re.compile(_LABEL + _DEST)
+
+
+def validate(content_dir: Path) -> list[str]:
+    """Problems kb's build would report on ``content_dir`` (empty list when it is clean)."""
+    content_dir = Path(content_dir)
+    problems: list[str] = []
+    slugs: dict[str, Path] = {}
+    for folder in sorted(p for p in content_dir.iterdir() if p.is_dir()):
+        if not (folder / "_category.yml").is_file():
+            problems.append(f"{folder}: no _category.yml")
+        else:
+            cat = yaml.safe_load((folder / "_category.yml").read_text(encoding="utf-8"))
+            if not isinstance(cat, dict) or not isinstance(cat.get("title"), str):
+                problems.append(f"{folder}/_category.yml: no title")
+        for path in sorted(folder.glob("*.md")):
+            try:
+                meta, body = read_front_matter(path)
+            except yaml.YAMLError as exc:
+                problems.append(f"{path}: front matter: {exc}")
+                continue
+            if not meta:
+                problems.append(f"{path}: no front matter")
+            if set(meta) - ALLOWED_KEYS:
+                problems.append(f"{path}: unknown keys {sorted(set(meta) - ALLOWED_KEYS)}")
+            if not isinstance(meta.get("title"), str) or not meta["title"].strip():
+                problems.append(f"{path}: title missing")
+            for key in ("keywords", "aliases", "related"):
+                if key in meta and not (
+                    isinstance(meta[key], list) and all(isinstance(v, str) for v in meta[key])
+                ):
+                    problems.append(f"{path}: {key} is not a list of strings")
+            slug = meta.get("slug", path.stem)
+            if not isinstance(slug, str) or not _SLUG_OK.match(slug):
+                problems.append(f"{path}: bad slug {slug!r}")
+            elif slug in slugs:
+                problems.append(f"{path}: slug {slug!r} already used by {slugs[slug]}")
+            else:
+                slugs[slug] = path
+            if not body.strip():
+                problems.append(f"{path}: empty body")
+            for is_code, chunk in split_fences(body):
+                if is_code:
+                    continue
+                for m in _CHECK_LINK_RE.finditer(_CODE_SPAN_RE.sub("", chunk)):
+                    target = m.group(2).strip("<>")
+                    if re.match(r"(?i)(https?:|mailto:|tel:|#)", target):
+                        continue
+                    file = target.split("#", 1)[0]
+                    if not file.endswith(".md"):
+                        problems.append(f"{path}: relative link to a non-article {target!r}")
+                    elif not (path.parent / file).resolve().is_file():
+                        problems.append(f"{path}: broken link {target!r}")
+    for path in slugs.values():
+        meta, _ = read_front_matter(path)
+        for ref in meta.get("related", []) or []:
+            if ref not in slugs:
+                problems.append(f"{path}: related slug {ref!r} does not exist")
+    return problems
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.corpora",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("corpus", choices=["demarches", "alwaysdata", "generated"])
+    parser.add_argument("dest", type=Path, help="content directory to write")
+    parser.add_argument("--n", type=int, default=5000, help="articles to generate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--src", type=Path, help="source articles folder of a real corpus")
+    parser.add_argument("--no-check", action="store_true", help="skip validating the output")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    if args.corpus == "demarches":
+        count = import_demarches(args.src or DEMARCHES_SRC, args.dest)
+    elif args.corpus == "alwaysdata":
+        count = import_alwaysdata(args.src or ALWAYSDATA_SRC, args.dest)
+    else:
+        from bench.synthetic import generate
+
+        count = generate(args.n, args.dest, seed=args.seed)
+    elapsed = time.perf_counter() - start
+    print(f"{count} articles written to {args.dest} in {elapsed:.2f} s")
+    if not args.no_check:
+        problems = validate(args.dest)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

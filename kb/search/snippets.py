@@ -1,0 +1,92 @@
+"""Highlighted titles and snippets: the passage that holds the most matched words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from html import escape
+
+from kb.search.analysis import fold, is_stop, stem
+
+SNIPPET_CHARS = 200
+
+Span = tuple[int, int, str]  # start, end, stem
+
+
+def match_spans(text: str, stems: set[str], folded: str | None = None) -> list[Span]:
+    """Where the words of `text` stem to one of `stems` (`folded` is fold(text), if known)."""
+    if not stems:
+        return []
+    if folded is None:
+        folded = fold(text)
+    # Stems are (nearly always) prefixes of their words: a regex finds the candidates in C,
+    # then stemming confirms each one.
+    candidates = _candidates_re(frozenset(s for s in stems if len(s) > 1))
+    spans = []
+    for match in candidates.finditer(folded):
+        word = match.group()
+        stemmed = stem(word)
+        if stemmed in stems and not is_stop(word):
+            spans.append((match.start(), match.end(), stemmed))
+    return spans
+
+
+@lru_cache(maxsize=1024)
+def _candidates_re(stems: frozenset[str]) -> re.Pattern[str]:
+    if not stems:
+        return re.compile(r"(?!)")
+    alternation = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternation})\w*")
+
+
+def _mark(text: str, spans: Iterable[Span], start: int, end: int) -> str:
+    out, cursor = [], start
+    for s, e, _ in spans:
+        if s < start or e > end:
+            continue
+        out.append(escape(text[cursor:s]))
+        out.append(f"<mark>{escape(text[s:e])}</mark>")
+        cursor = e
+    out.append(escape(text[cursor:end]))
+    return "".join(out)
+
+
+def highlight_all(text: str, stems: set[str], folded: str | None = None) -> str:
+    """`text`, escaped, with <mark> around the matched words."""
+    return _mark(text, match_spans(text, stems, folded), 0, len(text))
+
+
+def snippet(text: str, stems: set[str], folded: str | None = None) -> str | None:
+    """The passage of about SNIPPET_CHARS that holds the most different matched words."""
+    spans = match_spans(text, stems, folded)
+    if not spans:
+        return None
+    # The first window (of spans[i:j]) holding the most different stems, in one pass.
+    anchor, most = spans[0][0], 0
+    inside: dict[str, int] = {}
+    j = 0
+    for i, (s, _, _) in enumerate(spans):
+        if i:
+            gone = spans[i - 1][2]
+            inside[gone] -= 1
+            if not inside[gone]:
+                del inside[gone]
+        window_end = s + SNIPPET_CHARS - 40
+        j = max(j, i)
+        while j < len(spans) and spans[j][1] <= window_end:
+            inside[spans[j][2]] = inside.get(spans[j][2], 0) + 1
+            j += 1
+        if len(inside) > most:
+            anchor, most = s, len(inside)
+    start = max(0, anchor - 40)
+    if start > 0:
+        space = text.rfind(" ", 0, start)
+        start = space + 1 if space != -1 and anchor - space < 80 else start
+    end = min(len(text), start + SNIPPET_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > anchor else end
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    return prefix + _mark(text, spans, start, end).strip() + suffix
