@@ -264,6 +264,8 @@ def test_static_assets_have_hashed_urls_and_long_cache(web: Web) -> None:
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert web.client.get("/static/kb.0000000000.js").headers["cache-control"] == "no-cache"
     assert web.client.get("/static/../config.py").status_code == 404
+    vendored = web.app.state.templates.env.globals["static"]("tus.min.js")  # a dotted name
+    assert vendored.startswith("/static/tus.min.") and web.client.get(vendored).status_code == 200
 
 
 def test_html_and_json_are_compressed(web: Web) -> None:

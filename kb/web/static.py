@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from kb.errors import NotFound
 
 STATIC_DIR = Path(__file__).parent / "static"
-_HASHED = re.compile(r"^(?P<stem>[\w-]+)\.(?P<hash>[0-9a-f]{10})\.(?P<ext>\w+)$")
+_HASHED = re.compile(r"^(?P<stem>[\w.-]+?)\.(?P<hash>[0-9a-f]{10})\.(?P<ext>\w+)$")
 
 
 class StaticFiles:
