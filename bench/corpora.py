@@ -8,7 +8,7 @@ Each function writes a kb content directory (``<category>/_category.yml`` and
 - ``bench.synthetic.generate(n, dest, seed)``: a deterministic synthetic corpus of ``n``
   articles (in its own module).
 
-The sources live outside the repository (``/work/shared/corpus`` by default, or
+The sources live outside the repository (``../shared/corpus`` by default, or
 ``$KB_CORPUS_ROOT``); nothing from them is copied into the repository. ``validate(dest)``
 checks a content directory the way kb's build will (front matter keys, unique slugs,
 non-empty bodies, relative ``.md`` links that resolve).
@@ -32,7 +32,10 @@ from typing import Any
 
 import yaml
 
-CORPUS_ROOT = Path(os.environ.get("KB_CORPUS_ROOT", "/work/shared/corpus"))
+# ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
+CORPUS_ROOT = Path(
+    os.environ.get("KB_CORPUS_ROOT", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
 DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
