@@ -177,6 +177,20 @@ class _Receiver:
             self._handle.close()
 
 
+async def batches(stream: AsyncIterator[bytes], size: int = BATCH) -> AsyncIterator[bytes]:
+    """A request body in pieces of at least `size`, each worth a trip to a worker thread."""
+    pending: list[bytes] = []
+    count = 0
+    async for chunk in stream:
+        pending.append(chunk)
+        count += len(chunk)
+        if count >= size:
+            yield b"".join(pending)
+            pending, count = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
 async def receive(
     stream: AsyncIterator[bytes], content_type: str, temp_dir: Path, limit: int
 ) -> ReceivedForm:
@@ -188,17 +202,9 @@ async def receive(
     temp_dir.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(temp_dir, limit)
     parser = MultipartParser(boundary, receiver.callbacks())
-    pending: list[bytes] = []
-    size = 0
     try:
-        async for chunk in stream:
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= BATCH:
-                batch, pending, size = b"".join(pending), [], 0
-                await anyio.to_thread.run_sync(parser.write, batch)
-        if pending:
-            await anyio.to_thread.run_sync(parser.write, b"".join(pending))
+        async for batch in batches(stream):
+            await anyio.to_thread.run_sync(parser.write, batch)
         parser.finalize()
     except BaseException as exc:
         receiver.close()

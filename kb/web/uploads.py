@@ -11,13 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kb.accounts import Account
+from kb.attachments import batches
 from kb.errors import BadRequest, KbError
 from kb.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.security import CSRF_COOKIE
 
 TUS_VERSION = "1.0.0"
 ENDPOINT = "/api/uploads"
-BATCH = 1024 * 1024
 
 
 class NotLoggedIn(KbError):
@@ -114,16 +114,8 @@ async def resource(request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        pending: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= BATCH:
-                batch, pending, size = b"".join(pending), [], 0
-                await anyio.to_thread.run_sync(appender.write, batch)
-        if pending:
-            await anyio.to_thread.run_sync(appender.write, b"".join(pending))
+        async for batch in batches(request.stream()):
+            await anyio.to_thread.run_sync(appender.write, batch)
     except ClientDisconnect:
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
