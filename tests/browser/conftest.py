@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from axe_playwright_python.sync_playwright import Axe
+from conftest import PASSWORD
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -21,7 +29,10 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from starlette.applications import Starlette
 
+from kb import accounts
+from kb.accounts import Account
 from kb.build import build
 from kb.config import Settings
 from kb.web.app import create_app
@@ -47,20 +58,71 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="package")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The shipped content, built into a temporary index, served on a free port of 127.0.0.1."""
-    root = tmp_path_factory.mktemp("browser-site")
-    build(SHIPPED_CONTENT, root / "index")
-    settings = Settings.from_env(
-        {}, content_dir=SHIPPED_CONTENT, index_dir=root / "index", data_dir=root / "var"
-    )
-    app = create_app(settings, background=False)
-    # Bound before the server starts: the port is ours, no race with another process.
+@dataclass
+class Server:
+    """A help center under a real uvicorn: its address, its app (database, settings) and mail."""
+
+    url: str
+    app: Starlette
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.app.state.settings
+        return settings
+
+    def outbox(self) -> list[EmailMessage]:
+        """What the server has sent, oldest first: .eml files in the data dir's outbox."""
+        folder = self.settings.data_dir / "outbox"
+        return [
+            message_from_bytes(p.read_bytes(), policy=email_policy.default)  # type: ignore[misc]
+            for p in sorted(folder.glob("*.eml"))
+        ]
+
+    def link_in_last_mail(self) -> str:
+        """The address in the text of the last message sent, as the recipient would click it."""
+        body = self.outbox()[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        found = re.search(r"https?://\S+", body)
+        assert found, f"aucun lien dans le dernier e-mail :\n{body}"
+        return found[0]
+
+    def establishment(self, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
+        """An activated establishment account: Marie Curie of the Lycée Louis-le-Grand."""
+        account, _ = accounts.save(
+            self.app.state.engine, role="etablissement", login=uai,
+            establishment="Lycée Louis-le-Grand", first_name="Marie", last_name="Curie",
+            email=email,
+        )  # fmt: skip
+        accounts.set_password(self.app.state.engine, account, PASSWORD)
+        return account
+
+    def agent(self, email: str = "sam@cpro.fr") -> Account:
+        """An activated support agent, who logs in with an e-mail address."""
+        account, _ = accounts.save(
+            self.app.state.engine, role="agent", login=email, establishment="",
+            first_name="Sam", last_name="Support", email=email,
+        )  # fmt: skip
+        accounts.set_password(self.app.state.engine, account, PASSWORD)
+        return account
+
+    def log_in(self, page: Page, login: str) -> None:
+        """Through the login page, as a user would, until the banner shows who is logged in."""
+        page.goto(f"{self.url}/connexion")
+        page.get_by_label("Code UAI de l'établissement").fill(login)
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        expect(page.get_by_role("button", name="Déconnexion")).to_be_visible()
+
+
+@contextlib.contextmanager
+def serving(settings: Callable[[str], Settings]) -> Iterator[Server]:
+    """Serves create_app(settings(url)) on a free port of 127.0.0.1 until the block ends."""
+    # Bound before the server starts: the port is ours, no race with another process; and the
+    # settings know the address, so the links in e-mails point at this server.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(settings(url), background=False)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -70,11 +132,58 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("le serveur uvicorn des tests navigateur n'a pas démarré")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Server(url, app)
     finally:
         server.should_exit = True
         thread.join(timeout=STARTUP_SECONDS)
         sock.close()
+
+
+@pytest.fixture(scope="package")
+def shipped_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped content, built once; servers only read it."""
+    index = tmp_path_factory.mktemp("browser-index")
+    build(SHIPPED_CONTENT, index)
+    return index
+
+
+@pytest.fixture(scope="package")
+def base_url(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> Iterator[str]:
+    """The shipped content, served on a free port of 127.0.0.1, for anonymous visitors."""
+    data = tmp_path_factory.mktemp("browser-site")
+    with serving(
+        lambda url: Settings.from_env(
+            {}, content_dir=SHIPPED_CONTENT, index_dir=shipped_index, data_dir=data, base_url=url
+        )
+    ) as server:
+        yield server.url
+
+
+@pytest.fixture
+def make_server(
+    tmp_path_factory: pytest.TempPathFactory, shipped_index: Path
+) -> Iterator[Callable[..., Server]]:
+    """Servers over the shipped content, each with its own empty data dir (database, outbox)."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> Server:
+            data = tmp_path_factory.mktemp("browser-data")
+
+            def settings(url: str) -> Settings:
+                return Settings.from_env(
+                    {}, content_dir=SHIPPED_CONTENT, index_dir=shipped_index, data_dir=data,
+                    base_url=url, **overrides,
+                )  # fmt: skip
+
+            return stack.enter_context(serving(settings))
+
+        yield make
+
+
+@pytest.fixture
+def helpdesk(make_server: Callable[..., Server]) -> Server:
+    """A help center with a fresh database: accounts, tickets and mail of this test only."""
+    return make_server()
 
 
 # Package scope, not session: while Playwright's sync API runs, the main thread looks as if it
@@ -124,6 +233,38 @@ def page_without_js(
 ) -> Iterator[Page]:
     """A fresh visitor whose browser runs no JavaScript at all."""
     yield from _visit(request, _context(browser, base_url, java_script_enabled=False))
+
+
+@pytest.fixture
+def visit(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+    """Pages of their own (own cookies) on a given server: visit(server.url, **context options)."""
+    visits: list[Iterator[Page]] = []
+
+    def open_page(url: str, **options: Any) -> Page:
+        pages = _visit(request, _context(browser, url, **options))
+        visits.append(pages)
+        return next(pages)
+
+    yield open_page
+    for pages in reversed(visits):
+        next(pages, None)
+
+
+@pytest.fixture(scope="package")
+def axe() -> Callable[[Page], str]:
+    """axe-core's violations on the page as it is now, one line each: empty when there are none."""
+    checker = Axe()
+
+    def violations(page: Page) -> str:
+        lines = []
+        for v in checker.run(page).response["violations"]:
+            lines.append(f"{v['id']} ({v['impact']}) : {v['help']}")
+            for node in v["nodes"]:
+                target = ", ".join(map(str, node["target"]))
+                lines.append(f"    {target} : {node['failureSummary']}")
+        return "\n".join(lines)
+
+    return violations
 
 
 @pytest.fixture(scope="package")
