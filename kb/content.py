@@ -426,27 +426,34 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
     return None if raw is None else _decode(raw, path, problems)
 
 
-_YAML_MESSAGES = {
-    "mapping values are not allowed here": (
-        "« : » inattendu (mettez la valeur entre guillemets si elle contient « : »)"
-    ),
-    "could not find expected ':'": "« : » attendu après la clé",
-    "found character '\\t' that cannot start any token": (
-        "tabulation interdite : indentez avec des espaces"
-    ),
-    "found undefined alias": "alias YAML inconnu",
-    "expected <block end>, but found '<block sequence start>'": "indentation incohérente",
-    "expected <block end>, but found '<scalar>'": "indentation incohérente",
-    "found unexpected end of stream": "guillemet ou crochet non fermé",
-    "did not find expected key": "indentation incohérente ou guillemet non fermé",
-}
+# PyYAML's problems, by a fragment of their English wording, in French for editors.
+_YAML_MESSAGES = (
+    ("mapping values are not allowed", "« : » inattendu (mettez la valeur entre guillemets)"),
+    ("could not find expected ':'", "« : » attendu après la clé"),
+    ("found character '\\t'", "tabulation interdite : indentez avec des espaces"),
+    ("found undefined alias", "alias YAML inconnu (« * » en début de valeur : guillemets)"),
+    ("expected <block end>", "indentation incohérente"),
+    ("did not find expected key", "indentation incohérente ou guillemet non fermé"),
+    ("expected ',' or ']'", "crochet « [ » non fermé"),
+    ("expected ',' or '}'", "accolade « { » non fermée"),
+    ("found unexpected end of stream", "guillemet ou crochet non fermé"),
+    ("expected the node content", "valeur manquante ou crochet non fermé"),
+    ("found unknown escape character", "antislash « \\ » dans des guillemets : doublez-le"),
+    ("that cannot start any token", "caractère interdit en début de valeur : guillemets"),
+    ("found duplicate anchor", "ancre YAML en double"),
+    ("expected alphabetic or numeric character", "« & » ou « * » en début de valeur : guillemets"),
+    ("while scanning a simple key", "« : » attendu après la clé"),
+)
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line = first_line + (mark.line if mark else 0)
-    detail = exc.problem or "syntaxe invalide"
-    message = _YAML_MESSAGES.get(detail, detail)
+    detail = f"{exc.context or ''} {exc.problem or ''}"
+    message = next(
+        (french for fragment, french in _YAML_MESSAGES if fragment in detail),
+        f"syntaxe incorrecte ({(exc.problem or 'erreur').strip()})",
+    )
     return Problem(path, line, f"YAML invalide : {message}")
 
 

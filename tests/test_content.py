@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import CATEGORIES, Site, article, write_tree
 
 from kb.build import check
@@ -24,9 +25,25 @@ def test_valid_content_has_no_problem(tmp_path: Path) -> None:
 def test_yaml_error_names_the_line_of_the_fault(tmp_path: Path) -> None:
     files = {"abonnement/a.md": "---\ntitle: A\nsummary: deux: points\n---\nTexte.\n"}
     assert problems_of(tmp_path, files) == [
-        "abonnement/a.md:3: YAML invalide : « : » inattendu "
-        "(mettez la valeur entre guillemets si elle contient « : »)"
+        "abonnement/a.md:3: YAML invalide : « : » inattendu (mettez la valeur entre guillemets)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "message"),
+    [
+        ("title: [\n", 2, "valeur manquante ou crochet non fermé"),
+        ("title: 'x\n", 2, "guillemet ou crochet non fermé"),
+        ("title: x\n\tsummary: y\n", 3, "tabulation interdite : indentez avec des espaces"),
+        ("title: x\nkeywords: [a, b\n", 3, "crochet « [ » non fermé"),
+        ("title: @x\n", 2, "caractère interdit en début de valeur : guillemets"),
+    ],
+)
+def test_yaml_faults_are_explained_in_french(
+    tmp_path: Path, header: str, line: int, message: str
+) -> None:
+    files = {"abonnement/a.md": f"---\n{header}---\nTexte.\n"}
+    assert problems_of(tmp_path, files) == [f"abonnement/a.md:{line}: YAML invalide : {message}"]
 
 
 def test_missing_title(tmp_path: Path) -> None:
