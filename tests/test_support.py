@@ -264,3 +264,33 @@ def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
     assert again.status == 2  # type: ignore[attr-defined]
     assert "l'adresse « exporter-la-liste-des-eleves » est déjà prise par" in again.err  # type: ignore[attr-defined]
     assert cli("check", "--content", web.site.content).status == 0  # type: ignore[attr-defined]
+
+
+def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    as_agent(web)
+    uploads = web.app.state.uploads
+    sam = accounts.by_login(web.app.state.engine, "sam@cpro.fr")
+    upload = uploads.create(sam, 5, {"filename": "procedure.pdf"})
+    appender = uploads.begin_append(upload, 0, None)
+    appender.write(b"%PDF!")
+    uploads.end_append(upload, appender)
+    uploads.finish_if_complete(upload)
+    sent = web.client.post(
+        f"/support/tickets/{reference}/reponses",
+        data={"csrf": web.client.cookies["kb_csrf"], "message": "Voici la procédure.",
+              "televersement": upload.id},
+        files=[("fichiers", ("", b"", "x"))],
+        headers={"accept": "application/json"},
+    )  # fmt: skip
+    assert sent.json() == {"reference": reference, "url": f"/support/tickets/{reference}?repondu=1#fil"}
+    assert ">procedure.pdf</a>" in web.client.get(f"/support/tickets/{reference}").text
+    refused = web.client.post(
+        f"/support/tickets/{reference}/reponses",
+        data={"csrf": web.client.cookies["kb_csrf"], "message": " "},
+        files=[("fichiers", ("", b"", "x"))],
+        headers={"accept": "application/json"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "Écrivez votre réponse ou joignez un fichier."

@@ -62,7 +62,10 @@ async def watch(app: Starlette, templates_dir: Path) -> None:
 
     settings, preview = app.state.settings, app.state.preview
     content_dir = settings.content_dir.resolve()
-    async for changes in awatch(content_dir, templates_dir, debounce=200, step=50):
+    # A short rust_timeout: on shutdown the watcher's thread notices within half a second.
+    async for changes in awatch(
+        content_dir, templates_dir, debounce=200, step=50, rust_timeout=500
+    ):
         paths = [Path(p) for _, p in changes]
         if any(content_dir in p.parents or p == content_dir for p in paths):
             try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import notifications, report, stats, support, tickets
@@ -20,7 +20,16 @@ from kb.web.auth import login_required
 from kb.web.pages import render
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
-from kb.web.tickets import _categories, _notify, _receive, _ticket_context
+from kb.web.tickets import (
+    _categories,
+    _error,
+    _notify,
+    _paths,
+    _receive,
+    _ticket_context,
+    _uploaded,
+    _wants_json,
+)
 
 REPORT_DAYS = 30
 
@@ -121,13 +130,17 @@ async def reply(request: Request) -> Response:
     try:
         form = await _receive(request)
         internal = form.fields.get("interne") == "oui"
+        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         message_id = await anyio.to_thread.run_sync(
             lambda: tickets.reply(
                 state.engine, state.store, found, agent, form, internal=internal,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
+        if _wants_json(request):
+            return await _error(request, exc, None)
         typed = getattr(exc, "fields", None) or {}
         return await _page(request, exc.status, exc.message, typed.get("message", ""))
     snapshot = state.index.snapshot()
@@ -152,7 +165,10 @@ async def reply(request: Request) -> Response:
             str(request.base_url),
         )  # fmt: skip
     notice = "note" if internal else "repondu"
-    return RedirectResponse(f"/support/tickets/{found.reference}?{notice}=1#fil", status_code=303)
+    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
+    if _wants_json(request):  # the page's script sent it, with its progress bar
+        return JSONResponse({"reference": found.reference, "url": url})
+    return RedirectResponse(url, status_code=303)
 
 
 def _owner(engine: Any, account_id: int) -> Account:

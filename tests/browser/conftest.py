@@ -123,7 +123,9 @@ def serving(settings: Callable[[str], Settings]) -> Iterator[Server]:
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(settings(url), background=False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # A page left open on a stream (the preview's events) must not hold the suite at shutdown.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -212,12 +214,14 @@ def _context(browser: Browser, base_url: str, **options: Any) -> BrowserContext:
     return context
 
 
-def _visit(request: pytest.FixtureRequest, context: BrowserContext) -> Iterator[Page]:
+def _visit(
+    request: pytest.FixtureRequest, context: BrowserContext, suffix: str = ""
+) -> Iterator[Page]:
     page = context.new_page()
     yield page
     if request.node.stash.get(FAILED, False):  # what the browser showed when the test failed
         name = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.node.name)
-        page.screenshot(path=ARTIFACTS / "echecs" / f"{name}.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / "echecs" / f"{name}{suffix}.png", full_page=True)
     context.close()
 
 
@@ -241,7 +245,8 @@ def visit(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable
     visits: list[Iterator[Page]] = []
 
     def open_page(url: str, **options: Any) -> Page:
-        pages = _visit(request, _context(browser, url, **options))
+        suffix = f"-{len(visits) + 1}" if visits else ""  # each visitor's screen, on failure
+        pages = _visit(request, _context(browser, url, **options), suffix)
         visits.append(pages)
         return next(pages)
 

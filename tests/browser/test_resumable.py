@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,6 +115,12 @@ def test_pause_resume_and_cancel(
     item.get_by_role("button", name="Annuler").click()
     expect(page.locator(".resumable__item")).to_have_count(0)
     expect(page.locator("input[name=televersement]")).to_have_count(0)
-    with helpdesk.app.state.engine.connect() as connection:
-        expect_empty = connection.execute(sa.select(db.uploads)).all()
-    assert expect_empty == []  # cancelled on the server too (tus termination)
+    # Cancelled on the server too (tus termination), once the DELETE has arrived.
+    deadline = time.monotonic() + 10
+    while True:
+        with helpdesk.app.state.engine.connect() as connection:
+            left = connection.execute(sa.select(db.uploads)).all()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == []

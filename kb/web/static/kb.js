@@ -178,6 +178,7 @@
             data.suggestions.forEach(function (s) {
               var li = el("li");
               var a = el("a", { href: s.url + "?depuis=ticket", target: "_blank", rel: "noopener" }, s.title);
+              a.appendChild(el("span", { "class": "new-tab", "aria-hidden": "true" }, " ↗"));
               a.appendChild(el("span", { "class": "visually-hidden" }, " (nouvel onglet)"));
               li.appendChild(a);
               list.appendChild(li);
@@ -254,9 +255,16 @@
       xhr.addEventListener("load", function () {
         var data = null;
         try { data = JSON.parse(xhr.responseText); } catch (err) { data = null; }
+        // A route that answers the form with a redirect (303) has accepted it: the browser
+        // followed it to an HTML page. Go there, as the plain form would have; never offer
+        // to send again what was already received.
+        var followed = xhr.responseURL && xhr.responseURL !== new URL(form.action, window.location.href).href;
         if (xhr.status >= 200 && xhr.status < 300 && data && data.url) {
           text.textContent = "Envoyé.";
           window.location.assign(data.url);
+        } else if (xhr.status >= 200 && xhr.status < 300 && !data && followed) {
+          text.textContent = "Envoyé.";
+          window.location.assign(xhr.responseURL);
         } else {
           fail(data && data.error ? data.error.message : "L'envoi a échoué. Réessayez : votre message est conservé.");
         }
