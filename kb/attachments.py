@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import shutil
+import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import anyio
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from kb.errors import BadRequest, KbError
@@ -22,11 +25,31 @@ from kb.errors import BadRequest, KbError
 FIELD_LIMIT = 256 * 1024  # a text field larger than this is not a form a person typed
 BATCH = 1024 * 1024  # parse and write in a worker thread once this much has arrived
 MAX_FILES = 20
+NOTE_SECONDS = 3600  # a note on a move this old: its transaction was committed or undone
 
 
 class UploadTooLarge(KbError):
     status = 413
     code = "envoi_trop_volumineux"
+
+
+class StorageFull(UploadTooLarge):
+    """The disk filled up while the files were written: the same answer, kept form included."""
+
+    status = 507
+    code = "espace_insuffisant"
+
+
+def storage_full() -> StorageFull:
+    return StorageFull(
+        "Plus assez d'espace disque pour enregistrer vos pièces jointes. Réessayez plus tard, "
+        "ou envoyez des fichiers plus petits : votre message est conservé."
+    )
+
+
+def no_space_left(exc: BaseException) -> bool:
+    """The disk, or the account's quota, is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def human_size(size: float) -> str:
@@ -117,7 +140,9 @@ class _Receiver:
 
     def _header_end(self) -> None:
         name = self._header_name.decode("latin-1").lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        # Latin-1 maps bytes to characters one for one: parse_options_header gets the raw
+        # bytes back, and the file name is then decoded as the UTF-8 browsers send.
+        self._headers[name] = self._header_value.decode("latin-1")
         self._header_name, self._header_value = b"", b""
 
     def _headers_finished(self) -> None:
@@ -174,7 +199,8 @@ class _Receiver:
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            with contextlib.suppress(OSError):  # a full disk fails the flush of what is left
+                self._handle.close()
 
 
 async def batches(stream: AsyncIterator[bytes], size: int = BATCH) -> AsyncIterator[bytes]:
@@ -209,20 +235,32 @@ async def receive(
     except BaseException as exc:
         receiver.close()
         receiver.form.discard()
-        if isinstance(exc, KbError):
-            exc.fields = dict(receiver.form.fields)  # type: ignore[attr-defined]
-        raise
+        if no_space_left(exc):
+            error: BaseException = storage_full()
+        elif isinstance(exc, ParseError):
+            error = BadRequest("Le formulaire reçu est mal formé : envoyez-le à nouveau.")
+        else:
+            error = exc
+        if isinstance(error, KbError):
+            error.fields = dict(receiver.form.fields)  # type: ignore[attr-defined]
+        if error is exc:
+            raise
+        raise error from exc
     receiver.close()
     return receiver.form
 
 
 class Store:
-    """Where attachments live: data_dir/attachments/<yyyy>/<mm>/<random>, one temp dir a process."""
+    """Where attachments live: data_dir/attachments/<yyyy>/<mm>/<random>; each process has a
+    temp dir for what it receives, and a journal dir for what it moves in place."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "attachments"
         self.temp_root = self.root / "tmp"
         self.temp_dir = self.temp_root / str(os.getpid())
+        self.journal_root = data_dir / "journal"
+        self.journal_dir = self.journal_root / str(os.getpid())
+        self._notes_pruned_at = time.time()
 
     def final_path(self, stored_as: str) -> Path:
         path = (self.root / stored_as).resolve()
@@ -231,33 +269,83 @@ class Store:
         return path
 
     def keep(self, source: Path, year: int, month: int) -> str:
-        """Move (rename, never copy) a received file to its final place; returns its name."""
-        stored_as = f"{year:04d}/{month:02d}/{uuid.uuid4().hex}"
+        """Move (rename, never copy) a received file to its final place; returns its name.
+
+        A note in this process's journal names the file until its rows are committed: if the
+        process dies before, the next start undoes the move (`remove_leftovers`)."""
+        name = uuid.uuid4().hex
+        stored_as = f"{year:04d}/{month:02d}/{name}"
         target = self.root / stored_as
         target.parent.mkdir(parents=True, exist_ok=True)
+        origin = "" if source.parent == self.temp_dir else str(source)
+        self._prune_notes()
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        (self.journal_dir / name).write_text(f"{stored_as}\n{origin}", encoding="utf-8")
         os.replace(source, target)
         return stored_as
+
+    def settled(self, stored: Iterable[tuple[str, Path | None]]) -> None:
+        """The rows naming these files are committed: their journal notes can go."""
+        for name, _origin in stored:
+            (self.journal_dir / name.rsplit("/", 1)[-1]).unlink(missing_ok=True)
 
     def forget(self, stored: Iterable[tuple[str, Path | None]]) -> None:
         """Undo `keep` after a failed transaction: delete, or move back where it came from."""
         for name, origin in stored:
-            with contextlib.suppress(OSError):
-                if origin is None:
-                    self.final_path(name).unlink()
-                else:
-                    os.replace(self.final_path(name), origin)
+            self._undo(name, origin)
+            (self.journal_dir / name.rsplit("/", 1)[-1]).unlink(missing_ok=True)
 
-    def remove_leftovers(self) -> int:
-        """Temp files of processes that died mid-upload (killed, crashed)."""
+    def _undo(self, name: str, origin: Path | None) -> None:
+        with contextlib.suppress(OSError, KbError):
+            if origin is None:
+                self.final_path(name).unlink()
+            else:
+                os.replace(self.final_path(name), origin)
+
+    def _prune_notes(self) -> None:
+        """Notes of transactions settled long ago (committed, or undone by `forget`)."""
+        now = time.time()
+        if now - self._notes_pruned_at < NOTE_SECONDS / 6:
+            return
+        self._notes_pruned_at = now
+        for note in self.journal_dir.glob("*"):
+            with contextlib.suppress(OSError):
+                if note.stat().st_mtime < now - NOTE_SECONDS:
+                    note.unlink()
+
+    def remove_leftovers(
+        self, attached: Callable[[list[str]], Collection[str]] | None = None
+    ) -> int:
+        """What processes that died (killed, crashed) left: their unfinished uploads, and the
+        files they moved in place for rows never committed. `attached` says which rows were
+        (without it, moved files are kept)."""
         removed = 0
-        if not self.temp_root.exists():
-            return 0
-        for folder in self.temp_root.iterdir():
-            if folder.name.isdigit() and _alive(int(folder.name)):
-                continue
+        for folder in _of_dead_processes(self.journal_root):
+            notes = dict(_read_note(p) for p in folder.iterdir())
+            notes.pop("", None)  # a note the process died writing: its move never happened
+            committed = set(notes) if attached is None or not notes else attached(list(notes))
+            for stored_as, origin in notes.items():
+                if stored_as not in committed:
+                    self._undo(stored_as, Path(origin) if origin else None)
+                    removed += 1
+            shutil.rmtree(folder, ignore_errors=True)
+        for folder in _of_dead_processes(self.temp_root):
             removed += sum(1 for p in folder.rglob("*") if p.is_file())
             shutil.rmtree(folder, ignore_errors=True)
         return removed
+
+
+def _of_dead_processes(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return [
+        f for f in root.iterdir() if f.is_dir() and not (f.name.isdigit() and _alive(int(f.name)))
+    ]
+
+
+def _read_note(path: Path) -> tuple[str, str]:
+    stored_as, _, origin = path.read_text(encoding="utf-8").partition("\n")
+    return stored_as, origin
 
 
 def _alive(pid: int) -> bool:

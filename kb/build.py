@@ -14,7 +14,7 @@ from kb.errors import KbError
 from kb.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.search.indexer import (
     IndexedArticle,
-    StaleBase,
+    build_lock,
     current_generation,
     read_meta,
     write_generation,
@@ -114,15 +114,10 @@ def build(
     links_key = _links_key(content)
     digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
 
-    for attempt in range(3):
-        try:
-            generation, changed, removed = _index(
-                content, renderer, digests, fingerprint, index_dir, full, progress
-            )
-            break
-        except StaleBase:  # another build went live meanwhile: start again from it
-            if attempt == 2:
-                raise
+    with build_lock(index_dir):
+        generation, changed, removed = _index(
+            content, renderer, digests, fingerprint, index_dir, full, progress
+        )
     return BuildReport(
         articles=len(content.articles),
         categories=len(content.categories),

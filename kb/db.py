@@ -174,6 +174,12 @@ uploads = sa.Table(
 )
 
 
+DATABASE_DOWN = (
+    "La base de données ne répond pas pour le moment. Réessayez dans quelques instants : "
+    "les articles d'aide et la recherche restent consultables."
+)
+
+
 class DatabaseUnavailable(KbError):
     status = 503
     code = "base_indisponible"

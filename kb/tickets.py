@@ -180,6 +180,7 @@ def create(
         store.forget(kept)
         form.discard()
         raise
+    store.settled(kept)
     return reference, True
 
 
@@ -295,6 +296,7 @@ def reply(
         store.forget(kept)
         form.discard()
         raise
+    store.settled(kept)
     return message_id
 
 

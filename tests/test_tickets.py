@@ -331,6 +331,22 @@ def test_dropped_connection_mid_upload_leaves_nothing(web: Web) -> None:
     assert state.store.temp_dir.exists()
 
 
+def test_french_file_names_are_kept(web: Web) -> None:
+    create(web, files=[("fichiers", ("capture-écran n°2.png", b"\x89PNG", "image/png"))])
+    [attachment] = rows(web, db.attachments)
+    assert attachment.filename == "capture-écran n°2.png"
+
+
+def test_a_malformed_body_is_a_clear_400(web: Web) -> None:
+    response = web.client.post(
+        "/tickets",
+        content=b"--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--x\r\ngarbage",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code in (400, 403)
+    assert "Traceback" not in response.text
+
+
 @pytest.mark.parametrize(
     ("raw", "safe"),
     [("../../etc/passwd", "passwd"), ("C:\\Users\\x\\rapport.pdf", "rapport.pdf"),

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 
+from kb.errors import KbError
 from kb.search.schema import make_schema
 
 CURRENT = "CURRENT"
@@ -23,6 +25,19 @@ GENERATION_PREFIX = "gen-"
 
 class StaleBase(Exception):
     """The generation an incremental build started from is no longer the live one."""
+
+
+class IndexCorrupt(KbError):
+    """The live generation cannot be read as it was written: only a full build repairs it."""
+
+    status = 503
+    code = "index_endommage"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"L'index de recherche est endommagé ({what}) : "
+            "reconstruisez-le avec « kb build --full »."
+        )
 
 
 @dataclass(frozen=True)
@@ -43,18 +58,52 @@ class IndexedArticle:
 
 
 def current_generation(index_dir: Path) -> Path | None:
-    """The live generation's folder, or None when nothing was ever built."""
+    """The live generation's folder, or None when nothing was ever built (or CURRENT names
+    nothing complete: the searcher tells that apart, a full build repairs it)."""
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: not even text
         return None
     path = index_dir / name
     return path if name.startswith(GENERATION_PREFIX) and (path / META).is_file() else None
 
 
 def read_meta(generation: Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((generation / META).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((generation / META).read_text(encoding="utf-8"))
+    except ValueError as exc:  # not JSON, or not even text
+        line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise IndexCorrupt(f"{generation.name}/{META}{line} illisible") from exc
+    if not isinstance(meta, dict):
+        raise IndexCorrupt(f"{generation.name}/{META} illisible")
     return meta
+
+
+def verify_files(generation: Path, meta: dict[str, Any]) -> None:
+    """The generation's files have the sizes and checksums written with them."""
+    for name, (size, checksum) in meta.get("files", {}).items():
+        path = generation / name
+        if not path.is_file():
+            raise IndexCorrupt(f"{generation.name}/{name} manquant")
+        if path.stat().st_size != size or _checksum(path) != checksum:
+            raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
+
+
+def _checksums(generation: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.name: (p.stat().st_size, _checksum(p))
+        for p in sorted(generation.iterdir())
+        if p.is_file() and p.name != META and not p.name.endswith("LOCK")
+    }
+
+
+def _checksum(path: Path) -> int:
+    """CRC-32: against disks and hands that garble files, not against malice."""
+    checksum = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1024 * 1024):
+            checksum = zlib.crc32(block, checksum)
+    return checksum
 
 
 def _next_generation(index_dir: Path) -> Path:
@@ -76,15 +125,17 @@ def write_generation(
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Write a new generation (from `base` when given: only `articles` and `remove` change),
-    then switch CURRENT to it. Until the switch, readers keep the previous one, whole."""
+    then switch CURRENT to it. Until the switch, readers keep the previous one, whole.
+    The caller holds `build_lock` from the moment it reads the live generation."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _build_lock(index_dir):
-        return _write_generation(index_dir, articles, meta, base, remove, progress)
+    return _write_generation(index_dir, articles, meta, base, remove, progress)
 
 
 @contextlib.contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    """One build at a time per index folder, across processes (kb build, kb serve --reload)."""
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder, across processes (kb build, kb serve --reload):
+    held from reading the live generation to switching to the next, so none is stale."""
+    index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".build.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
@@ -104,6 +155,8 @@ def _write_generation(
     if base is not None and current_generation(index_dir) != base:
         # Another build switched generations while this one was preparing: start from its.
         raise StaleBase(base)
+    if base is not None:
+        verify_files(base, read_meta(base))  # linked as they are, damage would carry over
     _remove_abandoned(index_dir)
     target = _next_generation(index_dir)
     target.mkdir()
@@ -132,6 +185,7 @@ def _write_generation(
         shutil.rmtree(target, ignore_errors=True)
         raise
     ix.close()
+    meta = {**meta, "files": _checksums(target)}
     _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
     _prune(index_dir, keep={target.name, base.name if base else ""})

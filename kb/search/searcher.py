@@ -6,6 +6,7 @@ import heapq
 import math
 import re
 import threading
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from html import escape
@@ -17,7 +18,7 @@ from whoosh.searching import Searcher
 
 from kb.errors import BadRequest, KbError
 from kb.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
-from kb.search.indexer import current_generation, read_meta
+from kb.search.indexer import CURRENT, IndexCorrupt, current_generation, read_meta, verify_files
 from kb.search.planner import Plan, Planner, Vocabulary
 from kb.search.scoring import ScoreCache, rank
 from kb.search.snippets import SNIPPET_CHARS, highlight_all, snippet
@@ -30,6 +31,7 @@ RELATIVE_FLOOR = 0.1
 # Articles whose text, folded for snippets, stays in memory (per snapshot).
 CACHED_TEXTS = 1024
 _TOKEN_RE = re.compile(r"\w+")
+BROKEN_SECONDS = 5.0  # a generation that failed to open is tried again after this long
 
 
 class IndexMissing(KbError):
@@ -123,6 +125,7 @@ class Snapshot:
     def __init__(self, generation: Path) -> None:
         self.generation = generation
         self.meta = read_meta(generation)
+        verify_files(generation, self.meta)
         self._index = whoosh_index.open_dir(str(generation))
         self._searcher: Searcher = self._index.searcher()
         self._reader = self._searcher.reader()
@@ -334,10 +337,13 @@ class SearchIndex:
         self.index_dir = index_dir
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._broken: tuple[Path, float, IndexCorrupt] | None = None
 
     def snapshot(self) -> Snapshot:
         generation = current_generation(self.index_dir)
         if generation is None:
+            if (self.index_dir / CURRENT).exists():
+                raise IndexCorrupt(f"{CURRENT} ne désigne aucune génération complète")
             raise IndexMissing(
                 "L'index de recherche n'est pas encore construit : lancez « kb build »."
             )
@@ -346,7 +352,21 @@ class SearchIndex:
             return current
         with self._lock:
             if self._snapshot is None or self._snapshot.generation != generation:
-                self._snapshot = Snapshot(generation)
+                self._snapshot = self._open(generation)
                 # The previous snapshot is left to the garbage collector: a request may still
                 # be reading it, and its files stay readable until then.
             return self._snapshot
+
+    def _open(self, generation: Path) -> Snapshot:
+        broken = self._broken
+        if broken is not None and broken[0] == generation and time.monotonic() < broken[1]:
+            raise broken[2]  # not checked again on every request: a few seconds apart
+        try:
+            return Snapshot(generation)
+        except Exception as exc:
+            error = exc if isinstance(exc, IndexCorrupt) else None
+            if error is None:  # what Whoosh says of the bytes it reads, paths left out
+                error = IndexCorrupt(f"{generation.name} illisible : {type(exc).__name__}")
+                error.__cause__ = exc
+            self._broken = (generation, time.monotonic() + BROKEN_SECONDS, error)
+            raise error from error.__cause__

@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from kb import auth as auth_domain
 from kb import db, stats
-from kb.attachments import Store
+from kb.attachments import StorageFull, Store, no_space_left
 from kb.config import Settings
 from kb.errors import KbError
 from kb.mail import Mailer
@@ -47,12 +47,14 @@ ERROR_TITLES = {
     413: "Envoi trop volumineux",
     500: "Erreur du serveur",
     503: "Service momentanément indisponible",
+    507: "Espace de stockage insuffisant",
 }
 ERROR_MESSAGES = {
     404: "La page demandée n'existe pas ou a été déplacée.",
     405: "Cette adresse ne s'utilise pas de cette façon.",
     500: "Une erreur inattendue s'est produite. Réessayez dans quelques instants.",
 }
+DISK_FULL = "Plus assez d'espace disque sur le serveur. Réessayez plus tard."
 
 
 def create_app(settings: Settings, *, background: bool = True) -> Starlette:
@@ -76,7 +78,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(db.upgrade, engine)
         await sweep_uploads(app)
-        removed = await anyio.to_thread.run_sync(app.state.store.remove_leftovers)
+        removed = await anyio.to_thread.run_sync(
+            app.state.store.remove_leftovers, lambda names: _attached(engine, names)
+        )
         if removed:
             log.warning(
                 "attachments: %d unfinished upload(s) from a stopped process removed", removed
@@ -177,6 +181,18 @@ async def refresh_frequent(app: Starlette) -> None:
         log.exception("frequent questions: refresh failed, keeping the previous ones")
 
 
+def _attached(engine: Any, names: list[str]) -> set[str]:
+    """Which of these stored files committed attachment rows name."""
+    import sqlalchemy as sa
+
+    column, found = db.attachments.c.stored_as, set[str]()
+    with engine.connect() as connection:
+        for start in range(0, len(names), 500):
+            query = sa.select(column).where(column.in_(names[start : start + 500]))
+            found.update(connection.execute(query).scalars())
+    return found
+
+
 async def healthz(request: Request) -> Response:
     state = request.app.state
     body: dict[str, Any] = {"status": "ok"}
@@ -218,6 +234,13 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, HTTPException):
         status, code = exc.status_code, _code_for(exc.status_code)
         message = ERROR_MESSAGES.get(status, ERROR_TITLES.get(status, "Erreur."))
+    elif _database_unavailable(exc):  # it comes back by itself: the pool reconnects
+        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [""])[0]
+        log.warning("database unavailable on %s: %s", request.url.path, reason)
+        status, code, message = 503, db.DatabaseUnavailable.code, db.DATABASE_DOWN
+    elif no_space_left(exc):
+        log.error("disk full on %s: %s", request.url.path, exc)
+        status, code, message = 507, StorageFull.code, DISK_FULL
     else:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
         status, code, message = 500, "erreur_serveur", ERROR_MESSAGES[500]
@@ -246,6 +269,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
             status_code=status,
             headers=headers,
         )
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """The database refused, dropped or timed out a connection: not a bug of kb's."""
+    import sqlalchemy as sa
+
+    unavailable = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+    return isinstance(exc, unavailable) or bool(
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _code_for(status: int) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 import anyio
+import sqlalchemy as sa
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,10 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kb import accounts, auth, notifications
 from kb.accounts import Account, AccountError, LinkInvalid
 from kb.auth import LoginRefused, TooManyAttempts
+from kb.db import DATABASE_DOWN, DatabaseUnavailable
 from kb.mail import MailError
 from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
 
+log = logging.getLogger("kb.auth")
 SESSION_COOKIE = "kb_session"
 LOGIN_URL = "/connexion"
 ACCOUNT_URL = "/espace-personnel"
@@ -57,9 +61,15 @@ class SessionMiddleware:
                 app_state = scope["app"].state
                 raw = auth.unsign(cookie, app_state.secret_key)
                 if raw:
-                    account = await anyio.to_thread.run_sync(
-                        auth.session_account, app_state.engine, raw
-                    )
+                    try:
+                        account = await anyio.to_thread.run_sync(
+                            auth.session_account, app_state.engine, raw
+                        )
+                    except sa.exc.SQLAlchemyError:
+                        # The database is down: the help center is read as a visitor
+                        # meanwhile; pages that need the account answer a 503.
+                        log.warning("sessions: database unavailable, request served anonymously")
+                        account, state["session_unknown"] = None, True
                     if account is not None:
                         state["account"], state["session"] = account, raw
         await self.app(scope, receive, send)
@@ -70,6 +80,8 @@ def login_required(endpoint: Endpoint) -> Endpoint:
 
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
+        if getattr(request.state, "session_unknown", False):
+            raise DatabaseUnavailable(DATABASE_DOWN)
         if request.state.account is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{LOGIN_URL}?suivant={quote(target)}", status_code=303)

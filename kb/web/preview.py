@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from kb.build import ContentErrors, build
+from kb.errors import KbError
 
 log = logging.getLogger("kb.preview")
 EVENTS_URL = "/__apercu/evenements"
@@ -76,6 +77,9 @@ async def watch(app: Starlette, templates_dir: Path) -> None:
                 preview.errors = [str(p) for p in exc.problems]
                 print("\n".join(preview.errors), file=sys.stderr, flush=True)
                 print("Aperçu : la dernière version valide reste affichée.", file=sys.stderr)
+            except KbError as exc:  # a damaged index, say: still watching, still serving
+                preview.errors = [exc.message]
+                print(exc.message, file=sys.stderr, flush=True)
             else:
                 preview.errors = []
                 print(f"Index reconstruit : {report.summary()}", file=sys.stderr, flush=True)

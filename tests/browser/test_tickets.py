@@ -238,11 +238,6 @@ def test_without_javascript_the_plain_form_creates_a_ticket_with_an_attachment(
     expect(page.get_by_role("main").locator("p.due")).to_have_text(DUE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kb/attachments.py décode l'en-tête Content-Disposition en UTF-8 puis le passe en "
-    "texte à parse_options_header, qui le réencode en latin-1 : « é » devient « � »",
-)
 def test_a_french_file_name_is_kept(
     helpdesk: Server, visit: Callable[..., Page], tmp_path: Path
 ) -> None:
