@@ -23,7 +23,7 @@ ROLES = ("etablissement", "agent", "editeur")
 ROLE_LABELS = {"etablissement": "Établissement", "agent": "Support", "editeur": "Éditeur"}
 UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 UAI_RE = re.compile(r"^\d{7}[A-Z]$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 UAI_HELP = "Un code UAI compte 7 chiffres suivis d'une lettre, par exemple 0750654D."
 PASSWORD_MIN = 12
 
@@ -130,6 +130,11 @@ def all_accounts(engine: Engine) -> list[Account]:
         return [_account(row) for row in rows]
 
 
+def _one_line(text: str) -> str:
+    """Names on one line, without control characters (a CSV cell may hold a line break)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def _check_fields(role: str, establishment: str, first_name: str, last_name: str) -> None:
     if role not in ROLES:
         raise AccountError(f"Rôle inconnu « {role} » : {', '.join(ROLES)}.")
@@ -156,9 +161,9 @@ def save(
     _check_fields(role, establishment, first_name, last_name)
     values = {
         "role": role,
-        "establishment": establishment.strip(),
-        "first_name": first_name.strip(),
-        "last_name": last_name.strip(),
+        "establishment": _one_line(establishment),
+        "first_name": _one_line(first_name),
+        "last_name": _one_line(last_name),
         "email": email,
     }
     with engine.begin() as connection:

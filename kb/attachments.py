@@ -23,6 +23,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from kb.errors import BadRequest, KbError
 
 FIELD_LIMIT = 256 * 1024  # a text field larger than this is not a form a person typed
+TEXT_LIMIT = 1024 * 1024  # all the text fields of one form together
+MAX_TEXT_FIELDS = 100
 BATCH = 1024 * 1024  # parse and write in a worker thread once this much has arrived
 MAX_FILES = 20
 NOTE_SECONDS = 3600  # a note on a move this old: its transaction was committed or undone
@@ -114,6 +116,8 @@ class _Receiver:
         self._header_value = b""
         self._field: str | None = None
         self._value = bytearray()
+        self._text_fields = 0
+        self._text_bytes = 0
         self._file: ReceivedFile | None = None
         self._handle: IO[bytes] | None = None
         self._hash: Any = None
@@ -193,6 +197,12 @@ class _Receiver:
             self._file, self._handle = None, None
         elif self._field is not None:
             value = self._value.decode("utf-8", "replace")
+            self._text_fields += 1
+            self._text_bytes += len(self._value)
+            if self._text_fields > MAX_TEXT_FIELDS or self._text_bytes > TEXT_LIMIT:
+                raise BadRequest("Le formulaire contient trop de champs ou trop de texte.")
+            if "\x00" in value:
+                raise BadRequest("Caractère nul interdit dans le formulaire.")
             self.form.fields.setdefault(self._field, value)
             self.form.lists.setdefault(self._field, []).append(value)
         self._field = None

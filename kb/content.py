@@ -34,6 +34,7 @@ CATEGORY_FILE = "_category.yml"
 SYNONYMS_FILE = "synonymes.yml"
 LONG_TITLE = 90
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, order=True)
@@ -46,7 +47,9 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        return f"{_display(self.path)}:{self.line}: {self.message}"
+        # One problem, one line: control characters from the file are shown escaped.
+        message = _CONTROL.sub(lambda m: repr(m[0])[1:-1], self.message)
+        return f"{_display(self.path)}:{self.line}: {message}"
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,9 @@ def _load_synonyms(path: Path, problems: list[Problem]) -> list[tuple[str, ...]]
     except yaml.MarkedYAMLError as exc:
         problems.append(_yaml_problem(exc, path, 1))
         return []
+    except yaml.reader.ReaderError as exc:
+        problems.append(_reader_problem(exc, text, path, 1))
+        return []
     if node is None:
         return []
     if not isinstance(node, yaml.SequenceNode):
@@ -457,6 +463,15 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Pro
     return Problem(path, line, f"YAML invalide : {message}")
 
 
+def _reader_problem(
+    exc: yaml.reader.ReaderError, text: str, path: Path, first_line: int
+) -> Problem:
+    """A character YAML refuses (a control character, say), at its line."""
+    line = first_line + text.count("\n", 0, max(0, exc.position))
+    character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "inconnu"
+    return Problem(path, line, f"YAML invalide : caractère interdit {character}")
+
+
 def _parse_yaml(
     text: str, path: Path, first_line: int, problems: list[Problem]
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
@@ -471,8 +486,11 @@ def _parse_yaml(
     except yaml.MarkedYAMLError as exc:
         problems.append(_yaml_problem(exc, path, first_line))
         return None
+    except yaml.reader.ReaderError as exc:
+        problems.append(_reader_problem(exc, text, path, first_line))
+        return None
     except yaml.YAMLError as exc:
-        problems.append(Problem(path, first_line, f"YAML invalide : {exc}"))
+        problems.append(Problem(path, first_line, f"YAML invalide : {type(exc).__name__}"))
         return None
     if data is None:
         return {}, {}

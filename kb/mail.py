@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -124,4 +125,6 @@ class Mailer:
 
 
 def address(name: str, email: str) -> str:
-    return formataddr((name, email))
+    """'Marie Curie <marie@example.fr>': a name can never change who gets the message."""
+    safe = re.sub(r'[\x00-\x1f\x7f"<>,;:@\\()\[\]]', " ", name)
+    return formataddr((" ".join(safe.split()), email))

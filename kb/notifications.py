@@ -12,15 +12,13 @@ from kb.mail import Mail, Mailer, address
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
 
 
-def _url(settings: Settings, base_url: str, path: str) -> str:
-    return (settings.base_url or base_url or f"http://{settings.host}:{settings.port}").rstrip(
-        "/"
-    ) + path
+def _url(settings: Settings, path: str) -> str:
+    """Links in mails use the configured address, never a request's Host header (forgeable)."""
+    base = settings.base_url or f"http://{settings.host}:{settings.port}"
+    return base.rstrip("/") + path
 
 
-def send_activation(
-    engine: Engine, mailer: Mailer, settings: Settings, account: Account, base_url: str = ""
-) -> None:
+def send_activation(engine: Engine, mailer: Mailer, settings: Settings, account: Account) -> None:
     """The first-login e-mail: a single-use link to choose the password."""
     raw = accounts.issue_link(engine, account, "activation", settings.activation_hours)
     who = (
@@ -38,7 +36,7 @@ def send_activation(
                 f"votre mot de passe en suivant ce lien, valable {settings.activation_hours} "
                 "heures et utilisable une seule fois :".replace("  ", " "),
             ),
-            link=("Choisir mon mot de passe", _url(settings, base_url, f"/activation/{raw}")),
+            link=("Choisir mon mot de passe", _url(settings, f"/activation/{raw}")),
             after_link=(
                 f"Votre identifiant de connexion : {account.login}.",
                 "Si vous n'attendiez pas ce message, ignorez-le : rien ne sera activé.",
@@ -48,9 +46,7 @@ def send_activation(
     )
 
 
-def send_reset(
-    engine: Engine, mailer: Mailer, settings: Settings, account: Account, base_url: str = ""
-) -> None:
+def send_reset(engine: Engine, mailer: Mailer, settings: Settings, account: Account) -> None:
     """'Mot de passe oublié ?': the same kind of link, shorter-lived."""
     purpose = "reset" if account.activated else "activation"
     raw = accounts.issue_link(engine, account, purpose, settings.reset_hours)
@@ -66,7 +62,7 @@ def send_reset(
             ),
             link=(
                 "Choisir un nouveau mot de passe",
-                _url(settings, base_url, f"/activation/{raw}"),
+                _url(settings, f"/activation/{raw}"),
             ),
             after_link=(
                 "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : "
@@ -83,7 +79,6 @@ def send_email_change(
     settings: Settings,
     account: Account,
     new_email: str,
-    base_url: str = "",
 ) -> None:
     """The confirmation goes to the new address: only its owner can confirm it."""
     raw = accounts.issue_link(
@@ -100,7 +95,7 @@ def send_email_change(
             ),
             link=(
                 "Confirmer cette adresse",
-                _url(settings, base_url, f"/confirmation-email/{raw}"),
+                _url(settings, f"/confirmation-email/{raw}"),
             ),
             after_link=(
                 "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : "
@@ -119,7 +114,6 @@ def send_new_ticket(
     subject: str,
     category: str,
     body: str,
-    base_url: str = "",
 ) -> None:
     """To the support team: a new ticket to answer."""
     mailer.send(
@@ -131,7 +125,7 @@ def send_new_ticket(
                 f"{account.login}), catégorie « {category} » :",
                 body,
             ),
-            link=("Ouvrir le ticket", _url(settings, base_url, f"/tickets/{reference}")),
+            link=("Ouvrir le ticket", _url(settings, f"/tickets/{reference}")),
             after_link=("Réponse attendue sous 72 heures ouvrées.",),
         )
     )
@@ -143,7 +137,6 @@ def send_support_reply(
     account: Account,
     reference: str,
     subject: str,
-    base_url: str = "",
 ) -> None:
     """To the establishment: support answered; the answer is read in the ticket's thread."""
     mailer.send(
@@ -155,7 +148,7 @@ def send_support_reply(
                 f"L'équipe d'assistance a répondu à votre ticket {reference} « {subject} ». "
                 "Lisez sa réponse et répondez si besoin depuis la liste des tickets :",
             ),
-            link=("Lire la réponse", _url(settings, base_url, f"/tickets/{reference}")),
+            link=("Lire la réponse", _url(settings, f"/tickets/{reference}")),
             after_link=(SIGNATURE,),
         )
     )

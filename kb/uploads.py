@@ -70,9 +70,12 @@ def parse_metadata(header: str) -> dict[str, str]:
     for pair in filter(None, (p.strip() for p in header.split(","))):
         key, _, value = pair.partition(" ")
         try:
-            metadata[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
+            decoded = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
         except (binascii.Error, UnicodeDecodeError):
             raise BadRequest(f"Métadonnée « {key} » illisible (base64 attendu).") from None
+        if any(not c.isprintable() for c in decoded):
+            raise BadRequest(f"Métadonnée « {key} » : caractères de contrôle interdits.")
+        metadata[key] = decoded
     return metadata
 
 

@@ -91,17 +91,37 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
 def _param(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict:
-    return {
+    param = {
         "name": name,
         "in": "query",
         "required": required,
         "schema": schema,
         "description": description,
     }
+    if schema.get("type") == "integer":
+        param["allowEmptyValue"] = True  # empty: the default
+    return param
 
 
-_ERROR = {"$ref": "#/components/responses/Error"}
+def _header(name: str, schema: dict[str, Any], description: str, required: bool = True) -> dict:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_TUS = _header("Tus-Resumable", {"type": "string", "enum": ["1.0.0"]}, "Version du protocole")
+_CSRF = _header("X-CSRF-Token", {"type": "string"}, "La valeur du cookie kb_csrf")
+_TUS_ERRORS = {code: _ERROR for code in ("400", "401", "403", "404", "412")}
+
+
 _HIT = {
     "type": "object",
     "required": ["slug", "title", "category", "url", "snippet", "score"],
@@ -190,13 +210,22 @@ OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Créer un envoi reprenable (tus 1.0, extension creation)",
-                "description": "Compte connecté ; en-têtes Tus-Resumable, Upload-Length, "
-                "Upload-Metadata, X-CSRF-Token.",
+                "description": "Réservé à un compte connecté (cookie de session).",
+                "parameters": [
+                    _TUS,
+                    _CSRF,
+                    _header("Upload-Length", {"type": "integer", "minimum": 0}, "Taille"),
+                    _header(
+                        "Upload-Metadata",
+                        {"type": "string"},
+                        "filename, filetype en base64",
+                        required=False,
+                    ),
+                ],
                 "responses": {
                     "201": {"description": "Créé : en-tête Location"},
-                    "401": _ERROR,
-                    "403": _ERROR,
                     "413": _ERROR,
+                    **_TUS_ERRORS,
                 },
             },
         },
@@ -206,22 +235,46 @@ OPENAPI: dict[str, Any] = {
             ],
             "head": {
                 "summary": "Où en est l'envoi (Upload-Offset)",
+                "parameters": [_TUS],
                 "responses": {
                     "200": {"description": "Upload-Offset, Upload-Length"},
-                    "404": _ERROR,
+                    **_TUS_ERRORS,
                 },
             },
             "patch": {
                 "summary": "Ajouter des octets à la position Upload-Offset",
+                "parameters": [
+                    _TUS,
+                    _CSRF,
+                    _header("Upload-Offset", {"type": "integer", "minimum": 0}, "Position"),
+                    _header(
+                        "Upload-Checksum",
+                        {"type": "string"},
+                        "« sha1 <base64> » du morceau",
+                        required=False,
+                    ),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/offset+octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
                 "responses": {
                     "204": {"description": "Nouvel Upload-Offset"},
                     "409": _ERROR,
+                    "415": _ERROR,
+                    "423": _ERROR,
                     "460": _ERROR,
+                    **_TUS_ERRORS,
                 },
             },
             "delete": {
                 "summary": "Annuler l'envoi (extension termination)",
-                "responses": {"204": {"description": "Annulé"}, "404": _ERROR},
+                "parameters": [_TUS, _CSRF],
+                "responses": {"204": {"description": "Annulé"}, **_TUS_ERRORS},
             },
             "options": {
                 "summary": "Capacités tus",

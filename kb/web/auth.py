@@ -20,6 +20,7 @@ from kb import accounts, auth, notifications
 from kb.accounts import Account, AccountError, LinkInvalid
 from kb.auth import LoginRefused, TooManyAttempts
 from kb.db import DATABASE_DOWN, DatabaseUnavailable
+from kb.errors import BadRequest
 from kb.mail import MailError
 from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
@@ -102,8 +103,10 @@ def _address(request: Request) -> str:
 
 
 async def _form(request: Request) -> FormData:
-    form = await request.form()
+    form = await request.form(max_files=0, max_fields=50)
     check_csrf(request, form.get(CSRF_FIELD))
+    if any(isinstance(v, str) and "\x00" in v for v in form.values()):
+        raise BadRequest("Caractère nul interdit dans le formulaire.")
     return form
 
 
@@ -184,7 +187,7 @@ async def forgot(request: Request) -> Response:
     if account is not None and not account.disabled:
         await anyio.to_thread.run_sync(
             notifications.send_reset,
-            state.engine, state.mailer, state.settings, account, str(request.base_url),
+            state.engine, state.mailer, state.settings, account,
         )  # fmt: skip
     auth.record(state.engine, "reset_requested", login=normalized, address=_address(request))
     # The same answer whether or not the account exists: nobody learns who has one.
@@ -267,7 +270,7 @@ async def change_email(request: Request) -> Response:
             raise AccountError("C'est déjà l'adresse e-mail du compte.")
         await anyio.to_thread.run_sync(
             notifications.send_email_change,
-            state.engine, state.mailer, state.settings, account, email, str(request.base_url),
+            state.engine, state.mailer, state.settings, account, email,
         )  # fmt: skip
     except (AccountError, MailError) as exc:
         return render(

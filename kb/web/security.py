@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import unquote
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb.errors import KbError
@@ -54,6 +56,10 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        refusal = _refuse(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         request = Request(scope)
         token = request.cookies.get(CSRF_COOKIE, "")
         fresh = len(token) != 43
@@ -73,6 +79,36 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def _refuse(scope: Scope) -> Response | None:
+    """What no page can use: NUL bytes in the address, headers larger than browsers send."""
+    path = scope.get("path", "")
+    if sum(len(k) + len(v) for k, v in scope.get("headers", [])) > MAX_HEADER_BYTES:
+        return _refusal(
+            path, 431, "entetes_trop_volumineux", "En-têtes de requête trop volumineux."
+        )
+    if "\x00" in path + unquote(scope.get("query_string", b"").decode("latin-1")):
+        return _refusal(path, 400, "requete_invalide", "Caractère nul interdit dans l'adresse.")
+    return None
+
+
+def _refusal(path: str, status: int, code: str, message: str) -> Response:
+    """Before any route: the API's one JSON error shape, or plain French text."""
+    headers = dict(HEADERS)
+    if path.startswith("/api/"):
+        error = {"status": status, "code": code, "message": message}
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
+    page = (
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+        f"<title>Requête invalide</title></head><body><main><h1>Requête invalide</h1>"
+        f"<p>{message}</p><p><a href=\"/\">Revenir à l'accueil de l'assistance</a></p>"
+        "</main></body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 def check_csrf(request: Request, submitted: object) -> None:

@@ -162,7 +162,6 @@ async def reply(request: Request) -> Response:
         await _notify(
             notifications.send_support_reply,
             state.mailer, state.settings, owner, found.reference, found.subject,
-            str(request.base_url),
         )  # fmt: skip
     notice = "note" if internal else "repondu"
     url = f"/support/tickets/{found.reference}?{notice}=1#fil"

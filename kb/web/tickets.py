@@ -158,7 +158,7 @@ async def create(request: Request) -> Response:
         await _notify(
             notifications.send_new_ticket,
             state.mailer, state.settings, account, reference, subject, category,
-            form.fields["message"].strip(), str(request.base_url),
+            form.fields["message"].strip(),
         )  # fmt: skip
     url = f"/tickets/{reference}" + ("?cree=1" if created else "")
     if _wants_json(request):
