@@ -217,12 +217,18 @@ async def batches(stream: AsyncIterator[bytes], size: int = BATCH) -> AsyncItera
     """A request body in pieces of at least `size`, each worth a trip to a worker thread."""
     pending: list[bytes] = []
     count = 0
-    async for chunk in stream:
-        pending.append(chunk)
-        count += len(chunk)
-        if count >= size:
+    try:
+        async for chunk in stream:
+            pending.append(chunk)
+            count += len(chunk)
+            if count >= size:
+                yield b"".join(pending)
+                pending, count = [], 0
+    except Exception:
+        # The connection dropped: what did arrive is handed on first (tus keeps it).
+        if pending:
             yield b"".join(pending)
-            pending, count = [], 0
+        raise
     if pending:
         yield b"".join(pending)
 

@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -172,12 +173,8 @@ class Uploads:
         algorithm, expected = _checksum(checksum)
         handle = open(self.path(upload.id), "r+b")  # noqa: SIM115 - closed in end_append
         try:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UploadBusy(
-                    "Cet envoi est déjà en cours depuis une autre connexion."
-                ) from None
+            # A PATCH cut a moment ago may still be writing what it received: wait for it.
+            _lock(handle, fcntl.LOCK_EX)
             size = os.fstat(handle.fileno()).st_size
             if offset != size:
                 raise OffsetConflict(
@@ -193,6 +190,12 @@ class Uploads:
         if hasher is None and size == 0:
             hasher = hashlib.sha256()
         return _Appender(handle, size, upload.length - size, hasher, algorithm, expected)
+
+    def settled(self, upload: Upload) -> Upload:
+        """The offset once no PATCH is writing: a HEAD right after a cut gets every kept byte."""
+        with open(self.path(upload.id), "rb") as handle:
+            _lock(handle, fcntl.LOCK_SH)
+        return self._refresh(upload)
 
     def end_append(self, upload: Upload, appender: _Appender) -> None:
         """Make what arrived durable; a chunk whose checksum does not match is taken back."""
@@ -297,6 +300,24 @@ class _Appender:
 
     def digest(self) -> bytes | None:
         return self.check.digest() if self.check is not None else None
+
+
+LOCK_WAIT = 10.0
+
+
+def _lock(handle: IO[bytes], mode: int) -> None:
+    """flock, waiting a little for another request on the same upload to finish."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise UploadBusy(
+                    "Cet envoi est déjà en cours depuis une autre connexion."
+                ) from None
+            time.sleep(0.02)
 
 
 def _checksum(header: str | None) -> tuple[Any, bytes | None]:

@@ -133,7 +133,6 @@ def test_tuspy_uploads_in_several_sessions_and_the_sha256_is_right(
                     "Content-Type": "application/offset+octet-stream",
                 },
             )
-        time.sleep(0.3)
         kept = int(http.head(url, headers={"Tus-Resumable": "1.0.0"}).headers["upload-offset"])
         assert offset <= kept <= offset + MIB // 2
         # A later session resumes from the server's offset, with a new client.
@@ -459,3 +458,36 @@ def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path:
         [attachment] = connection.execute(sa.select(db.attachments)).all()
     engine.dispose()
     assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
+
+
+def test_a_body_that_stalls_frees_the_upload(
+    served: tuple[Web, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb.web import uploads as tus_routes
+
+    monkeypatch.setattr(tus_routes, "IDLE_SECONDS", 0.5)
+    web, base = served
+    with session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
+            "location"
+        ]
+
+        def stalls() -> Iterator[bytes]:
+            yield b"x" * 1000
+            time.sleep(3)  # the laptop sleeps with the connection open
+            yield b"y"
+
+        with contextlib.suppress(httpx2.TransportError):
+            http.patch(
+                url,
+                content=stalls(),
+                headers={
+                    **tus,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=10,
+            )
+        with httpx2.Client(base_url=base, cookies=http.cookies) as other:
+            assert other.head(url, headers=tus).headers["upload-offset"] == "1000"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from email.utils import format_datetime
 
 import anyio
@@ -28,6 +29,23 @@ class NotLoggedIn(KbError):
 class TusVersionUnsupported(KbError):
     status = 412
     code = "version_tus"
+
+
+IDLE_SECONDS = 60.0  # a body that stops arriving for this long is a dropped connection
+
+
+async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """The body, until it ends or stalls: a connection gone without a word frees the upload."""
+    chunks = stream.__aiter__()
+    while True:
+        with anyio.move_on_after(seconds) as scope:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+        if scope.cancelled_caught:
+            raise ClientDisconnect()
+        yield chunk
 
 
 def routes() -> list[Route]:
@@ -104,7 +122,8 @@ async def resource(request: Request) -> Response:
     store: Uploads = request.app.state.uploads
     upload = await anyio.to_thread.run_sync(store.get, account, request.path_params["upload_id"])
     if request.method == "HEAD":
-        return Response(status_code=200, headers=_headers(upload))
+        settled = await anyio.to_thread.run_sync(store.settled, upload)
+        return Response(status_code=200, headers=_headers(settled))
     if request.method == "DELETE":
         await anyio.to_thread.run_sync(store.delete, upload)
         return Response(status_code=204, headers={"tus-resumable": TUS_VERSION})
@@ -114,7 +133,7 @@ async def resource(request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        async for batch in batches(request.stream()):
+        async for batch in batches(_until_idle(request.stream(), IDLE_SECONDS)):
             await anyio.to_thread.run_sync(appender.write, batch)
     except ClientDisconnect:
         pass  # what arrived is kept: the client resumes from the new offset
