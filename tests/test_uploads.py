@@ -466,7 +466,7 @@ def test_a_body_that_stalls_frees_the_upload(
     from kb.web import uploads as tus_routes
 
     monkeypatch.setattr(tus_routes, "IDLE_SECONDS", 0.5)
-    web, base = served
+    _, base = served
     with session(base) as http:
         tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
         url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
