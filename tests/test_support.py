@@ -284,7 +284,10 @@ def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None
         files=[("fichiers", ("", b"", "x"))],
         headers={"accept": "application/json"},
     )  # fmt: skip
-    assert sent.json() == {"reference": reference, "url": f"/support/tickets/{reference}?repondu=1#fil"}
+    assert sent.json() == {
+        "reference": reference,
+        "url": f"/support/tickets/{reference}?repondu=1#fil",
+    }
     assert ">procedure.pdf</a>" in web.client.get(f"/support/tickets/{reference}").text
     refused = web.client.post(
         f"/support/tickets/{reference}/reponses",

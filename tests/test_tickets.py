@@ -340,7 +340,7 @@ def test_french_file_names_are_kept(web: Web) -> None:
 def test_a_malformed_body_is_a_clear_400(web: Web) -> None:
     response = web.client.post(
         "/tickets",
-        content=b"--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--x\r\ngarbage",
+        content=b'--x\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nabc\r\n--x\r\ngarbage',
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert response.status_code in (400, 403)
