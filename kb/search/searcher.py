@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import re
 import threading
 import time
@@ -26,6 +27,7 @@ from kb.search.snippets import SNIPPET_CHARS, highlight_all, snippet
 MAX_QUERY_CHARS = 500
 MAX_WORDS = 32
 PER_PAGE_MAX = 50
+RESULTS_CACHED = 4096
 # The long tail of a query (one common word in passing) is noise, not an answer.
 RELATIVE_FLOOR = 0.1
 # Articles whose text, folded for snippets, stays in memory (per snapshot).
@@ -152,6 +154,9 @@ class Snapshot:
         )
         self._shown: OrderedDict[int, _Shown] = OrderedDict()
         self._similar: dict[str, list[str]] = {}
+        # Popular queries and the prefixes typed on the way to them come back all day: their
+        # answers are kept for this generation (a new build opens a new snapshot).
+        self._results: OrderedDict[tuple[Any, ...], SearchResults] = OrderedDict()
 
     def close(self) -> None:
         self._searcher.close()
@@ -180,27 +185,50 @@ class Snapshot:
         if category is not None and category not in {c["slug"] for c in self.categories}:
             raise BadRequest(f"Catégorie inconnue : « {category} ».")
         folded = words(query)[:MAX_WORDS]
+        as_prefix = prefix and not query[-1:].isspace()
+        key = (query, category, page, per_page, as_prefix, drafts)
         with self._lock:
-            plan = self._planner.plan(folded, prefix=prefix and not query[-1:].isspace())
-            if not plan.units:
-                suggestion = self._suggestion(query, folded, plan)
-                nothing = not any(not is_stop(w) for w in folded)
-                return SearchResults(
-                    query, 0, page, per_page, [], {}, suggestion, category, nothing
-                )
-            raw, coordination = rank(plan.units, self._scores)
-            if self._drafts and not drafts:
-                raw = {d: s for d, s in raw.items() if d not in self._drafts}
-            # Coordination orders the results; what is kept depends on the words' own scores.
-            floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
-            scored = [(coordination(d, s), d) for d, s in raw.items() if s >= floor]
-            facets = Counter(map(self._category_at.__getitem__, (d for _, d in scored)))
-            if category is not None:
-                scored = [(s, d) for s, d in scored if self._category_at[d] == category]
-            start = (page - 1) * per_page
-            shown = self._first(scored, start + per_page)[start:]
-            hits = [self._hit(d, s, plan.stems) for s, d in shown]
-            suggestion = self._suggestion(query, folded, plan) if len(scored) < 3 else None
+            cached = self._results.get(key)
+            if cached is not None:
+                self._results.move_to_end(key)
+                return cached
+            results = self._search(query, folded, category, page, per_page, as_prefix, drafts)
+            self._results[key] = results
+            if len(self._results) > RESULTS_CACHED:
+                self._results.popitem(last=False)
+            return results
+
+    def _search(
+        self,
+        query: str,
+        folded: list[str],
+        category: str | None,
+        page: int,
+        per_page: int,
+        as_prefix: bool,
+        drafts: bool,
+    ) -> SearchResults:
+        """The search itself, under the snapshot's lock."""
+        plan = self._planner.plan(folded, prefix=as_prefix)
+        if not plan.units:
+            suggestion = self._suggestion(query, folded, plan)
+            nothing = not any(not is_stop(w) for w in folded)
+            return SearchResults(
+                query, 0, page, per_page, [], {}, suggestion, category, nothing
+            )
+        raw, coordination = rank(plan.units, self._scores)
+        if self._drafts and not drafts:
+            raw = {d: s for d, s in raw.items() if d not in self._drafts}
+        # Coordination orders the results; what is kept depends on the words' own scores.
+        floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
+        scored = [(coordination(d, s), d) for d, s in raw.items() if s >= floor]
+        facets = Counter(map(self._category_at.__getitem__, (d for _, d in scored)))
+        if category is not None:
+            scored = [(s, d) for s, d in scored if self._category_at[d] == category]
+        start = (page - 1) * per_page
+        shown = self._first(scored, start + per_page)[start:]
+        hits = [self._hit(d, s, plan.stems) for s, d in shown]
+        suggestion = self._suggestion(query, folded, plan) if len(scored) < 3 else None
         ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
         return SearchResults(
             query, len(scored), page, per_page, hits, ordered, suggestion, category
@@ -338,8 +366,23 @@ class SearchIndex:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._broken: tuple[Path, float, IndexCorrupt] | None = None
+        self._seen: tuple[int, int, int] | None = None
 
     def snapshot(self) -> Snapshot:
+        # A build replaces CURRENT (a new inode): one stat per request tells whether to look.
+        try:
+            stat = os.stat(self.index_dir / CURRENT)
+            seen: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            seen = None
+        current = self._snapshot
+        if seen is not None and current is not None and seen == self._seen:
+            return current
+        snapshot = self._snapshot_of_current()
+        self._seen = seen
+        return snapshot
+
+    def _snapshot_of_current(self) -> Snapshot:
         generation = current_generation(self.index_dir)
         if generation is None:
             if (self.index_dir / CURRENT).exists():
