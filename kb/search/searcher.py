@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
+import json
 import math
 import os
 import re
@@ -77,6 +79,11 @@ class SearchResults:
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.per_page))
+
+    @functools.cached_property
+    def json_bytes(self) -> bytes:
+        """The API's answer, encoded once: kept answers are sent again as they are."""
+        return json.dumps(self.as_json(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -213,9 +220,7 @@ class Snapshot:
         if not plan.units:
             suggestion = self._suggestion(query, folded, plan)
             nothing = not any(not is_stop(w) for w in folded)
-            return SearchResults(
-                query, 0, page, per_page, [], {}, suggestion, category, nothing
-            )
+            return SearchResults(query, 0, page, per_page, [], {}, suggestion, category, nothing)
         raw, coordination = rank(plan.units, self._scores)
         if self._drafts and not drafts:
             raw = {d: s for d, s in raw.items() if d not in self._drafts}

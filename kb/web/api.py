@@ -52,7 +52,7 @@ async def search(request: Request) -> Response:
     )
     if page == 1 and not results.empty_query:
         request.app.state.usage.search(query, results.total)
-    return JSONResponse(results.as_json())
+    return Response(results.json_bytes, media_type="application/json")
 
 
 async def suggest(request: Request) -> Response:

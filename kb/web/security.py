@@ -73,7 +73,8 @@ class SecurityMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS:
                     headers.setdefault(name, value)
-                if fresh:
+                # Pages carry forms; JSON answers and static files need no token.
+                if fresh and headers.get("content-type", "").startswith("text/html"):
                     cookie = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"
                     headers.append("set-cookie", cookie + ("; Secure" if secure else ""))
             await send(message)
