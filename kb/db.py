@@ -258,17 +258,31 @@ def upsert_add(
 ) -> None:
     """INSERT the row, or add `increments` to it (and set `replace`) when it exists."""
     replace = replace or {}
-    values = {**keys, **increments, **replace}
+    upsert_many(connection, table, list(keys), list(increments), list(replace),
+                [{**keys, **increments, **replace}])  # fmt: skip
+
+
+def upsert_many(
+    connection: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    increments: list[str],
+    replace: list[str],
+    rows: list[dict[str, Any]],
+) -> None:
+    """`upsert_add` for many rows in one statement, sent as one batch (executemany)."""
+    if not rows:
+        return
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(table).values(**values)
+        statement: Any = pg_insert(table)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table).values(**values)
+        statement = sqlite_insert(table)
     updates: dict[str, Any] = {
         name: table.c[name] + statement.excluded[name] for name in increments
     }
     updates.update({name: statement.excluded[name] for name in replace})
-    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)

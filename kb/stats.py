@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import article_views, searches, suggestion_events, upsert_add, votes
+from kb.db import article_views, searches, suggestion_events, upsert_many, votes
 from kb.search.analysis import words
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -86,25 +86,26 @@ class Usage:
             return 0
         try:
             with self.engine.begin() as connection:
-                for (slug, day), n in sorted(views.items()):
-                    upsert_add(connection, article_views, {"slug": slug, "day": day}, {"views": n})
-                for (query, day), entry in sorted(found.items()):
-                    upsert_add(
-                        connection,
-                        searches,
-                        {"query": query, "day": day},
-                        {"count": entry.count},
-                        {"results": entry.results, "last_seen": entry.last_seen},
-                    )
+                views_rows = [
+                    {"slug": slug, "day": day, "views": n}
+                    for (slug, day), n in sorted(views.items())
+                ]
+                upsert_many(connection, article_views, ["slug", "day"], ["views"], [], views_rows)
+                search_rows = [
+                    {"query": query, "day": day, "count": e.count, "results": e.results,
+                     "last_seen": e.last_seen}
+                    for (query, day), e in sorted(found.items())
+                ]  # fmt: skip
+                upsert_many(connection, searches, ["query", "day"], ["count"],
+                            ["results", "last_seen"], search_rows)  # fmt: skip
+                vote_rows = [
+                    {"slug": slug, "day": day, "helpful": yes, "unhelpful": no}
+                    for (slug, day), (yes, no) in sorted(voted.items())
+                ]
+                upsert_many(connection, votes, ["slug", "day"], ["helpful", "unhelpful"], [],
+                            vote_rows)  # fmt: skip
                 if opens:
                     connection.execute(sa.insert(suggestion_events), opens)
-                for (slug, day), (yes, no) in sorted(voted.items()):
-                    upsert_add(
-                        connection,
-                        votes,
-                        {"slug": slug, "day": day},
-                        {"helpful": yes, "unhelpful": no},
-                    )
         except sa.exc.SQLAlchemyError:
             self._restore(views, found, voted, opens)
             raise
