@@ -254,3 +254,15 @@ def test_similar_articles(make_site: Callable[..., Site]) -> None:
         }
     )
     assert site.snapshot().similar("a") == ["b"]
+
+
+def test_fixed_expressions_are_one_word(make_site: Callable[..., Site]) -> None:
+    site = make_site(
+        {
+            "abonnement/delai.md": article("Dépôt", "Le dépôt est possible jusqu'au dernier jour."),
+            "utilisation/maj.md": article("Navigateur", "Faites la mise à jour : restez à jour."),
+        }
+    )
+    assert site.slugs("le dernier jour") == ["delai"]  # not "à jour", not "mise à jour"
+    assert site.slugs("mise à jour du navigateur")[0] == "maj"
+    assert site.slugs("mettre a jour")[0] == "maj"

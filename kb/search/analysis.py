@@ -11,11 +11,13 @@ from functools import lru_cache
 from whoosh.analysis import (
     Analyzer,
     CharsetFilter,
+    Filter,
     LowercaseFilter,
     RegexTokenizer,
     StemFilter,
     StopFilter,
 )
+from whoosh.analysis.acore import Token
 from whoosh.lang import stopwords_for_language
 from whoosh.lang.snowball.french import FrenchStemmer
 from whoosh.support.charset import accent_map
@@ -156,11 +158,66 @@ def _build_fold_table() -> dict[int, str]:
 _FOLD_TABLE = _build_fold_table()
 
 
+# Fixed expressions whose words mean something else on their own: "à jour" (up to date) is
+# not a day. Indexed and searched as one word, so "le dernier jour" does not find them.
+FIXED_EXPRESSIONS: dict[tuple[str, ...], str] = {
+    ("mise", "a", "jour"): "miseajour",
+    ("mises", "a", "jour"): "miseajour",
+    ("a", "jour"): "ajour",
+}
+_LONGEST_FIXED = max(len(k) for k in FIXED_EXPRESSIONS)
+
+
+def join_fixed(folded: list[str]) -> list[str]:
+    """['mise', 'a', 'jour', 'du', 'navigateur'] -> ['miseajour', 'du', 'navigateur']."""
+    out: list[str] = []
+    i = 0
+    while i < len(folded):
+        for length in range(min(_LONGEST_FIXED, len(folded) - i), 1, -1):
+            joined = FIXED_EXPRESSIONS.get(tuple(folded[i : i + length]))
+            if joined:
+                out.append(joined)
+                i += length
+                break
+        else:
+            out.append(folded[i])
+            i += 1
+    return out
+
+
+class FixedExpressionFilter(Filter):
+    """The index side of `join_fixed`, on Whoosh tokens (lower case, before stop words)."""
+
+    def __call__(self, tokens: Iterable[Token]) -> Iterable[Token]:
+        window: list[Token] = []
+        for token in tokens:
+            window.append(token.copy())
+            while len(window) >= _LONGEST_FIXED:
+                yield from self._emit(window)
+        while window:
+            yield from self._emit(window)
+
+    def _emit(self, window: list[Token]) -> Iterable[Token]:
+        folded = [t.text.translate(accent_map) for t in window]
+        for length in range(min(_LONGEST_FIXED, len(window)), 1, -1):
+            joined = FIXED_EXPRESSIONS.get(tuple(folded[:length]))
+            if joined:
+                first, last = window[0], window[length - 1]
+                first.text = joined
+                if hasattr(first, "endchar") and hasattr(last, "endchar"):
+                    first.endchar = last.endchar
+                del window[:length]
+                yield first
+                return
+        yield window.pop(0)
+
+
 def french_analyzer() -> Analyzer:
     """For the ranked fields: folded before stemming, or `securite` and `sécurité` stem apart."""
     return (
         RegexTokenizer(WORD_PATTERN)
         | LowercaseFilter()
+        | FixedExpressionFilter()
         | StopFilter(stoplist=STOP_WORDS, minsize=1)
         | CharsetFilter(accent_map)
         | StopFilter(stoplist=_FOLDED_STOP_WORDS, minsize=1)
@@ -183,7 +240,7 @@ def stem(folded_word: str) -> str:
 
 def words(text: str) -> list[str]:
     """The folded words of a query, stop words included, in order, folded as the index folds."""
-    return _WORD_RE.findall(text.lower().translate(accent_map))
+    return join_fixed(_WORD_RE.findall(text.lower().translate(accent_map)))
 
 
 def is_stop(folded_word: str) -> bool:
