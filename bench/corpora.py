@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from kb.content import ARTICLE_KEYS
+
 # ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
 CORPUS_ROOT = Path(
     os.environ.get("KB_CORPUS_ROOT", Path(__file__).resolve().parents[2] / "shared" / "corpus")
@@ -39,20 +41,7 @@ CORPUS_ROOT = Path(
 DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
-ALLOWED_KEYS = frozenset(
-    {
-        "title",
-        "summary",
-        "keywords",
-        "slug",
-        "aliases",
-        "related",
-        "featured",
-        "order",
-        "updated",
-        "draft",
-    }
-)
+ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
 _SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # A link resolver gets a link destination and returns the new destination, or None to
