@@ -233,6 +233,46 @@ async def batches(stream: AsyncIterator[bytes], size: int = BATCH) -> AsyncItera
         yield b"".join(pending)
 
 
+async def pipelined(batches: AsyncIterator[bytes], write: Callable[[bytes], object]) -> None:
+    """While a worker thread writes and hashes one batch (both release the GIL), the event
+    loop reads the next: two cores at work, at most two batches in memory."""
+    send, receive_batches = anyio.create_memory_object_stream[bytes](1)
+
+    async def consume() -> None:
+        async with receive_batches:
+            async for batch in receive_batches:
+                await anyio.to_thread.run_sync(write, batch)
+
+    source_failed: Exception | None = None
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            async with send:
+                try:
+                    async for batch in batches:
+                        await send.send(batch)
+                except Exception as exc:  # a dropped connection: what arrived is still written
+                    source_failed = exc
+    except BaseExceptionGroup as group:  # one failure at a time: the first one says why
+        raise _first_cause(group) from None
+    if source_failed is not None:
+        raise source_failed
+
+
+def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The failure itself, not its echoes (the other side cancelled, or its stream broken)."""
+    echoes = (anyio.get_cancelled_exc_class(), anyio.BrokenResourceError)
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = list(group.exceptions)
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return next((e for e in leaves if not isinstance(e, echoes)), leaves[0])
+
+
 async def receive(
     stream: AsyncIterator[bytes], content_type: str, temp_dir: Path, limit: int
 ) -> ReceivedForm:
@@ -245,8 +285,7 @@ async def receive(
     receiver = _Receiver(temp_dir, limit)
     parser = MultipartParser(boundary, receiver.callbacks())
     try:
-        async for batch in batches(stream):
-            await anyio.to_thread.run_sync(parser.write, batch)
+        await pipelined(batches(stream), parser.write)
         parser.finalize()
     except BaseException as exc:
         receiver.close()

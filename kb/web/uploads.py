@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kb.accounts import Account
-from kb.attachments import batches
+from kb.attachments import batches, pipelined
 from kb.errors import BadRequest, KbError
 from kb.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.security import CSRF_COOKIE
@@ -133,8 +133,7 @@ async def resource(request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        async for batch in batches(_until_idle(request.stream(), IDLE_SECONDS)):
-            await anyio.to_thread.run_sync(appender.write, batch)
+        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write)
     except ClientDisconnect:
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
