@@ -24,7 +24,7 @@ from kb.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
 from kb.search.indexer import CURRENT, IndexCorrupt, current_generation, read_meta, verify_files
 from kb.search.planner import Plan, Planner, Vocabulary
 from kb.search.scoring import ScoreCache, rank
-from kb.search.snippets import SNIPPET_CHARS, highlight_all, snippet
+from kb.search.snippets import SNIPPET_CHARS, StemIndex, highlight_all, snippet, stem_index
 
 MAX_QUERY_CHARS = 500
 MAX_WORDS = 32
@@ -126,6 +126,14 @@ class _Shown:
     text: str
     folded_title: str
     folded: str
+
+    @functools.cached_property
+    def index(self) -> StemIndex:
+        return stem_index(self.folded)
+
+    @functools.cached_property
+    def title_index(self) -> StemIndex:
+        return stem_index(self.folded_title)
 
 
 class Snapshot:
@@ -280,11 +288,11 @@ class Snapshot:
 
     def _hit(self, docnum: int, score: float, stems: set[str]) -> Hit:
         shown = self._shown_of(docnum)
-        passage = snippet(shown.text, stems, shown.folded)
+        passage = snippet(shown.text, stems, shown.folded, shown.index)
         return Hit(
             slug=shown.slug,
             title=shown.title,
-            title_html=highlight_all(shown.title, stems, shown.folded_title),
+            title_html=highlight_all(shown.title, stems, shown.folded_title, shown.title_index),
             category=shown.category,
             url=f"/articles/{shown.slug}",
             snippet=passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),

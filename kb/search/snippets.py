@@ -14,10 +14,29 @@ SNIPPET_CHARS = 200
 Span = tuple[int, int, str]  # start, end, stem
 
 
-def match_spans(text: str, stems: set[str], folded: str | None = None) -> list[Span]:
-    """Where the words of `text` stem to one of `stems` (`folded` is fold(text), if known)."""
+StemIndex = dict[str, list[tuple[int, int]]]
+_WORDS = re.compile(r"\w+")
+
+
+def stem_index(folded: str) -> StemIndex:
+    """Where each stem of a folded text stands: built once per article, read by every query."""
+    index: StemIndex = {}
+    for match in _WORDS.finditer(folded):
+        word = match.group()
+        if len(word) > 1 and not is_stop(word):
+            index.setdefault(stem(word), []).append((match.start(), match.end()))
+    return index
+
+
+def match_spans(
+    text: str, stems: set[str], folded: str | None = None, index: StemIndex | None = None
+) -> list[Span]:
+    """Where the words of `text` stem to one of `stems` (`folded` is fold(text), if known;
+    `index`, its stem_index, if known)."""
     if not stems:
         return []
+    if index is not None:
+        return sorted((s, e, st) for st in stems if len(st) > 1 for s, e in index.get(st, ()))
     if folded is None:
         folded = fold(text)
     # Stems are (nearly always) prefixes of their words: a regex finds the candidates in C,
@@ -52,14 +71,18 @@ def _mark(text: str, spans: Iterable[Span], start: int, end: int) -> str:
     return "".join(out)
 
 
-def highlight_all(text: str, stems: set[str], folded: str | None = None) -> str:
+def highlight_all(
+    text: str, stems: set[str], folded: str | None = None, index: StemIndex | None = None
+) -> str:
     """`text`, escaped, with <mark> around the matched words."""
-    return _mark(text, match_spans(text, stems, folded), 0, len(text))
+    return _mark(text, match_spans(text, stems, folded, index), 0, len(text))
 
 
-def snippet(text: str, stems: set[str], folded: str | None = None) -> str | None:
+def snippet(
+    text: str, stems: set[str], folded: str | None = None, index: StemIndex | None = None
+) -> str | None:
     """The passage of about SNIPPET_CHARS that holds the most different matched words."""
-    spans = match_spans(text, stems, folded)
+    spans = match_spans(text, stems, folded, index)
     if not spans:
         return None
     # The first window (of spans[i:j]) holding the most different stems, in one pass.
