@@ -91,6 +91,7 @@ from bench.upload import (
     start_server,
     stop_server,
     summarize_profile,
+    ticket_attachment,
     wait_healthy,
 )
 
@@ -285,21 +286,9 @@ def attach(http: httpx2.Client, data: Path, upload_id: str, size: int, expected:
         files=[("fichiers", ("", b"", "application/octet-stream"))],
         timeout=None,
     )
-    location = response.headers.get("location", "")
-    if response.status_code != 303 or not location.startswith("/tickets/T-"):
-        raise RuntimeError(f"ticket : {response.status_code} {location} {response.text[:500]}")
-    reference = location.split("?")[0].rsplit("/", 1)[1]
+    reference, stored_as, recorded, sha256 = ticket_attachment(response, data, "ticket")
     with contextlib.closing(sqlite3.connect(data / "kb.sqlite3")) as db:
-        rows = db.execute(
-            "SELECT a.stored_as, a.size, a.sha256 FROM attachments a"
-            " JOIN messages m ON m.id = a.message_id JOIN tickets t ON t.id = m.ticket_id"
-            " WHERE t.reference = ?",
-            (reference,),
-        ).fetchall()
         left = db.execute("SELECT count(*) FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-    if len(rows) != 1:
-        raise RuntimeError(f"{reference} : {len(rows)} pièce(s) jointe(s) au lieu d'une")
-    stored_as, recorded, sha256 = rows[0]
     stored = data / "attachments" / stored_as
     if not (recorded == stored.stat().st_size == size and sha256 == expected):
         raise RuntimeError(

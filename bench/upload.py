@@ -339,6 +339,28 @@ class Upload:
     sha256: str
 
 
+def ticket_attachment(
+    response: httpx2.Response, data: Path, what: str
+) -> tuple[str, str, int, str]:
+    """The ticket a POST /tickets created, and its one attachment's row: (reference,
+    stored_as, size, sha256); anything else is a failure of the bench."""
+    location = response.headers.get("location", "")
+    if response.status_code != 303 or not location.startswith("/tickets/T-"):
+        raise RuntimeError(f"{what} : {response.status_code} {location} {response.text[:500]}")
+    reference = location.split("?")[0].rsplit("/", 1)[1]
+    with contextlib.closing(sqlite3.connect(data / "kb.sqlite3")) as db:
+        rows = db.execute(
+            "SELECT a.stored_as, a.size, a.sha256 FROM attachments a"
+            " JOIN messages m ON m.id = a.message_id JOIN tickets t ON t.id = m.ticket_id"
+            " WHERE t.reference = ?",
+            (reference,),
+        ).fetchall()
+    if len(rows) != 1:
+        raise RuntimeError(f"{reference} : {len(rows)} pièce(s) jointe(s) au lieu d'une")
+    stored_as, size, sha256 = rows[0]
+    return reference, stored_as, size, sha256
+
+
 def upload(client: httpx2.Client, data: Path, pid: int, size: int) -> Upload:
     sent_at: list[float] = []
     body, length = multipart(client.cookies["kb_csrf"], size, sent_at)
@@ -354,20 +376,7 @@ def upload(client: httpx2.Client, data: Path, pid: int, size: int) -> Upload:
     server_wait = run_queue_wait(sched_before, schedstat(pid))
     client_cpu = time.process_time() - client_before
     peak = proc_kib(pid, "VmHWM")
-    location = response.headers.get("location", "")
-    if response.status_code != 303 or not location.startswith("/tickets/T-"):
-        raise RuntimeError(f"envoi : {response.status_code} {location} {response.text[:500]}")
-    reference = location.split("?")[0].rsplit("/", 1)[1]
-    with contextlib.closing(sqlite3.connect(data / "kb.sqlite3")) as db:
-        rows = db.execute(
-            "SELECT a.stored_as, a.size, a.sha256 FROM attachments a"
-            " JOIN messages m ON m.id = a.message_id JOIN tickets t ON t.id = m.ticket_id"
-            " WHERE t.reference = ?",
-            (reference,),
-        ).fetchall()
-    if len(rows) != 1:
-        raise RuntimeError(f"{reference} : {len(rows)} pièce(s) jointe(s) au lieu d'une")
-    stored_as, recorded_size, sha256 = rows[0]
+    reference, stored_as, recorded_size, sha256 = ticket_attachment(response, data, "envoi")
     stored = data / "attachments" / stored_as
     on_disk = stored.stat().st_size
     if not on_disk == recorded_size == size:

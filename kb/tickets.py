@@ -216,18 +216,10 @@ def _add_message(
         )
     ).inserted_primary_key[0]
     for received in form.files:
-        stored_as = store.keep(received.temp_path, at.year, at.month)
-        kept.append((stored_as, None))
-        connection.execute(
-            sa.insert(attachments).values(
-                message_id=message_id,
-                filename=received.filename,
-                stored_as=stored_as,
-                size=received.size,
-                sha256=received.sha256,
-                content_type=received.content_type,
-            )
-        )
+        _attach(
+            connection, store, message_id, at, kept, received.temp_path, None,
+            received.filename, received.size, received.sha256, received.content_type,
+        )  # fmt: skip
     for upload in uploaded:
         # A finished resumable upload is moved into the attachments, never copied.
         deleted = connection.execute(
@@ -238,20 +230,35 @@ def _add_message(
         if deleted != 1:
             gone = f"« {upload.filename} » n'est plus disponible : joignez-le à nouveau."
             raise TicketInvalid({"fichiers": gone})
+        # On failure it goes back where it was, ready to be attached again.
         source = upload_paths[upload.id]
-        stored_as = store.keep(source, at.year, at.month)
-        kept.append((stored_as, source))  # on failure it goes back, ready to be attached again
-        connection.execute(
-            sa.insert(attachments).values(
-                message_id=message_id,
-                filename=upload.filename,
-                stored_as=stored_as,
-                size=upload.length,
-                sha256=upload.sha256,
-                content_type=upload.content_type,
-            )
-        )
+        _attach(connection, store, message_id, at, kept, source, source, upload.filename,
+                upload.length, upload.sha256 or "", upload.content_type)  # fmt: skip
     return int(message_id)
+
+
+def _attach(
+    connection: sa.Connection,
+    store: Store,
+    message_id: int,
+    at: dt.datetime,
+    kept: list[tuple[str, Path | None]],
+    source: Path,
+    restore_to: Path | None,
+    filename: str,
+    size: int,
+    sha256: str,
+    content_type: str,
+) -> None:
+    """Move a file in place (never a copy) and record it as one of the message's attachments."""
+    stored_as = store.keep(source, at.year, at.month)
+    kept.append((stored_as, restore_to))
+    connection.execute(
+        sa.insert(attachments).values(
+            message_id=message_id, filename=filename, stored_as=stored_as, size=size,
+            sha256=sha256, content_type=content_type,
+        )
+    )  # fmt: skip
 
 
 def reply(
