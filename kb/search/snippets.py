@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_left
 from functools import lru_cache
 from html import escape
 
@@ -36,7 +36,11 @@ def match_spans(
     if not stems:
         return []
     if index is not None:
-        return sorted((s, e, st) for st in stems if len(st) > 1 for s, e in index.get(st, ()))
+        found = [st for st in stems if len(st) > 1 and st in index]
+        if len(found) == 1:  # one stem: its places are in text order already
+            st = found[0]
+            return [(s, e, st) for s, e in index[st]]
+        return sorted((s, e, st) for st in found for s, e in index[st])
     if folded is None:
         folded = fold(text)
     # Stems are (nearly always) prefixes of their words: a regex finds the candidates in C,
@@ -59,10 +63,13 @@ def _candidates_re(stems: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{alternation})\w*")
 
 
-def _mark(text: str, spans: Iterable[Span], start: int, end: int) -> str:
+def _mark(text: str, spans: list[Span], start: int, end: int) -> str:
     out, cursor = [], start
-    for s, e, _ in spans:
-        if s < start or e > end:
+    # Spans are in text order: only those from `start` on can be inside.
+    for s, e, _ in spans[bisect_left(spans, (start,)) :]:
+        if s >= end:
+            break
+        if e > end:
             continue
         out.append(escape(text[cursor:s]))
         out.append(f"<mark>{escape(text[s:e])}</mark>")
@@ -85,8 +92,10 @@ def snippet(
     spans = match_spans(text, stems, folded, index)
     if not spans:
         return None
-    # The first window (of spans[i:j]) holding the most different stems, in one pass.
+    # The first window (of spans[i:j]) holding the most different stems, in one pass; a
+    # window holding all of them can't be beaten: the pass stops there.
     anchor, most = spans[0][0], 0
+    every = len({st for _, _, st in spans}) if len(spans) > 1 else 1
     inside: dict[str, int] = {}
     j = 0
     for i, (s, _, _) in enumerate(spans):
@@ -102,6 +111,8 @@ def snippet(
             j += 1
         if len(inside) > most:
             anchor, most = s, len(inside)
+            if most == every:
+                break
     start = max(0, anchor - 40)
     if start > 0:
         space = text.rfind(" ", 0, start)
