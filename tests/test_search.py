@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -117,6 +118,7 @@ def test_editors_synonyms_extend_the_builtin_list(make_site: Callable[..., Site]
         ("abonement", "abonnements-multiples"),
         ("mot de pase", "securite"),
         ("navigaturs", "navigateurs"),
+        ("navigtuers", "navigateurs"),  # two edits in a long word: a letter gone, two swapped
     ],
 )
 def test_typos_on_longer_words(site: Site, query: str, slug: str) -> None:
@@ -180,6 +182,20 @@ def test_did_you_mean_when_few_articles_match(site: Site) -> None:
     results = site.snapshot().search("navigatuers recommandés")
     assert results.suggestion == "navigateurs recommandés"
     assert site.snapshot().search("navigateurs").suggestion is None
+
+
+def test_queries_planned_alike_share_results_not_their_words(site: Site) -> None:
+    snapshot = site.snapshot()
+    plain, typed = snapshot.search("tableur"), snapshot.search("Le  tableur")
+    assert typed.hits == plain.hits and typed.total == plain.total == 3
+    assert json.loads(typed.json_bytes)["query"] == "Le  tableur"
+    # The suggestion is made of each query's own words.
+    first = snapshot.search("navigatuers recommandés")
+    again = snapshot.search("les navigatuers recommandés")
+    assert first.suggestion == "navigateurs recommandés"
+    assert again.suggestion == "les navigateurs recommandés"
+    for results in (plain, typed, first, again, snapshot.search("le"), snapshot.search("zzzz")):
+        assert json.loads(results.json_bytes) == results.as_json()
 
 
 def test_equal_scores_have_a_stable_order(make_site: Callable[..., Site]) -> None:

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,12 @@ RELATIVE_FLOOR = 0.1
 CACHED_TEXTS = 1024
 _TOKEN_RE = re.compile(r"\w+")
 BROKEN_SECONDS = 5.0  # a generation that failed to open is tried again after this long
+
+
+def _keep(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > RESULTS_CACHED:
+        cache.popitem(last=False)
 
 
 class IndexMissing(KbError):
@@ -64,6 +70,25 @@ class Hit:
         }
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One page of results of a plan: what the queries typed differently but planned alike
+    ("mot de", "Mot  de ", "mots de") share."""
+
+    total: int
+    hits: list[Hit]
+    facets: dict[str, int]
+
+    @functools.cached_property
+    def json_part(self) -> bytes:
+        """`"results":[…],"facets":{…}`, encoded once for every query of this plan."""
+        return _dumps({"results": [h.as_json() for h in self.hits], "facets": self.facets})[1:-1]
+
+
 @dataclass(frozen=True)
 class SearchResults:
     query: str
@@ -75,6 +100,7 @@ class SearchResults:
     suggestion: str | None = None
     category: str | None = None
     empty_query: bool = False
+    ranking: Ranking | None = field(default=None, repr=False, compare=False)
 
     @property
     def pages(self) -> int:
@@ -82,8 +108,15 @@ class SearchResults:
 
     @functools.cached_property
     def json_bytes(self) -> bytes:
-        """The API's answer, encoded once: kept answers are sent again as they are."""
-        return json.dumps(self.as_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        """The API's answer, encoded once: kept answers are sent again as they are, and the
+        results of a plan are encoded once for all its queries."""
+        if self.ranking is None:
+            return _dumps(self.as_json())
+        head = _dumps(
+            {"query": self.query, "total": self.total, "page": self.page, "per_page": self.per_page}
+        )
+        tail = b',"suggestion":' + _dumps(self.suggestion) + b"}"
+        return head[:-1] + b"," + self.ranking.json_part + tail
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +205,9 @@ class Snapshot:
         # Popular queries and the prefixes typed on the way to them come back all day: their
         # answers are kept for this generation (a new build opens a new snapshot).
         self._results: OrderedDict[tuple[Any, ...], SearchResults] = OrderedDict()
+        # And a query typed for the first time often plans like an earlier one ("mot de" is
+        # "mot"): its page of results is kept by plan.
+        self._rankings: OrderedDict[tuple[Any, ...], Ranking] = OrderedDict()
 
     def close(self) -> None:
         self._searcher.close()
@@ -199,7 +235,6 @@ class Snapshot:
             raise BadRequest(f"Page à partir de 1, et de 1 à {PER_PAGE_MAX} résultats par page.")
         if category is not None and category not in {c["slug"] for c in self.categories}:
             raise BadRequest(f"Catégorie inconnue : « {category} ».")
-        folded = words(query)[:MAX_WORDS]
         as_prefix = prefix and not query[-1:].isspace()
         key = (query, category, page, per_page, as_prefix, drafts)
         with self._lock:
@@ -207,10 +242,9 @@ class Snapshot:
             if cached is not None:
                 self._results.move_to_end(key)
                 return cached
+            folded = words(query)[:MAX_WORDS]
             results = self._search(query, folded, category, page, per_page, as_prefix, drafts)
-            self._results[key] = results
-            if len(self._results) > RESULTS_CACHED:
-                self._results.popitem(last=False)
+            _keep(self._results, key, results)
             return results
 
     def _search(
@@ -229,6 +263,23 @@ class Snapshot:
             suggestion = self._suggestion(query, folded, plan)
             nothing = not any(not is_stop(w) for w in folded)
             return SearchResults(query, 0, page, per_page, [], {}, suggestion, category, nothing)
+        key = (tuple(plan.units), category, page, per_page, drafts)
+        ranking = self._rankings.get(key)
+        if ranking is None:
+            ranking = self._rank(plan, category, page, per_page, drafts)
+            _keep(self._rankings, key, ranking)
+        else:
+            self._rankings.move_to_end(key)
+        suggestion = self._suggestion(query, folded, plan) if ranking.total < 3 else None
+        return SearchResults(
+            query, ranking.total, page, per_page, ranking.hits, ranking.facets, suggestion,
+            category, ranking=ranking,
+        )  # fmt: skip
+
+    def _rank(
+        self, plan: Plan, category: str | None, page: int, per_page: int, drafts: bool
+    ) -> Ranking:
+        """The page of results of a plan (its units are all it depends on)."""
         raw, coordination = rank(plan.units, self._scores)
         if self._drafts and not drafts:
             raw = {d: s for d, s in raw.items() if d not in self._drafts}
@@ -241,11 +292,8 @@ class Snapshot:
         start = (page - 1) * per_page
         shown = self._first(scored, start + per_page)[start:]
         hits = [self._hit(d, s, plan.stems) for s, d in shown]
-        suggestion = self._suggestion(query, folded, plan) if len(scored) < 3 else None
         ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
-        return SearchResults(
-            query, len(scored), page, per_page, hits, ordered, suggestion, category
-        )
+        return Ranking(len(scored), hits, ordered)
 
     def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
         """The `count` best, equal scores in the order of their slugs (a stable order)."""
