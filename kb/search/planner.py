@@ -8,6 +8,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from whoosh.reading import IndexReader
 
 from kb.search.analysis import Synonyms, is_stop, stem
@@ -41,10 +43,10 @@ class Vocabulary:
             word = text.decode("utf-8") if isinstance(text, bytes) else text
             self.frequency[word] = info.doc_frequency()
         self.words = sorted(self.frequency)
-        # Words by first letter and length, with their letters: where corrections are sought.
-        self._shelves: dict[tuple[str, int], list[tuple[str, frozenset[str]]]] = {}
+        # Words by first letter and length: where corrections are sought.
+        self._shelves: dict[tuple[str, int], list[str]] = {}
         for word in self.words:
-            self._shelves.setdefault((word[0], len(word)), []).append((word, frozenset(word)))
+            self._shelves.setdefault((word[0], len(word)), []).append(word)
         self._corrections: OrderedDict[str, list[str]] = OrderedDict()
         self._completions: OrderedDict[str, list[str]] = OrderedDict()
 
@@ -71,15 +73,15 @@ class Vocabulary:
         if found is None:
             # Typos spare the first letter, and two swapped letters are one slip.
             maxdist = 1 if len(word) < 7 else 2
-            letters = frozenset(word)
             ranked = []
             for length in range(len(word) - maxdist, len(word) + maxdist + 1):
-                for candidate, its_letters in self._shelves.get((word[0], length), ()):
-                    # Each edit changes at most two letters of the set: a cheap first sieve.
-                    if len(letters ^ its_letters) > 2 * maxdist or candidate == word:
-                        continue
-                    distance = edit_distance(word, candidate, maxdist)
-                    if distance <= maxdist:
+                shelf = self._shelves.get((word[0], length), ())
+                # Optimal string alignment, in C: an edit is an insertion, a deletion, a
+                # substitution or two neighbours swapped.
+                for candidate, distance, _ in process.extract_iter(
+                    word, shelf, scorer=OSA.distance, score_cutoff=maxdist
+                ):
+                    if candidate != word:
                         ranked.append((distance, -self.frequency[candidate], candidate))
             ranked.sort()
             found = [c for d, _, c in ranked if d == ranked[0][0]][:CORRECTIONS]
@@ -98,24 +100,6 @@ def _remember(cache: OrderedDict[str, list[str]], key: str, value: list[str]) ->
     cache[key] = value
     if len(cache) > _CACHED_WORDS:
         cache.popitem(last=False)
-
-
-def edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (optimal string alignment: a swap is one edit), or
-    limit + 1 as soon as it is known to exceed `limit`."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return previous[-1]
 
 
 class Planner:
