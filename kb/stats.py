@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,12 @@ FREQUENT_WINDOW_DAYS = 30
 
 def today() -> dt.date:
     return dt.datetime.now(PARIS).date()
+
+
+@lru_cache(maxsize=4096)  # the popular queries and their prefixes come back all day
+def normalized_query(query: str) -> str:
+    """How a query is counted: its folded words, so "Mot de passe" and "mot de passe " are one."""
+    return " ".join(words(query))[:500]
 
 
 @dataclass
@@ -54,7 +61,7 @@ class Usage:
             self._views[(slug, today())] += 1
 
     def search(self, query: str, results: int) -> None:
-        normalized = " ".join(words(query))[:500]
+        normalized = normalized_query(query)
         if not normalized:
             return
         now = dt.datetime.now(dt.UTC)

@@ -273,6 +273,13 @@ def test_html_and_json_are_compressed(web: Web) -> None:
     assert page.headers["content-encoding"] == "gzip"
     api = web.client.get("/api/search?q=mot+de+passe+fichier", headers={"accept-encoding": "gzip"})
     assert api.headers["content-encoding"] == "gzip"
+    assert api.headers["vary"] == "Accept-Encoding"
+    # A client that does not ask for gzip gets the same answer uncompressed, and caches are
+    # told that the encoding depends on the request.
+    plain = web.client.get("/api/search?q=mot+de+passe+fichier", headers={"accept-encoding": ""})
+    assert "content-encoding" not in plain.headers and plain.json() == api.json()
+    assert plain.headers["vary"] == "Accept-Encoding"
+    assert plain.headers["x-content-type-options"] == "nosniff"
 
 
 def test_healthz(web: Web) -> None:

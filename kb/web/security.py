@@ -6,7 +6,6 @@ import hmac
 import secrets
 from urllib.parse import unquote
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +38,8 @@ HEADERS = (
     ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
 )
 
+RAW_HEADERS = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in HEADERS)
+
 
 class CsrfRejected(KbError):
     status = 403
@@ -70,13 +71,18 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS:
-                    headers.setdefault(name, value)
+                # Raw pairs: cheaper than a MutableHeaders view on every answer.
+                raw = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                raw.extend(pair for pair in RAW_HEADERS if pair[0] not in present)
                 # Pages carry forms; JSON answers and static files need no token.
-                if fresh and headers.get("content-type", "").startswith("text/html"):
+                if fresh and any(
+                    name.lower() == b"content-type" and value.startswith(b"text/html")
+                    for name, value in raw
+                ):
                     cookie = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"
-                    headers.append("set-cookie", cookie + ("; Secure" if secure else ""))
+                    cookie += "; Secure" if secure else ""
+                    raw.append((b"set-cookie", cookie.encode("latin-1")))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,39 @@
+"""Compressed answers for clients that ask for them; the others are not slowed down by it."""
+
+from __future__ import annotations
+
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+VARY = (b"vary", b"Accept-Encoding")
+
+
+class Compression:
+    """Starlette's GZipMiddleware where the request accepts gzip. Elsewhere (scripts, API
+    clients, load tools) the answer goes straight out, with the `Vary: Accept-Encoding` that
+    tells caches a browser may get another encoding."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 500) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _accepts_gzip(scope):
+            await self.gzip(scope, receive, send)
+            return
+
+        async def send_with_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = message["headers"] = list(message.get("headers", ()))
+                if not any(name.lower() == b"vary" for name, _ in raw):
+                    raw.append(VARY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_vary)
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    return any(
+        name.lower() == b"accept-encoding" and b"gzip" in value
+        for name, value in scope.get("headers", ())
+    )
