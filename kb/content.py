@@ -452,6 +452,25 @@ _YAML_MESSAGES = (
 )
 
 
+class _ImpossibleDate(yaml.constructor.ConstructorError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's own loader, but a date that cannot exist (2026-02-30) is a problem at its line,
+    not a crash."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            problem = f"date impossible « {node.value} » : ce jour ou cette heure n'existe pas"
+            raise _ImpossibleDate(None, None, problem, node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def _yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line = first_line + (mark.line if mark else 0)
@@ -460,6 +479,8 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Pro
         (french for fragment, french in _YAML_MESSAGES if fragment in detail),
         f"syntaxe incorrecte ({(exc.problem or 'erreur').strip()})",
     )
+    if isinstance(exc, _ImpossibleDate):
+        message = exc.problem or message
     return Problem(path, line, f"YAML invalide : {message}")
 
 
@@ -477,7 +498,7 @@ def _parse_yaml(
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
     """Parse a YAML mapping, keeping the file line of each key."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None

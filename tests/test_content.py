@@ -37,6 +37,11 @@ def test_yaml_error_names_the_line_of_the_fault(tmp_path: Path) -> None:
         ("title: x\n\tsummary: y\n", 3, "tabulation interdite : indentez avec des espaces"),
         ("title: x\nkeywords: [a, b\n", 3, "crochet « [ » non fermé"),
         ("title: @x\n", 2, "caractère interdit en début de valeur : guillemets"),
+        (
+            "title: x\nupdated: 2026-02-30\n",
+            3,
+            "date impossible « 2026-02-30 » : ce jour ou cette heure n'existe pas",
+        ),
     ],
 )
 def test_yaml_faults_are_explained_in_french(
