@@ -11,6 +11,7 @@ from starlette.routing import Route
 from kb.errors import BadRequest, NotFound
 from kb.search import Snapshot
 from kb.search.searcher import MAX_QUERY_CHARS, PER_PAGE_MAX
+from kb.web.compression import precompressed
 from kb.web.params import int_param
 
 SUGGEST_MAX = 8
@@ -52,7 +53,9 @@ async def search(request: Request) -> Response:
     )
     if page == 1 and not results.empty_query:
         request.app.state.usage.search(query, results.total)
-    return Response(results.json_bytes, media_type="application/json")
+    return precompressed(
+        results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
+    )
 
 
 async def suggest(request: Request) -> Response:

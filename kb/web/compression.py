@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 VARY = (b"vary", b"Accept-Encoding")
+MINIMUM_SIZE = 500  # smaller answers are sent as they are: compressing them gains nothing
+
+
+def precompressed(
+    body: bytes, compressed: Callable[[], bytes], scope: Scope, media_type: str
+) -> Response:
+    """An answer kept in both forms (`compressed()` gives the kept gzip of `body`): the
+    compressed one for clients that accept gzip."""
+    if len(body) >= MINIMUM_SIZE and accepts_gzip(scope):
+        headers = {"content-encoding": "gzip", "vary": "Accept-Encoding"}
+        return Response(compressed(), media_type=media_type, headers=headers)
+    return Response(body, media_type=media_type)
 
 
 class Compression:
@@ -13,12 +28,12 @@ class Compression:
     clients, load tools) the answer goes straight out, with the `Vary: Accept-Encoding` that
     tells caches a browser may get another encoding."""
 
-    def __init__(self, app: ASGIApp, minimum_size: int = 500) -> None:
+    def __init__(self, app: ASGIApp, minimum_size: int = MINIMUM_SIZE) -> None:
         self.app = app
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _accepts_gzip(scope):
+        if scope["type"] != "http" or accepts_gzip(scope):
             await self.gzip(scope, receive, send)
             return
 
@@ -32,7 +47,7 @@ class Compression:
         await self.app(scope, receive, send_with_vary)
 
 
-def _accepts_gzip(scope: Scope) -> bool:
+def accepts_gzip(scope: Scope) -> bool:
     return any(
         name.lower() == b"accept-encoding" and b"gzip" in value
         for name, value in scope.get("headers", ())
