@@ -14,18 +14,21 @@ SNIPPET_CHARS = 200
 Span = tuple[int, int, str]  # start, end, stem
 
 
-StemIndex = dict[str, list[tuple[int, int]]]
+StemIndex = dict[str, tuple[tuple[int, int], ...]]
 _WORDS = re.compile(r"\w+")
 
 
 def stem_index(folded: str) -> StemIndex:
-    """Where each stem of a folded text stands: built once per article, read by every query."""
-    index: StemIndex = {}
+    """Where each stem of a folded text stands: built once per article, read by every query.
+
+    Tuples, not lists: once the garbage collector has seen that they hold only numbers it
+    stops visiting them, and a worker keeps the index of every article it has shown."""
+    places: dict[str, list[tuple[int, int]]] = {}
     for match in _WORDS.finditer(folded):
         word = match.group()
         if len(word) > 1 and not is_stop(word):
-            index.setdefault(stem(word), []).append((match.start(), match.end()))
-    return index
+            places.setdefault(stem(word), []).append((match.start(), match.end()))
+    return {st: tuple(spans) for st, spans in places.items()}
 
 
 def match_spans(
