@@ -96,6 +96,7 @@ def test_both_apostrophes_are_alike(site: Site) -> None:
 def test_question_words_and_pronouns_do_not_rank(site: Site) -> None:
     assert site.slugs("comment je fais pour renouveler mon abonnement ?")[0] == "renouveler"
     assert site.slugs("pourquoi")[:1] == []
+    assert site.slugs("les") == site.slugs("cette") == []  # not in Snowball's list
 
 
 def test_builtin_synonyms_and_abbreviations(site: Site) -> None:

@@ -92,6 +92,10 @@ FUNCTION_WORDS = frozenset(
         "aussi",
         "très",
         "ni",
+        # Snowball's French list has "le", "la", "des", "ces" but not these.
+        "les",
+        "cet",
+        "cette",
     )
 )
 STOP_WORDS = frozenset(stopwords_for_language("fr")) | QUESTION_WORDS | FUNCTION_WORDS
