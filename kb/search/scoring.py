@@ -15,7 +15,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from whoosh.reading import IndexReader
 
@@ -53,6 +53,12 @@ class Unit:
     alternatives: tuple[Alternative, ...]
     size: int = 1  # the query's content words it stands for
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The unit as plain tuples of strings and numbers: kept as a cache key, it is an
+        object the garbage collector stops visiting (a Unit it would visit every time)."""
+        return tuple((a.stems, a.weight, a.exact) for a in self.alternatives), self.size
+
 
 class ScoreCache:
     """Per snapshot: the scores of stems, of words as typed and of units, by document.
@@ -70,7 +76,7 @@ class ScoreCache:
         }
         self._lengths: dict[str, list[int]] = {}
         self._terms: _Lru[tuple[str, str]] = _Lru(CACHED_STEM_SCORES)
-        self._units: _Lru[Unit] = _Lru(CACHED_UNIT_SCORES)
+        self._units: _Lru[tuple[Any, ...]] = _Lru(CACHED_UNIT_SCORES)
 
     def stem(self, stem: str) -> Scores:
         """docnum -> score of the stem over the ranked fields."""
@@ -82,9 +88,10 @@ class ScoreCache:
 
     def unit(self, unit: Unit) -> Scores:
         """docnum -> score of the unit (as you type, the first words' units come back)."""
-        scores = self._units.get(unit)
+        key = unit.key
+        scores = self._units.get(key)
         if scores is None:
-            scores = self._units.put(unit, _unit_scores(unit, self))
+            scores = self._units.put(key, _unit_scores(unit, self))
         return scores
 
     def _term(self, fields: tuple[tuple[str, float], ...], text: str) -> Scores:

@@ -71,6 +71,12 @@ class Hit:
         }
 
 
+# A hit as it is kept: (slug, title, title_html, category, url, snippet, score). A worker
+# keeps thousands of answers; plain tuples of strings and numbers are objects the garbage
+# collector stops visiting, where a Hit each would be visited at every full collection.
+HitRow = tuple[str, str, str, str, str, str, float]
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -81,13 +87,14 @@ class Ranking:
     ("mot de", "Mot  de ", "mots de") share."""
 
     total: int
-    hits: list[Hit]
+    rows: tuple[HitRow, ...]
     facets: dict[str, int]
 
     @functools.cached_property
     def json_part(self) -> bytes:
         """`"results":[…],"facets":{…}`, encoded once for every query of this plan."""
-        return _dumps({"results": [h.as_json() for h in self.hits], "facets": self.facets})[1:-1]
+        results = [Hit(*row).as_json() for row in self.rows]
+        return _dumps({"results": results, "facets": self.facets})[1:-1]
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,16 @@ class SearchResults:
     total: int
     page: int
     per_page: int
-    hits: list[Hit]
+    rows: tuple[HitRow, ...]
     facets: dict[str, int]
     suggestion: str | None = None
     category: str | None = None
     empty_query: bool = False
     ranking: Ranking | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def hits(self) -> list[Hit]:
+        return [Hit(*row) for row in self.rows]
 
     @property
     def pages(self) -> int:
@@ -268,8 +279,8 @@ class Snapshot:
         if not plan.units:
             suggestion = self._suggestion(query, folded, plan)
             nothing = not any(not is_stop(w) for w in folded)
-            return SearchResults(query, 0, page, per_page, [], {}, suggestion, category, nothing)
-        key = (tuple(plan.units), category, page, per_page, drafts)
+            return SearchResults(query, 0, page, per_page, (), {}, suggestion, category, nothing)
+        key = (tuple(u.key for u in plan.units), category, page, per_page, drafts)
         ranking = self._rankings.get(key)
         if ranking is None:
             ranking = self._rank(plan, category, page, per_page, drafts)
@@ -278,7 +289,7 @@ class Snapshot:
             self._rankings.move_to_end(key)
         suggestion = self._suggestion(query, folded, plan) if ranking.total < 3 else None
         return SearchResults(
-            query, ranking.total, page, per_page, ranking.hits, ranking.facets, suggestion,
+            query, ranking.total, page, per_page, ranking.rows, ranking.facets, suggestion,
             category, ranking=ranking,
         )  # fmt: skip
 
@@ -297,9 +308,9 @@ class Snapshot:
             scored = [(s, d) for s, d in scored if self._category_at[d] == category]
         start = (page - 1) * per_page
         shown = self._first(scored, start + per_page)[start:]
-        hits = [self._hit(d, s, plan.stems) for s, d in shown]
+        rows = tuple(self._hit(d, s, plan.stems) for s, d in shown)
         ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
-        return Ranking(len(scored), hits, ordered)
+        return Ranking(len(scored), rows, ordered)
 
     def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
         """The `count` best, equal scores in the order of their slugs (a stable order)."""
@@ -340,17 +351,17 @@ class Snapshot:
 
     # --- hits and snippets ----------------------------------------------------------------
 
-    def _hit(self, docnum: int, score: float, stems: set[str]) -> Hit:
+    def _hit(self, docnum: int, score: float, stems: set[str]) -> HitRow:
         shown = self._shown_of(docnum)
         passage = snippet(shown.text, stems, shown.folded, shown.index)
-        return Hit(
-            slug=shown.slug,
-            title=shown.title,
-            title_html=highlight_all(shown.title, stems, shown.folded_title, shown.title_index),
-            category=shown.category,
-            url=f"/articles/{shown.slug}",
-            snippet=passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
-            score=score,
+        return (
+            shown.slug,
+            shown.title,
+            highlight_all(shown.title, stems, shown.folded_title, shown.title_index),
+            shown.category,
+            f"/articles/{shown.slug}",
+            passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
+            score,
         )
 
     def _shown_of(self, docnum: int) -> _Shown:
