@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
@@ -17,7 +18,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from kb.content import Article, Problem, slugify
 
 # Bump when the HTML produced for the same Markdown changes: every article is re-rendered.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 ANCHOR_LEVELS = ("h2", "h3", "h4")
 
 
@@ -47,6 +48,8 @@ def make_markdown() -> MarkdownIt:
     md.enable("table")
     md.add_render_rule("table_open", _table_open)
     md.add_render_rule("table_close", _table_close)
+    md.add_render_rule("heading_open", _heading_open)
+    md.add_render_rule("heading_close", _heading_close)
     return md
 
 
@@ -61,6 +64,28 @@ def _table_close(
     self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     return self.renderToken(tokens, idx, options, env) + "</div>"
+
+
+def _heading_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    html = self.renderToken(tokens, idx, options, env)
+    return '<div class="section-heading">' + html if "anchor" in tokens[idx].meta else html
+
+
+def _heading_close(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """After the heading, not in it: a screen reader reads the heading's text alone."""
+    html = self.renderToken(tokens, idx, options, env)
+    meta = tokens[idx].meta
+    if "anchor" not in meta:
+        return html
+    label = escapeHtml(f"Lien vers la section « {meta['text']} »")
+    link = (
+        f'<a href="#{escapeHtml(meta["anchor"])}" class="heading-anchor" aria-label="{label}">#</a>'
+    )
+    return html.rstrip("\n") + link + "</div>\n"
 
 
 class Renderer:
@@ -97,19 +122,11 @@ class Renderer:
             token.attrSet("id", anchor)
             level = int(token.tag[1])
             headings.append(Heading(level, text, anchor))
-            if token.tag in ANCHOR_LEVELS and inline.children is not None:
-                # A visible link to copy, so support can share this very section.
-                link = Token("link_open", "a", 1)
-                link.attrs = {
-                    "href": f"#{anchor}",
-                    "class": "heading-anchor",
-                    "aria-label": f"Lien vers la section « {text} »",
-                }
-                mark = Token("text", "", 0)
-                mark.content = "#"
-                space = Token("text", "", 0)
-                space.content = " "
-                inline.children.extend([space, link, mark, Token("link_close", "a", -1)])
+            if token.tag in ANCHOR_LEVELS:
+                # A visible link to copy, so support can share this very section; it follows
+                # the heading (see _heading_close).
+                token.meta["anchor"] = anchor
+                tokens[i + 2].meta.update(anchor=anchor, text=text)
         return headings
 
     def _rewrite_links(

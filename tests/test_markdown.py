@@ -17,12 +17,13 @@ def test_headings_get_stable_french_ids_and_a_link_to_copy(make_site: Callable[.
     body = "## Étape 1 : se connecter\n\nTexte.\n\n## Étape 1 : se connecter\n\n### Où ça ?\n"
     site = make_site({"abonnement/a.md": article("A", body)})
     html = page_of(site, "a")
-    assert '<h2 id="etape-1-se-connecter">' in html
     assert '<h2 id="etape-1-se-connecter-2">' in html
     assert '<h3 id="ou-ca">' in html
+    # The link follows the heading, outside it: the heading's name stays its text.
     assert (
+        '<div class="section-heading"><h2 id="etape-1-se-connecter">Étape 1 : se connecter</h2>'
         '<a href="#etape-1-se-connecter" class="heading-anchor" '
-        'aria-label="Lien vers la section « Étape 1 : se connecter »">#</a>' in html
+        'aria-label="Lien vers la section « Étape 1 : se connecter »">#</a></div>' in html
     )
     headings = site.snapshot().article("a").headings  # type: ignore[union-attr]
     assert headings[0] == (2, "Étape 1 : se connecter", "etape-1-se-connecter")

@@ -89,6 +89,11 @@ def test_heading_links_are_readable(page: Page) -> None:
     page.goto("/articles/modifier-son-mot-de-passe")
     anchor = page.locator(".heading-anchor").first
     expect(anchor).to_have_text("#")
+    # A screen reader's list of headings reads each heading's text, not the link's label too.
+    heading = page.locator(".article__body h2").first
+    name = heading.inner_text()
+    expect(page.get_by_role("heading", name=name, exact=True)).to_have_count(1)
+    expect(page.get_by_role("link", name=f"Lien vers la section « {name} »")).to_be_visible()
     colour = anchor.evaluate(EFFECTIVE_COLOUR)
     ratio = (1.05) / (luminance(colour) + 0.05)  # on the article's white background
     assert ratio >= 4.5, f"« # » en {colour} sur blanc : contraste {ratio:.2f}:1"
