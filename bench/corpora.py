@@ -41,6 +41,19 @@ CORPUS_ROOT = Path(
 DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
+
+class CorpusMissing(SystemExit):
+    """The public corpus is not where the benches look: a message, not a traceback."""
+
+
+def _require(src: Path) -> None:
+    if not Path(src).is_dir():
+        raise CorpusMissing(
+            f"{src}: no such folder. The corpora are in ../shared/corpus beside the checkout "
+            "(or set KB_CORPUS_ROOT)."
+        )
+
+
 ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
 _SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -308,6 +321,7 @@ def import_demarches(src: Path, dest: Path) -> int:
     Slugs come from the front matter, lowercased; a slug used in two categories gets the
     category as a suffix (``quels-sont-les-navigateurs-supportes-usager``).
     """
+    _require(src)
     src, dest = Path(src), Path(dest)
     sources: list[_Source] = []
     for path in sorted(src.rglob("*.md")):
@@ -441,6 +455,7 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     Section pages without a body are skipped; the slug is the article's folder (or file)
     name, prefixed by parent folders while it collides with another article's.
     """
+    _require(src)
     src, dest = Path(src), Path(dest)
     sources: list[tuple[PurePosixPath, dict[str, Any], str]] = []
     for path in sorted(src.rglob("*.md")):

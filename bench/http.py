@@ -623,8 +623,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate",
         type=int,
-        default=5_000,
-        help="queries prepared per second of run, for each mix (5000)",
+        default=15_000,
+        help="queries prepared per second of run, for each mix (15000: more than kb answers, "
+        "so that no query comes again)",
     )
     parser.add_argument(
         "--client",
