@@ -631,7 +631,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--client",
         choices=("auto", "wrk", "httpx"),
         default="auto",
-        help="load generator: wrk when installed, else httpx (auto)",
+        help="load generator: wrk when installed, else an asyncio + httpx2 client (auto)",
     )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
     parser.add_argument("--profile", action="store_true", help="then sample kb with py-spy")

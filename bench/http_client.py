@@ -1,4 +1,4 @@
-"""The fallback load generator of ``bench.http`` when wrk is not installed: asyncio + httpx.
+"""The fallback load generator of ``bench.http`` when wrk is not installed: asyncio + httpx2.
 
     python -m bench.http_client http://127.0.0.1:8000 paths.txt --connections 64 --seconds 10
 
@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 
-import httpx
+import httpx2
 
 
 def percentile(sorted_values: list[int], pct: float) -> int:
@@ -39,9 +39,9 @@ async def load(
     deadline = began + seconds
 
     async def worker() -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        timeout = httpx.Timeout(5.0)
-        async with httpx.AsyncClient(
+        limits = httpx2.Limits(max_connections=1, max_keepalive_connections=1)
+        timeout = httpx2.Timeout(5.0)
+        async with httpx2.AsyncClient(
             base_url=base_url, headers=headers, limits=limits, timeout=timeout
         ) as client:
             while time.perf_counter() < deadline:
@@ -49,14 +49,14 @@ async def load(
                 sent = time.perf_counter()
                 try:
                     response = await client.get(path)
-                except httpx.TimeoutException:
+                except httpx2.TimeoutException:
                     counts["timeout"] += 1
                     continue
-                except httpx.ConnectError:
+                except httpx2.ConnectError:
                     counts["connect"] += 1
                     await asyncio.sleep(0.01)
                     continue
-                except httpx.HTTPError:
+                except httpx2.HTTPError:
                     counts["read"] += 1
                     continue
                 latencies.append(int((time.perf_counter() - sent) * 1e6))

@@ -1,4 +1,4 @@
-"""The users of ``bench.load``: a second process, asyncio + httpx, one client (cookies) a user.
+"""The users of ``bench.load``: a second process, asyncio + httpx2, one client (cookies) a user.
 
     python -m bench.load_users PLAN.json RESULT.json
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import httpx2
 
 from bench.http_mixes import typed_prefixes
 
@@ -89,21 +89,21 @@ class User:
         self.deadline = deadline
         self.rng = random.Random(plan["seed"] * 1000 + n)
         self.login, self.password = plan["accounts"][n % len(plan["accounts"])]
-        self.client = httpx.AsyncClient(
+        self.client = httpx2.AsyncClient(
             base_url=plan["base"],
-            timeout=httpx.Timeout(plan["timeout"]),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=httpx2.Timeout(plan["timeout"]),
+            limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1),
             follow_redirects=False,
         )
         self.ticket_count = 0
 
     async def request(
         self, kind: str, method: str, path: str, expect: int, **kwargs: Any
-    ) -> httpx.Response | None:
+    ) -> httpx2.Response | None:
         start = time.perf_counter()
         try:
             response = await self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             self.rec.error(
                 kind,
                 start,
