@@ -189,12 +189,21 @@ def join_fixed(folded: list[str]) -> list[str]:
     return out
 
 
+_FIRST_WORDS = frozenset(words[0] for words in FIXED_EXPRESSIONS)
+_LONGEST_FIRST = max(map(len, _FIRST_WORDS))
+
+
 class FixedExpressionFilter(Filter):
     """The index side of `join_fixed`, on Whoosh tokens (lower case, before stop words)."""
 
     def __call__(self, tokens: Iterable[Token]) -> Iterable[Token]:
+        # Tokens are held (copied: the tokenizer reuses its token) only from a word that can
+        # begin an expression; every other word goes straight through, in order.
         window: list[Token] = []
         for token in tokens:
+            if not window and not _may_begin(token.text):
+                yield token
+                continue
             window.append(token.copy())
             while len(window) >= _LONGEST_FIXED:
                 yield from self._emit(window)
@@ -214,6 +223,10 @@ class FixedExpressionFilter(Filter):
                 yield first
                 return
         yield window.pop(0)
+
+
+def _may_begin(text: str) -> bool:
+    return len(text) <= _LONGEST_FIRST and text.translate(accent_map) in _FIRST_WORDS
 
 
 def french_analyzer() -> Analyzer:
