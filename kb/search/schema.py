@@ -7,7 +7,7 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from kb.search.analysis import french_analyzer, spelling_analyzer
 
 # Bump when the schema or the analysis changes: the next build is a full one.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 # Field weights for BM25F: what a title says counts more than what the body mentions.
 RANKED_FIELDS: tuple[tuple[str, float], ...] = (
@@ -25,11 +25,13 @@ def make_schema() -> Schema:
         slug=ID(stored=True, unique=True),
         category=ID(stored=True),
         draft=ID(),
-        title=TEXT(analyzer=french, stored=True),
-        keywords=TEXT(analyzer=french),
-        summary=TEXT(analyzer=french),
-        headings=TEXT(analyzer=french),
-        body=TEXT(analyzer=french),
+        # No positions: ranking reads term frequencies only, and snippets find their words in
+        # the text itself. Positions were a third of the postings to sort and write.
+        title=TEXT(analyzer=french, stored=True, phrase=False),
+        keywords=TEXT(analyzer=french, phrase=False),
+        summary=TEXT(analyzer=french, phrase=False),
+        headings=TEXT(analyzer=french, phrase=False),
+        body=TEXT(analyzer=french, phrase=False),
         # Whole folded words for suggestions and prefixes: a stemmed field with spelling=True
         # returns nothing for fuzzy terms.
         spell=TEXT(analyzer=spelling_analyzer(), spelling=True, phrase=False),
