@@ -84,7 +84,7 @@ def _dumps(value: Any) -> bytes:
 @dataclass(frozen=True)
 class Ranking:
     """One page of results of a plan: what the queries typed differently but planned alike
-    ("mot de", "Mot  de ", "mots de") share."""
+    ("mot de", "Mot  de", "mot") share."""
 
     total: int
     rows: tuple[HitRow, ...]
