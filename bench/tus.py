@@ -48,7 +48,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -73,6 +72,7 @@ from bench.upload import (
     RssSampler,
     _interrupted,
     activate_and_log_in,
+    bench_arguments,
     cpu_seconds,
     dd,
     free_port,
@@ -87,12 +87,14 @@ from bench.upload import (
     reset_peak,
     run_queue_wait,
     schedstat,
+    scratch_folder,
     serving_pid,
     start_server,
     stop_server,
     summarize_profile,
     ticket_attachment,
     wait_healthy,
+    whole_mib,
 )
 
 ENDPOINT = "/api/uploads"
@@ -880,30 +882,18 @@ def decision(runs: list[Run], gib: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tus", description=__doc__.split("\n")[0])
-    parser.add_argument("--size-gb", type=float, default=2.0, help="taille envoyée, en Gio (2)")
+    bench_arguments(parser)
     parser.add_argument("--chunk-mb", type=int, default=8, help="taille d'un PATCH, en Mio (8)")
-    parser.add_argument("--runs", type=int, default=1, help="nombre de mesures (1)")
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="dossier parent du dossier temporaire (tempfile)"
-    )
-    parser.add_argument("--profile", action="store_true",
-                        help="un envoi de plus, échantillonné par py-spy")  # fmt: skip
-    parser.add_argument("--keep-log", action="store_true", help="afficher les journaux du serveur")
     args = parser.parse_args(argv)
-    size = int(args.size_gb * GIB) // MIB * MIB  # whole MiB: dd writes bs=1M blocks
+    size = whole_mib(args.size_gb)
     chunk = args.chunk_mb * MIB
     if size <= 0 or args.runs < 1 or chunk <= 0 or size < 4 * chunk:
         parser.error("--size-gb, --chunk-mb, --runs positifs, et au moins 4 morceaux")
 
-    tmp = Path(tempfile.mkdtemp(prefix="kb-bench-tus-", dir=args.dir))
-    data = tmp / "data"
-    data.mkdir()
-    free = shutil.disk_usage(data).free
-    if free < 2 * size + GIB:
-        shutil.rmtree(tmp)
-        print(f"bench.tus : {free / GIB:.1f} Gio libres dans {tmp.parent}, il en faut "
-              f"{(2 * size + GIB) / GIB:.1f}", file=sys.stderr)  # fmt: skip
+    tmp = scratch_folder("tus", size, args.dir)
+    if tmp is None:
         return 1
+    data = tmp / "data"
     server = Server(tmp, kb_env(tmp, limit=size + 64 * MIB), free_port())
     signal.signal(signal.SIGTERM, _interrupted)  # a killed bench still stops its server
     try:

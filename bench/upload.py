@@ -582,10 +582,8 @@ def _interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.upload", description=__doc__.split("\n")[0]
-    )
+def bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """What bench.upload and bench.tus both take: size, runs, scratch folder, profile, logs."""
     parser.add_argument("--size-gb", type=float, default=2.0, help="taille envoyée, en Gio (2)")
     parser.add_argument("--runs", type=int, default=1, help="nombre de mesures (1)")
     parser.add_argument(
@@ -594,20 +592,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="un envoi de plus, échantillonné par py-spy")  # fmt: skip
     parser.add_argument("--keep-log", action="store_true", help="afficher le journal du serveur")
+
+
+def whole_mib(size_gb: float) -> int:
+    return int(size_gb * GIB) // MIB * MIB  # whole MiB: dd writes bs=1M blocks
+
+
+def scratch_folder(name: str, size: int, parent: Path | None) -> Path | None:
+    """A temporary folder with its data/ for `size` bytes sent twice (kb, then dd), or None
+    (and why, on stderr) when the disk is too small for that."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"kb-bench-{name}-", dir=parent))
+    (tmp / "data").mkdir()
+    free = shutil.disk_usage(tmp / "data").free
+    if free < 2 * size + GIB:
+        shutil.rmtree(tmp)
+        print(f"bench.{name} : {free / GIB:.1f} Gio libres dans {tmp.parent}, il en faut "
+              f"{(2 * size + GIB) / GIB:.1f}", file=sys.stderr)  # fmt: skip
+        return None
+    return tmp
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.upload", description=__doc__.split("\n")[0]
+    )
+    bench_arguments(parser)
     args = parser.parse_args(argv)
-    size = int(args.size_gb * GIB) // MIB * MIB  # whole MiB: dd writes bs=1M blocks
+    size = whole_mib(args.size_gb)
     if size <= 0 or args.runs < 1:
         parser.error("--size-gb et --runs doivent être positifs")
 
-    tmp = Path(tempfile.mkdtemp(prefix="kb-bench-upload-", dir=args.dir))
-    data = tmp / "data"
-    data.mkdir()
-    free = shutil.disk_usage(data).free
-    if free < 2 * size + GIB:
-        shutil.rmtree(tmp)
-        print(f"bench.upload : {free / GIB:.1f} Gio libres dans {tmp.parent}, il en faut "
-              f"{(2 * size + GIB) / GIB:.1f}", file=sys.stderr)  # fmt: skip
+    tmp = scratch_folder("upload", size, args.dir)
+    if tmp is None:
         return 1
+    data = tmp / "data"
     env = kb_env(tmp, limit=size + 64 * MIB)
     server: subprocess.Popen[bytes] | None = None
     signal.signal(signal.SIGTERM, _interrupted)  # a killed bench still stops its server
