@@ -270,13 +270,15 @@ DEMARCHES_CATEGORIES = {
         "administrateurs et les instructeurs.",
     ),
 }
-DEMARCHES_PLACEHOLDERS = {
+# The FAQ's sources are Rails i18n templates: "%{application_name}" and the like are filled
+# in with the values the published site shows.
+DEMARCHES_VARIABLES = {
     "application_name": "Démarches simplifiées",
     "application_full_name": "Démarches simplifiées",
     "contact_email": "contact@demarches-simplifiees.fr",
     "application_base_url": "https://www.demarches-simplifiees.fr",
 }
-_PLACEHOLDER_RE = re.compile(r"%\{(\w+)\}")
+_VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
     r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
     r"|demarche\.numerique\.gouv\.fr))",
@@ -284,15 +286,15 @@ _DEMARCHES_APP_URL = re.compile(
 )
 
 
-def _demarches_placeholder(match: re.Match[str]) -> str:
+def _demarches_variable(match: re.Match[str]) -> str:
     name = match.group(1)
-    if name in DEMARCHES_PLACEHOLDERS:
-        return DEMARCHES_PLACEHOLDERS[name]
+    if name in DEMARCHES_VARIABLES:
+        return DEMARCHES_VARIABLES[name]
     if "mail" in name:
-        return DEMARCHES_PLACEHOLDERS["contact_email"]
+        return DEMARCHES_VARIABLES["contact_email"]
     if "url" in name:
-        return DEMARCHES_PLACEHOLDERS["application_base_url"]
-    return DEMARCHES_PLACEHOLDERS["application_name"]
+        return DEMARCHES_VARIABLES["application_base_url"]
+    return DEMARCHES_VARIABLES["application_name"]
 
 
 def _keywords(value: Any) -> list[str]:
@@ -347,9 +349,7 @@ def import_demarches(src: Path, dest: Path) -> int:
         stem = s.path.name.removesuffix(".md").removesuffix(".fr")
         for key in {str(s.meta.get("slug") or stem), stem, slugify(str(s.meta.get("slug", "")))}:
             targets[(s.category, key.lower())] = s
-    titles = {
-        id(s): _PLACEHOLDER_RE.sub(_demarches_placeholder, str(s.meta["title"])) for s in sources
-    }
+    titles = {id(s): _VARIABLE_RE.sub(_demarches_variable, str(s.meta["title"])) for s in sources}
 
     def lookup(path: str) -> _Source | None:
         m = re.match(r"^/faq/([a-z_]+)/([^/?#]+)", path)
@@ -381,7 +381,7 @@ def import_demarches(src: Path, dest: Path) -> int:
             )
 
         body = rewrite_markdown(s.body, resolve, text_hook=bare_faq_urls)
-        body = _PLACEHOLDER_RE.sub(_demarches_placeholder, body)
+        body = _VARIABLE_RE.sub(_demarches_variable, body)
         meta: dict[str, Any] = {"title": titles[id(s)], "slug": s.slug}
         keywords = _keywords(s.meta.get("keywords"))
         if keywords:
