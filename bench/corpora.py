@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from kb.content import ARTICLE_KEYS
+from kb.knowledge.content import ARTICLE_KEYS
 
 # ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
 CORPUS_ROOT = Path(

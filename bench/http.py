@@ -364,7 +364,7 @@ def run(args: argparse.Namespace, work: Path, processes: Processes) -> int:
     content, index, data = work / "content", work / "index", work / "data"
     articles = import_alwaysdata(ALWAYSDATA_SRC, content)
     say(f"corpus: alwaysdata, {articles} articles imported into {content}")
-    from kb.build import build
+    from kb.knowledge.build import build
 
     report = build(content, index)
     say(f"index: {report.summary()}")

@@ -8,7 +8,7 @@ For each database:
    (``kb build``) and a data dir; for PostgreSQL, a fresh database on the local server
    (``--postgres-url``, trust auth), created here and dropped at the end;
 2. ``--users`` establishment accounts (valid UAI codes) are created and given a password
-   through ``kb.accounts`` against that database;
+   through ``kb.helpdesk.accounts`` against that database;
 3. ``kb serve --workers 2`` starts on a free 127.0.0.1 port, in its own process group;
 4. a second process (``bench.load_users``) runs the users for ``--seconds``: searches as
    typed (prefixes on ``/api/suggest``, then ``/recherche``), article views, votes, logins,
@@ -208,7 +208,8 @@ def database(kind: str, admin_url: str) -> Any:
 
 def provision(settings: Any, count: int) -> list[tuple[str, str]]:
     """``count`` establishment accounts with a password: (login, password)."""
-    from kb import accounts, db
+    from kb import db
+    from kb.helpdesk import accounts
 
     engine = db.make_engine(settings)
     try:
@@ -498,7 +499,7 @@ def log_evidence(log: Path) -> tuple[list[str], dict[str, int]]:
 
 def run_one(kind: str, args: argparse.Namespace, work: Path, processes: Processes) -> Outcome:
     from kb.config import Settings
-    from kb.search import SearchIndex
+    from kb.knowledge.search import SearchIndex
 
     say = lambda text: print(f"[{kind}] {text}", file=sys.stderr, flush=True)  # noqa: E731
     outcome = Outcome(kind, args.users, args.seconds)

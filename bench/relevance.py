@@ -28,8 +28,8 @@ from pathlib import Path
 import yaml
 
 from bench.fts5 import Fts5Index
-from kb.build import build
-from kb.search import SearchIndex
+from kb.knowledge.build import build
+from kb.knowledge.search import SearchIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONTENT = ROOT / "content"

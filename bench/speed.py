@@ -46,9 +46,9 @@ from bench.corpora import ALWAYSDATA_SRC, DEMARCHES_SRC, import_alwaysdata, impo
 from bench.fts5 import Fts5Index
 from bench.relevance import DEMARCHES_QUERIES, SHIPPED_CONTENT, SHIPPED_QUERIES, load_queries
 from bench.synthetic import generate
-from kb.build import build
-from kb.search.indexer import current_generation
-from kb.search.searcher import Snapshot
+from kb.knowledge.build import build
+from kb.knowledge.search.indexer import current_generation
+from kb.knowledge.search.searcher import Snapshot
 
 Query = tuple[str, bool]  # text, typed so far (last word a prefix)
 

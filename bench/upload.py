@@ -464,7 +464,7 @@ def profiled_upload(client: httpx2.Client, data: Path, pid: int, size: int, out:
 
 
 def describe_frame(frame: str) -> str:
-    """'f (/…/kb/attachments.py:152)' -> 'f (kb/attachments.py:152) self._handle.write(chunk)'."""
+    """`f (/…/kb/helpdesk/x.py:152)` -> `f (kb/helpdesk/x.py:152) the source line`."""
     match = re.fullmatch(r"(.*) \((.*):(\d+)\)", frame)
     if match is None:
         return frame

@@ -17,10 +17,10 @@ from typing import NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
-from kb.build import BuildReport, ContentErrors, build, check
 from kb.config import Settings
 from kb.errors import KbError
-from kb.search import SearchIndex
+from kb.knowledge.build import BuildReport, ContentErrors, build, check
+from kb.knowledge.search import SearchIndex
 
 
 class _Parser(argparse.ArgumentParser):
@@ -253,8 +253,8 @@ def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
-    from kb import accounts, notifications, provisioning
-    from kb.mail import Mailer
+    from kb.helpdesk import accounts, notifications, provisioning
+    from kb.helpdesk.mail import Mailer
 
     mailer = Mailer(settings)
     action = args.accounts_command
@@ -306,8 +306,8 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
 
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.content import new_article
-    from kb.stats import today
+    from kb.insights.usage import today
+    from kb.knowledge.content import new_article
 
     path = new_article(settings.content_dir, args.title, args.category, today())
     print(f"Article créé (brouillon) : {path}")
@@ -316,8 +316,8 @@ def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from kb import report
-    from kb.stats import today
+    from kb.insights import report
+    from kb.insights.usage import today
 
     until = args.until or today()
     since = args.since or until - dt.timedelta(days=29)
@@ -370,7 +370,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build when the index is missing or stale, migrate, then run uvicorn."""
     import uvicorn
 
-    from kb.build import is_stale
+    from kb.knowledge.build import is_stale
 
     if is_stale(settings.content_dir, settings.index_dir):
         print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)

@@ -20,12 +20,12 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from kb import accounts
-from kb.accounts import Account
-from kb.build import build
 from kb.cli import main
 from kb.config import Settings
-from kb.search import SearchIndex, Snapshot
+from kb.helpdesk import accounts
+from kb.helpdesk.accounts import Account
+from kb.knowledge.build import build
+from kb.knowledge.search import SearchIndex, Snapshot
 from kb.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

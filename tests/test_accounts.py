@@ -17,7 +17,8 @@ from conftest import (
     outbox,
 )
 
-from kb import accounts, auth, db, notifications
+from kb import db
+from kb.helpdesk import accounts, auth, notifications
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Site, article
 
-from kb.build import ContentErrors, is_stale
-from kb.search.indexer import current_generation
+from kb.knowledge.build import ContentErrors, is_stale
+from kb.knowledge.search.indexer import current_generation
 
 
 def test_second_build_reindexes_only_changed_articles(make_site: Callable[..., Site]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import CATEGORIES, Site, article, write_tree
 
-from kb.build import check
+from kb.knowledge.build import check
 
 
 def problems_of(tmp_path: Path, files: dict[str, str | bytes]) -> list[str]:
@@ -213,7 +213,7 @@ def test_check_command_prints_path_line_message_and_exits_1(
 
 
 def test_keywords_as_comma_separated_string(tmp_path: Path) -> None:
-    from kb.content import load
+    from kb.knowledge.content import load
 
     root = write_tree(
         tmp_path / "content", {**CATEGORIES, "abonnement/a.md": article("A", keywords="un, deux")}

@@ -27,10 +27,11 @@ from conftest import CATEGORIES, PASSWORD, Run, Web, activated_account, article,
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from kb import accounts, db
-from kb.attachments import Store
-from kb.build import build
+from kb import db
 from kb.config import Settings
+from kb.helpdesk import accounts
+from kb.helpdesk.attachments import Store
+from kb.knowledge.build import build
 from kb.web.app import create_app
 
 MIB = 1024 * 1024
@@ -154,7 +155,7 @@ def test_a_build_killed_while_indexing_leaves_the_previous_index_serving(tmp_pat
 # kb serve, dying the instant the first attachment is in its final place, its rows not committed.
 DIES_WHILE_CREATING = """
 import os, signal, sys
-from kb import attachments
+from kb.helpdesk import attachments
 keep = attachments.Store.keep
 def keep_then_die(self, *args):
     stored_as = keep(self, *args)

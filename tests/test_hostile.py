@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_uploads import serving
 
-from kb import accounts, db, notifications
-from kb.content import ARTICLE_KEYS
+from kb import db
+from kb.helpdesk import accounts, notifications
+from kb.knowledge.content import ARTICLE_KEYS
 
 FUZZ = settings(
     max_examples=200,

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from kb.config import Settings
-from kb.mail import Mail, Mailer, MailError
+from kb.helpdesk.mail import Mail, Mailer, MailError
 
 MAIL = Mail(
     to="Marie Curie <marie@example.fr>",
@@ -127,7 +127,7 @@ def test_account_activation_through_smtp(
 ) -> None:
     from conftest import link_in, make_account
 
-    from kb import notifications
+    from kb.helpdesk import notifications
 
     inbox, port = smtp
     web = make_web({}, smtp_url=f"smtp://127.0.0.1:{port}", base_url="https://aide.example.fr")

@@ -23,9 +23,9 @@ from conftest import CATEGORIES, PASSWORD, article, write_tree
 from hypothesis import HealthCheck, given, settings
 from schemathesis import BaseSchema, Case, GenerationMode
 
-from kb import accounts
-from kb.build import build
 from kb.config import Settings
+from kb.helpdesk import accounts
+from kb.knowledge.build import build
 from kb.web.api import OPENAPI
 from kb.web.app import create_app
 

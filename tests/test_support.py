@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, Web, activated_account, article, link_in, log_in, outbox
 
-from kb import accounts, db
+from kb import db
+from kb.helpdesk import accounts
 
 FILES = {
     "compte-utilisateur/mot-de-passe-oublie.md": article(

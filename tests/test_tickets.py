@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import Web, activated_account, log_in, outbox
 
-from kb import accounts, db, tickets
-from kb.attachments import ReceivedForm, Store, safe_filename
-from kb.business_hours import PARIS, add_business_hours, in_words
+from kb import db
+from kb.helpdesk import accounts, tickets
+from kb.helpdesk.attachments import ReceivedForm, Store, safe_filename
+from kb.helpdesk.business_hours import PARIS, add_business_hours, in_words
 
 CATEGORIES = {"compte-utilisateur": "Compte utilisateur", "abonnement": "Abonnement"}
 
@@ -260,7 +261,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
 
 
 def test_support_reply_mail(web: Web) -> None:
-    from kb import notifications
+    from kb.helpdesk import notifications
 
     account = accounts.by_login(web.app.state.engine, "0750654D")
     notifications.send_support_reply(

@@ -10,8 +10,9 @@ import anyio
 import sqlalchemy as sa
 from conftest import Web, article
 
-from kb import db, stats
+from kb import db
 from kb.config import Settings
+from kb.insights import usage
 from kb.web.app import refresh_frequent
 
 FILES = {
@@ -42,7 +43,7 @@ def test_views_searches_and_votes_wait_in_memory_then_land(
     web.client.post("/articles/a1/vote", data={"csrf": token, "utile": "non"})
     assert rows(web, db.article_views) == []  # nothing written on the request path
     assert web.app.state.usage.flush() == 4
-    today = stats.today()
+    today = usage.today()
     assert rows(web, db.article_views) == [("a1", today, 3)]
     searched = {r[0]: (r[2], r[3]) for r in rows(web, db.searches)}
     assert searched == {"facture": (2, 6), "xylophone": (1, 0)}
@@ -57,7 +58,7 @@ def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
 ) -> None:
     web = make_web(FILES, database_url=database_url)
     engine = web.app.state.engine
-    today = stats.today()
+    today = usage.today()
     with engine.begin() as connection:
         for slug, day, views in [
             ("a2", today, 5),
@@ -70,7 +71,7 @@ def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
                 connection, db.article_views, {"slug": slug, "day": day}, {"views": views}
             )
     listing = web.site.snapshot().listing
-    chosen = [a["slug"] for a in stats.frequent_questions(engine, listing)]
+    chosen = [a["slug"] for a in usage.frequent_questions(engine, listing)]
     assert chosen == ["epingle", "a3", "a2"]
 
 
@@ -94,15 +95,15 @@ def test_home_shows_the_frequent_questions_computed_in_the_background(
 def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -> None:  # type: ignore[no-untyped-def]
     web = make_web(FILES)
     web.client.get("/articles/a1")
-    usage = web.app.state.usage
-    real_engine = usage.engine
-    usage.engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3")
+    recorder = web.app.state.usage
+    real_engine = recorder.engine
+    recorder.engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3")
     with contextlib.suppress(sa.exc.SQLAlchemyError):
-        usage.flush()
-    usage.engine = real_engine
+        recorder.flush()
+    recorder.engine = real_engine
     web.client.get("/articles/a1")
-    usage.flush()
-    assert rows(web, db.article_views) == [("a1", stats.today(), 2)]
+    recorder.flush()
+    assert rows(web, db.article_views) == [("a1", usage.today(), 2)]
 
 
 def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]

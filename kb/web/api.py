@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
-from kb.search import Snapshot
-from kb.search.searcher import MAX_QUERY_CHARS, PER_PAGE_MAX
+from kb.knowledge.search import Snapshot
+from kb.knowledge.search.searcher import MAX_QUERY_CHARS, PER_PAGE_MAX
 from kb.web.compression import precompressed
 from kb.web.params import int_param
 

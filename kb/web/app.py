@@ -18,20 +18,21 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from kb import auth as auth_domain
-from kb import db, stats
-from kb.attachments import StorageFull, Store, no_space_left
+from kb import db
 from kb.config import Settings
 from kb.errors import KbError
-from kb.mail import Mailer
-from kb.search import SearchIndex
-from kb.uploads import Uploads
+from kb.helpdesk import auth as auth_domain
+from kb.helpdesk.attachments import StorageFull, Store, no_space_left
+from kb.helpdesk.mail import Mailer
+from kb.helpdesk.uploads import Uploads
+from kb.insights.usage import Usage, frequent_questions
+from kb.knowledge.search import SearchIndex
 from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.security import SecurityMiddleware
-from kb.web.static import StaticFiles
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 FLUSH_SECONDS = 5.0
@@ -63,7 +64,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
-    usage = stats.Usage(engine)
+    usage = Usage(engine)
     static = StaticFiles()
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -192,7 +193,7 @@ async def refresh_frequent(app: Starlette) -> None:
     try:
         snapshot = app.state.index.snapshot()
         app.state.frequent = await anyio.to_thread.run_sync(
-            stats.frequent_questions, app.state.engine, snapshot.listing
+            frequent_questions, app.state.engine, snapshot.listing
         )
     except Exception:
         log.exception("frequent questions: refresh failed, keeping the previous ones")

@@ -16,16 +16,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kb import accounts, auth, notifications
-from kb.accounts import Account, AccountError, LinkInvalid
-from kb.auth import LoginRefused, TooManyAttempts
 from kb.db import DATABASE_DOWN, DatabaseUnavailable
 from kb.errors import BadRequest
-from kb.mail import MailError
+from kb.helpdesk import accounts, auth, notifications
+from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
+from kb.helpdesk.auth import LoginRefused, TooManyAttempts
+from kb.helpdesk.mail import MailError
 from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
 
-log = logging.getLogger("kb.auth")
+log = logging.getLogger("kb.helpdesk.auth")
 SESSION_COOKIE = "kb_session"
 LOGIN_URL = "/connexion"
 ACCOUNT_URL = "/espace-personnel"

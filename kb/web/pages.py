@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
-from kb.search import Snapshot
+from kb.knowledge.search import Snapshot
 from kb.web.formatting import results_count
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf

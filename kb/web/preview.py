@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from kb.build import ContentErrors, build
 from kb.errors import KbError
+from kb.knowledge.build import ContentErrors, build
 
 log = logging.getLogger("kb.preview")
 EVENTS_URL = "/__apercu/evenements"

@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import notifications, report, stats, support, tickets
-from kb.accounts import Account
-from kb.attachments import UploadTooLarge
-from kb.business_hours import short
 from kb.errors import BadRequest, KbError
+from kb.helpdesk import notifications, support, tickets
+from kb.helpdesk.accounts import Account
+from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.business_hours import short
+from kb.insights import report, usage
 from kb.web.auth import login_required
 from kb.web.pages import render
 from kb.web.params import int_param
@@ -171,7 +172,7 @@ async def reply(request: Request) -> Response:
 
 
 def _owner(engine: Any, account_id: int) -> Account:
-    from kb import accounts
+    from kb.helpdesk import accounts
 
     owner = accounts.get(engine, account_id)
     assert owner is not None  # a ticket's account is never deleted
@@ -208,7 +209,7 @@ def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
 
 @roles("agent", "editeur")
 async def editors_report(request: Request) -> Response:
-    until = _date_param(request, "jusqu_au", stats.today())
+    until = _date_param(request, "jusqu_au", usage.today())
     since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
     if since > until:
         raise BadRequest("La date de début doit précéder la date de fin.")

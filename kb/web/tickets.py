@@ -13,19 +13,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import attachments, notifications, tickets
-from kb.accounts import Account
-from kb.attachments import ReceivedForm, UploadTooLarge
-from kb.business_hours import in_words, short
 from kb.errors import BadRequest, KbError
-from kb.tickets import TicketInvalid
-from kb.uploads import Upload, Uploads
+from kb.helpdesk import attachments, notifications, tickets
+from kb.helpdesk.accounts import Account
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
+from kb.helpdesk.business_hours import in_words, short
+from kb.helpdesk.tickets import TicketInvalid
+from kb.helpdesk.uploads import Upload, Uploads
 from kb.web.auth import login_required
 from kb.web.pages import render
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 
-log = logging.getLogger("kb.tickets")
+log = logging.getLogger("kb.helpdesk.tickets")
 MULTIPART_SLACK = 1024 * 1024  # the form's text fields and multipart framing around the files
 
 

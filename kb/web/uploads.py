@@ -11,10 +11,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kb.accounts import Account
-from kb.attachments import batches, pipelined
 from kb.errors import BadRequest, KbError
-from kb.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.helpdesk.accounts import Account
+from kb.helpdesk.attachments import batches, pipelined
+from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.security import CSRF_COOKIE
 
 TUS_VERSION = "1.0.0"

@@ -31,10 +31,10 @@ from playwright.sync_api import (
 )
 from starlette.applications import Starlette
 
-from kb import accounts
-from kb.accounts import Account
-from kb.build import build
 from kb.config import Settings
+from kb.helpdesk import accounts
+from kb.helpdesk.accounts import Account
+from kb.knowledge.build import build
 from kb.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from kb.build import build
 from kb.config import Settings
+from kb.knowledge.build import build
 
 from .conftest import SHIPPED_CONTENT, Server, serving
 

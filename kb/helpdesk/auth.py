@@ -13,11 +13,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb import accounts
-from kb.accounts import Account, AccountError, now
 from kb.config import Settings
 from kb.db import audit, sessions
 from kb.errors import KbError
+from kb.helpdesk import accounts
+from kb.helpdesk.accounts import Account, AccountError, now
 
 SESSION_DAYS = 14
 FREE_FAILURES = 5  # then each failure doubles the wait: 2 s, 4 s, 8 s… up to MAX_WAIT

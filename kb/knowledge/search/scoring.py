@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from whoosh.reading import IndexReader
 
-from kb.search.schema import RANKED_FIELDS
+from kb.knowledge.search.schema import RANKED_FIELDS
 
 # Whoosh's BM25F defaults, which the index's scores have always used.
 K1 = 1.2

@@ -12,8 +12,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from whoosh.reading import IndexReader
 
-from kb.search.analysis import Synonyms, is_stop, stem
-from kb.search.scoring import Alternative, Unit
+from kb.knowledge.search.analysis import Synonyms, is_stop, stem
+from kb.knowledge.search.scoring import Alternative, Unit
 
 SPELLING_FIELD = "spell"
 PREFIX_EXPANSIONS = 8

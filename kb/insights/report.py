@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.db import article_links, article_views, searches, suggestion_events, tickets, votes
-from kb.stats import PARIS
+from kb.insights.usage import PARIS
 
 AVOIDED_WINDOW = dt.timedelta(hours=1)
 TOP = 10

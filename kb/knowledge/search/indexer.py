@@ -16,7 +16,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 
 from kb.errors import KbError
-from kb.search.schema import make_schema
+from kb.knowledge.search.schema import make_schema
 
 CURRENT = "CURRENT"
 META = "build.json"

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from kb.config import Settings
 from kb.errors import KbError
 
-log = logging.getLogger("kb.mail")
+log = logging.getLogger("kb.helpdesk.mail")
 
 
 class MailError(KbError):

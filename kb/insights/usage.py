@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.db import article_views, searches, suggestion_events, upsert_many, votes
-from kb.search.analysis import words
+from kb.knowledge.search.analysis import words
 
 PARIS = ZoneInfo("Europe/Paris")
 FREQUENT_COUNT = 3

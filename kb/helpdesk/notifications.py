@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from kb import accounts
-from kb.accounts import Account
 from kb.config import Settings
-from kb.mail import Mail, Mailer, address
+from kb.helpdesk import accounts
+from kb.helpdesk.accounts import Account
+from kb.helpdesk.mail import Mail, Mailer, address
 
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
 

@@ -8,18 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb import content as content_module
-from kb.content import Article, Content, Problem
 from kb.errors import KbError
-from kb.markdown import RENDER_VERSION, Rendered, Renderer, article_url
-from kb.search.indexer import (
+from kb.knowledge import content as content_module
+from kb.knowledge.content import Article, Content, Problem
+from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
+from kb.knowledge.search.indexer import (
     IndexedArticle,
     build_lock,
     current_generation,
     read_meta,
     write_generation,
 )
-from kb.search.schema import SCHEMA_VERSION
+from kb.knowledge.search.schema import SCHEMA_VERSION
 
 
 class ContentErrors(KbError):

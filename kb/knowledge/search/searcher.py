@@ -21,11 +21,23 @@ from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
 from kb.errors import BadRequest, KbError
-from kb.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
-from kb.search.indexer import CURRENT, IndexCorrupt, current_generation, read_meta, verify_files
-from kb.search.planner import Plan, Planner, Vocabulary
-from kb.search.scoring import ScoreCache, rank
-from kb.search.snippets import SNIPPET_CHARS, StemIndex, highlight_all, snippet, stem_index
+from kb.knowledge.search.analysis import BUILTIN_SYNONYMS, Synonyms, fold, is_stop, words
+from kb.knowledge.search.indexer import (
+    CURRENT,
+    IndexCorrupt,
+    current_generation,
+    read_meta,
+    verify_files,
+)
+from kb.knowledge.search.planner import Plan, Planner, Vocabulary
+from kb.knowledge.search.scoring import ScoreCache, rank
+from kb.knowledge.search.snippets import (
+    SNIPPET_CHARS,
+    StemIndex,
+    highlight_all,
+    snippet,
+    stem_index,
+)
 
 MAX_QUERY_CHARS = 500
 MAX_WORDS = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from whoosh.fields import ID, STORED, TEXT, Schema
 
-from kb.search.analysis import french_analyzer, spelling_analyzer
+from kb.knowledge.search.analysis import french_analyzer, spelling_analyzer
 
 # Bump when the schema or the analysis changes: the next build is a full one.
 SCHEMA_VERSION = "5"

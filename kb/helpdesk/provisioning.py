@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from kb import accounts, notifications
-from kb.accounts import Account, AccountError
 from kb.config import Settings
-from kb.mail import Mailer
+from kb.helpdesk import accounts, notifications
+from kb.helpdesk.accounts import Account, AccountError
+from kb.helpdesk.mail import Mailer
 
 COLUMNS = {
     "uai": "uai",

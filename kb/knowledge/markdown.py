@@ -15,7 +15,7 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from kb.content import Article, Problem, slugify
+from kb.knowledge.content import Article, Problem, slugify
 
 # Bump when the HTML produced for the same Markdown changes: every article is re-rendered.
 RENDER_VERSION = "2"

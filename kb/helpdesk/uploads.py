@@ -18,10 +18,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.accounts import Account, now
-from kb.attachments import human_size, safe_filename, too_large
 from kb.db import uploads
 from kb.errors import BadRequest, KbError, NotFound
+from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.attachments import human_size, safe_filename, too_large
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 

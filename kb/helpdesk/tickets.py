@@ -12,13 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.accounts import Account, now
-from kb.attachments import ReceivedForm, Store
-from kb.business_hours import add_business_hours
 from kb.db import accounts, attachments, messages, tickets
 from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
-from kb.uploads import Upload
+from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.attachments import ReceivedForm, Store
+from kb.helpdesk.business_hours import add_business_hours
+from kb.helpdesk.uploads import Upload
 
 STATUSES = {
     "nouveau": "Nouveau",

@@ -1,5 +1,5 @@
 """Whoosh: French analysis, index generations, and the one search behind every interface."""
 
-from kb.search.searcher import Hit, IndexMissing, SearchIndex, SearchResults, Snapshot
+from kb.knowledge.search.searcher import Hit, IndexMissing, SearchIndex, SearchResults, Snapshot
 
 __all__ = ["Hit", "IndexMissing", "SearchIndex", "SearchResults", "Snapshot"]

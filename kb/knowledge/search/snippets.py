@@ -7,7 +7,7 @@ from bisect import bisect_left
 from functools import lru_cache
 from html import escape
 
-from kb.search.analysis import fold, is_stop, stem
+from kb.knowledge.search.analysis import fold, is_stop, stem
 
 SNIPPET_CHARS = 200
 

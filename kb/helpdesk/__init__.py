@@ -1,0 +1,1 @@
+"""Helpdesk: accounts, sessions, tickets, support, attachments, uploads and mail."""

@@ -1,0 +1,1 @@
+"""Insights: usage counted from the help center, and the editors' report."""

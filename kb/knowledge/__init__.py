@@ -1,0 +1,1 @@
+"""Knowledge: the articles, their rendering, the build and the search."""
