@@ -131,6 +131,13 @@ def make_parser() -> argparse.ArgumentParser:
     db_commands.required = True
     upgrade = db_commands.add_parser("upgrade", help="applique les migrations")
     _common(upgrade)
+
+    p = commands.add_parser("mail", help="e-mails en file d'attente")
+    mail_commands = p.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=_Parser)
+    mail_commands.required = True
+    listed_mail = mail_commands.add_parser("queue", help="ce qui attend d'être envoyé, et pourquoi")
+    listed_mail.add_argument("--json", action="store_true", help="sortie JSON")
+    mail_commands.add_parser("send", help="envoie maintenant ce qui est dû")
     return parser
 
 
@@ -254,9 +261,12 @@ def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
 
 def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
     from kb.helpdesk import accounts, notifications, provisioning
-    from kb.helpdesk.mail import Mailer
 
-    mailer = Mailer(settings)
+    def invite(account: accounts.Account) -> None:
+        with engine.begin() as connection:
+            notifications.queue_activation(connection, settings, account)
+        _deliver_now(engine, settings, f"E-mail d'activation envoyé à {account.email}.")
+
     action = args.accounts_command
     if action in ("add", "add-agent"):
         role = "etablissement" if action == "add" else "editeur" if args.editeur else "agent"
@@ -271,14 +281,15 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         )
         print(f"Compte {outcome} : {provisioning.describe(account)}")
         if not account.activated:
-            notifications.send_activation(engine, mailer, settings, account)
-            print(f"E-mail d'activation envoyé à {account.email}.")
+            invite(account)
         return 0
     if action == "import":
-        report = provisioning.import_csv(engine, mailer, settings, args.file)
+        report = provisioning.import_csv(engine, settings, args.file)
         for problem in report.problems:
             print(problem, file=sys.stderr)
         print(report.summary())
+        if report.counts["créé"]:
+            _deliver_now(engine, settings, "E-mails d'activation envoyés.")
         return 1 if report.problems else 0
     if action == "list":
         found = accounts.all_accounts(engine)
@@ -300,9 +311,65 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     if account.disabled:
         print(f"kb: le compte {account.login} est désactivé.", file=sys.stderr)
         return 1
-    notifications.send_activation(engine, mailer, settings, account)
-    print(f"E-mail d'activation envoyé à {account.email}.")
+    invite(account)
     return 0
+
+
+def _deliver_now(engine: Engine, settings: Settings, sent: str) -> None:
+    """The CLI sends what it queued at once; what cannot leave now waits for the servers."""
+    from kb.helpdesk.mail import Mailer
+    from kb.helpdesk.outbox import Sender
+
+    done = Sender(engine, Mailer(settings), settings, f"cli-{os.getpid()}").deliver()
+    if done.retried or done.abandoned:
+        print(
+            f"kb: {done.retried + done.abandoned} e-mail(s) pas encore envoyé(s) : ils restent "
+            "en file d'attente (kb mail queue) et partiront avec le serveur.",
+            file=sys.stderr,
+        )
+    else:
+        print(sent)
+
+
+def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.helpdesk import outbox
+    from kb.helpdesk.mail import Mailer
+
+    with _database(settings) as engine:
+        if args.mail_command == "send":
+            done = outbox.Sender(engine, Mailer(settings), settings, f"cli-{os.getpid()}").deliver(
+                passes=1_000
+            )
+            print(
+                f"{done.sent} envoyé(s), {done.retried} à réessayer, {done.abandoned} abandonné(s)."
+            )
+            return 1 if done.retried or done.abandoned else 0
+        queued = outbox.waiting(engine)
+    if args.json:
+        print(json.dumps([_mail_json(q) for q in queued], ensure_ascii=False, indent=2))
+        return 0
+    for q in queued:
+        when = q.abandoned_at or q.next_attempt_at
+        print(
+            f"#{q.id:<6} {q.state:<19} {_cell(q.created_at.astimezone())}  "
+            f"{q.attempts} essai(s)  {q.recipient} — {q.subject}"
+        )
+        if q.last_error:
+            label = "abandonné le" if q.abandoned_at else "prochain essai"
+            print(f"        {q.last_error} ({label} {_cell(when.astimezone()) if when else '-'})")
+    waiting = sum(1 for q in queued if not q.abandoned_at)
+    abandoned = len(queued) - waiting
+    print(
+        f"{waiting} e-mail(s) en attente, {abandoned} abandonné(s) ces "
+        f"{outbox.SHOWN_DAYS} derniers jours."
+    )
+    return 0
+
+
+def _mail_json(q: object) -> dict[str, object]:
+    values = dataclasses.asdict(q)  # type: ignore[call-overload]
+    values["state"] = q.state  # type: ignore[attr-defined]
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in values.items()}
 
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
@@ -405,6 +472,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "search": cmd_search,
     "serve": cmd_serve,
     "db": cmd_db,
+    "mail": cmd_mail,
     "accounts": cmd_accounts,
     "new": cmd_new,
     "stats": cmd_stats,

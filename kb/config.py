@@ -84,6 +84,22 @@ class Settings:
         default="CPRO éducation - Assistance <assistance@cpro-education.fr>",
         metadata={"help": "Expéditeur des e-mails", "cast": str},
     )
+    mail_retry_seconds: int = field(
+        default=30,
+        metadata={
+            "help": "Premier délai avant de réessayer un e-mail non envoyé, doublé à chaque "
+            "essai (une heure au plus)",
+            "cast": _int,
+        },
+    )
+    mail_give_up_hours: int = field(
+        default=48,
+        metadata={
+            "help": "Un e-mail qui n'a pas pu partir pendant ce temps est abandonné "
+            "(et signalé au support)",
+            "cast": _int,
+        },
+    )
     activation_hours: int = field(
         default=72, metadata={"help": "Validité du lien d'activation, en heures", "cast": _int}
     )

@@ -174,6 +174,31 @@ uploads = sa.Table(
 )
 
 
+# The mail outbox: a mail is a row written in the transaction of what causes it; background
+# senders claim due rows (a lease), deliver them and mark them sent, or retry with backoff.
+# next_attempt_at is NULL once nothing is left to do (sent or abandoned).
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("sender", sa.String(500), nullable=False),  # "": KB_MAIL_FROM when sent
+    sa.Column("recipient", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON list of [name, value]
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("abandoned_at", sa.DateTime(timezone=True), index=True),
+)
+
+
 DATABASE_DOWN = (
     "La base de données ne répond pas pour le moment. Réessayez dans quelques instants : "
     "les articles d'aide et la recherche restent consultables."

@@ -533,7 +533,8 @@ def test_tickets_names_and_mails_come_back_escaped(make_web: Callable[..., Web])
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               email="marie@example.fr", **HOSTILE_NAMES)  # fmt: skip
     accounts.set_password(engine, school, PASSWORD)
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, school)
     assert_escaped(html_of(outbox(web)[-1]), school.name, "Lycée " + IMG)
     agent(web)
 
@@ -625,7 +626,8 @@ def test_an_account_name_cannot_change_who_gets_its_mail(
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               establishment="Lycée", first_name=first_name, last_name="Curie",
                               email="marie@example.fr")  # fmt: skip
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, school)
     [mail] = outbox(web)  # as written to the outbox, or sent through SMTP: the same bytes
     assert recipients(mail) == ["marie@example.fr"], mail["To"]
 
@@ -1152,7 +1154,8 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
     pending, _ = accounts.save(web.app.state.engine, role="etablissement", login="0750655E",
                                establishment="Collège", first_name="Jean", last_name="Moulin",
                                email="jean@example.fr")  # fmt: skip
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, pending)
+    with web.app.state.engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, pending)
     activation = link_in(outbox(web)[-1])
     before, counted = state_of(web), web.app.state.usage.pending()
 

@@ -264,9 +264,10 @@ def test_support_reply_mail(web: Web) -> None:
     from kb.helpdesk import notifications
 
     account = accounts.by_login(web.app.state.engine, "0750654D")
-    notifications.send_support_reply(
-        web.app.state.mailer, web.settings, account, "T-2026-000001", "Sujet"
-    )  # type: ignore[arg-type]
+    with web.app.state.engine.begin() as connection:
+        notifications.queue_support_reply(
+            connection, web.settings, account, "T-2026-000001", "Sujet"
+        )  # type: ignore[arg-type]
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
     assert mail["Subject"] == "[T-2026-000001] Réponse du support : Sujet"

@@ -267,30 +267,34 @@ def _digest(raw: str) -> str:
 
 
 def issue_link(
-    engine: Engine, account: Account, purpose: str, hours: int, new_email: str | None = None
+    connection: sa.Connection,
+    account: Account,
+    purpose: str,
+    hours: int,
+    new_email: str | None = None,
 ) -> str:
-    """A new single-use token; the earlier unused ones for the same purpose stop working."""
+    """A new single-use token, in the caller's transaction (with the mail that carries it);
+    the earlier unused ones for the same purpose stop working."""
     raw = secrets.token_urlsafe(32)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.update(tokens)
-            .where(
-                tokens.c.account_id == account.id,
-                tokens.c.purpose == purpose,
-                tokens.c.used_at.is_(None),
-            )
-            .values(used_at=now())
+    connection.execute(
+        sa.update(tokens)
+        .where(
+            tokens.c.account_id == account.id,
+            tokens.c.purpose == purpose,
+            tokens.c.used_at.is_(None),
         )
-        connection.execute(
-            sa.insert(tokens).values(
-                digest=_digest(raw),
-                account_id=account.id,
-                purpose=purpose,
-                new_email=new_email,
-                created_at=now(),
-                expires_at=now() + dt.timedelta(hours=hours),
-            )
+        .values(used_at=now())
+    )
+    connection.execute(
+        sa.insert(tokens).values(
+            digest=_digest(raw),
+            account_id=account.id,
+            purpose=purpose,
+            new_email=new_email,
+            created_at=now(),
+            expires_at=now() + dt.timedelta(hours=hours),
         )
+    )
     return raw
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,10 +133,12 @@ def create(
     calendar: str,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    notify: Callable[[sa.Connection, str], object] | None = None,
 ) -> tuple[str, bool]:
     """The ticket, its first message and its attachments, all or nothing: (reference, created).
 
-    A second submission of the same form (same token) gives the first ticket back.
+    `notify(connection, reference)` queues its mails in the same transaction. A second
+    submission of the same form (same token) gives the first ticket back, and no mail.
     """
     category, subject, body = validate(form, categories)
     token = form.fields.get("jeton", "").strip()[:64] or None
@@ -169,6 +171,8 @@ def create(
                 connection, store, ticket_id, account, body, form, created, kept,
                 uploaded=uploaded, upload_paths=upload_paths,
             )  # fmt: skip
+            if notify:
+                notify(connection, reference)
     except sa.exc.IntegrityError:
         store.forget(kept)
         form.discard()
@@ -273,9 +277,11 @@ def reply(
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    notify: Callable[[sa.Connection, int], object] | None = None,
 ) -> int:
     """A message in the thread. Support answering waits for the user; the user answering
-    (or reopening by writing) puts the ticket back to support with a new due date."""
+    (or reopening by writing) puts the ticket back to support with a new due date.
+    `notify(connection, message_id)` queues its mails in the same transaction."""
     body = form.fields.get("message", "").strip()
     if not body and not form.files and not uploaded:
         form.discard()
@@ -299,6 +305,8 @@ def reply(
                 uploaded=uploaded, upload_paths=upload_paths,
             )  # fmt: skip
             connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
+            if notify:
+                notify(connection, message_id)
     except BaseException:
         store.forget(kept)
         form.discard()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
 from kb.helpdesk.attachments import StorageFull, Store, no_space_left
 from kb.helpdesk.mail import Mailer
+from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
@@ -38,6 +40,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
+MAIL_SECONDS = 2.0
 
 log = logging.getLogger("kb")
 
@@ -100,6 +103,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
                 tasks.start_soon(_every, SETTLE_SECONDS, _sync(garbage.settle))
                 tasks.start_soon(_every, SWEEP_SECONDS, lambda: sweep_uploads(app))
                 tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(app))
+                tasks.start_soon(_every, MAIL_SECONDS, lambda: send_mail(app))
             yield
             tasks.cancel_scope.cancel()
         await flush_usage(app)
@@ -138,7 +142,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.engine = engine
     app.state.usage = usage
     app.state.templates = templates
+    app.state.instance = uuid.uuid4().hex[:16]  # this process, in the database's claims
     app.state.mailer = Mailer(settings)
+    app.state.mail_sender = Sender(engine, app.state.mailer, settings, app.state.instance)
     app.state.store = Store(settings.data_dir)
     app.state.uploads = Uploads(
         engine, settings.data_dir, limit=settings.max_upload_bytes,
@@ -179,13 +185,22 @@ async def flush_usage(app: Starlette) -> None:
 
 
 async def sweep_uploads(app: Starlette) -> None:
-    """Unfinished uploads past their expiry go, with their bytes."""
+    """Unfinished uploads past their expiry go, with their bytes; sent mails after a month."""
     try:
         removed = await anyio.to_thread.run_sync(app.state.uploads.sweep)
         if removed:
             log.info("uploads: %d expired upload(s) removed", removed)
+        await anyio.to_thread.run_sync(app.state.mail_sender.purge)
     except Exception:
         log.exception("uploads: sweep failed, will retry")
+
+
+async def send_mail(app: Starlette) -> None:
+    """The outbox's sender: what requests queued leaves here, never in the request."""
+    try:
+        await anyio.to_thread.run_sync(app.state.mail_sender.deliver)
+    except Exception:
+        log.exception("mail: sender failed, will retry")
 
 
 async def refresh_frequent(app: Starlette) -> None:

@@ -21,7 +21,6 @@ from kb.errors import BadRequest
 from kb.helpdesk import accounts, auth, notifications
 from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
 from kb.helpdesk.auth import LoginRefused, TooManyAttempts
-from kb.helpdesk.mail import MailError
 from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
 
@@ -164,6 +163,12 @@ async def logout(request: Request) -> Response:
     return response
 
 
+def _queue(engine: Any, queue_mail: Any, *args: Any) -> None:
+    """The link and its mail in one transaction: both, or neither."""
+    with engine.begin() as connection:
+        queue_mail(connection, *args)
+
+
 FORGOT_SENT = (
     "Si un compte correspond à cet identifiant, un e-mail vient d'être envoyé à l'adresse "
     "enregistrée pour ce compte. Le lien qu'il contient est valable {hours} heures. "
@@ -185,10 +190,8 @@ async def forgot(request: Request) -> Response:
         )
     account = await anyio.to_thread.run_sync(accounts.by_login, state.engine, normalized)
     if account is not None and not account.disabled:
-        await anyio.to_thread.run_sync(
-            notifications.send_reset,
-            state.engine, state.mailer, state.settings, account,
-        )  # fmt: skip
+        await anyio.to_thread.run_sync(_queue, state.engine, notifications.queue_reset,
+                                       state.settings, account)  # fmt: skip
     auth.record(state.engine, "reset_requested", login=normalized, address=_address(request))
     # The same answer whether or not the account exists: nobody learns who has one.
     sent = FORGOT_SENT.format(hours=state.settings.reset_hours)
@@ -269,10 +272,9 @@ async def change_email(request: Request) -> Response:
         if email == account.email:
             raise AccountError("C'est déjà l'adresse e-mail du compte.")
         await anyio.to_thread.run_sync(
-            notifications.send_email_change,
-            state.engine, state.mailer, state.settings, account, email,
-        )  # fmt: skip
-    except (AccountError, MailError) as exc:
+            _queue, state.engine, notifications.queue_email_change, state.settings, account, email
+        )
+    except AccountError as exc:
         return render(
             request, "account.html", status=400, notice=None, errors={"email": exc.message},
             new_email=new_email,

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
-from kb.helpdesk import notifications, support, tickets
+from kb.helpdesk import notifications, outbox, support, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import short
@@ -24,7 +24,6 @@ from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.tickets import (
     _categories,
     _error,
-    _notify,
     _paths,
     _receive,
     _ticket_context,
@@ -79,9 +78,10 @@ async def queue(request: Request) -> Response:
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
     found = await anyio.to_thread.run_sync(support.queue, request.app.state.engine, wanted)
+    mail_failures = await anyio.to_thread.run_sync(outbox.failures, request.app.state.engine)
     return render(
         request, "support_queue.html", queue=found, wanted=wanted,
-        overdue=support.is_overdue, **_ticket_context(request),
+        overdue=support.is_overdue, mail_failures=mail_failures, **_ticket_context(request),
     )  # fmt: skip
 
 
@@ -128,6 +128,13 @@ async def reply(request: Request) -> Response:
     state = request.app.state
     agent: Account = request.state.account
     found = await _support_ticket(request)
+    owner = await anyio.to_thread.run_sync(_owner, state.engine, found.account_id)
+
+    def notify(connection: Any, _message_id: int) -> None:
+        notifications.queue_support_reply(
+            connection, state.settings, owner, found.reference, found.subject
+        )
+
     try:
         form = await _receive(request)
         internal = form.fields.get("interne") == "oui"
@@ -137,6 +144,7 @@ async def reply(request: Request) -> Response:
                 state.engine, state.store, found, agent, form, internal=internal,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
                 uploaded=uploaded, upload_paths=_paths(request, uploaded),
+                notify=None if internal else notify,
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
@@ -157,12 +165,6 @@ async def reply(request: Request) -> Response:
                 state.engine, refreshed, next_status,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
             )
-        )  # fmt: skip
-    if not internal:
-        owner = await anyio.to_thread.run_sync(_owner, state.engine, found.account_id)
-        await _notify(
-            notifications.send_support_reply,
-            state.mailer, state.settings, owner, found.reference, found.subject,
         )  # fmt: skip
     notice = "note" if internal else "repondu"
     url = f"/support/tickets/{found.reference}?{notice}=1#fil"

@@ -137,13 +137,22 @@ async def create(request: Request) -> Response:
         return await _error(
             request, exc, lambda status=exc.status: _form_page(request, status, fields, errors)
         )
+    subject = " ".join(form.fields.get("sujet", "").split())
+    category = categories.get(form.fields.get("categorie", "").strip(), "")
+
+    def notify(connection: Any, reference: str) -> None:
+        notifications.queue_new_ticket(
+            connection, state.settings, account, reference, subject, category,
+            form.fields.get("message", "").strip(),
+        )  # fmt: skip
+
     try:
         uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         reference, created = await anyio.to_thread.run_sync(
             lambda: tickets.create(
                 state.engine, state.store, account, form, categories,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-                uploaded=uploaded, upload_paths=_paths(request, uploaded),
+                uploaded=uploaded, upload_paths=_paths(request, uploaded), notify=notify,
             )
         )  # fmt: skip
     except TicketInvalid as exc:
@@ -152,14 +161,6 @@ async def create(request: Request) -> Response:
             errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
         form.discard()
         return await _error(request, exc, lambda: _form_page(request, 400, form.fields, errors))
-    if created:
-        subject = " ".join(form.fields["sujet"].split())
-        category = categories[form.fields["categorie"].strip()]
-        await _notify(
-            notifications.send_new_ticket,
-            state.mailer, state.settings, account, reference, subject, category,
-            form.fields["message"].strip(),
-        )  # fmt: skip
     url = f"/tickets/{reference}" + ("?cree=1" if created else "")
     if _wants_json(request):
         return JSONResponse(
@@ -189,14 +190,6 @@ def _uploaded(request: Request, form: ReceivedForm) -> list[Upload]:
 
 def _paths(request: Request, uploaded: list[Upload]) -> dict[str, Path]:
     return {u.id: request.app.state.uploads.path(u.id) for u in uploaded}
-
-
-async def _notify(send: Any, *args: Any) -> None:
-    """Mail is sent after the ticket is safe; a mail failure never loses the ticket."""
-    try:
-        await anyio.to_thread.run_sync(send, *args)
-    except Exception:
-        log.exception("tickets: notification failed")
 
 
 async def _ticket(request: Request) -> tickets.Ticket:
