@@ -439,12 +439,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kb.knowledge.build import is_stale
 
+    with _database(settings):
+        pass  # migrated (or refused: a newer schema) before building or starting workers
     if is_stale(settings.content_dir, settings.index_dir):
         print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
         report = run_build(settings)
         print(f"Index construit : {report.summary()}", file=sys.stderr)
-    with _database(settings):
-        pass  # migrated before the workers start, so they never race to do it
     if args.reload:  # the editor's preview: drafts shown, pages follow every change
         settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -247,16 +250,73 @@ def _alembic_config(engine: Engine) -> Any:
     return config
 
 
+class SchemaTooNew(KbError):
+    status = 500
+    code = "schema_trop_recent"
+
+
+# Any fixed number: the PostgreSQL advisory lock every kb process takes to migrate.
+MIGRATION_LOCK = 0x6B62_6D69_6772  # "kbmigr"
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the latest migration (idempotent)."""
+    """Bring the database to the latest migration (idempotent), one process at a time: replicas
+    started together wait for the first one's migration, then find nothing left to do."""
     from alembic import command
 
     try:
-        command.upgrade(_alembic_config(engine), "head")
+        with _migration_lock(engine) as connection:
+            check_schema(connection)
+            config = _alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     except sa.exc.OperationalError as exc:
         raise DatabaseUnavailable(
             f"Base de données injoignable : {str(exc.orig).strip().splitlines()[0]}"
         ) from exc
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
+    """PostgreSQL: an advisory lock, held by the transaction that migrates. SQLite: a file
+    lock next to the database file (its own locks do not cover Alembic's read-then-write)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
+            yield connection
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with open(f"{database}.migration-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with engine.begin() as connection:
+                yield connection
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def check_schema(connection: sa.Connection) -> None:
+    """Refuse a database migrated by a newer kb: this code would misread its tables."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return
+    script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current not in known:
+        raise SchemaTooNew(
+            f"La base de données est à la révision {current}, plus récente que cette version "
+            f"de kb (dernière révision connue : {script.get_current_head()}). Installez la "
+            "version de kb qui a migré cette base (ou une plus récente) avant de la servir."
+        )
 
 
 def head_revision() -> str:
@@ -272,6 +332,12 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_engine_schema(engine: Engine) -> None:
+    """`check_schema` on a connection of its own."""
+    with engine.connect() as connection:
+        check_schema(connection)
 
 
 def upsert_add(
