@@ -238,6 +238,7 @@ class Settings:
             "help": "Premier délai avant de réessayer un e-mail non envoyé, doublé à chaque "
             "essai (une heure au plus)",
             "cast": _int,
+            "check": _at_least(1),
         },
     )
     mail_give_up_hours: int = field(
@@ -246,6 +247,7 @@ class Settings:
             "help": "Un e-mail qui n'a pas pu partir pendant ce temps est abandonné "
             "(et signalé au support)",
             "cast": _int,
+            "check": _at_least(1),
         },
     )
     activation_hours: int = field(
