@@ -305,6 +305,15 @@ class Settings:
             "check": _at_least(1),
         },
     )
+    lease_seconds: int = field(
+        default=120,
+        metadata={
+            "help": "Bail d'un processus sur ses envois en cours, renouvelé en base ; à son "
+            "expiration, ce qu'un processus arrêté a laissé est supprimé",
+            "cast": _int,
+            "check": _at_least(2),
+        },
+    )
     answer_hours: int = field(
         default=72,
         metadata={

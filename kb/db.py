@@ -202,6 +202,19 @@ mail_outbox = sa.Table(
 )
 
 
+# Serving processes: an instance id owns in-flight files while its lease is renewed. A PID
+# means nothing across hosts and containers (every container's kb may be PID 1).
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),  # for operators reading the table
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
 DATABASE_DOWN = (
     "La base de données ne répond pas pour le moment. Réessayez dans quelques instants : "
     "les articles d'aide et la recherche restent consultables."

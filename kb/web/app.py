@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from kb import db
+from kb import db, instances
 from kb.config import Settings
 from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
@@ -28,6 +27,7 @@ from kb.helpdesk.mail import Mailer
 from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
+from kb.instances import Instance
 from kb.knowledge.search import SearchIndex
 from kb.web import api, auth, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
@@ -83,14 +83,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(db.upgrade, engine)
+        await anyio.to_thread.run_sync(app.state.instance.renew)
+        await remove_leftovers(app)
         await sweep_uploads(app)
-        removed = await anyio.to_thread.run_sync(
-            app.state.store.remove_leftovers, lambda names: _attached(engine, names)
-        )
-        if removed:
-            log.warning(
-                "attachments: %d unfinished upload(s) from a stopped process removed", removed
-            )
         await refresh_frequent(app)
         garbage = Garbage()
         if background:  # a serving process: what every request uses is in place now
@@ -104,9 +99,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
                 tasks.start_soon(_every, SWEEP_SECONDS, lambda: sweep_uploads(app))
                 tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(app))
                 tasks.start_soon(_every, MAIL_SECONDS, lambda: send_mail(app))
+            tasks.start_soon(_every, instance.renew_seconds, lambda: renew_lease(app))
+            tasks.start_soon(_every, instance.renew_seconds * 2, lambda: remove_leftovers(app))
             yield
             tasks.cancel_scope.cancel()
         await flush_usage(app)
+        with contextlib.suppress(Exception):  # the lease ends by itself if the database is down
+            await anyio.to_thread.run_sync(app.state.instance.retire)
         engine.dispose()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
@@ -142,10 +141,11 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.engine = engine
     app.state.usage = usage
     app.state.templates = templates
-    app.state.instance = uuid.uuid4().hex[:16]  # this process, in the database's claims
+    instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
+    app.state.instance = instance
     app.state.mailer = Mailer(settings)
-    app.state.mail_sender = Sender(engine, app.state.mailer, settings, app.state.instance)
-    app.state.store = Store(settings.data_dir)
+    app.state.mail_sender = Sender(engine, app.state.mailer, settings, app.state.instance.id)
+    app.state.store = Store(settings.data_dir, owner=app.state.instance.id)
     app.state.uploads = Uploads(
         engine, settings.data_dir, limit=settings.max_upload_bytes,
         expiry_hours=settings.upload_expiry_hours, max_unfinished=settings.max_unfinished_uploads,
@@ -182,6 +182,31 @@ async def flush_usage(app: Starlette) -> None:
         await anyio.to_thread.run_sync(app.state.usage.flush)
     except Exception:  # the counts are kept for the next try; the pages keep serving
         log.exception("usage: flush failed, will retry")
+
+
+async def renew_lease(app: Starlette) -> None:
+    try:
+        await anyio.to_thread.run_sync(app.state.instance.renew)
+    except Exception as exc:  # the grace after the lease covers an outage of a few minutes
+        log.warning("instance: lease not renewed: %s", exc)
+
+
+async def remove_leftovers(app: Starlette) -> None:
+    """What stopped processes (on any host, in any container) left: once their lease ended."""
+    engine = app.state.engine
+    try:
+        live = await anyio.to_thread.run_sync(instances.alive, engine)
+        removed = await anyio.to_thread.run_sync(
+            lambda: app.state.store.remove_leftovers(
+                lambda names: _attached(engine, names), live, app.state.settings.lease_seconds
+            )
+        )
+        if removed:
+            log.warning(
+                "attachments: %d unfinished upload(s) of a stopped process removed", removed
+            )
+    except Exception:
+        log.exception("attachments: leftovers not removed, will retry")
 
 
 async def sweep_uploads(app: Starlette) -> None:
