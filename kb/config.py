@@ -188,6 +188,30 @@ class Settings:
             "check": _database_url,
         },
     )
+    db_connect_timeout: int = field(
+        default=5,
+        metadata={
+            "help": "PostgreSQL : délai de connexion, en secondes",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
+    db_statement_timeout: int = field(
+        default=10,
+        metadata={
+            "help": "PostgreSQL : durée maximale d'une requête, en secondes (0 : sans limite)",
+            "cast": _int,
+            "check": _at_least(0),
+        },
+    )
+    db_pool_timeout: int = field(
+        default=5,
+        metadata={
+            "help": "Attente d'une connexion libre du pool, en secondes",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
     host: str = field(
         default="127.0.0.1", metadata={"help": "Adresse d'écoute", "cast": str, "check": _not_empty}
     )

@@ -251,7 +251,22 @@ def make_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A database that hangs must not hold requests: the connection, each statement (on the
+    # server) and the wait for a pooled connection are bounded; unacknowledged packets (a host
+    # gone) and idle connections (keepalives) are given up on the same scale.
+    connect_args = {
+        "connect_timeout": settings.db_connect_timeout,
+        "options": f"-c statement_timeout={settings.db_statement_timeout * 1000}",
+        "tcp_user_timeout": (settings.db_connect_timeout + settings.db_statement_timeout) * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+        pool_timeout=settings.db_pool_timeout, connect_args=connect_args,
+    )  # fmt: skip
 
 
 def _alembic_config(engine: Engine) -> Any:
@@ -295,6 +310,8 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
     lock next to the database file (its own locks do not cover Alembic's read-then-write)."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
+            # Waiting for another replica's migration, and migrating, may take longer.
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
             )

@@ -529,8 +529,12 @@ def test_postgresql_going_away_gives_a_french_503_and_kb_recovers_by_itself(
             as_json = member.get("/tickets", headers={"accept": "application/json"})
             assert as_json.status_code == 503
             assert as_json.json()["error"]["code"] == "base_indisponible"
-            health = anon.get("/healthz")
-            assert (health.status_code, health.json()["database"]) == (503, "unavailable")
+            # The replica stays in rotation: articles and search still work, and say so.
+            health = anon.get("/readyz")
+            assert health.status_code == 200
+            assert health.json()["database"] == "unavailable"
+            assert health.json()["status"] == "degraded"
+            assert anon.get("/livez").status_code == 200
             # What needs no database keeps working: articles and search.
             assert anon.get("/articles/mot-de-passe").status_code == 200
             assert (
@@ -602,7 +606,10 @@ def test_a_corrupted_index_gives_a_clear_error_and_build_full_repairs_it(
         assert "L&#39;index de recherche est endommagé" in page.text
         api = client.get("/api/search", params={"q": "facture"})
         assert api.status_code == 503 and api.json()["error"]["code"] == "index_endommage"
-        assert client.get("/healthz").json()["status"] == "degraded"
+        health = client.get("/readyz")  # nothing to search with: out of rotation
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert "endommagé" in health.json()["reason"]
+        assert client.get("/livez").status_code == 200  # but not to be restarted
 
         repaired = cli("build", "--full", "--content", content, "--index", index)
         assert repaired.status == 0, repaired.err

@@ -29,7 +29,7 @@ from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.instances import Instance
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web import api, auth, health, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
@@ -119,7 +119,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *preview.routes(),
         *uploads.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
-        Route("/healthz", healthz, name="healthz"),
+        *health.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -249,31 +249,6 @@ def _attached(engine: Any, names: list[str]) -> set[str]:
             query = sa.select(column).where(column.in_(names[start : start + 500]))
             found.update(connection.execute(query).scalars())
     return found
-
-
-async def healthz(request: Request) -> Response:
-    state = request.app.state
-    body: dict[str, Any] = {"status": "ok"}
-    status = 200
-    try:
-        body["index"] = state.index.snapshot().generation.name
-    except KbError:
-        body["index"] = None
-        body["status"], status = "degraded", 503
-    try:
-        await anyio.to_thread.run_sync(_ping, state.engine)
-        body["database"] = "ok"
-    except Exception:
-        body["database"] = "unavailable"
-        body["status"], status = "degraded", 503
-    return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
-
-
-def _ping(engine: Any) -> None:
-    import sqlalchemy as sa
-
-    with engine.connect() as connection:
-        connection.execute(sa.text("SELECT 1"))
 
 
 def wants_json(request: Request) -> bool:
