@@ -10,11 +10,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import now
 from kb.db import instances
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Instance:

@@ -132,10 +132,10 @@ def test_account_activation_through_smtp(
     inbox, port = smtp
     web = make_web({}, smtp_url=f"smtp://127.0.0.1:{port}", base_url="https://aide.example.fr")
     account = make_account(web)
-    with web.app.state.engine.begin() as connection:
+    with web.services.engine.begin() as connection:
         notifications.queue_activation(connection, web.settings, account)
     assert inbox.messages == []  # queued: the sender delivers it, never the caller
-    web.app.state.mail_sender.deliver()
+    web.services.mail_sender.deliver()
     [message] = inbox.messages
     assert link_in(message).startswith("/activation/")
     assert "https://aide.example.fr/activation/" in message.get_body(("plain",)).get_content()

@@ -57,10 +57,10 @@ def smtp() -> Iterator[Smtp]:
 
 
 def agent(web: Web) -> None:
-    account, _ = accounts.save(web.app.state.engine, role="agent", login="sam@cpro.fr",
+    account, _ = accounts.save(web.services.engine, role="agent", login="sam@cpro.fr",
                                establishment="", first_name="Sam", last_name="Support",
                                email="sam@cpro.fr")  # fmt: skip
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    accounts.set_password(web.services.engine, account, PASSWORD)
 
 
 def new_ticket(web: Web, subject: str) -> Any:
@@ -73,7 +73,7 @@ def new_ticket(web: Web, subject: str) -> Any:
 
 
 def queued(web: Web) -> list[sa.Row[Any]]:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return list(connection.execute(sa.select(db.mail_outbox).order_by("id")).all())
 
 
@@ -92,7 +92,7 @@ def test_a_ticket_is_created_while_smtp_is_down_and_its_mail_leaves_once_it_is_b
     assert response.status_code == 303  # nothing listens on the SMTP port: the ticket is safe
     [row] = queued(web)
     assert row.subject.endswith("Renouvellement bloqué") and row.sent_at is None
-    sender: Sender = web.app.state.mail_sender
+    sender: Sender = web.services.mail_sender
     assert sender.deliver().retried == 1
     [row] = queued(web)
     assert row.attempts == 1 and "injoignable" in row.last_error
@@ -115,7 +115,7 @@ def db_time(moment: dt.datetime) -> dt.datetime:
 
 
 def test_a_mail_leaves_only_with_the_transaction_that_causes_it(web: Web) -> None:
-    engine = web.app.state.engine
+    engine = web.services.engine
     mail = Mail(to="marie@example.fr", subject="S", paragraphs=("P",), sender="a@b.fr")
     with pytest.raises(RuntimeError), engine.begin() as connection:
         enqueue(connection, mail)
@@ -131,7 +131,7 @@ def test_support_sees_an_abandoned_mail_and_kb_mail_queue_says_why(
     web: Web, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     new_ticket(web, "Facture introuvable")
-    sender: Sender = web.app.state.mail_sender
+    sender: Sender = web.services.mail_sender
     sender.deliver()  # SMTP down: one attempt failed
     monkeypatch.setenv("KB_DATABASE_URL", web.settings.database)
     monkeypatch.setenv("KB_DATA_DIR", str(web.settings.data_dir))
@@ -172,13 +172,13 @@ def test_a_recipient_refused_for_good_is_abandoned_at_once_and_the_others_go(
     server.start()
     try:
         web = make_web({}, database_url=database_url, smtp_url=server.url)
-        with web.app.state.engine.begin() as connection:
+        with web.services.engine.begin() as connection:
             for to in ("inconnu@example.fr", "marie@example.fr"):
                 enqueue(connection, Mail(to=to, subject=to, paragraphs=("P",), sender="a@b.fr"))
-        done = web.app.state.mail_sender.deliver()
+        done = web.services.mail_sender.deliver()
         assert (done.sent, done.abandoned) == (1, 1)
         assert [m["To"] for m in server.inbox.messages] == ["marie@example.fr"]
-        [refused] = [q for q in waiting(web.app.state.engine) if q.abandoned_at]
+        [refused] = [q for q in waiting(web.services.engine) if q.abandoned_at]
         assert refused.recipient == "inconnu@example.fr" and "550" in (refused.last_error or "")
     finally:
         server.stop()
@@ -188,7 +188,7 @@ def test_threading_headers_are_carried_and_kb_headers_cannot_be_replaced(
     web: Web, smtp: Smtp
 ) -> None:
     smtp.start()
-    engine = web.app.state.engine
+    engine = web.services.engine
     thread = "<T-2026-000001.abc@cpro-education.fr>"
     reply = Mail(
         to="marie@example.fr", subject="Re: ticket", paragraphs=("P",), sender="a@cpro.fr",
@@ -202,7 +202,7 @@ def test_threading_headers_are_carried_and_kb_headers_cannot_be_replaced(
         with pytest.raises(ValueError), engine.begin() as connection:
             enqueue(connection, Mail(to="x@y.fr", subject="S", paragraphs=(), sender="a@b.fr",
                                      headers=(bad,)))  # fmt: skip
-    web.app.state.mail_sender.deliver()
+    web.services.mail_sender.deliver()
     first = smtp.inbox.messages[0]
     assert first["Message-ID"] == "<reply-1@cpro.fr>"
     assert first["In-Reply-To"] == thread and first["References"] == thread
@@ -211,12 +211,12 @@ def test_threading_headers_are_carried_and_kb_headers_cannot_be_replaced(
 
 def test_a_dead_senders_claim_expires_and_a_live_one_is_respected(web: Web, smtp: Smtp) -> None:
     smtp.start()
-    engine = web.app.state.engine
+    engine = web.services.engine
     with engine.begin() as connection:
         enqueue(connection, Mail(to="x@y.fr", subject="S", paragraphs=(), sender="a@b.fr"))
         connection.execute(sa.update(db.mail_outbox).values(
             claimed_by="dead:1", claimed_until=now() + dt.timedelta(minutes=5)))  # fmt: skip
-    sender: Sender = web.app.state.mail_sender
+    sender: Sender = web.services.mail_sender
     assert sender.deliver().sent == 0  # another process holds it: it may be sending it now
     assert sender.deliver(at=now() + dt.timedelta(minutes=6)).sent == 1  # its lease ran out
     assert len(smtp.ids()) == 1
@@ -284,7 +284,7 @@ def test_a_serving_process_sends_by_itself_when_smtp_comes_back(
                                  smtp_url=smtp.url, mail_retry_seconds=1)  # fmt: skip
     app = create_app(settings, background=True)
     with TestClient(app, follow_redirects=False) as client:
-        engine = app.state.engine
+        engine = app.state.services.engine
         with engine.begin() as connection:  # SMTP is down: the first attempts fail
             enqueue(connection, Mail(to="a@b.fr", subject="Avant", paragraphs=(), sender="a@b.fr"))
         deadline = time.monotonic() + 20

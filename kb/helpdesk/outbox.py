@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import as_utc, now
 from kb.config import Settings
 from kb.db import mail_outbox
 from kb.helpdesk.mail import Mail, Mailer, MailError, compose, new_message_id
@@ -34,10 +35,6 @@ RESERVED = {
     "content-type", "content-transfer-encoding", "content-language", "auto-submitted",
 }  # fmt: skip
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,76}$")
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def enqueue(connection: sa.Connection, mail: Mail) -> str:
@@ -146,14 +143,14 @@ class Sender:
         return compose(
             sender=row.sender or self.settings.mail_from, to=row.recipient, subject=row.subject,
             text=row.text, html=row.html, message_id=row.message_id, headers=headers,
-            date=_utc(row.created_at).timestamp(),
+            date=as_utc(row.created_at).timestamp(),
         )  # fmt: skip
 
     def _failed(
         self, row: Any, claim: str, at: dt.datetime, exc: MailError, done: Delivery
     ) -> None:
         attempts = row.attempts + 1
-        give_up = _utc(row.created_at) + dt.timedelta(hours=self.settings.mail_give_up_hours)
+        give_up = as_utc(row.created_at) + dt.timedelta(hours=self.settings.mail_give_up_hours)
         retry_at = at + dt.timedelta(seconds=backoff(self.settings.mail_retry_seconds, attempts))
         if exc.permanent or retry_at > give_up:
             self._mark(row, claim, attempts=attempts, last_error=exc.message[:500],
@@ -242,15 +239,11 @@ def failures(engine: Engine, at: dt.datetime | None = None) -> list[Queued]:
 
 
 def _queued(row: Any, at: dt.datetime) -> Queued:
-    until = _utc(row.claimed_until) if row.claimed_until else None
+    until = as_utc(row.claimed_until) if row.claimed_until else None
     return Queued(
         id=row.id, recipient=row.recipient, subject=row.subject,
-        created_at=_utc(row.created_at), attempts=row.attempts, last_error=row.last_error,
-        next_attempt_at=_utc(row.next_attempt_at) if row.next_attempt_at else None,
+        created_at=as_utc(row.created_at), attempts=row.attempts, last_error=row.last_error,
+        next_attempt_at=as_utc(row.next_attempt_at) if row.next_attempt_at else None,
         sending=bool(until and until > at and row.next_attempt_at is not None),
-        abandoned_at=_utc(row.abandoned_at) if row.abandoned_at else None,
+        abandoned_at=as_utc(row.abandoned_at) if row.abandoned_at else None,
     )  # fmt: skip
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -11,31 +11,30 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kb.errors import KbError
+from kb.web.services import Services, bind
 
 NO_STORE = {"cache-control": "no-store"}
 
 
-async def live(request: Request) -> Response:
+async def live(services: Services, request: Request) -> Response:
     """The process answers: restart it only when this fails."""
     return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
-async def ready(request: Request) -> Response:
+async def ready(services: Services, request: Request) -> Response:
     """200 while this replica can serve articles and search, even with the database down (its
     state is in the body: pages that need it answer a French 503 meanwhile); 503 without an
     index (a new replica still building its first one)."""
-    state = request.app.state
     body: dict[str, Any] = {"status": "ok"}
     status = 200
     try:
-        snapshot = state.index.snapshot()
+        snapshot = services.snapshot()
         body["index"] = snapshot.generation.name
         body["content_version"] = snapshot.meta.get("content_version")
     except KbError as exc:
         body.update(index=None, content_version=None, reason=exc.message)
         body["status"], status = "unavailable", 503
-    body.update(state.publisher.status() if getattr(state, "publisher", None) else {})
-    body["database"] = await _database(state.engine, state.settings.db_connect_timeout + 1)
+    body["database"] = await _database(services.engine, services.settings.db_connect_timeout + 1)
     if body["database"] != "ok" and status == 200:
         body["status"] = "degraded"
     return JSONResponse(body, status_code=status, headers=NO_STORE)
@@ -57,9 +56,9 @@ def _ping(engine: Any) -> None:
         connection.execute(sa.text("SELECT 1"))
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route("/livez", live, name="livez"),
-        Route("/readyz", ready, name="readyz"),
-        Route("/healthz", ready, name="healthz"),
+        Route("/livez", bind(services, live), name="livez"),
+        Route("/readyz", bind(services, ready), name="readyz"),
+        Route("/healthz", bind(services, ready), name="healthz"),
     ]
