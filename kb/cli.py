@@ -436,7 +436,8 @@ def _safe_url(settings: Settings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Build when the index is missing or stale, migrate, then run uvicorn."""
+    """Migrate, then run uvicorn; each serving process builds a missing or stale index in the
+    background (the preview, `--reload`, builds first and stops on content errors)."""
     import uvicorn
 
     from kb.knowledge.build import is_stale
@@ -444,9 +445,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with _database(settings):
         pass  # migrated (or refused: a newer schema) before building or starting workers
     if is_stale(settings.content_dir, settings.index_dir):
-        print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
-        report = run_build(settings)
-        print(f"Index construit : {report.summary()}", file=sys.stderr)
+        if args.reload:
+            print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
+            report = run_build(settings)
+            print(f"Index construit : {report.summary()}", file=sys.stderr)
+        else:
+            print(
+                "Index absent ou plus ancien que le contenu : construction en arrière-plan "
+                "(la version précédente reste servie ; sans index, /readyz répond 503 "
+                "jusqu'à la fin de la construction).",
+                file=sys.stderr,
+            )
     if args.reload:  # the editor's preview: drafts shown, pages follow every change
         settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.

@@ -188,6 +188,15 @@ class Settings:
             "check": _database_url,
         },
     )
+    content_check_seconds: int = field(
+        default=10,
+        metadata={
+            "help": "Intervalle de vérification du contenu : une nouvelle version est "
+            "construite en arrière-plan (0 : jamais, kb build seulement)",
+            "cast": _int,
+            "check": _at_least(0),
+        },
+    )
     db_connect_timeout: int = field(
         default=5,
         metadata={

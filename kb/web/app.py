@@ -30,7 +30,8 @@ from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.instances import Instance
-from kb.knowledge.search import SearchIndex
+from kb.knowledge.publishing import Publisher
+from kb.knowledge.search import IndexMissing, SearchIndex
 from kb.web import api, auth, health, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         templates=Jinja2Templates(env=environment, context_processors=[page_context]),
         mailer=mailer,
         mail_sender=Sender(engine, mailer, settings, instance.id),
+        publisher=Publisher(settings.content_dir, settings.index_dir),
         instance=instance,
         store=Store(settings.data_dir, owner=instance.id),
         uploads=Uploads(
@@ -125,6 +127,12 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             if preview_state is not None:
                 tasks.start_soon(preview.watch, services, TEMPLATES_DIR)
             if background:
+                # A new replica listens at once and is ready when its first build is done; a
+                # running one serves the previous generation while it builds the next.
+                tasks.start_soon(publish, services)
+                if settings.content_check_seconds and preview_state is None:
+                    check = settings.content_check_seconds
+                    tasks.start_soon(_every, check, lambda: publish(services))
                 tasks.start_soon(_every, FLUSH_SECONDS, lambda: flush_usage(services))
                 tasks.start_soon(_every, SETTLE_SECONDS, _sync(garbage.settle))
                 tasks.start_soon(_every, SWEEP_SECONDS, lambda: sweep_uploads(services))
@@ -233,6 +241,21 @@ async def sweep_uploads(services: Services) -> None:
         log.exception("uploads: sweep failed, will retry")
 
 
+async def publish(services: Services) -> None:
+    """A new content version becomes a new generation, built in the background."""
+    try:
+        # Abandoned on shutdown: a stopping replica does not wait for a build to finish (the
+        # next start builds again; an unfinished generation is never made live).
+        generation = await anyio.to_thread.run_sync(
+            services.publisher.check, abandon_on_cancel=True
+        )
+    except Exception:
+        log.exception("content: check failed, will retry")
+        return
+    if generation:
+        await refresh_frequent(services)
+
+
 async def send_mail(services: Services) -> None:
     """The outbox's sender: what requests queued leaves here, never in the request."""
     try:
@@ -245,6 +268,9 @@ async def refresh_frequent(services: Services) -> None:
     """Recompute the frequent questions in the background: never per request."""
     try:
         snapshot = services.snapshot()
+    except IndexMissing:  # a new replica's first build: refreshed when it is done
+        return
+    try:
         services.frequent.questions = await anyio.to_thread.run_sync(
             frequent_questions, services.engine, snapshot.listing
         )

@@ -34,6 +34,7 @@ async def ready(services: Services, request: Request) -> Response:
     except KbError as exc:
         body.update(index=None, content_version=None, reason=exc.message)
         body["status"], status = "unavailable", 503
+    body.update(services.publisher.status())
     body["database"] = await _database(services.engine, services.settings.db_connect_timeout + 1)
     if body["database"] != "ok" and status == 200:
         body["status"] = "degraded"

@@ -20,6 +20,7 @@ from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
 from kb.instances import Instance
+from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Services:
     templates: Jinja2Templates
     mailer: Mailer
     mail_sender: Sender
+    publisher: Publisher
     instance: Instance
     store: Store
     uploads: Uploads
