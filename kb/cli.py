@@ -472,6 +472,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
         proxy_headers=True,
         server_header=False,
+        # A stop (SIGTERM) waits this long for requests in flight, uploads included, then cuts
+        # them: a resumable upload goes on from its last byte on another replica.
+        timeout_graceful_shutdown=settings.shutdown_seconds,
         log_level="info",
     )
     return 0

@@ -188,6 +188,15 @@ class Settings:
             "check": _database_url,
         },
     )
+    shutdown_seconds: int = field(
+        default=30,
+        metadata={
+            "help": "Arrêt : attente maximale des requêtes en cours (envois compris), en "
+            "secondes ; un envoi reprenable interrompu reprend sur une autre réplique",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
     content_check_seconds: int = field(
         default=10,
         metadata={

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import re
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,11 +82,18 @@ class Sender:
     def __init__(self, engine: Engine, mailer: Mailer, settings: Settings, owner: str) -> None:
         self.engine, self.mailer, self.settings = engine, mailer, settings
         self.owner = owner[:30]
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """A stopping replica sends no more: what it claimed goes back to the others now."""
+        self._stopping.set()
 
     def deliver(self, at: dt.datetime | None = None, passes: int = 10) -> Delivery:
         """Deliver what is due, a batch at a time, until nothing is (or `passes` batches)."""
         done = Delivery()
         for _ in range(passes):
+            if self._stopping.is_set():
+                break
             moment = at or now()
             rows, claim = self._claim(moment)
             if not rows:
@@ -123,6 +131,9 @@ class Sender:
     def _send(self, rows: Sequence[Any], claim: str, at: dt.datetime, done: Delivery) -> None:
         with self.mailer.session() as deliver:
             for index, row in enumerate(rows):
+                if self._stopping.is_set():
+                    self._release(claim)
+                    return
                 try:
                     deliver(self._message(row))
                 except MailError as exc:
@@ -165,6 +176,14 @@ class Sender:
                         row.subject, row.recipient, attempts,
                         retry_at.isoformat(timespec="seconds"), exc.message)  # fmt: skip
             done.retried += 1
+
+    def _release(self, claim: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.update(mail_outbox)
+                .where(mail_outbox.c.claimed_by == claim)
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     def _mark(self, row: Any, claim: str, **values: Any) -> None:
         if "attempts" not in values:

@@ -141,6 +141,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.start_soon(_every, instance.renew_seconds, lambda: renew_lease(services))
             tasks.start_soon(_every, instance.renew_seconds * 2, lambda: remove_leftovers(services))
             yield
+            services.mail_sender.stop()
             tasks.cancel_scope.cancel()
         await flush_usage(services)
         with contextlib.suppress(Exception):  # the lease ends by itself if the database is down
@@ -259,7 +260,9 @@ async def publish(services: Services) -> None:
 async def send_mail(services: Services) -> None:
     """The outbox's sender: what requests queued leaves here, never in the request."""
     try:
-        await anyio.to_thread.run_sync(services.mail_sender.deliver)
+        # Abandoned on shutdown (after `stop`): the mail being sent finishes or is sent again
+        # by another replica, with the same Message-ID.
+        await anyio.to_thread.run_sync(services.mail_sender.deliver, abandon_on_cancel=True)
     except Exception:
         log.exception("mail: sender failed, will retry")
 
