@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -459,7 +459,7 @@ class _ImpossibleDate(yaml.constructor.ConstructorError):
 class _Dates(yaml.constructor.SafeConstructor):
     """A date that cannot exist (2026-02-30) is a problem at its line, not a crash."""
 
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
         except (ValueError, OverflowError):
@@ -478,7 +478,10 @@ class _FastLoader(_Dates, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # typ
 
 
 for _loader in (_Loader, _FastLoader):
-    _loader.add_constructor("tag:yaml.org,2002:timestamp", _Dates.construct_yaml_timestamp)
+    _loader.add_constructor(
+        "tag:yaml.org,2002:timestamp",
+        _Dates.construct_yaml_timestamp,  # type: ignore[type-var]  # a SafeConstructor method
+    )
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Problem:
@@ -616,10 +619,12 @@ class _Checker:
         if value is not None and low is not None and high is not None and not low <= value <= high:
             self.fail(key, f"« {key} » doit être {kind}, pas {value}")
             return None
-        return value
+        return cast("int | None", value)
 
     def boolean(self, data: dict[str, Any], key: str) -> bool | None:
-        return self._get(data, key, "true ou false", lambda v: isinstance(v, bool))
+        return cast(
+            "bool | None", self._get(data, key, "true ou false", lambda v: isinstance(v, bool))
+        )
 
     def date(self, data: dict[str, Any], key: str) -> dt.date | None:
         value = data.get(key)
