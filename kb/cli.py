@@ -307,7 +307,7 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
     from kb.insights.usage import today
-    from kb.knowledge.content import new_article
+    from kb.knowledge.authoring import new_article
 
     path = new_article(settings.content_dir, args.title, args.category, today())
     print(f"Article créé (brouillon) : {path}")
