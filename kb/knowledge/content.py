@@ -75,6 +75,10 @@ class Content:
     articles: list[Article] = field(default_factory=list)
     synonyms: list[tuple[str, ...]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Article files that could not be read: links and `related` naming them are not reported
+    # again, so one broken file gives one error.
+    broken: set[Path] = field(default_factory=set)
+    broken_slugs: set[str] = field(default_factory=set)
 
     @property
     def errors(self) -> list[Problem]:
@@ -120,6 +124,7 @@ def load(root: Path) -> Content:
 def _load_category(folder: Path, content: Content) -> None:
     meta_path = folder / CATEGORY_FILE
     articles = sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.is_dir())
+    parsed = None
     if not meta_path.exists():
         content.problems.append(
             Problem(
@@ -129,17 +134,15 @@ def _load_category(folder: Path, content: Content) -> None:
                 "créez-le avec title, order et description",
             )
         )
-        return
-    text = read_text(meta_path, content.problems)
-    if text is None:
-        return
-    parsed = parse_yaml(text, meta_path, 1, content.problems)
-    if parsed is None:
-        return
-    data, lines = parsed
+    else:
+        text = read_text(meta_path, content.problems)
+        if text is not None:
+            parsed = parse_yaml(text, meta_path, 1, content.problems)
+    # The articles are read even so: their own problems show now, and links to them hold.
+    data, lines = parsed if parsed is not None else ({}, {"title": 1})
     check = FieldChecker(meta_path, lines, content.problems)
     check.unknown_keys(data, CATEGORY_KEYS)
-    title = check.string(data, "title", required=True)
+    title = check.string(data, "title", required=parsed is not None)
     order = check.integer(data, "order")
     description = check.string(data, "description")
     if not SLUG_RE.match(folder.name):
@@ -158,6 +161,9 @@ def _load_category(folder: Path, content: Content) -> None:
         article = _load_article(path, category.slug, content.problems)
         if article is not None:
             content.articles.append(article)
+        else:
+            content.broken.add(path.resolve())
+            content.broken_slugs.add(_declared_slug(path))
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         content.problems.append(
             Problem(
@@ -230,8 +236,10 @@ def _load_article(path: Path, category: str, problems: list[Problem]) -> Article
         problems.append(
             Problem(path, end + 1, "article vide : écrivez le texte de l'article sous l'en-tête")
         )
-    if title is None or slug is None:
+    if slug is None:
         return None
+    if title is None:
+        title = slug  # reported above; kept so that links to this article hold
     if len(title) > LONG_TITLE:
         problems.append(
             Problem(
@@ -266,3 +274,14 @@ def _load_article(path: Path, category: str, problems: list[Problem]) -> Article
         draft=bool(draft),
         key_lines=key_lines,
     )
+
+
+def _declared_slug(path: Path) -> str:
+    """The slug a file that cannot be read was meant to have: its `slug:` line, or its name."""
+    try:
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n")[:40]:
+            if line.startswith("slug:"):
+                return line.removeprefix("slug:").strip().strip("'\"")
+    except OSError:
+        pass
+    return path.stem

@@ -21,7 +21,7 @@ def load_synonyms(path: Path, problems: list[Problem]) -> list[tuple[str, ...]]:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        problems.append(yaml_problem(exc, path, 1))
+        problems.append(yaml_problem(exc, path, 1, text))
         return []
     except yaml.reader.ReaderError as exc:
         problems.append(reader_problem(exc, text, path, 1))

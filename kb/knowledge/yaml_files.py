@@ -61,6 +61,7 @@ _YAML_MESSAGES = (
     ("did not find expected key", "indentation incohérente ou guillemet non fermé"),
     ("expected ',' or ']'", "crochet « [ » non fermé"),
     ("expected ',' or '}'", "accolade « { » non fermée"),
+    ("while scanning a quoted scalar", "guillemet ouvert ici et jamais fermé"),
     ("found unexpected end of stream", "guillemet ou crochet non fermé"),
     ("expected the node content", "valeur manquante ou crochet non fermé"),
     ("found unknown escape character", "antislash « \\ » dans des guillemets : doublez-le"),
@@ -100,9 +101,24 @@ for _loader in (_Loader, _FastLoader):
     _loader.add_constructor("tag:yaml.org,2002:timestamp", _Dates.construct_yaml_timestamp)
 
 
-def yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    line = first_line + (mark.line if mark else 0)
+# Where these start is the fault; where PyYAML noticed it is often lines later.
+_OPENED = (
+    "while scanning a quoted scalar",
+    "while parsing a flow node",
+    "while parsing a flow sequence",
+    "while parsing a flow mapping",
+)
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int, text: str = "") -> Problem:
+    opened = exc.context_mark is not None and (exc.context or "") in _OPENED
+    mark = exc.context_mark if opened else exc.problem_mark or exc.context_mark
+    offset = mark.line if mark else 0
+    # Noticed at the end of the text: the fault is on the last line that says something.
+    lines = text.split("\n")
+    while offset > 0 and (offset >= len(lines) or not lines[offset].strip()):
+        offset -= 1
+    line = first_line + offset
     detail = f"{exc.context or ''} {exc.problem or ''}"
     message = next(
         (french for fragment, french in _YAML_MESSAGES if fragment in detail),
@@ -139,7 +155,7 @@ def parse_yaml(
         except yaml.YAMLError:
             node, data = _load(_Loader, text)
     except yaml.MarkedYAMLError as exc:
-        problems.append(yaml_problem(exc, path, first_line))
+        problems.append(yaml_problem(exc, path, first_line, text))
         return None
     except yaml.reader.ReaderError as exc:
         problems.append(reader_problem(exc, text, path, first_line))
