@@ -273,6 +273,9 @@ async def refresh_frequent(services: Services) -> None:
         snapshot = services.snapshot()
     except IndexMissing:  # a new replica's first build: refreshed when it is done
         return
+    except KbError as exc:  # a damaged index: pages say so; a repair refreshes them
+        log.warning("frequent questions: no usable index: %s", exc.message)
+        return
     try:
         services.frequent.questions = await anyio.to_thread.run_sync(
             frequent_questions, services.engine, snapshot.listing
