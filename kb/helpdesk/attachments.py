@@ -42,6 +42,13 @@ class StorageFull(UploadTooLarge):
     code = "espace_insuffisant"
 
 
+class AttachmentMissing(KbError):
+    """A row names a file the data dir no longer has (a partial restore, a manual clean-up)."""
+
+    status = 410
+    code = "piece_jointe_indisponible"
+
+
 def storage_full() -> StorageFull:
     return StorageFull(
         "Plus assez d'espace disque pour enregistrer vos pièces jointes. Réessayez plus tard, "
@@ -321,6 +328,19 @@ class Store:
         path = (self.root / stored_as).resolve()
         if self.root.resolve() not in path.parents:
             raise KbError("Chemin de pièce jointe invalide.")
+        return path
+
+    def existing(self, stored_as: str) -> Path:
+        """The stored file, or AttachmentMissing when its row outlived it."""
+        try:
+            path = self.final_path(stored_as)
+        except KbError:
+            path = None
+        if path is None or not path.is_file():
+            raise AttachmentMissing(
+                "Ce fichier n'est plus disponible sur le serveur. Le message qui le "
+                "mentionne reste lisible ; demandez à son auteur de le joindre à nouveau."
+            )
         return path
 
     def keep(self, source: Path, year: int, month: int) -> str:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import notifications, support, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import short
 from kb.insights import report, usage
 from kb.web.auth import login_required
@@ -128,6 +128,7 @@ async def reply(request: Request) -> Response:
     state = request.app.state
     agent: Account = request.state.account
     found = await _support_ticket(request)
+    form: ReceivedForm | None = None
     try:
         form = await _receive(request)
         internal = form.fields.get("interne") == "oui"
@@ -136,13 +137,14 @@ async def reply(request: Request) -> Response:
             lambda: tickets.reply(
                 state.engine, state.store, found, agent, form, internal=internal,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                limit=state.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         if _wants_json(request):
             return await _error(request, exc, None)
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(request, exc.status, exc.message, typed.get("message", ""))
     snapshot = state.index.snapshot()
     slugs = support.linked_slugs(

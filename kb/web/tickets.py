@@ -6,21 +6,21 @@ import logging
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import attachments, notifications, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
+from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload, Uploads
 from kb.web.auth import login_required
+from kb.web.downloads import AttachmentResponse
 from kb.web.pages import render
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
@@ -143,6 +143,7 @@ async def create(request: Request) -> Response:
             lambda: tickets.create(
                 state.engine, state.store, account, form, categories,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                limit=state.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
@@ -152,6 +153,12 @@ async def create(request: Request) -> Response:
             errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
         form.discard()
         return await _error(request, exc, lambda: _form_page(request, 400, form.fields, errors))
+    except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
+        form.discard()
+        too_large, status = {"fichiers": exc.message}, exc.status
+        return await _error(
+            request, exc, lambda: _form_page(request, status, form.fields, too_large)
+        )
     if created:
         subject = " ".join(form.fields["sujet"].split())
         category = categories[form.fields["categorie"].strip()]
@@ -169,12 +176,13 @@ async def create(request: Request) -> Response:
 
 
 def _uploaded(request: Request, form: ReceivedForm) -> list[Upload]:
-    """The resumable uploads the form names: this account's, and complete."""
+    """The resumable uploads the form names (each once): this account's, and complete."""
     store: Uploads = request.app.state.uploads
     found = []
-    for upload_id in form.lists.get("televersement", [])[: attachments.MAX_FILES]:
+    named = dict.fromkeys(u.strip() for u in form.lists.get("televersement", []) if u.strip())
+    for upload_id in list(named)[: attachments.MAX_FILES]:
         try:
-            upload = store.get(request.state.account, upload_id.strip())
+            upload = store.get(request.state.account, upload_id)
         except KbError:
             raise TicketInvalid(
                 {"fichiers": "Une pièce jointe n'est plus disponible : joignez-la à nouveau."}
@@ -233,6 +241,7 @@ async def reply(request: Request) -> Response:
     state = request.app.state
     account: Account = request.state.account
     ticket = await _ticket(request)
+    form: ReceivedForm | None = None
     try:
         form = await _receive(request)
         uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
@@ -240,11 +249,12 @@ async def reply(request: Request) -> Response:
             lambda: tickets.reply(
                 state.engine, state.store, ticket, account, form,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                limit=state.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=_paths(request, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         errors, status = {"message": exc.message}, exc.status
         return await _error(
             request, exc, lambda: _thread_page(request, status, errors, typed.get("message", ""))
@@ -279,25 +289,20 @@ async def status(request: Request) -> Response:
 
 @login_required
 async def download(request: Request) -> Response:
-    """Only for the establishment that owns the ticket, and for support; never shown inline."""
+    """Only for the establishment that owns the ticket, and for support; never shown inline,
+    never compressed; a cut download resumes where it stopped (Range, If-Range)."""
     state = request.app.state
     found = await anyio.to_thread.run_sync(
         tickets.attachment_for,
         state.engine, request.state.account, request.path_params["reference"],
         request.path_params["attachment"],
     )  # fmt: skip
-    path = state.store.final_path(found.stored_as)
-    ascii_name = (
-        found.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    )
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(found.filename)}"
-            ),
-            "cache-control": "private, no-store",
-            "x-content-type-options": "nosniff",
-        },
+    try:
+        path = await anyio.to_thread.run_sync(state.store.existing, found.stored_as)
+    except AttachmentMissing:
+        log.warning("attachments: %s (attachment %d) missing from the data dir",
+                    found.stored_as, found.id)  # fmt: skip
+        raise
+    return AttachmentResponse(
+        path, filename=found.filename, sha256=found.sha256, added_at=found.added_at
     )
