@@ -19,6 +19,7 @@ from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLa
 from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload, Uploads
+from kb.web import multipart
 from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.pages import render
@@ -104,7 +105,7 @@ async def _receive(request: Request) -> ReceivedForm:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
         raise attachments.too_large(limit)
-    form = await attachments.receive(
+    form = await multipart.receive(
         request.stream(), request.headers.get("content-type", ""), state.store.temp_dir, limit
     )
     try:

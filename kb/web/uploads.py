@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.web.body import batches, pipelined
 from kb.web.security import CSRF_COOKIE
 
 TUS_VERSION = "1.0.0"
