@@ -17,7 +17,7 @@ from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.attachments import ReceivedForm, Store, too_large
-from kb.helpdesk.business_hours import add_business_hours
+from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
 
 STATUSES = {
@@ -98,10 +98,6 @@ class Page:
         return max(1, math.ceil(self.total / PER_PAGE))
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def validate(form: ReceivedForm, categories: dict[str, str]) -> tuple[str, str, str]:
     """(category, subject, message) or every problem at once, in French."""
     category = form.fields.get("categorie", "").strip()
@@ -130,8 +126,7 @@ def create(
     form: ReceivedForm,
     categories: dict[str, str],
     *,
-    hours: float,
-    calendar: str,
+    delay: AnswerDelay,
     limit: int,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
@@ -160,7 +155,7 @@ def create(
                     subject=subject,
                     status="nouveau",
                     created_at=created,
-                    due_at=add_business_hours(created, hours, calendar),
+                    due_at=delay.due(created),
                     updated_at=created,
                     creation_token=token,
                 )
@@ -294,8 +289,7 @@ def reply(
     author: Account,
     form: ReceivedForm,
     *,
-    hours: float,
-    calendar: str,
+    delay: AnswerDelay,
     limit: int,
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
@@ -317,7 +311,7 @@ def reply(
     elif not author.is_staff:
         values.update(status="en_cours", resolved_at=None)
         if ticket.status in ("en_attente", "resolu"):
-            values["due_at"] = add_business_hours(at, hours, calendar)
+            values["due_at"] = delay.due(at)
     kept: list[tuple[str, Path | None]] = []
     uploaded = _distinct(uploaded)
     try:
@@ -336,7 +330,7 @@ def reply(
     return message_id
 
 
-def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, calendar: str) -> None:
+def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDelay) -> None:
     if status not in STATUSES:
         raise BadRequest(f"Statut inconnu « {status} ».")
     at = now()
@@ -344,7 +338,7 @@ def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, cal
     if status == "resolu":
         values["resolved_at"] = at
     elif ticket.status == "resolu":  # reopened: support has a new full delay
-        values.update(resolved_at=None, due_at=add_business_hours(at, hours, calendar))
+        values.update(resolved_at=None, due_at=delay.due(at))
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
 
@@ -358,9 +352,9 @@ def _ticket(row: Any) -> Ticket:
         category=row.category,
         subject=row.subject,
         status=row.status,
-        created_at=_utc(row.created_at),
-        due_at=_utc(row.due_at),
-        updated_at=_utc(row.updated_at),
+        created_at=row.created_at,
+        due_at=row.due_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -407,7 +401,7 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             .order_by(attachments.c.id)
         ).all()
     by_message: dict[int, list[Attachment]] = {}
-    written = {m.id: _utc(m.created_at) for m in thread}
+    written = {m.id: m.created_at for m in thread}
     for f in files:
         by_message.setdefault(f.message_id, []).append(
             Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as, written[f.message_id])
@@ -420,7 +414,7 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             from_support=m.from_support,
             internal=m.internal,
             body=m.body,
-            created_at=_utc(m.created_at),
+            created_at=m.created_at,
             attachments=by_message.get(m.id, []),
         )
         for m in thread
