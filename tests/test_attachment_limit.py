@@ -67,12 +67,12 @@ def send(web: Web, url: str, form_sizes: list[int], upload_ids: list[str], **fie
 
 
 def rows(web: Web, table: sa.Table) -> list[sa.Row]:  # type: ignore[type-arg]
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return list(connection.execute(sa.select(table)))
 
 
 def stored_files(web: Web) -> list[Path]:
-    root = web.app.state.store.root
+    root = web.services.store.root
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
@@ -107,7 +107,7 @@ def test_a_new_ticket_one_byte_over_is_refused_and_nothing_is_kept(web: Web, mix
     # The finished uploads stay the account's, whole, to be attached to a smaller message.
     kept = rows(web, db.uploads)
     assert sorted(u.id for u in kept) == sorted(ids)
-    assert all(web.app.state.uploads.path(i).stat().st_size > 0 for i in ids)
+    assert all(web.services.uploads.path(i).stat().st_size > 0 for i in ids)
 
 
 @pytest.mark.parametrize("over", [False, True], ids=["a-la-limite", "un-octet-de-trop"])

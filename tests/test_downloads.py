@@ -44,7 +44,7 @@ def attach(web: Web, content: bytes = CONTENT, name: str = NAME) -> str:
     )  # fmt: skip
     assert created.status_code == 303, created.text
     reference = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"
 
@@ -128,9 +128,9 @@ def test_ranges_do_not_open_the_file_to_anyone_else(web: Web) -> None:
 
 def test_a_file_gone_from_the_data_dir_is_a_french_410(web: Web) -> None:
     url = attach(web)
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         stored_as = connection.execute(sa.select(db.attachments.c.stored_as)).scalar_one()
-    web.app.state.store.final_path(stored_as).unlink()  # a restore that missed the files
+    web.services.store.final_path(stored_as).unlink()  # a restore that missed the files
     page = web.client.get(url)
     assert page.status_code == 410
     text = html.unescape(page.text)
@@ -205,9 +205,9 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
         assert created.status_code == 303
         url = attach_path(web, created.headers["location"])
         # The stored file becomes a sparse one of several GiB, its row made to match.
-        with web.app.state.engine.begin() as connection:
+        with web.services.engine.begin() as connection:
             row = connection.execute(sa.select(db.attachments)).one()
-            stored = web.app.state.store.final_path(row.stored_as)
+            stored = web.services.store.final_path(row.stored_as)
             expected = sparse_file(stored, size)
             connection.execute(sa.update(db.attachments).values(size=size, sha256=expected))
         try:
@@ -239,6 +239,6 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
 
 def attach_path(web: Web, location: str) -> str:
     reference = location.split("?")[0].rsplit("/", 1)[1]
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"

@@ -284,12 +284,16 @@ class _Appender:
         self.written = 0
         self.file = FileWriter(handle.fileno(), start, [hasher, self.check])
 
-    def write(self, batch: list[bytes]) -> None:
-        for chunk in batch:
-            if len(chunk) > self.room - self.written:
-                raise BadRequest("Le morceau dépasse la taille annoncée de l'envoi.")
-            self.file.write(chunk)
-            self.written += len(chunk)
+    def write(self, chunk: bytes) -> None:
+        if len(chunk) > self.room - self.written:
+            raise BadRequest("Le morceau dépasse la taille annoncée de l'envoi.")
+        self.file.write(chunk)
+        self.written += len(chunk)
+
+    def write_all(self, chunks: list[bytes]) -> None:
+        """The pieces of a body as the server received them (joining them would copy)."""
+        for chunk in chunks:
+            self.write(chunk)
 
     def digest(self) -> bytes | None:
         return self.check.digest() if self.check is not None else None
