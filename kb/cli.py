@@ -370,34 +370,57 @@ def _safe_url(settings: Settings) -> str:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build when the index is missing or stale, migrate, then run uvicorn."""
+    import logging.config
+    import shutil
+    import tempfile
+
     import uvicorn
 
+    from kb import logs
     from kb.knowledge.build import is_stale
 
+    # JSON lines on stdout for operators; readable lines for the editors' preview.
+    log_config = logs.config(json_lines=not args.reload)
+    logging.config.dictConfig(log_config)
+    log = logging.getLogger("kb.serve")
     if is_stale(settings.content_dir, settings.index_dir):
-        print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
+        log.info("Index absent ou plus ancien que le contenu : construction…")
         report = run_build(settings)
-        print(f"Index construit : {report.summary()}", file=sys.stderr)
+        log.info("Index construit : %s", report.summary())
     with _database(settings):
         pass  # migrated before the workers start, so they never race to do it
     if args.reload:  # the editor's preview: drafts shown, pages follow every change
         settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.
     os.environ.update(settings.as_env())
-    print(f"Centre d'assistance : http://{settings.host}:{settings.port}/", file=sys.stderr)
-    uvicorn.run(
-        "kb.web.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=None if args.reload else settings.workers,
-        reload=args.reload,
-        # Python code restarts the server; content and templates are the app's own watch.
-        reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
-        proxy_headers=True,
-        server_header=False,
-        log_level="info",
-    )
+    # Each worker writes its metrics to files there; /metrics sums them. A fresh folder per
+    # start: counts of a previous run (or of a dead worker's gauges) never leak in.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_metrics_dir = not metrics_dir
+    if own_metrics_dir:
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="kb-metrics-"
+        )
+    log.info("Centre d'assistance : http://%s:%s/", settings.host, settings.port)
+    try:
+        uvicorn.run(
+            "kb.web.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=None if args.reload else settings.workers,
+            reload=args.reload,
+            # Python code restarts the server; content and templates are the app's own watch.
+            reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
+            proxy_headers=True,
+            server_header=False,
+            log_config=log_config,
+            # kb's request line replaces it: a route's template and status, never a token.
+            access_log=False,
+        )
+    finally:
+        if own_metrics_dir and metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

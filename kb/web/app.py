@@ -27,11 +27,12 @@ from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web import api, auth, metrics, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
+from kb.web.request_log import RequestLog
 from kb.web.security import SecurityMiddleware
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
     usage = Usage(engine)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -104,6 +106,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         await flush_usage(app)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else.
@@ -117,10 +120,12 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
+        *metrics.routes(),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(auth.SessionMiddleware),
             Middleware(Compression),
@@ -137,6 +142,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.index = index
     app.state.engine = engine
     app.state.usage = usage
+    app.state.metrics = measured
     app.state.templates = templates
     app.state.mailer = Mailer(settings)
     app.state.store = Store(settings.data_dir)

@@ -63,7 +63,10 @@ async def search(request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     settings = request.app.state.settings
     try:
-        results = snapshot.search(query, category=category, page=page, drafts=settings.show_drafts)
+        with request.app.state.metrics.search_latency.labels("search").time():
+            results = snapshot.search(
+                query, category=category, page=page, drafts=settings.show_drafts
+            )
     except BadRequest as exc:
         return render(
             request, "search.html", status=400, query=query, error=exc.message, results=None,

@@ -153,6 +153,7 @@ async def create(request: Request) -> Response:
         form.discard()
         return await _error(request, exc, lambda: _form_page(request, 400, form.fields, errors))
     if created:
+        state.metrics.tickets_created.inc()
         subject = " ".join(form.fields["sujet"].split())
         category = categories[form.fields["categorie"].strip()]
         await _notify(
