@@ -93,9 +93,7 @@ def backup(settings: Settings, destination: Path, *, kb_version: str) -> Report:
             attached = _attachments(sa.create_engine(f"sqlite:///{database_file}"))
         else:
             database_file = destination / POSTGRES_FILE
-            _pg_dump(settings, database_file)
-            # Read after the dump: every row the dump holds is here (and perhaps newer ones).
-            attached = _attachments(engine)
+            attached = _pg_dump(settings, engine, database_file)
     finally:
         engine.dispose()
     report = Report(database=kind)
@@ -175,14 +173,25 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise BackupError(f"{what} a échoué : {detail[-1] if detail else result.returncode}")
 
 
-def _pg_dump(settings: Settings, target: Path) -> None:
+def _pg_dump(settings: Settings, engine: sa.Engine, target: Path) -> dict[str, str]:
+    """pg_dump of one snapshot, and the attachment rows of that same snapshot."""
     url, env = _libpq(settings)
-    command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(target)]
-    _run([*command, "--dbname", url], env, "pg_dump")
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            # pg_dump reads the database as this transaction sees it, and so does the query
+            # below: the files copied are exactly those the dump's rows name.
+            snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+            command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
+            command += ["--snapshot", str(snapshot), "--file", str(target), "--dbname", url]
+            _run(command, env, "pg_dump")
+            table = db.attachments
+            rows = connection.execute(sa.select(table.c.stored_as, table.c.sha256))
+            return {stored_as: digest for stored_as, digest in rows}
 
 
 def _attachments(engine: sa.Engine) -> dict[str, str]:
-    """stored_as → sha256 of every attachment row."""
+    """stored_as → sha256 of every attachment row of a SQLite copy."""
     table = db.attachments
     try:
         with engine.connect() as connection:
@@ -265,21 +274,33 @@ def verify(source: Path, manifest: dict[str, Any]) -> list[str]:
 def occupied(settings: Settings) -> list[str]:
     """What a restore would overwrite: tables in the database, files in the data dir."""
     found = []
+    tables = _tables(settings)
+    if tables:
+        found.append(f"la base contient déjà {len(tables)} table(s)")
+    data_dir = settings.data_dir
+    if data_dir.is_dir():
+        files = [
+            p
+            for p in data_dir.rglob("*")
+            if p.is_file() and p.relative_to(data_dir).as_posix() not in SKIPPED
+        ]
+        if files:
+            found.append(f"{data_dir} contient déjà {len(files)} fichier(s)")
+    return found
+
+
+def _tables(settings: Settings) -> list[str]:
+    if _kind(settings) == "sqlite" and not _sqlite_path(settings).exists():
+        return []  # connecting would create it
     engine = db.make_engine(settings)
     try:
         with engine.connect() as connection:
-            tables = sa.inspect(connection).get_table_names()
+            return sa.inspect(connection).get_table_names()
     except sa.exc.OperationalError as exc:
-        raise BackupError(f"Base de données injoignable : {str(exc.orig).strip()}") from None
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise BackupError(f"Base de données injoignable : {reason}") from None
     finally:
         engine.dispose()
-    if tables:
-        found.append(f"la base contient déjà {len(tables)} table(s)")
-    if settings.data_dir.is_dir():
-        files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
-        if files:
-            found.append(f"{settings.data_dir} contient déjà {len(files)} fichier(s)")
-    return found
 
 
 def restore(

@@ -126,6 +126,17 @@ def make_parser() -> argparse.ArgumentParser:
     invite = actions.add_parser("invite", help="renvoie l'e-mail d'activation")
     invite.add_argument("login", help="code UAI ou adresse e-mail")
 
+    p = commands.add_parser("backup", help="sauvegarde la base, les fichiers et le contenu")
+    _common(p)
+    p.add_argument("destination", type=Path, help="dossier à créer (absent ou vide)")
+
+    p = commands.add_parser("restore", help="restaure une sauvegarde de kb backup")
+    _common(p)
+    p.add_argument("source", type=Path, help="dossier écrit par kb backup")
+    p.add_argument(
+        "--force", action="store_true", help="remplacer la base et les fichiers en place"
+    )
+
     p = commands.add_parser("db", help="base de données")
     db_commands = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
@@ -368,6 +379,29 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database).render_as_string(hide_password=True)
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from importlib.metadata import version
+
+    from kb import backup
+
+    report = backup.backup(settings, args.destination, kb_version=version("kb"))
+    for note in report.notes:
+        print(f"kb: attention : {note}", file=sys.stderr)
+    print(f"Sauvegarde écrite dans {args.destination} : {report.summary()}.")
+    return 1 if report.notes else 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import backup
+
+    report = backup.restore(settings, args.source, force=args.force)
+    for note in report.notes:
+        print(f"kb: {note}", file=sys.stderr)
+    print(f"Sauvegarde restaurée depuis {args.source} : {report.summary()}.")
+    print("Démarrez kb serve : il applique les migrations si la sauvegarde est plus ancienne.")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build when the index is missing or stale, migrate, then run uvicorn."""
     import logging.config
@@ -425,7 +459,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # Commands that open the database or write files under KB_DATA_DIR: it must take new files.
-_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats"})
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats", "backup", "restore"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
@@ -436,6 +470,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "accounts": cmd_accounts,
     "new": cmd_new,
     "stats": cmd_stats,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 

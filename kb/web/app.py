@@ -35,7 +35,16 @@ from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.request_log import RequestLog
 from kb.web.security import SecurityMiddleware
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
