@@ -107,7 +107,7 @@ def test_a_backup_restored_in_an_empty_place_serves_everything_again(
     references = {
         create_ticket(web, subject, content): content for subject, content in contents.items()
     }
-    before = picture(web.app.state.engine)
+    before = picture(web.services.engine)
 
     use(monkeypatch, web.settings)
     result = cli("backup", tmp_path / "sauvegarde")
@@ -130,7 +130,7 @@ def test_a_backup_restored_in_an_empty_place_serves_everything_again(
 
     app = create_app(restored, background=False)
     with TestClient(app, follow_redirects=False) as client:
-        assert picture(app.state.engine) == before
+        assert picture(app.state.services.engine) == before
         client.get("/")
         response = client.post(
             "/connexion",
@@ -168,12 +168,12 @@ def test_restore_refuses_to_overwrite_without_force(
     assert refused.status == 1
     assert "La restauration écraserait des données existantes" in refused.err
     assert "relancez avec --force" in refused.err
-    assert len(picture(web.app.state.engine)["tickets"]) == 2  # type: ignore[arg-type]
+    assert len(picture(web.services.engine)["tickets"]) == 2  # type: ignore[arg-type]
 
-    web.app.state.engine.dispose()
+    web.services.engine.dispose()
     forced = cli("restore", "--force", tmp_path / "sauvegarde")
     assert forced.status == 0, forced.err
-    tickets = picture(web.app.state.engine)["tickets"]
+    tickets = picture(web.services.engine)["tickets"]
     assert [t[0] for t in tickets] == [reference]  # type: ignore[union-attr]
     files = [p for p in (web.settings.data_dir / "attachments").rglob("*") if p.is_file()]
     assert len(files) == 1  # the later ticket's file went with its row

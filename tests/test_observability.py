@@ -96,7 +96,7 @@ def test_lines_logged_during_a_request_carry_its_id_and_account(
     # kb's own info lines are kept, and name the request they belong to.
     web.client.post("/deconnexion", data={"csrf": web.client.cookies["kb_csrf"]})
     notifications.send_activation(
-        web.app.state.engine, web.app.state.mailer, web.settings, make_account(web, "0010001W")
+        web.services.engine, web.services.mailer, web.settings, make_account(web, "0010001W")
     )
     assert any(x["logger"] == "kb.helpdesk.mail" and x["level"] == "info" for x in json_lines())
 
@@ -106,7 +106,7 @@ def test_single_use_links_never_reach_the_logs(
 ) -> None:
     web = make_web({})
     account = make_account(web)
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, account)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
     path = link_in(outbox(web)[-1])
     token = path.rsplit("/", 1)[1]
     assert len(token) > 20

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kb.errors import KbError
+from kb.web.services import Services, bind
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # The text format every Prometheus reads (generate_latest writes it for names like ours).
@@ -120,14 +121,14 @@ class _Each:
         yield from self.registry.collect()
 
 
-def routes() -> list[Route]:
-    return [Route("/metrics", metrics, name="metrics")]
+def routes(services: Services) -> list[Route]:
+    return [Route("/metrics", bind(services, metrics), name="metrics")]
 
 
-async def metrics(request: Request) -> Response:
+async def metrics(services: Services, request: Request) -> Response:
     import anyio
 
-    collected: Metrics = request.app.state.metrics
+    collected = services.metrics
     if not collected.allows(request.client.host if request.client else None):
         raise MetricsRefused(
             "Les métriques ne se lisent que depuis les adresses autorisées (KB_METRICS_ALLOW)."
