@@ -181,13 +181,13 @@ def _pg_dump(settings: Settings, engine: sa.Engine, target: Path) -> dict[str, s
         with connection.begin():
             # pg_dump reads the database as this transaction sees it, and so does the query
             # below: the files copied are exactly those the dump's rows name.
-            snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+            snapshot: str = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
             command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
             command += ["--snapshot", str(snapshot), "--file", str(target), "--dbname", url]
             _run(command, env, "pg_dump")
             table = db.attachments
             rows = connection.execute(sa.select(table.c.stored_as, table.c.sha256))
-            return {stored_as: digest for stored_as, digest in rows}
+            return {str(stored_as): str(digest) for stored_as, digest in rows}
 
 
 def _attachments(engine: sa.Engine) -> dict[str, str]:
@@ -196,7 +196,7 @@ def _attachments(engine: sa.Engine) -> dict[str, str]:
     try:
         with engine.connect() as connection:
             rows = connection.execute(sa.select(table.c.stored_as, table.c.sha256))
-            return {stored_as: digest for stored_as, digest in rows}
+            return {str(stored_as): str(digest) for stored_as, digest in rows}
     finally:
         engine.dispose()
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Web, activated_account, link_in, log_in, make_account, outbox
 from starlette.testclient import TestClient
-from test_serve import serve, stop, wait_until_up
 
 from kb.config import Settings, SettingsError
 from kb.helpdesk import notifications
 from kb.logs import JsonFormatter, redact
+from kb.testing import start_kb, stop, wait_until_up
 
 Lines = Callable[[], list[dict[str, object]]]
 
@@ -251,7 +251,9 @@ def fetch(url: str) -> tuple[int, str, dict[str, str]]:
 
 
 def test_two_workers_log_json_and_sum_their_metrics(tmp_path: Path) -> None:
-    process, base = serve(tmp_path, "--content", str(ROOT / "content"), "--workers", "2")
+    process, base = start_kb(
+        "serve", "--content", str(ROOT / "content"), "--workers", "2", cwd=tmp_path
+    )
     try:
         wait_until_up(process, base)
         for _ in range(30):

@@ -22,7 +22,7 @@ VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 # Bodies that are files: their bytes are the upload metrics.
 UPLOAD_TYPES = (b"multipart/form-data", b"application/offset+octet-stream")
 # Probes that come every few seconds: logged only when they fail.
-QUIET = ("/healthz", "/metrics")
+QUIET = ("/healthz", "/livez", "/readyz", "/metrics")
 
 
 class _Context(logs.RequestContext):
