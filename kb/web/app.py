@@ -99,7 +99,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine),
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        templates=Jinja2Templates(env=environment),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
         metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
