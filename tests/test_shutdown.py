@@ -27,12 +27,15 @@ from kb.knowledge.build import build
 
 
 def start(root: Path, port: int) -> subprocess.Popen[bytes]:
+    """`kb serve` on this port; its log lines (JSON on stdout) in kb-PORT.log."""
+    log = open(root / f"kb-{port}.log", "wb")  # noqa: SIM115 - the process keeps writing it
     process = subprocess.Popen(
         [sys.executable, "-m", "kb.cli", "serve", "--content", "content", "--index", "index",
          "--port", str(port)],
         cwd=root, env=kb_env(KB_DATA_DIR=root / "var", KB_SHUTDOWN_SECONDS=2),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    log.close()  # the child has its own copy
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "kb serve exited at start"
@@ -60,8 +63,6 @@ def two_replicas(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int,
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=20)
-        if process.stderr:
-            process.stderr.close()
 
 
 def test_a_stop_cuts_an_upload_after_the_delay_and_it_resumes_on_the_other_replica(
@@ -94,8 +95,7 @@ def test_a_stop_cuts_an_upload_after_the_delay_and_it_resumes_on_the_other_repli
         os.killpg(a.pid, signal.SIGTERM)  # a rolling restart: A is asked to stop
         a.wait(timeout=25)  # KB_SHUTDOWN_SECONDS=2: it stops although the upload never ends
         assert a.returncode in (0, -signal.SIGTERM)  # uvicorn ends by the signal it caught
-        assert a.stderr is not None
-        assert b"timeout graceful shutdown exceeded" in a.stderr.read()
+        assert b"timeout graceful shutdown exceeded" in (tmp_path / f"kb-{port_a}.log").read_bytes()
         patch.close()
 
         # The same browser goes on with B (the load balancer's choice), where A stopped.

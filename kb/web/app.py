@@ -32,17 +32,27 @@ from kb.insights.usage import Usage, frequent_questions
 from kb.instances import Instance
 from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import IndexMissing, SearchIndex
-from kb.web import api, auth, health, pages, preview, support, tickets, uploads
+from kb.web import api, auth, health, metrics, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
+from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
 from kb.web.services import Frequent, Services
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -56,6 +66,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     frequent = Frequent()
     instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
@@ -93,7 +104,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine),
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        templates=Jinja2Templates(env=environment),
         mailer=mailer,
         mail_sender=Sender(engine, mailer, settings, instance.id),
         publisher=Publisher(settings.content_dir, settings.index_dir),
@@ -110,6 +121,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
@@ -147,6 +160,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         with contextlib.suppress(Exception):  # the lease ends by itself if the database is down
             await anyio.to_thread.run_sync(instance.retire)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else.
@@ -160,11 +174,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
         *health.routes(services),
+        *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(auth.SessionMiddleware, services=services),
             Middleware(Compression),

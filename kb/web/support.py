@@ -15,7 +15,7 @@ from kb import clock
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import notifications, outbox, support, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import short
 from kb.insights import report
 from kb.web import forms
@@ -132,6 +132,7 @@ async def reply(services: Services, request: Request) -> Response:
             connection, services.settings, owner, found.reference, found.subject
         )
 
+    form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
@@ -139,7 +140,7 @@ async def reply(services: Services, request: Request) -> Response:
         message_id = await anyio.to_thread.run_sync(
             lambda: tickets.reply(
                 services.engine, services.store, found, agent, form, internal=internal,
-                delay=services.answer_delay,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
                 notify=None if internal else notify,
             )
@@ -147,7 +148,7 @@ async def reply(services: Services, request: Request) -> Response:
     except (UploadTooLarge, BadRequest) as exc:
         if wants_json(request):
             return await forms.form_error(request, exc, lambda: Response())
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     snapshot = services.index.snapshot()
     slugs = support.linked_slugs(
