@@ -298,3 +298,19 @@ def test_a_serving_process_sends_by_itself_when_smtp_comes_back(
     [mail] = smtp.inbox.messages
     assert mail["Subject"] == "Avant"
     assert waiting(engine) == []
+
+
+def test_metrics_show_the_queue_its_failures_and_what_was_abandoned(web: Web) -> None:
+    from test_observability import local, scrape, value
+
+    new_ticket(web, "Compteur")
+    text = scrape(local(web))
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (1, 0)
+    sender: Sender = web.services.mail_sender
+    sender.deliver()  # SMTP down
+    text = scrape(local(web))
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (1, 1)
+    assert value(text, "kb_mail_oldest_waiting_seconds") >= 0
+    sender.deliver(at=now() + dt.timedelta(hours=49))
+    text = scrape(local(web))
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_abandoned")) == (0, 1)

@@ -236,6 +236,31 @@ class Queued:
         return "nouvel essai prévu" if self.attempts else "à envoyer"
 
 
+@dataclass(frozen=True)
+class Depth:
+    """The queue in numbers, for /metrics."""
+
+    waiting: int
+    failing: int  # waiting, after at least one failed attempt
+    abandoned: int  # in the last SHOWN_DAYS days
+    oldest_seconds: float  # age of the oldest mail waiting, 0 when none
+
+
+def depth(engine: Engine, at: dt.datetime | None = None) -> Depth:
+    at = at or now()
+    pending = mail_outbox.c.next_attempt_at.is_not(None)
+    query = sa.select(
+        sa.func.count().filter(pending),
+        sa.func.count().filter(pending, mail_outbox.c.attempts > 0),
+        sa.func.count().filter(mail_outbox.c.abandoned_at >= at - dt.timedelta(days=SHOWN_DAYS)),
+        sa.func.min(mail_outbox.c.created_at).filter(pending),
+    )
+    with engine.connect() as connection:
+        waiting_count, failing, abandoned, oldest = connection.execute(query).one()
+    age = (at - as_utc(oldest)).total_seconds() if oldest else 0.0
+    return Depth(waiting_count, failing, abandoned, max(age, 0.0))
+
+
 def waiting(engine: Engine, at: dt.datetime | None = None) -> list[Queued]:
     """Mails not sent yet, oldest first, and those abandoned in the last days."""
     at = at or now()

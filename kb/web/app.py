@@ -38,6 +38,7 @@ from kb.web.compression import Compression
 from kb.web.errors import handle_error
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
+from kb.web.outbox_metrics import OutboxCollector
 from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
 from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
@@ -66,7 +67,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
-    measured = metrics.Metrics(settings.metrics_allow)
+    measured = metrics.Metrics(settings.metrics_allow, collectors=(OutboxCollector(engine),))
     static = StaticFiles()
     frequent = Frequent()
     instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
