@@ -256,9 +256,10 @@ def depth(engine: Engine, at: dt.datetime | None = None) -> Depth:
         sa.func.min(mail_outbox.c.created_at).filter(pending),
     )
     with engine.connect() as connection:
-        waiting_count, failing, abandoned, oldest = connection.execute(query).one()
+        row = connection.execute(query).one()
+    oldest: dt.datetime | None = row[3]
     age = (at - as_utc(oldest)).total_seconds() if oldest else 0.0
-    return Depth(waiting_count, failing, abandoned, max(age, 0.0))
+    return Depth(int(row[0]), int(row[1]), int(row[2]), max(age, 0.0))
 
 
 def waiting(engine: Engine, at: dt.datetime | None = None) -> list[Queued]:
