@@ -234,7 +234,7 @@ def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 2
         return left + i * step
 
     def y(value: int) -> float:
-        return top + plot_h - value * plot_h / peak
+        return float(top + plot_h - value * plot_h / peak)
 
     totals = {key: sum(d[key] for d in daily) for key, _, _ in SERIES}
     description = ", ".join(f"{label} : {totals[key]}" for key, label, _ in SERIES)
