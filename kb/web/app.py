@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        templates=Jinja2Templates(env=environment),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        page_context=page_context,
         preview=preview_state,
     )
 
