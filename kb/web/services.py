@@ -21,6 +21,7 @@ from kb.insights.usage import Usage
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
+    from kb.web.metrics import Metrics
     from kb.web.preview import Preview
 
 
@@ -46,6 +47,7 @@ class Services:
     secret_key: bytes
     answer_delay: AnswerDelay
     frequent: Frequent
+    metrics: Metrics
     page_context: Callable[[Request], dict[str, Any]]
     preview: Preview | None = None
 
