@@ -216,8 +216,11 @@ async def editors_report(services: Services, request: Request) -> Response:
         raise BadRequest("Choisissez une période d'un an au plus.")
     snapshot = services.index.snapshot()
     built = await anyio.to_thread.run_sync(
-        report.build, services.engine, snapshot.listing, categories(services), since, until
-    )
+        lambda: report.build(
+            services.engine, snapshot.listing, categories(services), since, until,
+            aliases=snapshot.aliases,
+        )
+    )  # fmt: skip
     return services.render(
         request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
     )
