@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from conftest import POSTGRES_ADMIN_URL, ROOT, _postgres_reachable
+from test_mail import free_port
 
 from kb import db
 from kb.config import Settings
@@ -101,23 +102,22 @@ def test_two_replicas_migrating_at_once_both_start(fresh_databases: list[str]) -
         engine.dispose()
 
 
-def test_serve_refuses_a_database_migrated_by_a_newer_kb(
-    database_url: str, cli: Callable[..., object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_serve_refuses_a_database_migrated_by_a_newer_kb(database_url: str, tmp_path: Path) -> None:
     engine = db.make_engine(Settings.from_env({}, database_url=database_url))
     db.upgrade(engine)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    monkeypatch.setenv("KB_DATABASE_URL", database_url)
-    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("KB_INDEX_DIR", str(tmp_path / "index"))
-    for command in (("serve",), ("db", "upgrade")):
-        result = cli(*command)
-        assert result.status == 1  # type: ignore[attr-defined]
-        assert (
-            "kb: La base de données est à la révision 0099, plus récente que cette version de "
-            f"kb (dernière révision connue : {db.head_revision()})"
-        ) in result.err  # type: ignore[attr-defined]
-        assert "Traceback" not in result.err  # type: ignore[attr-defined]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env.update(KB_DATABASE_URL=database_url, KB_DATA_DIR=str(tmp_path / "var"),
+               KB_INDEX_DIR=str(tmp_path / "index"), KB_PORT=str(free_port()))  # fmt: skip
+    expected = (
+        "kb: La base de données est à la révision 0099, plus récente que cette version de "
+        f"kb (dernière révision connue : {db.head_revision()})"
+    )
+    for command in (("db", "upgrade"), ("serve",)):
+        result = subprocess.run([sys.executable, "-m", "kb.cli", *command], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "index").exists()  # refused before building anything
