@@ -14,6 +14,7 @@ from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.knowledge.search.indexer import (
     IndexedArticle,
+    Rejected,
     build_lock,
     current_generation,
     read_meta,
@@ -150,16 +151,11 @@ def _index(
     changed = [a for a in content.articles if previous.get(a.slug) != digests[a.slug]]
     removed = sorted(set(previous) - set(digests))
 
-    indexed: list[IndexedArticle] = []
-    problems: list[Problem] = []
-    for article in changed:
+    def prepare(article: Article) -> tuple[IndexedArticle, list[Problem]]:
         rendered, link_problems = renderer.render(article)
-        problems += link_problems
-        indexed.append(_indexed(article, rendered, digests[article.slug]))
-    if problems:
-        raise ContentErrors(problems)
+        return _indexed(article, rendered, digests[article.slug]), link_problems
 
-    total = len(indexed)
+    total = len(changed)
     report_progress = (lambda n: progress(n, total)) if progress else None
     meta = {
         "schema": SCHEMA_VERSION,
@@ -175,9 +171,14 @@ def _index(
         "synonyms": [list(group) for group in content.synonyms],
         "digests": digests,
     }
-    generation = write_generation(
-        index_dir, indexed, meta, base=base, remove=removed, progress=report_progress
-    )
+    # From the live generation go the removed articles and the old versions of the changed.
+    gone = removed + [a.slug for a in changed] if base is not None else []
+    try:
+        generation = write_generation(
+            index_dir, changed, prepare, meta, base=base, remove=gone, progress=report_progress
+        )
+    except Rejected as rejected:
+        raise ContentErrors(rejected.problems) from None
     return generation, changed, removed
 
 

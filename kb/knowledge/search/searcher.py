@@ -365,11 +365,11 @@ class Snapshot:
 
     def _hit(self, docnum: int, score: float, stems: set[str]) -> HitRow:
         shown = self._shown_of(docnum)
-        passage = snippet(shown.text, stems, shown.folded, shown.index)
+        passage = snippet(shown.text, stems, shown.folded)
         return (
             shown.slug,
             shown.title,
-            highlight_all(shown.title, stems, shown.folded_title, shown.title_index),
+            highlight_all(shown.title, stems, shown.folded_title),
             shown.category,
             f"/articles/{shown.slug}",
             passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
