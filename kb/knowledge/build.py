@@ -7,20 +7,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kb.errors import KbError
 from kb.knowledge import content as content_module
 from kb.knowledge.content import Article, Content, Problem
+from kb.knowledge.links import Outline, check_links, outline_of
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.knowledge.search.indexer import (
     IndexedArticle,
-    Rejected,
     build_lock,
     current_generation,
     read_meta,
     write_generation,
 )
 from kb.knowledge.search.schema import SCHEMA_VERSION
+
+# What a build process tells of an article it rendered: slug, outline, problems found.
+Learnt = tuple[str, dict[str, Any], list[Problem]]
 
 
 class ContentErrors(KbError):
@@ -57,7 +61,7 @@ def renderer_for(content: Content) -> Renderer:
         article = by_path.get(path)
         return article.slug if article else None
 
-    return Renderer(resolve, known=list(by_path))
+    return Renderer(resolve, known=list(by_path), broken=content.broken)
 
 
 def check(content_dir: Path) -> tuple[Content, list[Problem]]:
@@ -65,9 +69,18 @@ def check(content_dir: Path) -> tuple[Content, list[Problem]]:
     content = content_module.load(content_dir)
     problems = list(content.problems)
     renderer = renderer_for(content)
+    outlines: dict[str, Outline] = {}
     for article in content.articles:
-        problems += renderer.render(article)[1]
-    return content, sorted(problems)
+        rendered, found = renderer.render(article)
+        problems += found
+        outlines[article.slug] = _outline(article, rendered)
+    problems += check_links(outlines)
+    return content, sorted(set(problems))
+
+
+def _outline(article: Article, rendered: Rendered) -> Outline:
+    links = [(k.slug, k.fragment, k.line, k.href) for k in rendered.outlinks]
+    return outline_of(article, [h.id for h in rendered.headings], links)
 
 
 def content_fingerprint(content_dir: Path) -> str:
@@ -116,7 +129,7 @@ def build(
     digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
 
     with build_lock(index_dir):
-        generation, changed, removed = _index(
+        generation, changed, removed, warnings = _index(
             content, renderer, digests, fingerprint, index_dir, full, progress
         )
     return BuildReport(
@@ -126,7 +139,7 @@ def build(
         removed=len(removed),
         seconds=time.perf_counter() - started,
         generation=generation.name,
-        warnings=content.warnings,
+        warnings=sorted(set(content.warnings + warnings)),
     )
 
 
@@ -138,48 +151,86 @@ def _index(
     index_dir: Path,
     full: bool,
     progress: Callable[[int, int], None] | None,
-) -> tuple[Path, list[Article], list[str]]:
+) -> tuple[Path, list[Article], list[str], list[Problem]]:
     """Render what changed since the live generation and write the next one."""
     base = None if full else current_generation(index_dir)
     previous: dict[str, str] = {}
+    kept: dict[str, Any] = {}
     if base is not None:
         meta = read_meta(base)
         if meta.get("schema") == SCHEMA_VERSION and meta.get("render") == RENDER_VERSION:
             previous = meta.get("digests", {})
+            kept = meta.get("outlines", {})
         else:
             base = None
-    changed = [a for a in content.articles if previous.get(a.slug) != digests[a.slug]]
+    changed = [
+        a for a in content.articles if previous.get(a.slug) != digests[a.slug] or a.slug not in kept
+    ]
     removed = sorted(set(previous) - set(digests))
 
-    def prepare(article: Article) -> tuple[IndexedArticle, list[Problem]]:
-        rendered, link_problems = renderer.render(article)
-        return _indexed(article, rendered, digests[article.slug]), link_problems
+    renamed = {alias: a.slug for a in content.articles for alias in a.aliases}
+    warnings: list[Problem] = []
+
+    def prepare(article: Article) -> tuple[IndexedArticle, Learnt]:
+        """In a build process: the article rendered, its outline and its problems."""
+        rendered, found = renderer.render(article)
+        outline = _outline(article, rendered)
+        said = {
+            "anchors": list(outline.anchors),
+            "links": [list(link) for link in outline.links],
+            "notes": [[p.line, p.message] for p in found if p.warning],
+        }
+        return _indexed(article, rendered, digests[article.slug], renamed), (
+            article.slug,
+            said,
+            found,
+        )
+
+    def finish(learnt: list[Learnt]) -> dict[str, Any]:
+        """Links checked across all articles, then the generation's meta; or ContentErrors."""
+        problems: list[Problem] = []
+        outlines: dict[str, dict[str, Any]] = {}
+        for slug, outline, found in learnt:
+            outlines[slug] = outline
+            problems += found
+        for article in content.articles:
+            if article.slug not in outlines:  # unchanged: what the last build saw of it
+                outlines[article.slug] = kept[article.slug]
+                notes = kept[article.slug]["notes"]
+                problems += [Problem(article.path, n, m, True) for n, m in notes]
+        problems += check_links(
+            {
+                a.slug: outline_of(a, outlines[a.slug]["anchors"], outlines[a.slug]["links"])
+                for a in content.articles
+            }
+        )
+        if any(not p.warning for p in problems):
+            raise ContentErrors(problems)
+        warnings.extend(problems)
+        return {
+            "schema": SCHEMA_VERSION,
+            "render": RENDER_VERSION,
+            "fingerprint": fingerprint,
+            "built_at": time.time(),
+            "categories": [
+                {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
+                for c in content.categories
+            ],
+            "articles": [_listing(a) for a in content.articles],
+            "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
+            "synonyms": [list(group) for group in content.synonyms],
+            "digests": digests,
+            "outlines": outlines,
+        }
 
     total = len(changed)
     report_progress = (lambda n: progress(n, total)) if progress else None
-    meta = {
-        "schema": SCHEMA_VERSION,
-        "render": RENDER_VERSION,
-        "fingerprint": fingerprint,
-        "built_at": time.time(),
-        "categories": [
-            {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
-            for c in content.categories
-        ],
-        "articles": [_listing(a) for a in content.articles],
-        "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
-        "synonyms": [list(group) for group in content.synonyms],
-        "digests": digests,
-    }
     # From the live generation go the removed articles and the old versions of the changed.
     gone = removed + [a.slug for a in changed] if base is not None else []
-    try:
-        generation = write_generation(
-            index_dir, changed, prepare, meta, base=base, remove=gone, progress=report_progress
-        )
-    except Rejected as rejected:
-        raise ContentErrors(rejected.problems) from None
-    return generation, changed, removed
+    generation = write_generation(
+        index_dir, changed, prepare, finish, base=base, remove=gone, progress=report_progress
+    )
+    return generation, changed, removed, warnings
 
 
 def _links_key(content: Content) -> str:
@@ -209,7 +260,9 @@ def _listing(article: Article) -> dict[str, object]:
     }
 
 
-def _indexed(article: Article, rendered: Rendered, digest: str) -> IndexedArticle:
+def _indexed(
+    article: Article, rendered: Rendered, digest: str, renamed: dict[str, str]
+) -> IndexedArticle:
     return IndexedArticle(
         slug=article.slug,
         category=article.category,
@@ -228,7 +281,7 @@ def _indexed(article: Article, rendered: Rendered, digest: str) -> IndexedArticl
             "order": article.order,
             "featured": article.featured,
             "aliases": list(article.aliases),
-            "related": list(article.related),
+            "related": [renamed.get(slug, slug) for slug in article.related],
             "links": list(rendered.links),
             "draft": article.draft,
         },

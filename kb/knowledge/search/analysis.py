@@ -196,7 +196,8 @@ def index_terms(text: str) -> list[str]:
     joined, stop words dropped, folded, stemmed. The build computes them in its worker
     processes and hands Whoosh the list; queries go through `words` and `stem`, alike."""
     folded = join_fixed([w.translate(accent_map) for w in _WORD_RE.findall(text.lower())])
-    return _stemmer.stemWords([w for w in folded if w not in _FOLDED_STOP_WORDS])
+    terms: list[str] = _stemmer.stemWords([w for w in folded if w not in _FOLDED_STOP_WORDS])
+    return terms
 
 
 def spelling_terms(text: str) -> list[str]:
@@ -249,7 +250,8 @@ _stemmer = Stemmer.Stemmer("french")
 
 @lru_cache(maxsize=100_000)
 def stem(folded_word: str) -> str:
-    return _stemmer.stemWord(folded_word)  # type: ignore[no-any-return]
+    stemmed: str = _stemmer.stemWord(folded_word)
+    return stemmed
 
 
 def words(text: str) -> list[str]:

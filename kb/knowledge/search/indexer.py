@@ -34,20 +34,16 @@ PARALLEL_FROM = 400
 MAX_WORKERS = 4
 
 T = TypeVar("T")
-# An article to index -> what the index keeps of it, and the problems found in rendering it.
-Prepare = Callable[[T], tuple["IndexedArticle", list[Any]]]
+R = TypeVar("R")
+# An article to index -> what the index keeps of it, and what the build wants to know of it
+# (problems, outline). In a forked process: what it returns is pickled back.
+Prepare = Callable[[T], tuple["IndexedArticle", R]]
+# What the build learnt of every prepared article -> the generation's meta; raising aborts.
+Finish = Callable[[list[R]], dict[str, Any]]
 
 
 class StaleBase(Exception):
     """The generation an incremental build started from is no longer the live one."""
-
-
-class Rejected(Exception):
-    """Rendering found problems in the articles: nothing was switched."""
-
-    def __init__(self, problems: list[Any]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
 
 
 class IndexCorrupt(KbError):
@@ -141,8 +137,8 @@ def _next_generation(index_dir: Path) -> Path:
 def write_generation(
     index_dir: Path,
     items: Sequence[T],
-    prepare: Prepare[T],
-    meta: dict[str, Any],
+    prepare: Prepare[T, R],
+    finish: Finish[R],
     *,
     base: Path | None,
     remove: Iterable[str] = (),
@@ -150,11 +146,11 @@ def write_generation(
 ) -> Path:
     """Write a new generation (from `base` when given: the slugs of `remove` go, `items`
     come), then switch CURRENT to it. Until the switch, readers keep the previous one, whole.
-    `prepare` (render, in practice) may run in forked processes; when it reports problems,
-    nothing is switched and `Rejected` carries them all.
+    `prepare` (render, in practice) may run in forked processes; `finish` gets what it said
+    of every item and returns the generation's meta, or raises: then nothing is switched.
     The caller holds `build_lock` from the moment it reads the live generation."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    return _write_generation(index_dir, items, prepare, meta, base, remove, progress)
+    return _write_generation(index_dir, items, prepare, finish, base, remove, progress)
 
 
 @contextlib.contextmanager
@@ -173,8 +169,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 def _write_generation(
     index_dir: Path,
     items: Sequence[T],
-    prepare: Prepare[T],
-    meta: dict[str, Any],
+    prepare: Prepare[T, R],
+    finish: Finish[R],
     base: Path | None,
     remove: Iterable[str],
     progress: Callable[[int], None] | None,
@@ -201,7 +197,8 @@ def _write_generation(
             writer.delete_by_term("slug", slug)
         workers = _workers(len(items))
         if workers > 1:
-            segments = _write_in_workers(target, items, prepare, workers, progress)
+            segments, learnt = _write_in_workers(target, items, prepare, workers, progress)
+            meta = finish(learnt)
             # The segments of `base`, less what was removed, and the workers' new ones. The
             # segment this writer opened stays empty: closing it writes nothing.
             kept = writer._merge_segments(None, False, False)
@@ -209,9 +206,7 @@ def _write_generation(
             writer._commit_toc(kept + segments)
             writer._finish()
         else:
-            problems = _add(writer, items, prepare, progress)
-            if problems:
-                raise Rejected(problems)
+            meta = finish(_add(writer, items, prepare, progress))
             writer.commit()
     except BaseException:
         if not writer.is_closed:
@@ -236,42 +231,40 @@ def _workers(items: int) -> int:
 def _add(
     writer: FastSegmentWriter,
     items: Iterable[T],
-    prepare: Prepare[T],
+    prepare: Prepare[T, R],
     progress: Callable[[int], None] | None,
-) -> list[Any]:
-    """Prepare and add each item; the problems found on the way."""
-    problems: list[Any] = []
+) -> list[R]:
+    """Prepare and add each item; what `prepare` said of each."""
+    learnt: list[R] = []
     for count, item in enumerate(items, 1):
-        article, found = prepare(item)
-        problems += found
-        if not problems:  # once something is wrong, nothing is written: only checked
-            writer.add_document(**_document(article))
+        article, said = prepare(item)
+        learnt.append(said)
+        writer.add_document(**_document(article))
         if progress is not None:
             progress(count)
-    return problems
+    return learnt
 
 
 def _write_in_workers(
     target: Path,
     items: Sequence[T],
-    prepare: Prepare[T],
+    prepare: Prepare[T, R],
     workers: int,
     progress: Callable[[int], None] | None,
-) -> list[Segment]:
+) -> tuple[list[Segment], list[R]]:
     """One forked process per share of `items`, each writing one segment into `target`.
 
     Forked, not spawned: `prepare` (the renderer and the whole content) is inherited as it
-    is, never pickled; only each segment's description and the problems come back."""
+    is, never pickled; only each segment's description and what `prepare` said come back."""
     context = multiprocessing.get_context("fork")
     done = context.Value("l", 0)
     started: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     try:
         for number in range(workers):
             receiver, sender = context.Pipe(duplex=False)
-            share = items[number::workers]
             process = context.Process(
                 target=_segment_worker,
-                args=(target, share, prepare, done, sender),
+                args=(target, items[number::workers], prepare, done, sender),
                 name=f"kb-index-{number}",
                 daemon=True,
             )
@@ -279,35 +272,33 @@ def _write_in_workers(
             sender.close()
             started.append((process, receiver))
         segments: list[Segment] = []
-        problems: list[Any] = []
-        for process, receiver in started:
+        learnt: list[R] = []
+        for worker, receiver in started:
             while not receiver.poll(0.25):
                 if progress is not None:
                     progress(done.value)
-                if not process.is_alive() and not receiver.poll():
-                    raise RuntimeError(f"{process.name} stopped (exit status {process.exitcode})")
-            outcome, segment, found = receiver.recv()
+                if not worker.is_alive() and not receiver.poll():
+                    raise RuntimeError(f"{worker.name} stopped (exit status {worker.exitcode})")
+            outcome, segment, said = receiver.recv()
             if outcome == "error":
-                raise RuntimeError(f"{process.name}: {found}")
-            problems += found
+                raise RuntimeError(f"{worker.name}: {said}")
+            learnt += said
             if segment is not None:
                 segments.append(segment)
-            process.join()
+            worker.join()
         if progress is not None:
             progress(done.value)
-        if problems:
-            raise Rejected(problems)
-        return segments
+        return segments, learnt
     finally:
-        for process, receiver in started:
+        for worker, receiver in started:
             receiver.close()
-            if process.is_alive():
-                process.terminate()
-            process.join()
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
 
 
 def _segment_worker(
-    target: Path, items: Sequence[T], prepare: Prepare[T], done: Any, sender: Connection
+    target: Path, items: Sequence[T], prepare: Prepare[T, R], done: Any, sender: Connection
 ) -> None:
     """In a forked process: prepare `items` and write them as one segment of `target`."""
     try:
@@ -319,13 +310,12 @@ def _segment_worker(
             with done.get_lock():
                 done.value += 1
 
-        problems = _add(writer, items, prepare, counted)
-        if problems or not writer._added:
+        learnt = _add(writer, items, prepare, counted)
+        # Whoosh's own multiprocessing writer finishes its sub-segments this way.
+        segment = writer._finalize_segment() if writer._added else None
+        if segment is None:
             writer._close_segment()
-            sender.send(("ok", None, problems))
-        else:
-            # Whoosh's own multiprocessing writer finishes its sub-segments this way.
-            sender.send(("ok", writer._finalize_segment(), []))
+        sender.send(("ok", segment, learnt))
     except BaseException as exc:  # the parent says which process failed, and why
         sender.send(("error", None, "".join(traceback.format_exception_only(exc)).strip()))
     finally:
