@@ -411,6 +411,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from kb.knowledge.build import is_stale
+    from kb.web.listening import run_workers
 
     if is_stale(settings.content_dir, settings.index_dir):
         print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
@@ -423,18 +424,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Workers and the reloader import the app anew: they read the settings from KB_*.
     os.environ.update(settings.as_env())
     print(f"Centre d'assistance : http://{settings.host}:{settings.port}/", file=sys.stderr)
-    uvicorn.run(
+    app, options = (
         "kb.web.app:create_app_from_env",
-        factory=True,
+        {
+            "factory": True,
+            "proxy_headers": True,
+            "server_header": False,
+            "log_level": "info",
+        },
+    )
+    if settings.workers > 1 and not args.reload:
+        # Each worker on its own socket: connections shared evenly (kb/web/listening.py).
+        host, port = settings.host, settings.port
+        run_workers(app, host=host, port=port, workers=settings.workers, **options)
+        return 0
+    uvicorn.run(
+        app,
         host=settings.host,
         port=settings.port,
-        workers=None if args.reload else settings.workers,
         reload=args.reload,
         # Python code restarts the server; content and templates are the app's own watch.
         reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
-        proxy_headers=True,
-        server_header=False,
-        log_level="info",
+        **options,  # type: ignore[arg-type]
     )
     return 0
 

@@ -187,6 +187,9 @@ def test_a_large_build_shared_among_processes_finds_the_same(
     site.write({"abonnement/a3.md": article("Article 3", "Un devis rectifié.")})
     assert site.build().changed == 1
     assert "a3" in site.slugs("rectifié")
+    # Its old version, still in its segment but deleted, is found no more.
+    assert "a3" not in site.slugs("connexion", per_page=50)
+    assert "a9" in site.slugs("connexion", per_page=50)
 
 
 def test_problems_found_by_the_build_processes_are_all_reported(
