@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 import heapq
 import json
 import math
@@ -141,11 +140,6 @@ class SearchResults:
         )
         tail = b',"suggestion":' + _dumps(self.suggestion) + b"}"
         return head[:-1] + b"," + self.ranking.json_part + tail
-
-    @functools.cached_property
-    def json_gzip(self) -> bytes:
-        """`json_bytes` compressed once, for the browsers (they all accept gzip)."""
-        return gzip.compress(self.json_bytes, compresslevel=6, mtime=0)
 
     def as_json(self) -> dict[str, Any]:
         return {
