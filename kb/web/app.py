@@ -30,17 +30,27 @@ from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web import api, auth, metrics, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
+from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
 from kb.web.services import Frequent, Services, bind
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -53,6 +63,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     frequent = Frequent()
     preview_state = preview.Preview() if settings.live_reload else None
@@ -87,8 +98,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         settings=settings,
         index=index,
         engine=engine,
-        usage=Usage(engine),
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
+        templates=Jinja2Templates(env=environment),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -102,6 +113,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
@@ -132,6 +145,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         await flush_usage(services)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else. With
@@ -147,11 +161,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", bind(services, healthz), name="healthz"),
+        *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(auth.SessionMiddleware, services=services),
             Middleware(Compression),

@@ -23,6 +23,7 @@ ERROR_TITLES = {
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Méthode non autorisée",
+    410: "Fichier indisponible",
     413: "Envoi trop volumineux",
     500: "Erreur du serveur",
     503: "Service momentanément indisponible",
@@ -84,6 +85,8 @@ async def handle_error(services: Services, request: Request, exc: Exception) -> 
         return error_json(status, code, message, fields=fields, headers=headers)
     context = {"status": status, "title": ERROR_TITLES.get(status, "Erreur"), "message": message}
     try:
+        # `status` is also a variable of the template: not through render()'s own argument.
+        context = {**services.page_context(request), **context}
         return services.templates.TemplateResponse(
             request, "error.html", context, status_code=status, headers=headers
         )
