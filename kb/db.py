@@ -111,6 +111,30 @@ tickets = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     # The form's one-time token: a double click or a retried request makes one ticket.
     sa.Column("creation_token", sa.String(64), unique=True),
+    # The agent who handles it; none while it waits in "Non assignés".
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("accounts.id"), index=True),
+)
+
+# What happened to a ticket besides messages (taken, handed over): shown in its thread.
+ticket_events = sa.Table(
+    "ticket_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("accounts.id")),
+)
+
+# Agents on a ticket's page right now, and whether they are writing: shared by every replica.
+presence = sa.Table(
+    "presence",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("typing_at", sa.DateTime(timezone=True)),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 messages = sa.Table(
@@ -123,6 +147,8 @@ messages = sa.Table(
     sa.Column("internal", sa.Boolean, nullable=False, default=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # An agent's reply held because another agent answered meanwhile: sent once confirmed.
+    sa.Column("held_at", sa.DateTime(timezone=True)),
 )
 
 attachments = sa.Table(

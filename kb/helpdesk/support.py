@@ -24,6 +24,8 @@ _ARTICLE_URL = re.compile(r"(?:https?://[^\s/]+)?/articles/([a-z0-9]+(?:-[a-z0-9
 @dataclass(frozen=True)
 class QueueFilter:
     status: str = "ouverts"  # a status, "ouverts" (not resolved) or "tous"
+    view: str = "tous"  # "mes" (the agent's own), "non_assignes" or "tous"
+    agent_id: int | None = None  # whose "mes" is, or a colleague's tickets
     category: str = ""
     account_id: int | None = None
     words: str = ""
@@ -50,6 +52,10 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
         conditions.append(tickets.c.status.in_(OPEN_STATUSES))
     elif wanted.status in STATUSES:
         conditions.append(tickets.c.status == wanted.status)
+    if wanted.view == "non_assignes":
+        conditions.append(tickets.c.assignee_id.is_(None))
+    elif wanted.view == "mes" or wanted.agent_id is not None:
+        conditions.append(tickets.c.assignee_id == wanted.agent_id)
     if wanted.category:
         conditions.append(tickets.c.category == wanted.category)
     if wanted.account_id:

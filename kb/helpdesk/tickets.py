@@ -20,10 +20,18 @@ from kb.helpdesk.attachments import ReceivedForm, Store
 from kb.helpdesk.business_hours import add_business_hours
 from kb.helpdesk.uploads import Upload
 
+# The same status reads from each side: the establishment waits for support, or support
+# waits for the establishment.
 STATUSES = {
     "nouveau": "Nouveau",
-    "en_cours": "En cours",
+    "en_cours": "En cours de traitement",
     "en_attente": "En attente de votre réponse",
+    "resolu": "Résolu",
+}
+STAFF_STATUSES = {
+    "nouveau": "Nouveau",
+    "en_cours": "À traiter",
+    "en_attente": "En attente de l'établissement",
     "resolu": "Résolu",
 }
 SUBJECT_MAX = 200
@@ -61,6 +69,7 @@ class Message:
     body: str
     created_at: dt.datetime
     attachments: list[Attachment] = field(default_factory=list)
+    author_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,20 @@ class Ticket:
     due_at: dt.datetime
     updated_at: dt.datetime
     messages: list[Message] = field(default_factory=list)
+    assignee_id: int | None = None
+    assignee: str | None = None
 
     @property
     def status_label(self) -> str:
         return STATUSES[self.status]
+
+    @property
+    def staff_status_label(self) -> str:
+        return STAFF_STATUSES[self.status]
+
+    @property
+    def last_message_id(self) -> int:
+        return max((m.id for m in self.messages), default=0)
 
     @property
     def open(self) -> bool:
@@ -97,7 +116,7 @@ class Page:
         return max(1, math.ceil(self.total / PER_PAGE))
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
+def utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -165,7 +184,7 @@ def create(
             connection.execute(
                 sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
             )
-            _add_message(
+            add_message(
                 connection, store, ticket_id, account, body, form, created, kept,
                 uploaded=uploaded, upload_paths=upload_paths,
             )  # fmt: skip
@@ -191,7 +210,7 @@ def _by_token(engine: Engine, token: str) -> str | None:
         ).scalar()
 
 
-def _add_message(
+def add_message(
     connection: sa.Connection,
     store: Store,
     ticket_id: int,
@@ -203,6 +222,7 @@ def _add_message(
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    held: bool = False,
 ) -> int:
     upload_paths = upload_paths or {}
     message_id = connection.execute(
@@ -213,6 +233,7 @@ def _add_message(
             internal=internal,
             body=body,
             created_at=at,
+            held_at=at if held else None,
         )
     ).inserted_primary_key[0]
     for received in form.files:
@@ -261,52 +282,6 @@ def _attach(
     )  # fmt: skip
 
 
-def reply(
-    engine: Engine,
-    store: Store,
-    ticket: Ticket,
-    author: Account,
-    form: ReceivedForm,
-    *,
-    hours: float,
-    calendar: str,
-    internal: bool = False,
-    uploaded: Sequence[Upload] = (),
-    upload_paths: Mapping[str, Path] | None = None,
-) -> int:
-    """A message in the thread. Support answering waits for the user; the user answering
-    (or reopening by writing) puts the ticket back to support with a new due date."""
-    body = form.fields.get("message", "").strip()
-    if not body and not form.files and not uploaded:
-        form.discard()
-        raise TicketInvalid({"message": "Écrivez votre réponse ou joignez un fichier."})
-    if len(body) > MESSAGE_MAX:
-        form.discard()
-        raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
-    at = now()
-    values: dict[str, Any] = {"updated_at": at}
-    if author.is_staff and not internal:
-        values["status"] = "en_attente"
-    elif not author.is_staff:
-        values.update(status="en_cours", resolved_at=None)
-        if ticket.status in ("en_attente", "resolu"):
-            values["due_at"] = add_business_hours(at, hours, calendar)
-    kept: list[tuple[str, Path | None]] = []
-    try:
-        with engine.begin() as connection:
-            message_id = _add_message(
-                connection, store, ticket.id, author, body, form, at, kept, internal,
-                uploaded=uploaded, upload_paths=upload_paths,
-            )  # fmt: skip
-            connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
-    except BaseException:
-        store.forget(kept)
-        form.discard()
-        raise
-    store.settled(kept)
-    return message_id
-
-
 def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, calendar: str) -> None:
     if status not in STATUSES:
         raise BadRequest(f"Statut inconnu « {status} ».")
@@ -329,15 +304,27 @@ def _ticket(row: Any) -> Ticket:
         category=row.category,
         subject=row.subject,
         status=row.status,
-        created_at=_utc(row.created_at),
-        due_at=_utc(row.due_at),
-        updated_at=_utc(row.updated_at),
+        created_at=utc(row.created_at),
+        due_at=utc(row.due_at),
+        updated_at=utc(row.updated_at),
+        assignee_id=row.assignee_id,
+        assignee=f"{row.assignee_first} {row.assignee_last}".strip() if row.assignee_id else None,
     )
 
 
+_assignees = accounts.alias("assignees")
+
+
 def _select() -> sa.Select[Any]:
-    return sa.select(tickets, accounts.c.establishment).join(
-        accounts, accounts.c.id == tickets.c.account_id
+    return (
+        sa.select(
+            tickets,
+            accounts.c.establishment,
+            _assignees.c.first_name.label("assignee_first"),
+            _assignees.c.last_name.label("assignee_last"),
+        )
+        .join(accounts, accounts.c.id == tickets.c.account_id)
+        .outerjoin(_assignees, _assignees.c.id == tickets.c.assignee_id)
     )
 
 
@@ -366,7 +353,7 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
         query = (
             sa.select(messages, accounts.c.first_name, accounts.c.last_name)
             .join(accounts, accounts.c.id == messages.c.author_id)
-            .where(messages.c.ticket_id == row.id)
+            .where(messages.c.ticket_id == row.id, messages.c.held_at.is_(None))
             .order_by(messages.c.created_at, messages.c.id)
         )
         if not internal:
@@ -390,8 +377,9 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             from_support=m.from_support,
             internal=m.internal,
             body=m.body,
-            created_at=_utc(m.created_at),
+            created_at=utc(m.created_at),
             attachments=by_message.get(m.id, []),
+            author_id=m.author_id,
         )
         for m in thread
     ]

@@ -27,7 +27,7 @@ from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web import api, auth, pages, preview, support, tickets, uploads, workspace
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *auth.routes(),
         *tickets.routes(),
         *support.routes(),
+        *workspace.routes(),
         *preview.routes(),
         *uploads.routes(),
         Route("/static/{name:path}", static.serve, name="static"),

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
-from kb.helpdesk import notifications, support, tickets
+from kb.helpdesk import assignment, notifications, presence, replies, support, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import short
@@ -67,21 +67,40 @@ def roles(*allowed: str) -> Any:
     return decorate
 
 
+QUEUE_VIEWS = {"mes": "Mes tickets", "non_assignes": "Non assignés", "tous": "Tous"}
+
+
 @roles("agent")
 async def queue(request: Request) -> Response:
     params = request.query_params
     account_param = params.get("etablissement", "")
+    agent: Account = request.state.account
+    view = params.get("vue", "tous")
+    if view not in QUEUE_VIEWS:
+        view = "tous"
+    agent_param = params.get("agent", "")
+    agent_id = agent.id if view == "mes" else None
+    if view == "tous" and agent_param.isdigit() and len(agent_param) < 10:
+        agent_id = int(agent_param)
     wanted = support.QueueFilter(
         status=params.get("statut", "ouverts"),
+        view=view,
+        agent_id=agent_id,
         category=params.get("categorie", ""),
         account_id=int(account_param) if account_param.isdigit() else None,
         words=params.get("q", "")[:200],
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
-    found = await anyio.to_thread.run_sync(support.queue, request.app.state.engine, wanted)
+    engine = request.app.state.engine
+    found = await anyio.to_thread.run_sync(support.queue, engine, wanted)
+    team = await anyio.to_thread.run_sync(assignment.agents, engine)
+    unassigned = await anyio.to_thread.run_sync(assignment.unassigned_count, engine)
+    mine = next((a.open_tickets for a in team if a.id == agent.id), 0)
     return render(
-        request, "support_queue.html", queue=found, wanted=wanted,
-        overdue=support.is_overdue, **_ticket_context(request),
+        request, "support_queue.html", queue=found, wanted=wanted, views=QUEUE_VIEWS,
+        view_counts={"mes": mine, "non_assignes": unassigned,
+                     "tous": sum(found.counts[s] for s in support.OPEN_STATUSES)},
+        team=team, overdue=support.is_overdue, **_ticket_context(request),
     )  # fmt: skip
 
 
@@ -98,7 +117,20 @@ async def _page(
     request: Request, status: int = 200, error: str | None = None, message: str = ""
 ) -> Response:
     found = await _support_ticket(request)
-    contact = await anyio.to_thread.run_sync(support.contact_of, request.app.state.engine, found)
+    engine, agent = request.app.state.engine, request.state.account
+    contact = await anyio.to_thread.run_sync(support.contact_of, engine, found)
+    events = await anyio.to_thread.run_sync(assignment.events, engine, found.id)
+    team = await anyio.to_thread.run_sync(assignment.agents, engine)
+    await anyio.to_thread.run_sync(presence.here, engine, found.id, agent)
+    colleagues = await anyio.to_thread.run_sync(presence.colleagues, engine, found.id, agent)
+    held = None
+    held_id = request.query_params.get("retenue", "")
+    seen_param = request.query_params.get("vu", "")
+    if held_id.isdigit() and len(held_id) < 10:
+        seen = int(seen_param) if seen_param.isdigit() and len(seen_param) < 10 else 0
+        held = await anyio.to_thread.run_sync(
+            replies.held_reply, engine, found, agent, int(held_id), seen
+        )
     query = request.query_params.get("article", "").strip()
     articles = []
     if query:
@@ -108,13 +140,16 @@ async def _page(
         "repondu": "Réponse envoyée : l'établissement est prévenu par e-mail.",
         "note": "Note interne ajoutée : l'établissement ne la voit pas.",
         "statut": "Statut modifié.",
+        "assigne": "Attribution enregistrée.",
+        "abandonne": "Votre réponse retenue est supprimée : elle n'a pas été envoyée.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
     return render(
         request, "support_ticket.html", status=status, ticket=found, contact=contact,
         notice=notice, error=error, message=message, article_query=query, articles=articles,
         base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
-        **_ticket_context(request),
+        timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
+        team=team, colleagues=colleagues, held=held, **_ticket_context(request),
     )  # fmt: skip
 
 
@@ -132,11 +167,13 @@ async def reply(request: Request) -> Response:
         form = await _receive(request)
         internal = form.fields.get("interne") == "oui"
         uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
-        message_id = await anyio.to_thread.run_sync(
-            lambda: tickets.reply(
+        seen_field = form.fields.get("dernier_message", "").strip()
+        seen = int(seen_field) if seen_field.isdigit() and len(seen_field) < 10 else None
+        sent = await anyio.to_thread.run_sync(
+            lambda: replies.reply(
                 state.engine, state.store, found, agent, form, internal=internal,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-                uploaded=uploaded, upload_paths=_paths(request, uploaded),
+                uploaded=uploaded, upload_paths=_paths(request, uploaded), seen=seen,
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
@@ -144,12 +181,35 @@ async def reply(request: Request) -> Response:
             return await _error(request, exc, None)
         typed = getattr(exc, "fields", None) or {}
         return await _page(request, exc.status, exc.message, typed.get("message", ""))
-    snapshot = state.index.snapshot()
-    slugs = support.linked_slugs(
-        form.fields.get("message", ""), snapshot.aliases, (a["slug"] for a in snapshot.listing)
-    )
-    await anyio.to_thread.run_sync(support.record_links, state.engine, message_id, slugs)
     next_status = form.fields.get("statut_apres", "")
+    if sent.held:
+        url = held_url(found.reference, sent.message_id, seen or 0, next_status)
+        if _wants_json(request):
+            return JSONResponse({"reference": found.reference, "url": url, "held": True})
+        return RedirectResponse(url, status_code=303)
+    await after_reply(request, found, sent.message_id, form.fields.get("message", ""),
+                      next_status, internal)  # fmt: skip
+    notice = "note" if internal else "repondu"
+    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
+    if _wants_json(request):  # the page's script sent it, with its progress bar
+        return JSONResponse({"reference": found.reference, "url": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def held_url(reference: str, message_id: int, seen: int, next_status: str) -> str:
+    after = next_status if next_status in tickets.STATUSES else "en_attente"
+    return f"/support/tickets/{reference}?retenue={message_id}&vu={seen}&apres={after}#retenue"
+
+
+async def after_reply(
+    request: Request, found: tickets.Ticket, message_id: int, body: str, next_status: str,
+    internal: bool,
+) -> None:  # fmt: skip
+    """What a reply sent sets off: its article links counted, the status chosen, the mail."""
+    state = request.app.state
+    snapshot = state.index.snapshot()
+    slugs = support.linked_slugs(body, snapshot.aliases, (a["slug"] for a in snapshot.listing))
+    await anyio.to_thread.run_sync(support.record_links, state.engine, message_id, slugs)
     if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
         refreshed = await _support_ticket(request)
         await anyio.to_thread.run_sync(
@@ -164,11 +224,6 @@ async def reply(request: Request) -> Response:
             notifications.send_support_reply,
             state.mailer, state.settings, owner, found.reference, found.subject,
         )  # fmt: skip
-    notice = "note" if internal else "repondu"
-    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
-    if _wants_json(request):  # the page's script sent it, with its progress bar
-        return JSONResponse({"reference": found.reference, "url": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def _owner(engine: Any, account_id: int) -> Account:

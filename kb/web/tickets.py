@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
-from kb.helpdesk import attachments, notifications, tickets
+from kb.helpdesk import attachments, notifications, replies, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
@@ -53,6 +53,7 @@ def _ticket_context(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
     return {
         "statuses": tickets.STATUSES,
+        "staff_statuses": tickets.STAFF_STATUSES,
         "category_titles": _categories(request),
         "in_words": in_words,
         "short": short,
@@ -237,7 +238,7 @@ async def reply(request: Request) -> Response:
         form = await _receive(request)
         uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         await anyio.to_thread.run_sync(
-            lambda: tickets.reply(
+            lambda: replies.reply(
                 state.engine, state.store, ticket, account, form,
                 hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
                 uploaded=uploaded, upload_paths=_paths(request, uploaded),
