@@ -143,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),
+            writable_data_dir=args.command in _USES_DATA_DIR,
         )
         return _COMMANDS[args.command](args, settings)
     except ContentErrors as exc:
@@ -150,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(exc.problems)} erreur(s) : rien n'a été construit.", file=sys.stderr)
         return 1
     except KbError as exc:
-        print(f"kb: {exc.message}", file=sys.stderr)
+        for line in exc.message.splitlines():
+            print(f"kb: {line}", file=sys.stderr)
         return 2 if exc.status == 400 else 1
     except KeyboardInterrupt:
         print("kb: interrompu", file=sys.stderr)
@@ -398,6 +400,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     return 0
 
+
+# Commands that open the database or write files under KB_DATA_DIR: it must take new files.
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,

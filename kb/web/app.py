@@ -154,7 +154,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """For uvicorn's workers and reloader: the settings come from KB_* variables."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(writable_data_dir=True))
 
 
 def _sync(job: Callable[[], None]) -> Callable[[], Awaitable[None]]:
