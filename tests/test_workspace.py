@@ -24,7 +24,7 @@ def web(make_web: Callable[..., Web], database_url: str) -> Web:
     activated_account(web)
     agent(web)
     agent(web, email="alex@cpro.fr")
-    with web.app.state.engine.begin() as connection:  # two agents, two names
+    with web.services.engine.begin() as connection:  # two agents, two names
         connection.execute(
             sa.update(db.accounts).where(db.accounts.c.login == "alex@cpro.fr")
             .values(first_name="Alex", last_name="Agent")
@@ -61,7 +61,7 @@ def send(client: TestClient, reference: str, text: str, seen: str | None = None)
 
 
 def ids(web: Web) -> dict[str, int]:
-    return {a.login: a.id for a in accounts.all_accounts(web.app.state.engine)}
+    return {a.login: a.id for a in accounts.all_accounts(web.services.engine)}
 
 
 def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
@@ -208,7 +208,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
 ) -> None:
     log_in(web)
     reference = new_ticket(web)
-    engine, store = web.app.state.engine, web.app.state.store
+    engine, store = web.services.engine, web.services.store
     team = [agent(web, email=f"agent{n}@cpro.fr") for n in range(4)]
     ticket = tickets.get_for(engine, team[0], reference)
     seen = ticket.last_message_id
@@ -224,8 +224,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
                 ticket,
                 who,
                 ReceivedForm({"message": "Réponse."}),
-                hours=72,
-                calendar="FR",
+                delay=web.services.answer_delay,
                 seen=seen,
             )
         )

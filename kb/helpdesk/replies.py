@@ -17,7 +17,7 @@ from kb.errors import NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store
-from kb.helpdesk.business_hours import add_business_hours
+from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.tickets import (
     MESSAGE_MAX,
     Attachment,
@@ -25,7 +25,6 @@ from kb.helpdesk.tickets import (
     Ticket,
     TicketInvalid,
     add_message,
-    utc,
 )
 from kb.helpdesk.uploads import Upload
 
@@ -43,8 +42,7 @@ def reply(
     author: Account,
     form: ReceivedForm,
     *,
-    hours: float,
-    calendar: str,
+    delay: AnswerDelay,
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
@@ -75,7 +73,7 @@ def reply(
                 uploaded=uploaded, upload_paths=upload_paths, held=held,
             )  # fmt: skip
             if not held:
-                after_message(connection, ticket, author, internal, at, hours, calendar)
+                after_message(connection, ticket, author, internal, at, delay)
     except BaseException:
         store.forget(kept)
         form.discard()
@@ -110,7 +108,7 @@ def answered_since(
 
 def after_message(
     connection: sa.Connection, ticket: Ticket, author: Account, internal: bool,
-    at: dt.datetime, hours: float, calendar: str,
+    at: dt.datetime, delay: AnswerDelay,
 ) -> None:  # fmt: skip
     """What a message sent changes on its ticket: status, due date, who handles it."""
     values: dict[str, Any] = {"updated_at": at}
@@ -121,7 +119,7 @@ def after_message(
     elif not author.is_staff:
         values.update(status="en_cours", resolved_at=None)
         if ticket.status in ("en_attente", "resolu"):
-            values["due_at"] = add_business_hours(at, hours, calendar)
+            values["due_at"] = delay.due(at)
     connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
 
 
@@ -147,7 +145,7 @@ def held_reply(engine: Engine, ticket: Ticket, author: Account, message_id: int,
         ).all()
     reply = Message(
         id=row.id, author=author.name, from_support=True, internal=False, body=row.body,
-        created_at=utc(row.created_at), author_id=author.id,
+        created_at=row.created_at, author_id=author.id,
         attachments=[Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as) for f in files],
     )  # fmt: skip
     others = [
@@ -168,7 +166,7 @@ def _held(ticket: Ticket, author: Account, message_id: int) -> sa.Select[Any]:
 
 def release(
     engine: Engine, ticket: Ticket, author: Account, message_id: int, body: str, seen: int,
-    *, hours: float, calendar: str,
+    *, delay: AnswerDelay,
 ) -> Sent:  # fmt: skip
     """Send a held reply as its author now words it; held again if yet another agent answered
     after `seen`."""
@@ -195,7 +193,7 @@ def release(
             .where(messages.c.id == message_id)
             .values(body=body, held_at=None, created_at=at)
         )
-        after_message(connection, ticket, author, False, at, hours, calendar)
+        after_message(connection, ticket, author, False, at, delay)
     return Sent(message_id)
 
 

@@ -17,20 +17,13 @@ from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import short
 from kb.insights import report, usage
+from kb.web import forms
 from kb.web.auth import login_required
-from kb.web.pages import render
+from kb.web.errors import wants_json
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
-from kb.web.tickets import (
-    _categories,
-    _error,
-    _notify,
-    _paths,
-    _receive,
-    _ticket_context,
-    _uploaded,
-    _wants_json,
-)
+from kb.web.services import Services, bind
+from kb.web.tickets import categories, notify, ticket_context
 
 REPORT_DAYS = 30
 
@@ -40,13 +33,13 @@ class Forbidden(KbError):
     code = "acces_refuse"
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route("/support", queue, name="support"),
-        Route("/support/tickets/{reference}", ticket, name="support_ticket"),
-        Route("/support/tickets/{reference}/reponses", reply, methods=["POST"]),
-        Route("/support/tickets/{reference}/statut", status, methods=["POST"]),
-        Route("/rapport", editors_report, name="report"),
+        Route("/support", bind(services, queue), name="support"),
+        Route("/support/tickets/{reference}", bind(services, ticket), name="support_ticket"),
+        Route("/support/tickets/{reference}/reponses", bind(services, reply), methods=["POST"]),
+        Route("/support/tickets/{reference}/statut", bind(services, status), methods=["POST"]),
+        Route("/rapport", bind(services, editors_report), name="report"),
     ]
 
 
@@ -55,11 +48,11 @@ def roles(*allowed: str) -> Any:
 
     def decorate(endpoint: Any) -> Any:
         @functools.wraps(endpoint)
-        async def wrapper(request: Request) -> Response:
+        async def wrapper(services: Services, request: Request) -> Response:
             account: Account = request.state.account
             if account.role not in allowed:
                 raise Forbidden("Cette page est réservée à l'équipe d'assistance et aux éditeurs.")
-            response: Response = await endpoint(request)
+            response: Response = await endpoint(services, request)
             return response
 
         return login_required(wrapper)
@@ -71,7 +64,7 @@ QUEUE_VIEWS = {"mes": "Mes tickets", "non_assignes": "Non assignés", "tous": "T
 
 
 @roles("agent")
-async def queue(request: Request) -> Response:
+async def queue(services: Services, request: Request) -> Response:
     params = request.query_params
     account_param = params.get("etablissement", "")
     agent: Account = request.state.account
@@ -91,33 +84,37 @@ async def queue(request: Request) -> Response:
         words=params.get("q", "")[:200],
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
-    engine = request.app.state.engine
+    engine = services.engine
     found = await anyio.to_thread.run_sync(support.queue, engine, wanted)
     team = await anyio.to_thread.run_sync(assignment.agents, engine)
     unassigned = await anyio.to_thread.run_sync(assignment.unassigned_count, engine)
     mine = next((a.open_tickets for a in team if a.id == agent.id), 0)
-    return render(
+    return services.render(
         request, "support_queue.html", queue=found, wanted=wanted, views=QUEUE_VIEWS,
         view_counts={"mes": mine, "non_assignes": unassigned,
                      "tous": sum(found.counts[s] for s in support.OPEN_STATUSES)},
-        team=team, overdue=support.is_overdue, **_ticket_context(request),
+        team=team, overdue=support.is_overdue, **ticket_context(services),
     )  # fmt: skip
 
 
-async def _support_ticket(request: Request) -> tickets.Ticket:
+async def _support_ticket(services: Services, request: Request) -> tickets.Ticket:
     return await anyio.to_thread.run_sync(
         lambda: tickets.get_for(
-            request.app.state.engine, request.state.account, request.path_params["reference"],
+            services.engine, request.state.account, request.path_params["reference"],
             internal=True,
         )
     )  # fmt: skip
 
 
 async def _page(
-    request: Request, status: int = 200, error: str | None = None, message: str = ""
+    services: Services,
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    message: str = "",
 ) -> Response:
-    found = await _support_ticket(request)
-    engine, agent = request.app.state.engine, request.state.account
+    found = await _support_ticket(services, request)
+    engine, agent = services.engine, request.state.account
     contact = await anyio.to_thread.run_sync(support.contact_of, engine, found)
     events = await anyio.to_thread.run_sync(assignment.events, engine, found.id)
     team = await anyio.to_thread.run_sync(assignment.agents, engine)
@@ -134,7 +131,7 @@ async def _page(
     query = request.query_params.get("article", "").strip()
     articles = []
     if query:
-        snapshot = request.app.state.index.snapshot()
+        snapshot = services.index.snapshot()
         articles = snapshot.search(query, per_page=8).hits
     notices = {
         "repondu": "Réponse envoyée : l'établissement est prévenu par e-mail.",
@@ -144,54 +141,53 @@ async def _page(
         "abandonne": "Votre réponse retenue est supprimée : elle n'a pas été envoyée.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
-    return render(
+    return services.render(
         request, "support_ticket.html", status=status, ticket=found, contact=contact,
         notice=notice, error=error, message=message, article_query=query, articles=articles,
         base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
         timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
-        team=team, colleagues=colleagues, held=held, **_ticket_context(request),
+        team=team, colleagues=colleagues, held=held, **ticket_context(services),
     )  # fmt: skip
 
 
 @roles("agent")
-async def ticket(request: Request) -> Response:
-    return await _page(request)
+async def ticket(services: Services, request: Request) -> Response:
+    return await _page(services, request)
 
 
 @roles("agent")
-async def reply(request: Request) -> Response:
-    state = request.app.state
+async def reply(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
-    found = await _support_ticket(request)
+    found = await _support_ticket(services, request)
     try:
-        form = await _receive(request)
+        form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
-        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
+        uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         seen_field = form.fields.get("dernier_message", "").strip()
         seen = int(seen_field) if seen_field.isdigit() and len(seen_field) < 10 else None
         sent = await anyio.to_thread.run_sync(
             lambda: replies.reply(
-                state.engine, state.store, found, agent, form, internal=internal,
-                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-                uploaded=uploaded, upload_paths=_paths(request, uploaded), seen=seen,
+                services.engine, services.store, found, agent, form, internal=internal,
+                delay=services.answer_delay, seen=seen,
+                uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
-        if _wants_json(request):
-            return await _error(request, exc, None)
+        if wants_json(request):
+            return await forms.form_error(request, exc, lambda: Response())
         typed = getattr(exc, "fields", None) or {}
-        return await _page(request, exc.status, exc.message, typed.get("message", ""))
+        return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")
     if sent.held:
         url = held_url(found.reference, sent.message_id, seen or 0, next_status)
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse({"reference": found.reference, "url": url, "held": True})
         return RedirectResponse(url, status_code=303)
-    await after_reply(request, found, sent.message_id, form.fields.get("message", ""),
+    await after_reply(services, request, found, sent.message_id, form.fields.get("message", ""),
                       next_status, internal)  # fmt: skip
     notice = "note" if internal else "repondu"
     url = f"/support/tickets/{found.reference}?{notice}=1#fil"
-    if _wants_json(request):  # the page's script sent it, with its progress bar
+    if wants_json(request):  # the page's script sent it, with its progress bar
         return JSONResponse({"reference": found.reference, "url": url})
     return RedirectResponse(url, status_code=303)
 
@@ -202,27 +198,26 @@ def held_url(reference: str, message_id: int, seen: int, next_status: str) -> st
 
 
 async def after_reply(
-    request: Request, found: tickets.Ticket, message_id: int, body: str, next_status: str,
-    internal: bool,
+    services: Services, request: Request, found: tickets.Ticket, message_id: int, body: str,
+    next_status: str, internal: bool,
 ) -> None:  # fmt: skip
     """What a reply sent sets off: its article links counted, the status chosen, the mail."""
-    state = request.app.state
-    snapshot = state.index.snapshot()
+    snapshot = services.index.snapshot()
     slugs = support.linked_slugs(body, snapshot.aliases, (a["slug"] for a in snapshot.listing))
-    await anyio.to_thread.run_sync(support.record_links, state.engine, message_id, slugs)
+    await anyio.to_thread.run_sync(support.record_links, services.engine, message_id, slugs)
     if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
-        refreshed = await _support_ticket(request)
+        refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
             lambda: tickets.set_status(
-                state.engine, refreshed, next_status,
-                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                services.engine, refreshed, next_status,
+                delay=services.answer_delay,
             )
         )  # fmt: skip
     if not internal:
-        owner = await anyio.to_thread.run_sync(_owner, state.engine, found.account_id)
-        await _notify(
+        owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
+        await notify(
             notifications.send_support_reply,
-            state.mailer, state.settings, owner, found.reference, found.subject,
+            services.mailer, services.settings, owner, found.reference, found.subject,
         )  # fmt: skip
 
 
@@ -235,9 +230,8 @@ def _owner(engine: Any, account_id: int) -> Account:
 
 
 @roles("agent")
-async def status(request: Request) -> Response:
-    state = request.app.state
-    found = await _support_ticket(request)
+async def status(services: Services, request: Request) -> Response:
+    found = await _support_ticket(services, request)
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))
     wanted = form.get("statut")
@@ -245,8 +239,8 @@ async def status(request: Request) -> Response:
         raise BadRequest("Choisissez un statut dans la liste.")
     await anyio.to_thread.run_sync(
         lambda: tickets.set_status(
-            state.engine, found, str(wanted),
-            hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+            services.engine, found, str(wanted),
+            delay=services.answer_delay,
         )
     )  # fmt: skip
     return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)
@@ -263,17 +257,17 @@ def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
 
 
 @roles("agent", "editeur")
-async def editors_report(request: Request) -> Response:
+async def editors_report(services: Services, request: Request) -> Response:
     until = _date_param(request, "jusqu_au", usage.today())
     since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
     if since > until:
         raise BadRequest("La date de début doit précéder la date de fin.")
     if (until - since).days > 366:
         raise BadRequest("Choisissez une période d'un an au plus.")
-    snapshot = request.app.state.index.snapshot()
+    snapshot = services.index.snapshot()
     built = await anyio.to_thread.run_sync(
-        report.build, request.app.state.engine, snapshot.listing, _categories(request), since, until
+        report.build, services.engine, snapshot.listing, categories(services), since, until
     )
-    return render(
+    return services.render(
         request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
     )

@@ -15,6 +15,7 @@ from kb.helpdesk import assignment, presence, replies
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Services, bind
 from kb.web.support import _page, _support_ticket, after_reply, held_url, roles
 
 STREAM_POLL_SECONDS = 2.0
@@ -23,13 +24,17 @@ STREAM_POLL_SECONDS = 2.0
 STREAM_SECONDS = 300.0
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
+    base = "/support/tickets/{reference}"
     return [
-        Route("/support/tickets/{reference}/attribution", assign, methods=["POST"]),
-        Route("/support/tickets/{reference}/presence", stream, name="support_presence"),
-        Route("/support/tickets/{reference}/presence", typing, methods=["POST"]),
-        Route("/support/tickets/{reference}/retenues/{message:int}", held, methods=["POST"]),
-    ]
+        Route(f"{base}/attribution", bind(services, assign), methods=["POST"],
+              name="support_assign"),
+        Route(f"{base}/presence", bind(services, stream), name="support_presence"),
+        Route(f"{base}/presence", bind(services, typing), methods=["POST"],
+              name="support_typing"),
+        Route(f"{base}/retenues/{{message:int}}", bind(services, held), methods=["POST"],
+              name="support_held"),
+    ]  # fmt: skip
 
 
 def _number(raw: object) -> int | None:
@@ -38,10 +43,10 @@ def _number(raw: object) -> int | None:
 
 
 @roles("agent")
-async def assign(request: Request) -> Response:
+async def assign(services: Services, request: Request) -> Response:
     """'Me l'attribuer', 'Confier à…', 'Retirer l'attribution'."""
     agent: Account = request.state.account
-    found = await _support_ticket(request)
+    found = await _support_ticket(services, request)
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))
     wanted = str(form.get("agent", "")).strip()
@@ -53,18 +58,16 @@ async def assign(request: Request) -> Response:
         assignee = _number(wanted)
         if assignee is None:
             raise BadRequest("Choisissez un agent du support dans la liste.")
-    await anyio.to_thread.run_sync(
-        assignment.assign, request.app.state.engine, found.id, agent, assignee
-    )
+    await anyio.to_thread.run_sync(assignment.assign, services.engine, found.id, agent, assignee)
     return RedirectResponse(f"/support/tickets/{found.reference}?assigne=1", status_code=303)
 
 
 @roles("agent")
-async def stream(request: Request) -> Response:
+async def stream(services: Services, request: Request) -> Response:
     """Server-sent events for an open ticket page: who else is here or writing, and a reply
     that arrived since the page was loaded (`?vu=` the last message it shows)."""
-    engine, agent = request.app.state.engine, request.state.account
-    found = await _support_ticket(request)
+    engine, agent = services.engine, request.state.account
+    found = await _support_ticket(services, request)
     seen = _number(request.query_params.get("vu")) or found.last_message_id
 
     async def events() -> AsyncIterator[str]:
@@ -104,30 +107,29 @@ async def stream(request: Request) -> Response:
 
 
 @roles("agent")
-async def typing(request: Request) -> Response:
+async def typing(services: Services, request: Request) -> Response:
     """The page's script says its agent is typing a reply (every few seconds while they do)."""
     check_csrf(request, request.headers.get("x-csrf-token"))
-    found = await _support_ticket(request)
+    found = await _support_ticket(services, request)
     await anyio.to_thread.run_sync(
-        lambda: presence.here(request.app.state.engine, found.id, request.state.account,
+        lambda: presence.here(services.engine, found.id, request.state.account,
                               typing=True)
     )  # fmt: skip
     return Response(status_code=204)
 
 
 @roles("agent")
-async def held(request: Request) -> Response:
+async def held(services: Services, request: Request) -> Response:
     """A held reply: sent as it now reads ('envoyer'), or given up ('abandonner')."""
-    state = request.app.state
     agent: Account = request.state.account
-    found = await _support_ticket(request)
+    found = await _support_ticket(services, request)
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))
     message_id = request.path_params["message"]
     action = form.get("action")
     if action == "abandonner":
         await anyio.to_thread.run_sync(
-            replies.discard, state.engine, state.store, found, agent, message_id
+            replies.discard, services.engine, services.store, found, agent, message_id
         )
         return RedirectResponse(f"/support/tickets/{found.reference}?abandonne=1", status_code=303)
     if action != "envoyer":
@@ -138,14 +140,14 @@ async def held(request: Request) -> Response:
     try:
         sent = await anyio.to_thread.run_sync(
             lambda: replies.release(
-                state.engine, found, agent, message_id, body, seen,
-                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
+                services.engine, found, agent, message_id, body, seen,
+                delay=services.answer_delay,
             )
         )  # fmt: skip
     except TicketInvalid as exc:
-        return await _page(request, exc.status, exc.message, body)
+        return await _page(services, request, exc.status, exc.message, body)
     if sent.held:  # yet another reply meanwhile: compare again
         url = held_url(found.reference, message_id, seen, next_status)
         return RedirectResponse(url, status_code=303)
-    await after_reply(request, found, message_id, body, next_status, internal=False)
+    await after_reply(services, request, found, message_id, body, next_status, internal=False)
     return RedirectResponse(f"/support/tickets/{found.reference}?repondu=1#fil", status_code=303)

@@ -23,10 +23,10 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 def second_agent(helpdesk: Server) -> None:
     account, _ = accounts.save(
-        helpdesk.app.state.engine, role="agent", login="alex@cpro.fr", establishment="",
+        helpdesk.app.state.services.engine, role="agent", login="alex@cpro.fr", establishment="",
         first_name="Alex", last_name="Agent", email="alex@cpro.fr",
     )  # fmt: skip
-    accounts.set_password(helpdesk.app.state.engine, account, PASSWORD)
+    accounts.set_password(helpdesk.app.state.services.engine, account, PASSWORD)
 
 
 def test_two_agents_on_one_ticket_see_each_other_and_no_reply_doubles_another(
