@@ -197,6 +197,25 @@ suggestion_events = sa.Table(
     sa.Column("at", UtcDateTime(), nullable=False, index=True),
 )
 
+# Articles an establishment read (logged in), kept 90 days: shown beside its next ticket.
+article_reads = sa.Table(
+    "article_reads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+)
+
+# Canned replies inserted in replies sent, per day: which ones editors should keep sharp.
+canned_uses = sa.Table(
+    "canned_uses",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("uses", sa.Integer, nullable=False),
+)
+
 # Articles that support linked in replies: what editors should keep sharp.
 article_links = sa.Table(
     "article_links",

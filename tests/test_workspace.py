@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Callable
@@ -254,3 +255,36 @@ def test_colleagues_on_the_ticket_are_shown(web: Web) -> None:
     assert alex.post(f"/support/tickets/{reference}/presence").status_code == 403
     log_in(web)  # an establishment can neither watch nor be counted
     assert web.client.get(f"/support/tickets/{reference}/presence").status_code == 403
+
+
+def test_the_context_beside_the_thread(web: Web) -> None:
+    log_in(web)
+    resolved = new_ticket(web, "Ancienne demande")
+    still_open = new_ticket(web, "Facture", "abonnement")
+    with web.services.engine.begin() as connection:
+        connection.execute(
+            sa.update(db.tickets).where(db.tickets.c.reference == resolved).values(status="resolu")
+        )
+        long_ago = accounts.now() - dt.timedelta(hours=3)  # not "in the hour before"
+        connection.execute(
+            sa.insert(db.article_reads).values(account_id=ids(web)["0750654D"], slug="renouveler",
+                                               at=long_ago)
+        )  # fmt: skip
+    assert web.client.get("/articles/mdp-perdu", follow_redirects=True).status_code == 200
+    web.services.usage.flush()
+    reference = new_ticket(web, "Toujours bloqué")
+    page = browser(web, "sam@cpro.fr").get(f"/support/tickets/{reference}").text
+    aside = page[page.index('class="workspace__context"') :]
+    assert "Lycée Louis-le-Grand (0750654D)" in aside and "Contact : Marie Curie" in aside
+    assert aside.index(still_open) < aside.index(resolved)  # open first
+    assert reference not in aside.split("Ses autres tickets")[1]
+    read = aside.split("Articles lus dans l'heure avant le ticket")[1]
+    assert '<a href="/articles/mot-de-passe-oublie">J&#39;ai oublié mon mot de passe</a>' in read
+    assert "Renouveler" not in read
+    # Agents' reads are not an establishment's: nothing is recorded for them.
+    sam = browser(web, "sam@cpro.fr")
+    sam.get("/articles/renouveler")
+    web.services.usage.flush()
+    with web.services.engine.connect() as connection:
+        readers = connection.execute(sa.select(db.article_reads.c.account_id)).scalars().all()
+    assert set(readers) == {ids(web)["0750654D"]}

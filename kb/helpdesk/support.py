@@ -133,16 +133,3 @@ def record_links(engine: Engine, message_id: int, slugs: Iterable[str]) -> None:
     if rows:
         with engine.begin() as connection:
             connection.execute(sa.insert(article_links), rows)
-
-
-def contact_of(engine: Engine, ticket: Ticket) -> dict[str, Any]:
-    with engine.connect() as connection:
-        row = connection.execute(
-            sa.select(accounts).where(accounts.c.id == ticket.account_id)
-        ).one()
-    return {
-        "establishment": row.establishment,
-        "uai": row.login if row.role == "etablissement" else None,
-        "name": f"{row.first_name} {row.last_name}",
-        "email": row.email,
-    }

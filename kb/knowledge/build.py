@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.errors import KbError
+from kb.knowledge import canned
 from kb.knowledge import content as content_module
 from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
@@ -66,7 +67,14 @@ def check(content_dir: Path) -> tuple[Content, list[Problem]]:
     renderer = renderer_for(content)
     for article in content.articles:
         problems += renderer.render(article)[1]
+    problems += canned_problems(content_dir, content)
     return content, sorted(problems)
+
+
+def canned_problems(content_dir: Path, content: Content) -> list[Problem]:
+    """The canned replies' problems: their links name articles by slug (or an old slug)."""
+    slugs = {a.slug for a in content.articles} | {s for a in content.articles for s in a.aliases}
+    return canned.load(content_dir, slugs, {c.slug for c in content.categories})[1]
 
 
 def content_fingerprint(content_dir: Path) -> str:

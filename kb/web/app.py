@@ -29,6 +29,7 @@ from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
+from kb.knowledge import canned
 from kb.knowledge.search import SearchIndex
 from kb.web import api, auth, pages, preview, support, tickets, uploads, workspace
 from kb.web.assets import StaticFiles
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        canned=canned.Library(settings.content_dir),
         preview=preview_state,
     )
 

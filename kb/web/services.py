@@ -18,6 +18,7 @@ from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
+from kb.knowledge.canned import Library
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Services:
     secret_key: bytes
     answer_delay: AnswerDelay
     frequent: Frequent
+    canned: Library
     preview: Preview | None = None
 
     def snapshot(self) -> Snapshot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 from starlette.requests import Request
@@ -16,8 +17,9 @@ from kb.helpdesk import assignment, notifications, presence, replies, support, t
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import short
-from kb.insights import report, usage
-from kb.web import forms
+from kb.helpdesk.context import context_of
+from kb.insights import canned_uses, report, usage
+from kb.web import canned, forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
 from kb.web.params import int_param
@@ -115,7 +117,16 @@ async def _page(
 ) -> Response:
     found = await _support_ticket(services, request)
     engine, agent = services.engine, request.state.account
-    contact = await anyio.to_thread.run_sync(support.contact_of, engine, found)
+    snapshot = services.snapshot()
+    published = {a["slug"]: a for a in snapshot.listing if not a["draft"]}
+    # An article renamed since it was read is found under its old slug too.
+    published.update(
+        {old: published[new] for old, new in snapshot.aliases.items() if new in published}
+    )
+    context = await anyio.to_thread.run_sync(context_of, engine, found, published)
+    offered = await anyio.to_thread.run_sync(canned.offers, services, request, found, context)
+    if offered.chosen and not message:
+        message = offered.chosen.text
     events = await anyio.to_thread.run_sync(assignment.events, engine, found.id)
     team = await anyio.to_thread.run_sync(assignment.agents, engine)
     await anyio.to_thread.run_sync(presence.here, engine, found.id, agent)
@@ -142,11 +153,12 @@ async def _page(
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
     return services.render(
-        request, "support_ticket.html", status=status, ticket=found, contact=contact,
+        request, "support_ticket.html", status=status, ticket=found, context=context,
         notice=notice, error=error, message=message, article_query=query, articles=articles,
         base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
         timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
-        team=team, colleagues=colleagues, held=held, **ticket_context(services),
+        team=team, colleagues=colleagues, held=held, canned=offered, canned_field=canned.FIELD,
+        **ticket_context(services),
     )  # fmt: skip
 
 
@@ -178,13 +190,14 @@ async def reply(services: Services, request: Request) -> Response:
         typed = getattr(exc, "fields", None) or {}
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")
+    used = canned.used(services, form.lists.get(canned.FIELD, []))
     if sent.held:
-        url = held_url(found.reference, sent.message_id, seen or 0, next_status)
+        url = held_url(found.reference, sent.message_id, seen or 0, next_status, used)
         if wants_json(request):
             return JSONResponse({"reference": found.reference, "url": url, "held": True})
         return RedirectResponse(url, status_code=303)
     await after_reply(services, request, found, sent.message_id, form.fields.get("message", ""),
-                      next_status, internal)  # fmt: skip
+                      next_status, internal, used)  # fmt: skip
     notice = "note" if internal else "repondu"
     url = f"/support/tickets/{found.reference}?{notice}=1#fil"
     if wants_json(request):  # the page's script sent it, with its progress bar
@@ -192,19 +205,25 @@ async def reply(services: Services, request: Request) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def held_url(reference: str, message_id: int, seen: int, next_status: str) -> str:
+def held_url(reference: str, message_id: int, seen: int, next_status: str, used: list[str]) -> str:
     after = next_status if next_status in tickets.STATUSES else "en_attente"
-    return f"/support/tickets/{reference}?retenue={message_id}&vu={seen}&apres={after}#retenue"
+    query = urlencode(
+        {"retenue": message_id, "vu": seen, "apres": after, "modeles": ",".join(used)}
+    )
+    return f"/support/tickets/{reference}?{query}#retenue"
 
 
 async def after_reply(
     services: Services, request: Request, found: tickets.Ticket, message_id: int, body: str,
-    next_status: str, internal: bool,
+    next_status: str, internal: bool, used: list[str],
 ) -> None:  # fmt: skip
-    """What a reply sent sets off: its article links counted, the status chosen, the mail."""
+    """What a reply sent sets off: its article links and canned replies counted, the status
+    chosen, the mail."""
     snapshot = services.index.snapshot()
     slugs = support.linked_slugs(body, snapshot.aliases, (a["slug"] for a in snapshot.listing))
     await anyio.to_thread.run_sync(support.record_links, services.engine, message_id, slugs)
+    if not internal:
+        await anyio.to_thread.run_sync(canned_uses.record, services.engine, used)
     if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
         refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
@@ -268,6 +287,9 @@ async def editors_report(services: Services, request: Request) -> Response:
     built = await anyio.to_thread.run_sync(
         report.build, services.engine, snapshot.listing, categories(services), since, until
     )
+    titles = {r.slug: r.title for r in canned.library(services)}
+    uses = await anyio.to_thread.run_sync(canned_uses.most_used, services.engine, since, until)
     return services.render(
-        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
-    )
+        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short,
+        canned_uses=[(slug, titles.get(slug, slug), n) for slug, n in uses],
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from kb.errors import BadRequest
 from kb.helpdesk import assignment, presence, replies
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.tickets import TicketInvalid
+from kb.web import canned
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
 from kb.web.support import _page, _support_ticket, after_reply, held_url, roles
@@ -147,7 +148,9 @@ async def held(services: Services, request: Request) -> Response:
     except TicketInvalid as exc:
         return await _page(services, request, exc.status, exc.message, body)
     if sent.held:  # yet another reply meanwhile: compare again
-        url = held_url(found.reference, message_id, seen, next_status)
+        url = held_url(found.reference, message_id, seen, next_status,
+                       canned.used(services, form.getlist(canned.FIELD)))  # fmt: skip
         return RedirectResponse(url, status_code=303)
-    await after_reply(services, request, found, message_id, body, next_status, internal=False)
+    used = canned.used(services, form.getlist(canned.FIELD))
+    await after_reply(services, request, found, message_id, body, next_status, False, used)
     return RedirectResponse(f"/support/tickets/{found.reference}?repondu=1#fil", status_code=303)

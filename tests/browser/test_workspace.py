@@ -103,6 +103,17 @@ def test_staff_pages_fit_a_phone_and_work_by_keyboard(
     agent.goto(f"/support/tickets/{reference}")
     agent.screenshot(path=artifacts / "support-ticket-390px.png", full_page=True)
 
+    # A canned reply, found as the agent types and inserted by keyboard, filled for the ticket.
+    agent.get_by_role("searchbox", name="Réponses types").press_sequentially("capture")
+    found = agent.get_by_role("list", name="Réponses types trouvées").get_by_role("link")
+    expect(found.filter(visible=True)).to_have_count(1)
+    found.filter(visible=True).focus()
+    agent.keyboard.press("Enter")
+    message = agent.get_by_label("Message", exact=True)
+    expect(message).to_be_focused()
+    expect(message).to_have_value(re.compile(rf"^Bonjour Marie,\n.*{reference}", re.S))
+    assert not (found_axe := axe(agent)), f"axe, réponse type insérée :\n{found_axe}"
+
     # By keyboard alone: take the ticket, then find it under "Mes tickets".
     take = agent.get_by_role("button", name="Me l'attribuer")
     for _ in range(120):

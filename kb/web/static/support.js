@@ -62,3 +62,54 @@
     });
   }
 })();
+
+/* Canned replies: filtered as the agent types, inserted where the cursor is in the reply. */
+(function () {
+  "use strict";
+  var picker = document.querySelector("[data-canned-picker]");
+  var reply = document.querySelector("textarea[data-reply]");
+  if (!picker || !reply) return;
+  var form = reply.form;
+  var filter = picker.querySelector("[data-canned-filter]");
+  var statusNode = picker.querySelector("[data-canned-status]");
+  var items = Array.prototype.slice.call(picker.querySelectorAll("[data-canned-item]"));
+
+  function fold(text) {
+    return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "");
+  }
+
+  picker.addEventListener("click", function (e) {
+    var link = e.target.closest("[data-canned-insert]");
+    if (!link) return;
+    e.preventDefault();
+    var text = link.getAttribute("data-canned-insert");
+    var start = reply.selectionStart || reply.value.length, end = reply.selectionEnd || start;
+    var before = reply.value.slice(0, start), after = reply.value.slice(end);
+    var glue = before && !/\n$/.test(before) ? "\n" : "";
+    reply.value = before + glue + text + "\n" + after;
+    reply.dispatchEvent(new Event("input", { bubbles: true }));  // kept if the page reloads
+    reply.focus();
+    var caret = (before + glue + text + "\n").length;
+    reply.setSelectionRange(caret, caret);
+    var used = document.createElement("input");
+    used.type = "hidden";
+    used.name = picker.dataset.cannedField;
+    used.value = link.getAttribute("data-canned");
+    form.appendChild(used);
+    statusNode.textContent = "Réponse type insérée dans le message : relisez-la avant d'envoyer.";
+  });
+
+  if (filter && items.length) {
+    filter.addEventListener("input", function () {
+      var words = fold(filter.value).split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var haystack = fold(item.getAttribute("data-search"));
+        var match = words.every(function (w) { return haystack.indexOf(w) !== -1; });
+        item.hidden = !match;
+        if (match) shown += 1;
+      });
+      statusNode.textContent = shown + " réponse(s) type(s).";
+    });
+  }
+})();

@@ -1,0 +1,37 @@
+"""Articles read by establishments (the context of their tickets); canned replies used.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "article_reads",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("account_id", sa.Integer, nullable=False),
+        sa.Column("slug", sa.String(200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_article_reads_account_id", "article_reads", ["account_id"])
+    op.create_index("ix_article_reads_at", "article_reads", ["at"])
+    op.create_table(
+        "canned_uses",
+        sa.Column("slug", sa.String(200), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("uses", sa.Integer, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("canned_uses")
+    op.drop_table("article_reads")
