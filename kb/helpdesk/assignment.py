@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import now
 from kb.db import accounts, ticket_events, tickets
 from kb.errors import BadRequest
-from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.accounts import Account
 
 OPEN_STATUSES = ("nouveau", "en_cours", "en_attente")  # as in the support queue
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import now
 from kb.db import accounts, messages, presence, upsert_many
-from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.accounts import Account
 
 # A page says it is still open every few seconds (its event stream); one that stopped is gone.
 SEEN_SECONDS = 20

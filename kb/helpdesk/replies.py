@@ -12,9 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import now
 from kb.db import attachments, messages, tickets
 from kb.errors import NotFound
-from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.accounts import Account
 from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store
 from kb.helpdesk.business_hours import AnswerDelay
@@ -202,12 +203,10 @@ def discard(engine: Engine, store: Store, ticket: Ticket, author: Account, messa
     with engine.begin() as connection:
         if connection.execute(_held(ticket, author, message_id)).first() is None:
             raise NotFound(HELD_GONE)
-        stored = (
+        stored: list[str] = list(
             connection.execute(
                 sa.select(attachments.c.stored_as).where(attachments.c.message_id == message_id)
-            )
-            .scalars()
-            .all()
+            ).scalars()
         )
         connection.execute(sa.delete(attachments).where(attachments.c.message_id == message_id))
         connection.execute(sa.delete(messages).where(messages.c.id == message_id))

@@ -8,8 +8,8 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import today
 from kb.db import canned_uses, upsert_many
-from kb.insights.usage import today
 
 
 def record(engine: Engine, slugs: Collection[str]) -> None:

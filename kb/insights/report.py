@@ -144,7 +144,9 @@ def build(
     return report
 
 
-def _suggestions(opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]) -> list:
+def _suggestions(
+    opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]
+) -> list[dict[str, Any]]:
     """Opens per article, and how many were not followed by a ticket within the hour."""
     tickets_by_account: dict[int, list[dt.datetime]] = defaultdict(list)
     for row in created:
@@ -199,7 +201,7 @@ def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 2
         return left + i * step
 
     def y(value: int) -> float:
-        return top + plot_h - value * plot_h / peak
+        return float(top + plot_h - value * plot_h / peak)
 
     totals = {key: sum(d[key] for d in daily) for key, _, _ in SERIES}
     description = ", ".join(f"{label} : {totals[key]}" for key, label, _ in SERIES)

@@ -147,10 +147,9 @@ async def held(services: Services, request: Request) -> Response:
         )  # fmt: skip
     except TicketInvalid as exc:
         return await _page(services, request, exc.status, exc.message, body)
+    used = canned.used(services, [str(v) for v in form.getlist(canned.FIELD)])
     if sent.held:  # yet another reply meanwhile: compare again
-        url = held_url(found.reference, message_id, seen, next_status,
-                       canned.used(services, form.getlist(canned.FIELD)))  # fmt: skip
+        url = held_url(found.reference, message_id, seen, next_status, used)
         return RedirectResponse(url, status_code=303)
-    used = canned.used(services, form.getlist(canned.FIELD))
     await after_reply(services, request, found, message_id, body, next_status, False, used)
     return RedirectResponse(f"/support/tickets/{found.reference}?repondu=1#fil", status_code=303)
