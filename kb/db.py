@@ -137,6 +137,9 @@ tickets = sa.Table(
     sa.Column("creation_token", sa.String(64), unique=True),
     # The agent who handles it; none while it waits in "Non assignés".
     sa.Column("assignee_id", sa.Integer, sa.ForeignKey("accounts.id"), index=True),
+    # How the request came: "web" (the form), or "telephone" / "email" typed in by an agent.
+    sa.Column("channel", sa.String(20), nullable=False, server_default="web"),
+    sa.Column("opened_by_id", sa.Integer, sa.ForeignKey("accounts.id")),
 )
 
 # What happened to a ticket besides messages (taken, handed over): shown in its thread.

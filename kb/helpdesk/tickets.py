@@ -16,6 +16,7 @@ from kb.db import accounts, attachments, messages, tickets
 from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
@@ -34,6 +35,8 @@ STAFF_STATUSES = {
     "en_attente": "En attente de l'établissement",
     "resolu": "Résolu",
 }
+# Where a request came from: the form, or a call or an e-mail that an agent typed in.
+CHANNELS = {"web": "Formulaire", "telephone": "Téléphone", "email": "E-mail"}
 SUBJECT_MAX = 200
 MESSAGE_MAX = 50_000
 PER_PAGE = 20
@@ -87,6 +90,7 @@ class Ticket:
     messages: list[Message] = field(default_factory=list)
     assignee_id: int | None = None
     assignee: str | None = None
+    channel: str = "web"
 
     @property
     def status_label(self) -> str:
@@ -147,10 +151,14 @@ def create(
     delay: AnswerDelay,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    channel: str = "web",
+    opened_by: Account | None = None,
 ) -> tuple[str, bool]:
     """The ticket, its first message and its attachments, all or nothing: (reference, created).
 
-    A second submission of the same form (same token) gives the first ticket back.
+    A second submission of the same form (same token) gives the first ticket back. An agent
+    opening a ticket for an establishment (`opened_by`, `channel`) takes it, and the request
+    is the establishment's, as it said it.
     """
     category, subject, body = validate(form, categories)
     token = form.fields.get("jeton", "").strip()[:64] or None
@@ -174,6 +182,8 @@ def create(
                     due_at=delay.due(created),
                     updated_at=created,
                     creation_token=token,
+                    channel=channel,
+                    opened_by_id=opened_by.id if opened_by else None,
                 )
                 .returning(tickets.c.id)
             ).scalar_one()
@@ -185,6 +195,8 @@ def create(
                 connection, store, ticket_id, account, body, form, created, kept,
                 uploaded=uploaded, upload_paths=upload_paths,
             )  # fmt: skip
+            if opened_by is not None:
+                take_if_unassigned(connection, ticket_id, opened_by)
     except sa.exc.IntegrityError:
         store.forget(kept)
         form.discard()
@@ -307,6 +319,7 @@ def _ticket(row: Any) -> Ticket:
         due_at=row.due_at,
         updated_at=row.updated_at,
         assignee_id=row.assignee_id,
+        channel=row.channel,
         assignee=f"{row.assignee_first} {row.assignee_last}".strip() if row.assignee_id else None,
     )
 

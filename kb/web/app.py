@@ -31,7 +31,7 @@ from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge import canned
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads, workspace
+from kb.web import api, auth, intake, pages, preview, support, tickets, uploads, workspace
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
@@ -142,6 +142,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *pages.routes(services),
         *auth.routes(services),
         *tickets.routes(services),
+        *intake.routes(services),  # before support: /support/tickets/nouveau
         *support.routes(services),
         *workspace.routes(services),
         *preview.routes(services),

@@ -150,6 +150,7 @@ async def _page(
         "note": "Note interne ajoutée : l'établissement ne la voit pas.",
         "statut": "Statut modifié.",
         "assigne": "Attribution enregistrée.",
+        "ouvert": "Ticket ouvert pour l'établissement : il le retrouve dans sa liste des tickets.",
         "abandonne": "Votre réponse retenue est supprimée : elle n'a pas été envoyée.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)

@@ -50,6 +50,7 @@ def ticket_context(services: Services) -> dict[str, Any]:
     return {
         "statuses": tickets.STATUSES,
         "staff_statuses": tickets.STAFF_STATUSES,
+        "channels": tickets.CHANNELS,
         "category_titles": categories(services),
         "in_words": in_words,
         "short": short,

@@ -1,4 +1,5 @@
-"""Articles read by establishments (the context of their tickets); canned replies used.
+"""Articles read by establishments (the context of their tickets); canned replies used;
+tickets opened by support (their channel).
 
 Revision ID: 0006
 Revises: 0005
@@ -15,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tickets") as batch:
+        batch.add_column(sa.Column("channel", sa.String(20), nullable=False, server_default="web"))
+        batch.add_column(sa.Column("opened_by_id", sa.Integer, nullable=True))
+        batch.create_foreign_key("fk_tickets_opened_by", "accounts", ["opened_by_id"], ["id"])
     op.create_table(
         "article_reads",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -35,3 +40,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("canned_uses")
     op.drop_table("article_reads")
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_constraint("fk_tickets_opened_by", type_="foreignkey")
+        batch.drop_column("opened_by_id")
+        batch.drop_column("channel")
