@@ -149,9 +149,20 @@ ticket_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
     sa.Column("at", UtcDateTime(), nullable=False),
-    sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id")),  # none: kb itself
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("target_id", sa.Integer, sa.ForeignKey("accounts.id")),
+)
+
+# The establishment's opinion of a resolved ticket, and the agent who handled it then.
+ratings = sa.Table(
+    "ratings",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("satisfied", sa.Boolean, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("accounts.id")),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
 )
 
 # Agents on a ticket's page right now, and whether they are writing: shared by every replica.

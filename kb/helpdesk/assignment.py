@@ -29,7 +29,7 @@ class Event:
 
     id: int
     at: dt.datetime
-    kind: str  # "pris", "confie", "libere"
+    kind: str  # "pris", "confie", "libere", "ferme"
     actor: str
     target: str | None
 
@@ -43,6 +43,8 @@ class Event:
             return f"{self.actor} a pris le ticket en charge"
         if self.kind == "confie":
             return f"{self.actor} a confié le ticket à {self.target}"
+        if self.kind == "ferme":
+            return "Ticket fermé automatiquement : résolu et non rouvert"
         return f"{self.actor} a remis le ticket dans les non assignés"
 
 
@@ -151,7 +153,7 @@ def events(engine: Engine, ticket_id: int) -> list[Event]:
             target.c.first_name.label("target_first"),
             target.c.last_name.label("target_last"),
         )
-        .join(actor, actor.c.id == ticket_events.c.actor_id)
+        .outerjoin(actor, actor.c.id == ticket_events.c.actor_id)
         .outerjoin(target, target.c.id == ticket_events.c.target_id)
         .where(ticket_events.c.ticket_id == ticket_id)
         .order_by(ticket_events.c.at, ticket_events.c.id)
@@ -163,7 +165,7 @@ def events(engine: Engine, ticket_id: int) -> list[Event]:
             id=r.id,
             at=r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC),
             kind=r.kind,
-            actor=f"{r.first_name} {r.last_name}".strip(),
+            actor=f"{r.first_name or ''} {r.last_name or ''}".strip(),
             target=f"{r.target_first} {r.target_last}".strip() if r.target_first else None,
         )
         for r in rows

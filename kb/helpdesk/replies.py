@@ -29,6 +29,11 @@ from kb.helpdesk.tickets import (
 )
 from kb.helpdesk.uploads import Upload
 
+CLOSED = (
+    "Ce ticket est fermé : pour une nouvelle question, créez un ticket d'aide en citant sa "
+    "référence."
+)
+
 
 @dataclass(frozen=True)
 class Sent:
@@ -55,6 +60,9 @@ def reply(
     An agent's reply written while another agent answered (a reply after `seen`, the last
     message its author saw) is held, not sent: its author compares the two first."""
     body = form.fields.get("message", "").strip()
+    if ticket.closed and not author.is_staff:
+        form.discard()
+        raise TicketInvalid({"message": CLOSED})
     if not body and not form.files and not uploaded:
         form.discard()
         raise TicketInvalid({"message": "Écrivez votre réponse ou joignez un fichier."})
@@ -119,7 +127,7 @@ def after_message(
             take_if_unassigned(connection, ticket.id, author)
     elif not author.is_staff:
         values.update(status="en_cours", resolved_at=None)
-        if ticket.status in ("en_attente", "resolu"):
+        if ticket.status in ("en_attente", "resolu", "ferme"):
             values["due_at"] = delay.due(at)
     connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
 

@@ -78,7 +78,7 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
                         sa.exists(in_thread),
                     )
                 )
-    resolved_last = sa.case((tickets.c.status == "resolu", 1), else_=0)
+    resolved_last = sa.case((tickets.c.status.in_(("resolu", "ferme")), 1), else_=0)
     with engine.connect() as connection:
         base = _select().where(*conditions)
         total = connection.execute(

@@ -28,12 +28,14 @@ STATUSES = {
     "en_cours": "En cours de traitement",
     "en_attente": "En attente de votre réponse",
     "resolu": "Résolu",
+    "ferme": "Fermé",
 }
 STAFF_STATUSES = {
     "nouveau": "Nouveau",
     "en_cours": "À traiter",
     "en_attente": "En attente de l'établissement",
     "resolu": "Résolu",
+    "ferme": "Fermé",
 }
 # Where a request came from: the form, or a call or an e-mail that an agent typed in.
 CHANNELS = {"web": "Formulaire", "telephone": "Téléphone", "email": "E-mail"}
@@ -106,7 +108,12 @@ class Ticket:
 
     @property
     def open(self) -> bool:
-        return self.status != "resolu"
+        return self.status not in ("resolu", "ferme")
+
+    @property
+    def closed(self) -> bool:
+        """Closed for good (resolved long ago): a new question is a new ticket."""
+        return self.status == "ferme"
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDela
     values: dict[str, Any] = {"status": status, "updated_at": at}
     if status == "resolu":
         values["resolved_at"] = at
-    elif ticket.status == "resolu":  # reopened: support has a new full delay
+    elif ticket.status in ("resolu", "ferme"):  # reopened: support has a new full delay
         values.update(resolved_at=None, due_at=delay.due(at))
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
@@ -396,6 +403,15 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
         for m in thread
     ]
     return Ticket(**{**ticket.__dict__, "messages": thread_messages})
+
+
+def owner_of(engine: Engine, reference: str) -> int | None:
+    """The account that owns this ticket, if there is such a ticket."""
+    with engine.connect() as connection:
+        owner: int | None = connection.execute(
+            sa.select(tickets.c.account_id).where(tickets.c.reference == reference)
+        ).scalar()
+    return owner
 
 
 def attachment_for(

@@ -14,7 +14,15 @@ from starlette.routing import Route
 
 from kb import clock
 from kb.errors import BadRequest, KbError
-from kb.helpdesk import assignment, notifications, presence, replies, support, tickets
+from kb.helpdesk import (
+    assignment,
+    notifications,
+    presence,
+    replies,
+    satisfaction,
+    support,
+    tickets,
+)
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import short
@@ -126,6 +134,7 @@ async def _page(
     )
     context = await anyio.to_thread.run_sync(context_of, engine, found, published)
     offered = await anyio.to_thread.run_sync(canned.offers, services, request, found, context)
+    rating = await anyio.to_thread.run_sync(satisfaction.rating_of, engine, found.id)
     if offered.chosen and not message:
         message = offered.chosen.text
     events = await anyio.to_thread.run_sync(assignment.events, engine, found.id)
@@ -160,6 +169,7 @@ async def _page(
         base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
         timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
         team=team, colleagues=colleagues, held=held, canned=offered, canned_field=canned.FIELD,
+        rating=rating,
         **ticket_context(services),
     )  # fmt: skip
 
@@ -291,7 +301,14 @@ async def editors_report(services: Services, request: Request) -> Response:
     )
     titles = {r.slug: r.title for r in canned.library(services)}
     uses = await anyio.to_thread.run_sync(canned_uses.most_used, services.engine, since, until)
+    start = dt.datetime.combine(since, dt.time(), tzinfo=clock.PARIS)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=clock.PARIS)
+    per_category = await anyio.to_thread.run_sync(
+        satisfaction.by_category, services.engine, start, end, categories(services)
+    )
+    per_agent = await anyio.to_thread.run_sync(satisfaction.by_agent, services.engine, start, end)
     return services.render(
         request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short,
         canned_uses=[(slug, titles.get(slug, slug), n) for slug, n in uses],
+        satisfaction_per_category=per_category, satisfaction_per_agent=per_agent,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from kb.errors import BadRequest
-from kb.helpdesk import attachments, notifications, replies, tickets
+from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
@@ -170,11 +170,13 @@ async def _thread_page(
         "repondu": "Votre réponse est ajoutée au fil.",
         "resolu": "Le ticket est marqué comme résolu.",
         "rouvert": "Le ticket est rouvert.",
+        "avis": "Merci : votre avis est enregistré.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
+    rating = await anyio.to_thread.run_sync(satisfaction.rating_of, services.engine, ticket.id)
     return services.render(
         request, "ticket.html", status=status, ticket=ticket, notice=notice, errors=errors or {},
-        message=message, **ticket_context(services),
+        message=message, rating=rating, **ticket_context(services),
     )  # fmt: skip
 
 
@@ -215,6 +217,8 @@ async def status(services: Services, request: Request) -> Response:
     if wanted == "resolu":
         new_status, notice = "resolu", "resolu"
     elif wanted == "rouvrir":
+        if ticket.closed:
+            raise BadRequest(replies.CLOSED)
         new_status, notice = "en_cours", "rouvert"
     else:
         raise BadRequest("Action inconnue sur ce ticket.")

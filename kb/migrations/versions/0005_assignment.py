@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+        sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id")),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("target_id", sa.Integer, sa.ForeignKey("accounts.id")),
     )

@@ -1,5 +1,5 @@
 """Articles read by establishments (the context of their tickets); canned replies used;
-tickets opened by support (their channel).
+tickets opened by support (their channel); the establishments' ratings.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +30,15 @@ def upgrade() -> None:
     op.create_index("ix_article_reads_account_id", "article_reads", ["account_id"])
     op.create_index("ix_article_reads_at", "article_reads", ["at"])
     op.create_table(
+        "ratings",
+        sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+        sa.Column("satisfied", sa.Boolean, nullable=False),
+        sa.Column("comment", sa.Text, nullable=False),
+        sa.Column("agent_id", sa.Integer, sa.ForeignKey("accounts.id")),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_ratings_at", "ratings", ["at"])
+    op.create_table(
         "canned_uses",
         sa.Column("slug", sa.String(200), primary_key=True),
         sa.Column("day", sa.Date, primary_key=True),
@@ -39,6 +48,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("canned_uses")
+    op.drop_table("ratings")
     op.drop_table("article_reads")
     with op.batch_alter_table("tickets") as batch:
         batch.drop_constraint("fk_tickets_opened_by", type_="foreignkey")
