@@ -67,7 +67,7 @@ def test_kb_check_reports_every_canned_reply_problem_at_its_line(
     assert f"{folder}/notes.txt:1: seuls des fichiers .md vont dans ce dossier" in out
     assert f"{folder}/bon.md:" not in out
     assert "Traceback" not in out + result.err
-    assert re.search(r"^9 erreur\(s\)\.$", out, re.M), out
+    assert "9 erreur(s)" in out, out
 
 
 def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
