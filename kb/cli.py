@@ -127,6 +127,9 @@ def make_parser() -> argparse.ArgumentParser:
     agent.add_argument("--prenom", required=True)
     agent.add_argument("--nom", required=True)
     agent.add_argument("--editeur", action="store_true", help="rôle éditeur plutôt que support")
+    agent.add_argument(
+        "--admin", action="store_true", help="administrateur : support, et gestion des comptes"
+    )
     imported = actions.add_parser("import", help="importe un CSV d'établissements")
     imported.add_argument(
         "file", type=Path, help="colonnes : uai, etablissement, prenom, nom, email"
@@ -283,7 +286,10 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     mailer = Mailer(settings)
     action = args.accounts_command
     if action in ("add", "add-agent"):
-        role = "etablissement" if action == "add" else "editeur" if args.editeur else "agent"
+        role = (
+            "etablissement" if action == "add"
+            else "editeur" if args.editeur else "admin" if args.admin else "agent"
+        )  # fmt: skip
         account, outcome = accounts.save(
             engine,
             role=role,

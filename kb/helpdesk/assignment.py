@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from kb.clock import now
 from kb.db import accounts, ticket_events, tickets
 from kb.errors import BadRequest
-from kb.helpdesk.accounts import Account
+from kb.helpdesk.accounts import AGENT_ROLES, Account
 
 OPEN_STATUSES = ("nouveau", "en_cours", "en_attente")  # as in the support queue
 
@@ -59,7 +59,7 @@ def agents(engine: Engine) -> list[Agent]:
     query = (
         sa.select(accounts.c.id, accounts.c.first_name, accounts.c.last_name, assigned.c.n)
         .outerjoin(assigned, assigned.c.assignee_id == accounts.c.id)
-        .where(accounts.c.role == "agent", accounts.c.disabled_at.is_(None))
+        .where(accounts.c.role.in_(AGENT_ROLES), accounts.c.disabled_at.is_(None))
         .order_by(accounts.c.first_name, accounts.c.last_name, accounts.c.id)
     )
     with engine.connect() as connection:
@@ -87,7 +87,7 @@ def assign(engine: Engine, ticket_id: int, actor: Account, assignee_id: int | No
             target = connection.execute(
                 sa.select(accounts.c.id).where(
                     accounts.c.id == assignee_id,
-                    accounts.c.role == "agent",
+                    accounts.c.role.in_(AGENT_ROLES),
                     accounts.c.disabled_at.is_(None),
                 )
             ).first()

@@ -123,7 +123,7 @@ def after_message(
     values: dict[str, Any] = {"updated_at": at}
     if author.is_staff and not internal:
         values["status"] = "en_attente"
-        if author.role == "agent":
+        if author.is_agent:
             take_if_unassigned(connection, ticket.id, author)
     elif not author.is_staff:
         values.update(status="en_cours", resolved_at=None)

@@ -367,7 +367,7 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
     """The ticket with its thread, if this account may see it; otherwise: not found."""
     with engine.connect() as connection:
         row = connection.execute(_select().where(tickets.c.reference == reference)).first()
-        if row is None or not (account.role == "agent" or row.account_id == account.id):
+        if row is None or not (account.is_agent or row.account_id == account.id):
             raise NotFound("Ce ticket n'existe pas, ou il appartient à un autre établissement.")
         query = (
             sa.select(messages, accounts.c.first_name, accounts.c.last_name)
@@ -417,7 +417,7 @@ def owner_of(engine: Engine, reference: str) -> int | None:
 def attachment_for(
     engine: Engine, account: Account, reference: str, attachment_id: int
 ) -> Attachment:
-    ticket = get_for(engine, account, reference, internal=account.role == "agent")
+    ticket = get_for(engine, account, reference, internal=account.is_agent)
     for message in ticket.messages:
         for attachment in message.attachments:
             if attachment.id == attachment_id:

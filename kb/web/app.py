@@ -33,6 +33,7 @@ from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge import canned
 from kb.knowledge.search import SearchIndex
 from kb.web import (
+    admin,
     api,
     auth,
     intake,
@@ -159,6 +160,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *intake.routes(services),  # before support: /support/tickets/nouveau
         *support.routes(services),
         *workspace.routes(services),
+        *admin.routes(services),
         *preview.routes(services),
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
