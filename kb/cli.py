@@ -141,6 +141,13 @@ def make_parser() -> argparse.ArgumentParser:
     invite = actions.add_parser("invite", help="renvoie l'e-mail d'activation")
     invite.add_argument("login", help="code UAI ou adresse e-mail")
 
+    p = commands.add_parser("lmtp", help="reçoit les réponses aux e-mails des tickets (LMTP)")
+    p.add_argument(
+        "--listen", default="127.0.0.1:8025", metavar="HÔTE:PORT",
+        help="où le serveur de messagerie livre en LMTP (défaut 127.0.0.1:8025)",
+    )  # fmt: skip
+    _common(p)
+
     p = commands.add_parser("db", help="base de données")
     db_commands = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
@@ -445,8 +452,41 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_lmtp(args: argparse.Namespace, settings: Settings) -> int:
+    """Answers to ticket mails, delivered by the MTA over LMTP, until interrupted."""
+    import signal
+    import threading
+
+    from kb.helpdesk import auth as auth_domain
+    from kb.helpdesk.attachments import Store
+    from kb.helpdesk.lmtp import Receiver
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise KbError(f"--listen {args.listen!r} : écrivez HÔTE:PORT, par exemple 127.0.0.1:8025")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _database(settings) as engine:
+        secret = auth_domain.secret_key(settings)
+        receiver = Receiver(
+            settings, engine, Store(settings.data_dir), secret, host=host, port=int(port)
+        )
+        try:
+            receiver.start()
+        except (OSError, RuntimeError) as exc:
+            raise KbError(f"écoute impossible sur {args.listen} : {exc}") from exc
+        print(f"Réception LMTP sur {host}:{port} (Ctrl-C pour arrêter).", file=sys.stderr)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            receiver.stop()
+    return 0
+
+
 # Commands that open the database or write files under KB_DATA_DIR: it must take new files.
-_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats"})
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats", "lmtp"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
@@ -458,6 +498,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "new": cmd_new,
     "mv": cmd_mv,
     "stats": cmd_stats,
+    "lmtp": cmd_lmtp,
 }
 
 
