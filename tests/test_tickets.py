@@ -120,6 +120,9 @@ def test_support_gets_a_mail_for_each_new_ticket(web: Web) -> None:
     assert mail["To"] == "support@cpro-education.fr"
     assert re.match(r"\[T-\d{4}-\d{6}\] Renouvellement bloqué", mail["Subject"])
     assert "Le bouton ne répond pas." in mail.get_body(("plain",)).get_content()
+    assert re.search(
+        r"http://\S+/support/tickets/T-\d{4}-\d{6}\n", mail.get_body(("plain",)).get_content()
+    )  # the agents' page
 
 
 def test_category_is_required_and_nothing_typed_is_lost(web: Web) -> None:
