@@ -18,6 +18,11 @@ from .test_support import create_ticket
 
 pytestmark = pytest.mark.browser
 
+# What sticks out past the right edge of the screen, to say where an overflow comes from.
+WIDEST = """() => [...document.querySelectorAll("body *")]
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 1 && !e.closest(".table-wrap"))
+  .map(e => e.tagName.toLowerCase() + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))
+  .slice(0, 12).join(", ")"""
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
@@ -94,10 +99,10 @@ def test_staff_pages_fit_a_phone_and_work_by_keyboard(
     agent.set_viewport_size(PHONE)
     helpdesk.log_in(agent, "sam@cpro.fr")
     for path in ("/support", "/support?vue=non_assignes", f"/support/tickets/{reference}",
-                 "/rapport"):  # fmt: skip
+                 "/support/tickets/nouveau", "/rapport"):  # fmt: skip
         agent.goto(path)
         width = agent.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"{path} : {width} px de large"
+        assert width <= PHONE["width"], f"{path} : {width} px de large ({agent.evaluate(WIDEST)})"
         expect(agent.get_by_role("button", name="Déconnexion")).to_be_in_viewport()
         assert not (found := axe(agent)), f"axe à 390 px, {path} :\n{found}"
     agent.goto(f"/support/tickets/{reference}")
@@ -129,3 +134,30 @@ def test_staff_pages_fit_a_phone_and_work_by_keyboard(
         "aria-current", "page"
     )
     expect(agent.get_by_role("link", name=reference)).to_be_visible()
+
+
+def test_the_administration_fits_a_phone_without_axe_violations(
+    helpdesk: Server, visit: Callable[..., Page], axe: Callable[[Page], str]
+) -> None:
+    helpdesk.establishment()
+    account, _ = accounts.save(
+        helpdesk.app.state.services.engine, role="admin", login="ada@cpro.fr", establishment="",
+        first_name="Ada", last_name="Admin", email="ada@cpro.fr",
+    )  # fmt: skip
+    accounts.set_password(helpdesk.app.state.services.engine, account, PASSWORD)
+    admin = visit(helpdesk.url)
+    admin.set_viewport_size(PHONE)
+    helpdesk.log_in(admin, "ada@cpro.fr")
+    admin.get_by_role("banner").get_by_role("link", name="Administration").click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Administration des comptes")
+    width = admin.evaluate("document.documentElement.scrollWidth")
+    widest = admin.evaluate(WIDEST)
+    assert width <= PHONE["width"], f"/admin : {width} px de large ({widest})"
+    assert not (found := axe(admin)), f"axe à 390 px, /admin :\n{found}"
+    admin.get_by_role("searchbox", name="Code UAI, nom ou e-mail").fill("0750654D")
+    admin.keyboard.press("Enter")
+    expect(admin.get_by_role("status").filter(has_text="compte")).to_have_text("1 compte.")
+    admin.get_by_role("button", name="Désactiver 0750654D").focus()
+    admin.keyboard.press("Enter")
+    expect(admin.locator(".notice[role=status]")).to_contain_text("Compte désactivé")
+    assert not (found := axe(admin)), f"axe, après désactivation :\n{found}"
