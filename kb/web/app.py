@@ -37,6 +37,7 @@ from kb.web import (
     api,
     auth,
     intake,
+    metrics,
     pages,
     preview,
     ratings,
@@ -51,10 +52,20 @@ from kb.web.errors import handle_error
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
+from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
 from kb.web.services import Frequent, Services, bind
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -67,6 +78,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     frequent = Frequent()
     preview_state = preview.Preview() if settings.live_reload else None
@@ -102,7 +114,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine),
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        templates=Jinja2Templates(env=environment),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -117,6 +129,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
         canned=canned.Library(settings.content_dir),
+        metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
@@ -148,6 +162,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         await flush_usage(services)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else.
@@ -165,11 +180,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", bind(services, healthz), name="healthz"),
+        *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(auth.SessionMiddleware, services=services),
             Middleware(Compression),

@@ -22,6 +22,7 @@ from kb.knowledge.canned import Library
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
+    from kb.web.metrics import Metrics
     from kb.web.preview import Preview
 
 
@@ -48,6 +49,8 @@ class Services:
     answer_delay: AnswerDelay
     frequent: Frequent
     canned: Library
+    metrics: Metrics
+    page_context: Callable[[Request], dict[str, Any]]
     preview: Preview | None = None
 
     def snapshot(self) -> Snapshot:
@@ -55,10 +58,21 @@ class Services:
         return self.index.snapshot()
 
     def render(
-        self, request: Request, template: str, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
     ) -> Response:
-        """A page: the shared context (added by the templates' context processor) plus its own."""
-        return self.templates.TemplateResponse(request, template, context, status_code=status)
+        """A page: what every page shows (`page_context`), then its own context, which wins."""
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {**self.page_context(request), **context},
+            status_code=status,
+            headers=headers,
+        )
 
 
 Endpoint = Callable[[Services, Request], Awaitable[Response]]
