@@ -226,6 +226,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
                 who,
                 ReceivedForm({"message": "Réponse."}),
                 delay=web.services.answer_delay,
+                limit=1024,
                 seen=seen,
             )
         )

@@ -201,7 +201,7 @@ def place(
     files = _attachments(message, store, limit)
     form = ReceivedForm(fields={"message": body}, files=files)
     try:
-        sent = replies.reply(engine, store, ticket, author, form, delay=delay)
+        sent = replies.reply(engine, store, ticket, author, form, delay=delay, limit=limit)
     except KbError as exc:  # a closed ticket, an empty mail: said to the sender
         raise Refused(exc.message) from exc
     return Placed(reference, sent.message_id, author.name, len(files))

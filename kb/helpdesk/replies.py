@@ -26,6 +26,8 @@ from kb.helpdesk.tickets import (
     Ticket,
     TicketInvalid,
     add_message,
+    check_total,
+    distinct,
 )
 from kb.helpdesk.uploads import Upload
 
@@ -49,6 +51,7 @@ def reply(
     form: ReceivedForm,
     *,
     delay: AnswerDelay,
+    limit: int,
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
@@ -71,8 +74,10 @@ def reply(
         raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
     at = now()
     kept: list[tuple[str, Path | None]] = []
+    uploaded = distinct(uploaded)
     try:
         with engine.begin() as connection:
+            check_total(connection, form, uploaded, limit)
             held = (
                 author.is_staff and not internal and seen is not None
                 and bool(answered_since(connection, ticket.id, author, seen))
@@ -152,10 +157,11 @@ def held_reply(engine: Engine, ticket: Ticket, author: Account, message_id: int,
         files = connection.execute(
             sa.select(attachments).where(attachments.c.message_id == message_id)
         ).all()
+    kept = [Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as, row.created_at)
+            for f in files]  # fmt: skip
     reply = Message(
         id=row.id, author=author.name, from_support=True, internal=False, body=row.body,
-        created_at=row.created_at, author_id=author.id,
-        attachments=[Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as) for f in files],
+        created_at=row.created_at, author_id=author.id, attachments=kept,
     )  # fmt: skip
     others = [
         m for m in ticket.messages

@@ -92,7 +92,8 @@ async def create(services: Services, request: Request) -> Response:
         reference, _created = await anyio.to_thread.run_sync(
             lambda: tickets.create(
                 services.engine, services.store, owner, form, titles,
-                delay=services.answer_delay, channel=channel, opened_by=agent,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
+                channel=channel, opened_by=agent,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip

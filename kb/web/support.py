@@ -24,7 +24,7 @@ from kb.helpdesk import (
     tickets,
 )
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import short
 from kb.helpdesk.context import context_of
 from kb.insights import canned_uses, report
@@ -185,6 +185,7 @@ async def ticket(services: Services, request: Request) -> Response:
 async def reply(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
     found = await _support_ticket(services, request)
+    form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
@@ -194,14 +195,14 @@ async def reply(services: Services, request: Request) -> Response:
         sent = await anyio.to_thread.run_sync(
             lambda: replies.reply(
                 services.engine, services.store, found, agent, form, internal=internal,
-                delay=services.answer_delay, seen=seen,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes, seen=seen,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         if wants_json(request):
             return await forms.form_error(request, exc, lambda: Response())
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")
     used = canned.used(services, form.lists.get(canned.FIELD, []))
