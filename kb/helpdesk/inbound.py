@@ -97,8 +97,8 @@ def is_automatic(message: Message, envelope_sender: str) -> bool:
         return True
     if str(message.get("Precedence", "")).strip().lower() in AUTO_PRECEDENCE:
         return True
-    if any(message.get(h) for h in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
-                                     "List-Id", "X-Loop")):  # fmt: skip
+    # Not X-Auto-Response-Suppress: Outlook also puts it on mail a person wrote.
+    if any(message.get(h) for h in ("X-Autoreply", "X-Autorespond", "List-Id", "X-Loop")):
         return True
     return bool(AUTO_SUBJECT.match(str(message.get("Subject", ""))))
 
