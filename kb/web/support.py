@@ -300,8 +300,11 @@ async def editors_report(services: Services, request: Request) -> Response:
         raise BadRequest("Choisissez une période d'un an au plus.")
     snapshot = services.index.snapshot()
     built = await anyio.to_thread.run_sync(
-        report.build, services.engine, snapshot.listing, categories(services), since, until
-    )
+        lambda: report.build(
+            services.engine, snapshot.listing, categories(services), since, until,
+            aliases=snapshot.aliases,
+        )
+    )  # fmt: skip
     titles = {r.slug: r.title for r in canned.library(services)}
     uses = await anyio.to_thread.run_sync(canned_uses.most_used, services.engine, since, until)
     start = dt.datetime.combine(since, dt.time(), tzinfo=clock.PARIS)
