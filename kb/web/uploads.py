@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.web.body import batches, pipelined
 from kb.web.security import CSRF_COOKIE
 from kb.web.services import Services, bind
 
@@ -138,7 +138,7 @@ async def resource(services: Services, request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write)
+        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write_all)
     except ClientDisconnect:
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
