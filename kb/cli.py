@@ -190,8 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("KB_DEBUG"):
             raise
+        from kb.logs import redact
+
+        detail = redact(str(exc).splitlines()[0] if str(exc) else "")
         print(
-            f"kb: erreur inattendue ({type(exc).__name__} : {exc}). "
+            f"kb: erreur inattendue ({type(exc).__name__} : {detail}). "
             "Relancez avec KB_DEBUG=1 pour le détail.",
             file=sys.stderr,
         )

@@ -22,6 +22,7 @@ from kb.knowledge.search.indexer import (
     write_generation,
 )
 from kb.knowledge.search.schema import SCHEMA_VERSION
+from kb.knowledge.typography import french_spacing
 
 
 class ContentErrors(KbError):
@@ -232,9 +233,9 @@ def _article_digest(article: Article, links_key: str) -> str:
 def _listing(article: Article) -> dict[str, object]:
     return {
         "slug": article.slug,
-        "title": article.title,
+        "title": french_spacing(article.title),
         "category": article.category,
-        "summary": article.summary,
+        "summary": french_spacing(article.summary),
         "order": article.order,
         "featured": article.featured,
         "updated": article.updated.isoformat() if article.updated else None,
@@ -249,15 +250,16 @@ def _indexed(
     return IndexedArticle(
         slug=article.slug,
         category=article.category,
-        title=article.title,
-        summary=article.summary,
+        # Shown as readers see them: the spaces before ? ! ; : made non-breaking.
+        title=french_spacing(article.title),
+        summary=french_spacing(article.summary),
         keywords=article.keywords,
         headings=tuple((h.level, h.text, h.id) for h in rendered.headings),
         html=rendered.html,
         text=rendered.text,
         body_text=rendered.body_text,
         meta={
-            "summary": article.summary,
+            "summary": french_spacing(article.summary),
             "keywords": list(article.keywords),
             "headings": [[h.level, h.text, h.id] for h in rendered.headings],
             "updated": article.updated.isoformat() if article.updated else None,
