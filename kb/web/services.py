@@ -20,6 +20,7 @@ from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
 from kb.instances import Instance
+from kb.knowledge.canned import Library
 from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import SearchIndex, Snapshot
 
@@ -53,6 +54,7 @@ class Services:
     secret_key: bytes
     answer_delay: AnswerDelay
     frequent: Frequent
+    canned: Library
     metrics: Metrics
     page_context: Callable[[Request], dict[str, Any]]
     preview: Preview | None = None
