@@ -90,23 +90,24 @@ def test_a_ticket_is_created_while_smtp_is_down_and_its_mail_leaves_once_it_is_b
 ) -> None:
     response = new_ticket(web, "Renouvellement bloqué")
     assert response.status_code == 303  # nothing listens on the SMTP port: the ticket is safe
-    [row] = queued(web)
+    acknowledgment, row = queued(web)  # to the establishment, then to support
+    assert "marie@example.fr" in acknowledgment.recipient
     assert row.subject.endswith("Renouvellement bloqué") and row.sent_at is None
     sender: Sender = web.services.mail_sender
-    assert sender.deliver().retried == 1
-    [row] = queued(web)
+    assert sender.deliver().retried == 2
+    acknowledgment, row = queued(web)
     assert row.attempts == 1 and "injoignable" in row.last_error
-    retry_at = db_time(row.next_attempt_at)
+    retry_at = max(db_time(r.next_attempt_at) for r in (acknowledgment, row))
     assert now() + dt.timedelta(seconds=20) < retry_at <= now() + dt.timedelta(seconds=31)
     smtp.start()
     assert sender.deliver().sent == 0  # not yet due: the backoff holds
-    assert sender.deliver(at=retry_at).sent == 1
+    assert sender.deliver(at=retry_at).sent == 2
     assert sender.deliver(at=retry_at + dt.timedelta(hours=1)).sent == 0
-    [mail] = smtp.inbox.messages
+    [mail] = [m for m in smtp.inbox.messages if m["To"] == "support@cpro-education.fr"]
     assert mail["Message-ID"] == row.message_id  # fixed when queued, the same on every attempt
     assert mail["Subject"] == f"[{row.subject.split(']')[0][1:]}] Renouvellement bloqué"
     assert mail["To"] == "support@cpro-education.fr"
-    [row] = queued(web)
+    _, row = queued(web)
     assert row.sent_at is not None and row.next_attempt_at is None and row.attempts == 2
 
 
@@ -121,10 +122,11 @@ def test_a_mail_leaves_only_with_the_transaction_that_causes_it(web: Web) -> Non
         enqueue(connection, mail)
         raise RuntimeError("the ticket failed")
     assert queued(web) == []
-    # The same form sent twice makes one ticket, and one mail.
+    # The same form sent twice makes one ticket, and its mails once: support's and the
+    # establishment's acknowledgment.
     assert new_ticket(web, "Deux fois").status_code == 303
     assert new_ticket(web, "Deux fois").status_code == 303
-    assert len(queued(web)) == 1
+    assert len(queued(web)) == 2
 
 
 def test_support_sees_an_abandoned_mail_and_kb_mail_queue_says_why(
@@ -139,19 +141,19 @@ def test_support_sees_an_abandoned_mail_and_kb_mail_queue_says_why(
     listed = cli("mail", "queue")
     assert listed.status == 0
     assert "nouvel essai prévu" in listed.out and "Facture introuvable" in listed.out
-    assert "injoignable" in listed.out and "1 e-mail(s) en attente, 0 abandonné(s)" in listed.out
+    assert "injoignable" in listed.out and "2 e-mail(s) en attente, 0 abandonné(s)" in listed.out
     # Still down when the give-up time (KB_MAIL_GIVE_UP_HOURS, 48 h) has passed: abandoned.
     later = now() + dt.timedelta(hours=49)
-    assert sender.deliver(at=later).abandoned == 1
+    assert sender.deliver(at=later).abandoned == 2  # support's, and the acknowledgment
     assert sender.deliver(at=later + dt.timedelta(days=1)).retried == 0  # never tried again
     agent(web)
     web.client.cookies.clear()
     log_in(web, "sam@cpro.fr")
     page = web.client.get("/support").text
-    assert "E-mails non envoyés (1)" in page
+    assert "E-mails non envoyés (2)" in page
     assert "Facture introuvable</strong> à support@cpro-education.fr" in page
     assert "abandonné le" in page and "injoignable" in page
-    assert "0 e-mail(s) en attente, 1 abandonné(s)" in cli("mail", "queue").out
+    assert "0 e-mail(s) en attente, 2 abandonné(s)" in cli("mail", "queue").out
 
 
 class Refusing(Inbox):
@@ -228,8 +230,9 @@ def test_without_smtp_the_sender_writes_eml_files(make_web: Callable[..., Web]) 
     log_in(web)
     new_ticket(web, "Sans SMTP")
     assert not (web.settings.data_dir / "outbox").exists()  # not in the request
-    [mail] = outbox(web)  # once the sender ran
-    assert mail["Subject"].endswith("Sans SMTP")
+    subjects = sorted(str(m["Subject"]) for m in outbox(web))  # once the sender ran
+    assert len(subjects) == 2 and subjects[0].endswith("Demande enregistrée : Sans SMTP")
+    assert subjects[1].endswith("] Sans SMTP")  # support's
 
 
 def test_two_replicas_deliver_every_mail_exactly_once_across_an_smtp_restart(
@@ -305,12 +308,12 @@ def test_metrics_show_the_queue_its_failures_and_what_was_abandoned(web: Web) ->
 
     new_ticket(web, "Compteur")
     text = scrape(local(web))
-    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (1, 0)
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (2, 0)
     sender: Sender = web.services.mail_sender
     sender.deliver()  # SMTP down
     text = scrape(local(web))
-    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (1, 1)
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_failing")) == (2, 2)
     assert value(text, "kb_mail_oldest_waiting_seconds") >= 0
     sender.deliver(at=now() + dt.timedelta(hours=49))
     text = scrape(local(web))
-    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_abandoned")) == (0, 1)
+    assert (value(text, "kb_mail_queue"), value(text, "kb_mail_abandoned")) == (0, 2)

@@ -6,12 +6,16 @@ leaves if, and only if, what it tells about is committed."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from email.utils import parseaddr
 
 import sqlalchemy as sa
 
 from kb.config import Settings
+from kb.db import attachments, messages
 from kb.helpdesk import accounts, outbox
 from kb.helpdesk.accounts import Account
+from kb.helpdesk.business_hours import in_words
 from kb.helpdesk.mail import Mail, address
 
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
@@ -21,6 +25,61 @@ def _url(settings: Settings, path: str) -> str:
     """Links in mails use the configured address, never a request's Host header (forgeable)."""
     base = settings.base_url or f"http://{settings.host}:{settings.port}"
     return base.rstrip("/") + path
+
+
+def thread_of(reference: str, settings: Settings) -> str:
+    """The Message-ID every mail about a ticket refers to: its acknowledgment's."""
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    return f"<ticket.{reference.lower()}@{domain}>"
+
+
+def _threaded(
+    reference: str, settings: Settings, secret: bytes | None
+) -> tuple[tuple[str, str], ...]:
+    """One thread per ticket in the reader's mail program; with the secret, "Répondre" goes to
+    the ticket's own address, which `kb lmtp` adds to the thread (a plus address of
+    KB_MAIL_FROM: without `kb lmtp`, the mail server hands it to that mailbox)."""
+    root = thread_of(reference, settings)
+    headers = [("In-Reply-To", root), ("References", root)]
+    sender = parseaddr(settings.mail_from)[1]
+    if secret is not None and "@" in sender:
+        from kb.helpdesk.inbound import reply_address  # inbound reads tickets: no cycle
+
+        headers.append(("Reply-To", reply_address(secret, sender, reference)))
+    return tuple(headers)
+
+
+def queue_acknowledgment(
+    connection: sa.Connection,
+    settings: Settings,
+    secret: bytes,
+    account: Account,
+    reference: str,
+    subject: str,
+    category: str,
+    due_at: dt.datetime,
+) -> None:
+    """To the establishment: its request is recorded, with its reference and due date."""
+    _queue(
+        connection,
+        settings,
+        Mail(
+            to=address(account.name, account.email),
+            subject=f"[{reference}] Demande enregistrée : {subject}",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"Votre demande « {subject} » (catégorie « {category} ») est enregistrée sous la "
+                f"référence {reference}. L'équipe d'assistance vous répondra au plus tard le "
+                f"{in_words(due_at)}.",
+                "Pour compléter votre demande, répondez à cet e-mail ou écrivez dans le fil du "
+                "ticket :",
+            ),
+            link=("Suivre le ticket", _url(settings, f"/tickets/{reference}")),
+            after_link=(SIGNATURE,),
+            message_id=thread_of(reference, settings),
+            headers=tuple(h for h in _threaded(reference, settings, secret) if h[0] == "Reply-To"),
+        ),
+    )
 
 
 def _queue(connection: sa.Connection, settings: Settings, mail: Mail) -> str:
@@ -142,7 +201,8 @@ def queue_new_ticket(
                 body,
             ),
             link=("Ouvrir le ticket", _url(settings, f"/support/tickets/{reference}")),
-            after_link=("Réponse attendue sous 72 heures ouvrées.",),
+            after_link=(f"Réponse attendue sous {settings.answer_hours:g} heures ouvrées.",),
+            headers=_threaded(reference, settings, None),
         ),
     )
 
@@ -153,8 +213,25 @@ def queue_support_reply(
     account: Account,
     reference: str,
     subject: str,
+    message_id: int | None = None,
+    secret: bytes | None = None,
 ) -> None:
-    """To the establishment: support answered; the answer is read in the ticket's thread."""
+    """To the establishment: support's answer itself (its text and the names of its
+    attachments), in the ticket's mail thread; answering the mail answers the ticket."""
+    said: tuple[str, ...] = ()
+    if message_id is not None:
+        body: str = connection.execute(
+            sa.select(messages.c.body).where(messages.c.id == message_id)
+        ).scalar_one()
+        names: list[str] = list(
+            connection.execute(
+                sa.select(attachments.c.filename)
+                .where(attachments.c.message_id == message_id)
+                .order_by(attachments.c.id)
+            ).scalars()
+        )
+        joined = [f"Pièce jointe : {name}" for name in names]
+        said = (*([body] if body else []), *joined)
     _queue(
         connection,
         settings,
@@ -163,10 +240,13 @@ def queue_support_reply(
             subject=f"[{reference}] Réponse du support : {subject}",
             paragraphs=(
                 f"Bonjour {account.name},",
-                f"L'équipe d'assistance a répondu à votre ticket {reference} « {subject} ». "
-                "Lisez sa réponse et répondez si besoin depuis la liste des tickets :",
+                f"L'équipe d'assistance a répondu à votre ticket {reference} « {subject} » :",
+                *said,
+                "Répondez à cet e-mail, ou depuis le fil du ticket (les pièces jointes s'y "
+                "téléchargent) :",
             ),
-            link=("Lire la réponse", _url(settings, f"/tickets/{reference}")),
+            link=("Ouvrir le ticket", _url(settings, f"/tickets/{reference}")),
             after_link=(SIGNATURE,),
+            headers=_threaded(reference, settings, secret),
         ),
     )

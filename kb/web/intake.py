@@ -18,7 +18,7 @@ from kb.web import forms
 from kb.web.errors import wants_json
 from kb.web.services import Services, bind
 from kb.web.support import roles
-from kb.web.tickets import categories, ticket_context
+from kb.web.tickets import acknowledge, categories, ticket_context
 
 CHANNELS = {k: v for k, v in tickets.CHANNELS.items() if k != "web"}
 
@@ -95,6 +95,11 @@ async def create(services: Services, request: Request) -> Response:
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 channel=channel, opened_by=agent,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
+                # The establishment is told as if it had written: reference and due date.
+                notify=acknowledge(
+                    services, owner, " ".join(form.fields.get("sujet", "").split()),
+                    titles.get(form.fields.get("categorie", "").strip(), ""),
+                ),
             )
         )  # fmt: skip
     except TicketInvalid as exc:

@@ -262,10 +262,11 @@ def reply_mail(
 ) -> Callable[[Any, int], None]:
     """Queues the establishment's "Réponse du support" mail in the reply's own transaction."""
 
-    def notify(connection: Any, _message_id: int) -> None:
+    def notify(connection: Any, message_id: int) -> None:
         notifications.queue_support_reply(
-            connection, services.settings, owner, found.reference, found.subject
-        )
+            connection, services.settings, owner, found.reference, found.subject,
+            message_id=message_id, secret=services.secret_key,
+        )  # fmt: skip
 
     return notify
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from kb import clock
 from kb.errors import BadRequest
 from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
@@ -61,6 +63,21 @@ def ticket_context(services: Services) -> dict[str, Any]:
     }
 
 
+def acknowledge(
+    services: Services, owner: Account, subject: str, category: str
+) -> Callable[[Any, str], None]:
+    """Queues the establishment's acknowledgment (reference, category, due date, link) in the
+    ticket's own transaction."""
+
+    def queue(connection: Any, reference: str) -> None:
+        notifications.queue_acknowledgment(
+            connection, services.settings, services.secret_key, owner, reference, subject,
+            category, services.answer_delay.due(clock.now()),
+        )  # fmt: skip
+
+    return queue
+
+
 @login_required
 async def list_or_create(services: Services, request: Request) -> Response:
     if request.method == "POST":
@@ -108,6 +125,7 @@ async def create(services: Services, request: Request) -> Response:
     category = titles.get(form.fields.get("categorie", "").strip(), "")
 
     def notify(connection: Any, reference: str) -> None:
+        acknowledge(services, account, subject, category)(connection, reference)
         notifications.queue_new_ticket(
             connection, services.settings, account, reference, subject, category,
             form.fields.get("message", "").strip(),
