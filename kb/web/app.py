@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,16 +23,17 @@ from kb.helpdesk import auth as auth_domain
 from kb.helpdesk.attachments import StorageFull, Store, no_space_left
 from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
+from kb.insights import accessibility
+from kb.insights.accessibility import STATEMENT_DIR
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
 from kb.web import api, auth, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
-from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.security import SecurityMiddleware
+from kb.web.templating import TEMPLATES_DIR, make_templates
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -66,16 +65,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     engine = db.make_engine(settings)
     usage = Usage(engine)
     static = StaticFiles()
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.globals.update(static=static.url, site_name=settings.site_name)
-    environment.filters["date_fr"] = french_date
-    environment.filters["linkify"] = linkify
-    templates = Jinja2Templates(env=environment)
+    templates = make_templates(settings, static.url, accessibility.load(STATEMENT_DIR))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -274,7 +264,6 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         "frequent": request.app.state.frequent,
         "account": getattr(request.state, "account", None),
         "csrf_token": getattr(request.state, "csrf", ""),
-        "tickets_url": "/tickets",
     }
     try:
         return templates.TemplateResponse(

@@ -15,8 +15,6 @@ from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 
 RELATED_COUNT = 5
-TICKETS_URL = "/tickets"
-NEW_TICKET_URL = "/tickets/nouveau"
 
 
 def routes() -> list[Route]:
@@ -37,10 +35,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "categories": snapshot.categories,
         "csrf_field": CSRF_FIELD,
         "csrf_token": request.state.csrf,
-        "tickets_url": TICKETS_URL,
         "account": request.state.account,
         "preview": request.app.state.preview,
-        "new_ticket_url": NEW_TICKET_URL,
     }
     return request.app.state.templates.TemplateResponse(
         request, template, {**base, **context}, status_code=status

@@ -34,7 +34,7 @@ class Preview:
 
 
 def routes() -> list[Route]:
-    return [Route(EVENTS_URL, events)]
+    return [Route(EVENTS_URL, events, name="preview_events")]
 
 
 async def events(request: Request) -> Response:

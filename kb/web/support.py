@@ -15,7 +15,6 @@ from kb.errors import BadRequest, KbError
 from kb.helpdesk import notifications, support, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
-from kb.helpdesk.business_hours import short
 from kb.insights import report, usage
 from kb.web.auth import login_required
 from kb.web.pages import render
@@ -30,6 +29,7 @@ from kb.web.tickets import (
     _ticket_context,
     _uploaded,
     _wants_json,
+    field_errors,
 )
 
 REPORT_DAYS = 30
@@ -44,8 +44,18 @@ def routes() -> list[Route]:
     return [
         Route("/support", queue, name="support"),
         Route("/support/tickets/{reference}", ticket, name="support_ticket"),
-        Route("/support/tickets/{reference}/reponses", reply, methods=["POST"]),
-        Route("/support/tickets/{reference}/statut", status, methods=["POST"]),
+        Route(
+            "/support/tickets/{reference}/reponses",
+            reply,
+            methods=["POST"],
+            name="support_reply",
+        ),
+        Route(
+            "/support/tickets/{reference}/statut",
+            status,
+            methods=["POST"],
+            name="support_status",
+        ),
         Route("/rapport", editors_report, name="report"),
     ]
 
@@ -80,8 +90,7 @@ async def queue(request: Request) -> Response:
     )
     found = await anyio.to_thread.run_sync(support.queue, request.app.state.engine, wanted)
     return render(
-        request, "support_queue.html", queue=found, wanted=wanted,
-        overdue=support.is_overdue, **_ticket_context(request),
+        request, "support_queue.html", queue=found, wanted=wanted, **_ticket_context(request),
     )  # fmt: skip
 
 
@@ -95,7 +104,7 @@ async def _support_ticket(request: Request) -> tickets.Ticket:
 
 
 async def _page(
-    request: Request, status: int = 200, error: str | None = None, message: str = ""
+    request: Request, status: int = 200, errors: dict[str, str] | None = None, message: str = ""
 ) -> Response:
     found = await _support_ticket(request)
     contact = await anyio.to_thread.run_sync(support.contact_of, request.app.state.engine, found)
@@ -112,8 +121,8 @@ async def _page(
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
     return render(
         request, "support_ticket.html", status=status, ticket=found, contact=contact,
-        notice=notice, error=error, message=message, article_query=query, articles=articles,
-        base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
+        notice=notice, errors=errors or {}, message=message, article_query=query, articles=articles,
+        base_url=str(request.base_url).rstrip("/"),
         **_ticket_context(request),
     )  # fmt: skip
 
@@ -140,10 +149,12 @@ async def reply(request: Request) -> Response:
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
-        if _wants_json(request):
-            return await _error(request, exc, None)
         typed = getattr(exc, "fields", None) or {}
-        return await _page(request, exc.status, exc.message, typed.get("message", ""))
+        errors, status = field_errors(exc), exc.status
+        return await _error(
+            request, exc, errors,
+            lambda: _page(request, status, errors, typed.get("message", "")),
+        )  # fmt: skip
     snapshot = state.index.snapshot()
     slugs = support.linked_slugs(
         form.fields.get("message", ""), snapshot.aliases, (a["slug"] for a in snapshot.listing)
@@ -219,6 +230,4 @@ async def editors_report(request: Request) -> Response:
     built = await anyio.to_thread.run_sync(
         report.build, request.app.state.engine, snapshot.listing, _categories(request), since, until
     )
-    return render(
-        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
-    )
+    return render(request, "report.html", report=built, chart=report.chart_svg(built.daily))

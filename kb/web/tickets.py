@@ -17,7 +17,6 @@ from kb.errors import BadRequest, KbError
 from kb.helpdesk import attachments, notifications, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload, Uploads
 from kb.web.auth import login_required
@@ -34,9 +33,9 @@ def routes() -> list[Route]:
         Route("/tickets", list_or_create, methods=["GET", "POST"], name="tickets"),
         Route("/tickets/nouveau", new, name="new_ticket"),
         Route("/tickets/{reference}", show, name="ticket"),
-        Route("/tickets/{reference}/reponses", reply, methods=["POST"]),
-        Route("/tickets/{reference}/statut", status, methods=["POST"]),
-        Route("/tickets/{reference}/pieces-jointes/{attachment:int}", download),
+        Route("/tickets/{reference}/reponses", reply, methods=["POST"], name="ticket_reply"),
+        Route("/tickets/{reference}/statut", status, methods=["POST"], name="ticket_status"),
+        Route("/tickets/{reference}/pieces-jointes/{attachment:int}", download, name="attachment"),
     ]
 
 
@@ -54,12 +53,7 @@ def _ticket_context(request: Request) -> dict[str, Any]:
     return {
         "statuses": tickets.STATUSES,
         "category_titles": _categories(request),
-        "in_words": in_words,
-        "short": short,
-        "human_size": attachments.human_size,
         "max_upload": settings.max_upload_bytes,
-        "max_upload_words": attachments.human_size(settings.max_upload_bytes),
-        "answer_hours": settings.answer_hours,
     }
 
 
@@ -115,11 +109,19 @@ async def _receive(request: Request) -> ReceivedForm:
     return form
 
 
-async def _error(request: Request, exc: KbError, page: Any) -> Response:
+def field_errors(exc: KbError) -> dict[str, str]:
+    """A refused message's errors by field: the form's own, or the attachments'."""
+    if isinstance(exc, TicketInvalid):
+        return dict(exc.errors)
+    if isinstance(exc, UploadTooLarge):
+        return {"fichiers": exc.message}
+    return {"message": exc.message}
+
+
+async def _error(request: Request, exc: KbError, errors: dict[str, str], page: Any) -> Response:
+    """The same errors, field by field, for the script (JSON) and for the plain form."""
     if _wants_json(request):
-        error: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.message}
-        if isinstance(exc, TicketInvalid):
-            error["fields"] = exc.errors
+        error = {"status": exc.status, "code": exc.code, "message": exc.message, "fields": errors}
         return JSONResponse({"error": error}, status_code=exc.status)
     response = page()
     return await response if hasattr(response, "__await__") else response
@@ -135,8 +137,9 @@ async def create(request: Request) -> Response:
         fields = getattr(exc, "fields", {})
         errors = {"fichiers": exc.message}
         return await _error(
-            request, exc, lambda status=exc.status: _form_page(request, status, fields, errors)
-        )
+            request, exc, errors,
+            lambda status=exc.status: _form_page(request, status, fields, errors),
+        )  # fmt: skip
     try:
         uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
         reference, created = await anyio.to_thread.run_sync(
@@ -151,7 +154,9 @@ async def create(request: Request) -> Response:
         if form.files:
             errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
         form.discard()
-        return await _error(request, exc, lambda: _form_page(request, 400, form.fields, errors))
+        return await _error(
+            request, exc, errors, lambda: _form_page(request, 400, form.fields, errors)
+        )
     if created:
         subject = " ".join(form.fields["sujet"].split())
         category = categories[form.fields["categorie"].strip()]
@@ -245,10 +250,11 @@ async def reply(request: Request) -> Response:
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         typed = getattr(exc, "fields", None) or {}
-        errors, status = {"message": exc.message}, exc.status
+        errors, status = field_errors(exc), exc.status
         return await _error(
-            request, exc, lambda: _thread_page(request, status, errors, typed.get("message", ""))
-        )
+            request, exc, errors,
+            lambda: _thread_page(request, status, errors, typed.get("message", "")),
+        )  # fmt: skip
     url = f"/tickets/{ticket.reference}?repondu=1#fil"
     if _wants_json(request):
         return JSONResponse({"reference": ticket.reference, "url": url})

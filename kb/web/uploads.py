@@ -50,8 +50,13 @@ async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIter
 
 def routes() -> list[Route]:
     return [
-        Route(ENDPOINT, collection, methods=["OPTIONS", "POST"]),
-        Route(ENDPOINT + "/{upload_id}", resource, methods=["OPTIONS", "HEAD", "PATCH", "DELETE"]),
+        Route(ENDPOINT, collection, methods=["OPTIONS", "POST"], name="uploads"),
+        Route(
+            ENDPOINT + "/{upload_id}",
+            resource,
+            methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
+            name="upload",
+        ),
     ]
 
 
