@@ -38,7 +38,7 @@ def test_the_skip_link_comes_first_and_moves_focus_to_the_content(page: Page) ->
     expect(page).to_have_url(re.compile("#contenu$"))
 
     page.keyboard.press("Tab")  # the next stop is inside the content, not back in the banner
-    expect(main.get_by_role("link", name="Assistance")).to_be_focused()
+    expect(main.get_by_role("link", name="Assistance", exact=True)).to_be_focused()
     focus = page.evaluate(FOCUS_STYLE)
     assert focus["outlineStyle"] != "none" and focus["outlineWidth"] != "0px", focus
 

@@ -267,7 +267,7 @@
       var button = e.target.closest("[data-insert]");
       if (button) insert(button.getAttribute("data-insert"));
     });
-    window.kb.suggest(input, { url: form.dataset.suggest, delay: 200 }, function (query, suggestions) {
+    window.kb.suggest(input, { url: form.dataset.pickerSuggest, delay: 200 }, function (query, suggestions) {
       if (suggestions === null) return;
       results.textContent = "";
       suggestions.forEach(function (s) {
