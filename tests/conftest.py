@@ -27,6 +27,7 @@ from kb.helpdesk.accounts import Account
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex, Snapshot
 from kb.web.app import create_app
+from kb.web.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONTENT = ROOT / "content"
@@ -170,6 +171,12 @@ class Web:
     app: Starlette
     client: TestClient
 
+    @property
+    def services(self) -> Services:
+        """What the routes work with: the engine, the stores, the index."""
+        services: Services = self.app.state.services
+        return services
+
     def csrf(self) -> str:
         """The CSRF token the browser got with its first page."""
         self.client.get("/")
@@ -236,7 +243,7 @@ def link_in(message: EmailMessage) -> str:
 
 def make_account(web: Web, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
     account, _ = accounts.save(
-        web.app.state.engine,
+        web.services.engine,
         role="etablissement",
         login=uai,
         establishment="Lycée Louis-le-Grand",
@@ -249,8 +256,8 @@ def make_account(web: Web, uai: str = "0750654D", email: str = "marie@example.fr
 
 def activated_account(web: Web, uai: str = "0750654D", **fields: str) -> Account:
     account = make_account(web, uai, **fields)
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
-    return accounts.by_login(web.app.state.engine, account.login)  # type: ignore[return-value]
+    accounts.set_password(web.services.engine, account, PASSWORD)
+    return accounts.by_login(web.services.engine, account.login)  # type: ignore[return-value]
 
 
 def log_in(web: Web, login: str = "0750654D", password: str = PASSWORD) -> httpx2.Response:

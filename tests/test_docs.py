@@ -41,6 +41,6 @@ def test_a_bad_setting_names_the_variable_and_the_value() -> None:
     try:
         Settings.from_env({"KB_PORT": "x"})
     except SettingsError as exc:
-        assert exc.message == "KB_PORT='x': expected a whole number"
+        assert exc.message == "KB_PORT='x' : nombre entier attendu"
     else:
         raise AssertionError("no error")

@@ -229,7 +229,8 @@ def test_kb_search_never_prints_a_traceback(
 
 PROBLEM_LINE = re.compile(r"^.+:\d+: .+$")
 CHECK_SUMMARY = re.compile(
-    r"^(\d+ avertissement\(s\) :|\d+ erreur\(s\)\.|Contenu valide : \d+ articles, \d+ catégories\.)$"
+    r"^(\d+ avertissement\(s\) :|Échec : \d+ erreur\(s\)( et \d+ avertissement\(s\))? "
+    r"\(\d+ articles, \d+ catégories\)\.|Contenu valide : \d+ articles, \d+ catégories\.)$"
 )
 BUILD_SUMMARY = re.compile(
     r"^(\d+ avertissement\(s\) :|\d+ erreur\(s\) : rien n'a été construit\.)$"
@@ -490,9 +491,9 @@ def test_reflected_parameters_come_back_escaped(hostile_web: Web, payload: str) 
 
 
 def agent(web: Web, email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.app.state.engine, role="agent", login=email, establishment="",
+    account, _ = accounts.save(web.services.engine, role="agent", login=email, establishment="",
                                first_name="Sam", last_name="Support", email=email)  # fmt: skip
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    accounts.set_password(web.services.engine, account, PASSWORD)
     return account
 
 
@@ -529,11 +530,11 @@ HOSTILE_NAMES = {
 
 def test_tickets_names_and_mails_come_back_escaped(make_web: Callable[..., Web]) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               email="marie@example.fr", **HOSTILE_NAMES)  # fmt: skip
     accounts.set_password(engine, school, PASSWORD)
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    notifications.send_activation(engine, web.services.mailer, web.settings, school)
     assert_escaped(html_of(outbox(web)[-1]), school.name, "Lycée " + IMG)
     agent(web)
 
@@ -621,11 +622,11 @@ def test_an_account_name_cannot_change_who_gets_its_mail(
     make_web: Callable[..., Web], first_name: str
 ) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               establishment="Lycée", first_name=first_name, last_name="Curie",
                               email="marie@example.fr")  # fmt: skip
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    notifications.send_activation(engine, web.services.mailer, web.settings, school)
     [mail] = outbox(web)  # as written to the outbox, or sent through SMTP: the same bytes
     assert recipients(mail) == ["marie@example.fr"], mail["To"]
 
@@ -634,7 +635,7 @@ def test_a_line_break_in_an_account_name_cannot_add_mail_headers(
     make_web: Callable[..., Web],
 ) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     try:
         school, _ = accounts.save(
             engine, role="etablissement", login="0750654D", email="marie@example.fr",
@@ -740,7 +741,7 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
             ("fichiers", ("..", b"d", "text/plain")),
         ],
     )
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         rows = connection.execute(sa.select(db.attachments)).all()
     root = (web.settings.data_dir / "attachments").resolve()
     assert sorted(r.filename for r in rows) == ["kb.sqlite3", "passwd", "piece-jointe", "shadow"]
@@ -756,7 +757,7 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
     assert created.status_code == 201
     upload_id = created.headers["location"].rsplit("/", 1)[1]
     assert re.fullmatch(r"[0-9a-f]{32}", upload_id)
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         [upload] = connection.execute(sa.select(db.uploads)).all()
     assert upload.filename == "kb.sqlite3"
 
@@ -767,12 +768,12 @@ MIB = 1024 * 1024
 
 
 def audit_rows(web: Web) -> int:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return int(connection.execute(sa.select(sa.func.count()).select_from(db.audit)).scalar())
 
 
 def ticket_rows(web: Web) -> int:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return int(connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar())
 
 
@@ -987,7 +988,7 @@ def test_nul_bytes_anywhere_never_give_a_500(
         check.below_500(
             f"GET /recherche?q={query!r}", school.get("/recherche", params={"q": query})
         )
-    web.app.state.usage.flush()  # searches with NUL bytes are counted without harm
+    web.services.usage.flush()  # searches with NUL bytes are counted without harm
     assert not check.failures, "\n".join(check.failures)
 
 
@@ -995,14 +996,14 @@ def test_nul_bytes_anywhere_never_give_a_500(
 
 
 def attachment_ids(web: Web) -> dict[str, int]:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         rows = connection.execute(sa.select(db.attachments.c.filename, db.attachments.c.id))
         return {name: int(id_) for name, id_ in rows}
 
 
 def state_of(web: Web) -> tuple[object, ...]:
     """Everything another establishment must not be able to change."""
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         tickets = connection.execute(
             sa.select(db.tickets.c.reference, db.tickets.c.status).order_by(db.tickets.c.id)
         ).all()
@@ -1149,12 +1150,12 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
     school, support = client_for(web, "0750654D"), client_for(web, "sam@cpro.fr")
     reference = new_ticket(school)
     upload_id = tus_upload(school, b"abc", complete=False)
-    pending, _ = accounts.save(web.app.state.engine, role="etablissement", login="0750655E",
+    pending, _ = accounts.save(web.services.engine, role="etablissement", login="0750655E",
                                establishment="Collège", first_name="Jean", last_name="Moulin",
                                email="jean@example.fr")  # fmt: skip
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, pending)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, pending)
     activation = link_in(outbox(web)[-1])
-    before, counted = state_of(web), web.app.state.usage.pending()
+    before, counted = state_of(web), web.services.usage.pending()
 
     anonymous = client_for(web)
     stolen = client_for(web).cookies["kb_csrf"]  # another browser's token: the wrong one
@@ -1204,5 +1205,5 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
             403,
         )
     assert not check.failures, "\n".join(check.failures)
-    assert state_of(web) == before and web.app.state.usage.pending() == counted
-    assert not accounts.by_login(web.app.state.engine, "0750655E").activated  # type: ignore[union-attr]
+    assert state_of(web) == before and web.services.usage.pending() == counted
+    assert not accounts.by_login(web.services.engine, "0750655E").activated  # type: ignore[union-attr]

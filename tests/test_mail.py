@@ -132,7 +132,7 @@ def test_account_activation_through_smtp(
     inbox, port = smtp
     web = make_web({}, smtp_url=f"smtp://127.0.0.1:{port}", base_url="https://aide.example.fr")
     account = make_account(web)
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, account)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
     [message] = inbox.messages
     assert link_in(message).startswith("/activation/")
     assert "https://aide.example.fr/activation/" in message.get_body(("plain",)).get_content()

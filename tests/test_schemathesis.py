@@ -74,10 +74,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         time.sleep(0.05)
     with pytest.MonkeyPatch.context() as patch:  # test-sized argon2 costs, as in conftest
         patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-        account, _ = accounts.save(app.state.engine, role="etablissement", login="0750654D",
+        account, _ = accounts.save(app.state.services.engine, role="etablissement", login="0750654D",
                                    establishment="Lycée", first_name="Marie", last_name="Curie",
                                    email="marie@example.fr")  # fmt: skip
-        accounts.set_password(app.state.engine, account, PASSWORD)
+        accounts.set_password(app.state.services.engine, account, PASSWORD)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

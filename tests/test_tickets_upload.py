@@ -101,10 +101,10 @@ def _upload_two_gigabytes(web: Web, client: httpx2.Client) -> None:
     assert response.status_code == 303, response.text[:500]
     peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert peak_growth_mib < 150, f"memory grew by {peak_growth_mib:.0f} MiB"
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         [attachment] = connection.execute(sa.select(db.attachments)).all()
     assert (attachment.size, attachment.sha256) == (size, digest.hexdigest())
-    stored = web.app.state.store.final_path(attachment.stored_as)
+    stored = web.services.store.final_path(attachment.stored_as)
     assert stored.stat().st_size == size
     stored.unlink()  # 2 GiB: don't keep it around
 
@@ -139,7 +139,7 @@ def test_over_the_limit_the_server_stops_reading_and_keeps_nothing(
     finally:
         server.should_exit = True
         thread.join(timeout=20)
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0
     files = [p for p in (web.settings.data_dir / "attachments").rglob("*") if p.is_file()]
     assert files == []

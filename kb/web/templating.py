@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
+from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from kb.config import Settings
@@ -32,7 +33,10 @@ def url_for(
 
 
 def make_templates(
-    settings: Settings, static_url: Callable[[str], str], statement: Any = None
+    settings: Settings,
+    static_url: Callable[[str], str],
+    statement: Any = None,
+    context_processors: list[Callable[[Request], dict[str, Any]]] | None = None,
 ) -> Jinja2Templates:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -56,4 +60,4 @@ def make_templates(
         human_size=human_size,
     )
     environment.tests["overdue"] = is_overdue
-    return Jinja2Templates(env=environment)
+    return Jinja2Templates(env=environment, context_processors=context_processors or [])

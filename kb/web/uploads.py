@@ -16,6 +16,7 @@ from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.security import CSRF_COOKIE
+from kb.web.services import Services, bind
 
 TUS_VERSION = "1.0.0"
 ENDPOINT = "/api/uploads"
@@ -48,12 +49,12 @@ async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIter
         yield chunk
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route(ENDPOINT, collection, methods=["OPTIONS", "POST"], name="uploads"),
+        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"], name="uploads"),
         Route(
             ENDPOINT + "/{upload_id}",
-            resource,
+            bind(services, resource),
             methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
             name="upload",
         ),
@@ -69,8 +70,8 @@ def _headers(upload: Upload | None = None) -> dict[str, str]:
     return headers
 
 
-def _options(request: Request) -> Response:
-    store: Uploads = request.app.state.uploads
+def _options(services: Services) -> Response:
+    store: Uploads = services.uploads
     return Response(
         status_code=204,
         headers={
@@ -105,26 +106,26 @@ def _int_header(request: Request, name: str) -> int:
     return int(raw)
 
 
-async def collection(request: Request) -> Response:
+async def collection(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
-        return _options(request)
+        return _options(services)
     account = _account(request)
     if "upload-defer-length" in request.headers:
         raise BadRequest("La taille de l'envoi doit être annoncée (Upload-Length).")
     length = _int_header(request, "upload-length")
     metadata = parse_metadata(request.headers.get("upload-metadata", ""))
-    store: Uploads = request.app.state.uploads
+    store: Uploads = services.uploads
     upload = await anyio.to_thread.run_sync(store.create, account, length, metadata)
     headers = _headers(upload)
     headers["location"] = f"{ENDPOINT}/{upload.id}"
     return Response(status_code=201, headers=headers)
 
 
-async def resource(request: Request) -> Response:
+async def resource(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
-        return _options(request)
+        return _options(services)
     account = _account(request)
-    store: Uploads = request.app.state.uploads
+    store: Uploads = services.uploads
     upload = await anyio.to_thread.run_sync(store.get, account, request.path_params["upload_id"])
     if request.method == "HEAD":
         settled = await anyio.to_thread.run_sync(store.settled, upload)

@@ -99,11 +99,11 @@ def test_every_form_shows_its_errors_the_same_way(
 ) -> None:
     marie = helpdesk.establishment()
     helpdesk.agent()
-    engine = helpdesk.app.state.engine
+    engine = helpdesk.app.state.services.engine
     reference, _ = tickets.create(
-        engine, helpdesk.app.state.store, marie,
+        engine, helpdesk.app.state.services.store, marie,
         ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où est-elle ?"}),
-        {"abonnement": "Abonnement"}, hours=72, calendar="FR",
+        {"abonnement": "Abonnement"}, delay=helpdesk.app.state.services.answer_delay,
     )  # fmt: skip
     pages: dict[str | None, Page] = {}
     problems = []

@@ -106,10 +106,10 @@ def test_every_page_reflows_at_320_px_for_every_role(
         }
     )
     reference, _ = tickets.create(
-        helpdesk.app.state.engine, helpdesk.app.state.store, marie, form,
-        {"compte-utilisateur": "Compte utilisateur"}, hours=72, calendar="FR",
+        helpdesk.app.state.services.engine, helpdesk.app.state.services.store, marie, form,
+        {"compte-utilisateur": "Compte utilisateur"}, delay=helpdesk.app.state.services.answer_delay,
     )  # fmt: skip
-    engine = helpdesk.app.state.engine
+    engine = helpdesk.app.state.services.engine
     # Real links (they are only looked at, never used): the pages as their mail opens them.
     reset = accounts.issue_link(engine, marie, "reset", 2)
     email = accounts.issue_link(engine, marie, "email_change", 2, new_email="m@example.fr")
