@@ -289,3 +289,27 @@ def test_healthz(web: Web) -> None:
     response = web.client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok" and response.json()["database"] == "ok"
+
+
+def test_templates_build_addresses_by_route_name(web: Web) -> None:
+    """No hand-written path: every route has a name and the templates use url_for."""
+    from pathlib import Path
+
+    from starlette.routing import Route
+
+    names = {
+        "/healthz": "healthz", "/accessibilite": "accessibility", "/rapport": "report",
+    }  # fmt: skip
+    routes = [r for r in web.app.routes if isinstance(r, Route)]
+
+    # Endpoints get their services through functools.partial: a route left unnamed is "partial".
+    unnamed = [r.path for r in routes if r.name == "partial"]
+    assert not unnamed and len({r.name for r in routes}) == len(routes)
+    assert all(web.app.url_path_for(name) == path for path, name in names.items())
+    folder = Path(__file__).resolve().parents[1] / "templates"
+    written = [
+        f"{p.name}: {m}"
+        for p in sorted(folder.glob("*.html"))
+        for m in re.findall(r'(?:href|action|src)="/[^"]*"', p.read_text(encoding="utf-8"))
+    ]
+    assert not written, written

@@ -100,14 +100,27 @@ def test_create_a_ticket_with_suggestions_progress_and_an_attachment(
     expect(page.get_by_label("Message")).to_have_value(MESSAGE)
 
     throttle_uploads(page, UPLOAD_BYTES_PER_SECOND)
-    page.get_by_role("button", name="Envoyer le ticket").click()
+    submit = page.get_by_role("button", name="Envoyer le ticket")
+    announced: list[str] = []
+    page.expose_function("heard", lambda text: announced.append(text))
+    page.evaluate("""() => {
+      const region = document.querySelector("[data-upload-announce]");
+      new MutationObserver(() => window.heard(region.textContent)).observe(region, {childList: true, characterData: true, subtree: true});
+    }""")
+    submit.click()
     progress = page.get_by_role("progressbar", name="Envoi en cours")
     expect(progress).to_be_visible()
     # One moment seen whole: the bar partly filled, its percentage and the time left in words.
     page.wait_for_function(PART_SENT)
-    expect(page.get_by_role("button", name="Envoyer le ticket")).to_be_disabled()
+    # Sending: the button keeps the focus (a disabled one would drop it to <body>).
+    expect(submit).to_be_focused()
+    expect(submit).to_have_attribute("aria-disabled", "true")
 
     expect(page).to_have_url(TICKET_URL, timeout=20_000)
+    # Screen readers heard the progress by steps of 10 %, not at every progress event.
+    steps = [a for a in announced if a.startswith("Envoi : ")]
+    assert steps and len(steps) == len(set(steps)) <= 11, announced
+    assert all(re.fullmatch(r"Envoi : (100|[1-9]?0) %", a) for a in steps), steps
     reference = TICKET_URL.search(page.url)[1]  # type: ignore[index]
     expect(page.get_by_role("heading", level=1)).to_have_text("mot de passe oublié")
     main = page.get_by_role("main")
