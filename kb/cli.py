@@ -309,28 +309,28 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         if args.json:
             print(json.dumps([vars(a) for a in found], ensure_ascii=False, indent=2))
         else:
-            for account in found:
-                print(provisioning.describe(account))
+            for listed in found:
+                print(provisioning.describe(listed))
             print(f"{len(found)} compte(s).")
         return 0
-    account = accounts.by_login(engine, accounts.normalize_login(args.login))
-    if account is None:
+    named = accounts.by_login(engine, accounts.normalize_login(args.login))
+    if named is None:
         print(f"kb: aucun compte « {args.login} ».", file=sys.stderr)
         return 1
     if action == "disable":
-        accounts.disable(engine, account.login)
-        print(f"Compte désactivé, sessions fermées : {account.login}")
+        accounts.disable(engine, named.login)
+        print(f"Compte désactivé, sessions fermées : {named.login}")
         return 0
-    if account.disabled:
-        print(f"kb: le compte {account.login} est désactivé.", file=sys.stderr)
+    if named.disabled:
+        print(f"kb: le compte {named.login} est désactivé.", file=sys.stderr)
         return 1
-    notifications.send_activation(engine, mailer, settings, account)
-    print(f"E-mail d'activation envoyé à {account.email}.")
+    notifications.send_activation(engine, mailer, settings, named)
+    print(f"E-mail d'activation envoyé à {named.email}.")
     return 0
 
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.insights.usage import today
+    from kb.clock import today
     from kb.knowledge.authoring import new_article
 
     path = new_article(settings.content_dir, args.title, args.category, today(), slug=args.slug)
@@ -356,8 +356,8 @@ def cmd_mv(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.clock import today
     from kb.insights import report
-    from kb.insights.usage import today
 
     until = args.until or today()
     since = args.since or until - dt.timedelta(days=29)

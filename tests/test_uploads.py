@@ -8,10 +8,8 @@ import datetime as dt
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,37 +17,20 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import PASSWORD, ROOT, Web, activated_account
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
-from kb import db
+from kb import db, testing
+from kb.testing import free_port
 
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(web: Web) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with testing.serving(web.app) as base:
+        yield base
 
 
 @contextlib.contextmanager

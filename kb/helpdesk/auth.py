@@ -127,10 +127,10 @@ def _wait_for(engine: Engine, column: sa.Column[str], value: str, at: dt.datetim
                 column == value, audit.c.event == "login_failure", audit.c.at > since
             )
         ).one()
-    count, last = failures
+    count: int = failures[0]
+    last: dt.datetime | None = failures[1]
     if count < FREE_FAILURES or last is None:
         return 0
-    last = last if last.tzinfo else last.replace(tzinfo=dt.UTC)
     wait = min(dt.timedelta(seconds=2 ** (count - FREE_FAILURES + 1)), MAX_WAIT)
     remaining = (last + wait - at).total_seconds()
     return max(0, int(remaining + 0.999))

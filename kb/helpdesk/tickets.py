@@ -144,8 +144,9 @@ def create(
     kept: list[tuple[str, Path | None]] = []
     try:
         with engine.begin() as connection:
-            ticket_id = connection.execute(
-                sa.insert(tickets).values(
+            ticket_id: int = connection.execute(
+                sa.insert(tickets)
+                .values(
                     account_id=account.id,
                     category=category,
                     subject=subject,
@@ -155,7 +156,8 @@ def create(
                     updated_at=created,
                     creation_token=token,
                 )
-            ).inserted_primary_key[0]
+                .returning(tickets.c.id)
+            ).scalar_one()
             reference = f"T-{created.year}-{ticket_id:06d}"
             connection.execute(
                 sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
@@ -200,8 +202,9 @@ def _add_message(
     upload_paths: Mapping[str, Path] | None = None,
 ) -> int:
     upload_paths = upload_paths or {}
-    message_id = connection.execute(
-        sa.insert(messages).values(
+    message_id: int = connection.execute(
+        sa.insert(messages)
+        .values(
             ticket_id=ticket_id,
             author_id=author.id,
             from_support=author.is_staff,
@@ -209,7 +212,8 @@ def _add_message(
             body=body,
             created_at=at,
         )
-    ).inserted_primary_key[0]
+        .returning(messages.c.id)
+    ).scalar_one()
     for received in form.files:
         _attach(
             connection, store, message_id, at, kept, received.temp_path, None,

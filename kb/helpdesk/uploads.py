@@ -250,14 +250,14 @@ class Uploads:
     def sweep(self) -> int:
         """Remove expired uploads, their rows and their bytes; and files with no row."""
         with self.engine.begin() as connection:
-            expired = (
+            expired: list[str] = list(
                 connection.execute(sa.select(uploads.c.id).where(uploads.c.expires_at <= now()))
                 .scalars()
                 .all()
             )
             if expired:
                 connection.execute(sa.delete(uploads).where(uploads.c.id.in_(expired)))
-            known = set(connection.execute(sa.select(uploads.c.id)).scalars())
+            known: set[str] = set(connection.execute(sa.select(uploads.c.id)).scalars())
         removed = 0
         if self.root.exists():
             for path in self.root.iterdir():

@@ -144,7 +144,9 @@ def build(
     return report
 
 
-def _suggestions(opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]) -> list:
+def _suggestions(
+    opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]
+) -> list[dict[str, Any]]:
     """Opens per article, and how many were not followed by a ticket within the hour."""
     tickets_by_account: dict[int, list[dt.datetime]] = defaultdict(list)
     for row in created:
@@ -213,7 +215,7 @@ def chart_svg(daily: Sequence[dict[str, Any]], width: int = 760, height: int = 3
         return left + i * step
 
     def y(value: int) -> float:
-        return top + plot_h - value * plot_h / peak
+        return float(top + plot_h - value * plot_h / peak)
 
     totals = {s[0]: sum(d[s[0]] for d in daily) for s in SERIES}
     description = ", ".join(f"{s[1]} : {totals[s[0]]}" for s in SERIES)

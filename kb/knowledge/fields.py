@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kb.knowledge.problems import Problem, closest
 from kb.knowledge.slugs import SLUG_RE, slugify
@@ -68,10 +68,11 @@ class FieldChecker:
         if value is not None and low is not None and high is not None and not low <= value <= high:
             self.fail(key, f"« {key} » doit être {kind}, pas {value}")
             return None
-        return value
+        return cast("int | None", value)
 
     def boolean(self, data: dict[str, Any], key: str) -> bool | None:
-        return self._get(data, key, "true ou false", lambda v: isinstance(v, bool))
+        value = self._get(data, key, "true ou false", lambda v: isinstance(v, bool))
+        return cast("bool | None", value)
 
     def date(self, data: dict[str, Any], key: str) -> dt.date | None:
         value = data.get(key)

@@ -247,4 +247,5 @@ def _inline_text_with_breaks(children: list[Token]) -> str:
 
 def render_fragment(markdown: str, **env: Any) -> str:
     """Markdown that is not an article (a category description): same rules, no links checked."""
-    return make_markdown().render(markdown, env)
+    html: str = make_markdown().render(markdown, env)
+    return html

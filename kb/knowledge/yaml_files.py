@@ -79,7 +79,7 @@ class _ImpossibleDate(yaml.constructor.ConstructorError):
 class _Dates(yaml.constructor.SafeConstructor):
     """A date that cannot exist (2026-02-30) is a problem at its line, not a crash."""
 
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
         except (ValueError, OverflowError):
@@ -98,7 +98,10 @@ class _FastLoader(_Dates, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # typ
 
 
 for _loader in (_Loader, _FastLoader):
-    _loader.add_constructor("tag:yaml.org,2002:timestamp", _Dates.construct_yaml_timestamp)
+    _loader.add_constructor(
+        "tag:yaml.org,2002:timestamp",
+        _Dates.construct_yaml_timestamp,  # type: ignore[type-var]  # a SafeConstructor method
+    )
 
 
 # Where these start is the fault; where PyYAML noticed it is often lines later.

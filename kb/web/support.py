@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from kb import clock
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import notifications, support, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import UploadTooLarge
-from kb.insights import report, usage
+from kb.insights import report
 from kb.web import forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
@@ -214,7 +215,7 @@ def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
 
 @roles("agent", "editeur")
 async def editors_report(services: Services, request: Request) -> Response:
-    until = _date_param(request, "jusqu_au", usage.today())
+    until = _date_param(request, "jusqu_au", clock.today())
     since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
     if since > until:
         raise BadRequest("La date de début doit précéder la date de fin.")

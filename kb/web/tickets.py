@@ -105,13 +105,10 @@ async def create(services: Services, request: Request) -> Response:
     try:
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
-        fields = getattr(exc, "fields", {})
-        errors = {"fichiers": exc.message}
+        fields: dict[str, str] = getattr(exc, "fields", {})
+        errors, status = {"fichiers": exc.message}, exc.status
         return await forms.form_error(
-            request,
-            exc,
-            errors,
-            lambda status=exc.status: _form_page(services, request, status, fields, errors),
+            request, exc, errors, lambda: _form_page(services, request, status, fields, errors)
         )
     try:
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
