@@ -83,6 +83,8 @@
       list.appendChild(item);
     });
     summary.hidden = false;
+    // As the server's page does: the title says it first, for those who read it first.
+    if (document.title.indexOf("Erreur — ") !== 0) document.title = "Erreur — " + document.title;
     summary.focus();
   }
 
@@ -90,6 +92,7 @@
   function clearErrors(form) {
     var summary = form.previousElementSibling;
     if (summary && summary.hasAttribute("data-error-summary")) summary.hidden = true;
+    document.title = document.title.replace(/^Erreur — /, "");
     form.querySelectorAll(".field__error").forEach(function (node) { node.remove(); });
     form.querySelectorAll("[aria-invalid]").forEach(function (field) {
       field.removeAttribute("aria-invalid");
