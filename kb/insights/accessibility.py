@@ -11,7 +11,16 @@ import yaml
 
 from kb.errors import KbError
 
-STATEMENT_DIR = Path(__file__).resolve().parent.parent.parent / "docs" / "accessibilite"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def statement_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/accessibilite in an installed wheel; the checkout's docs/accessibilite/ otherwise."""
+    installed = package / "accessibilite"
+    return installed if installed.is_dir() else package.parent / "docs" / "accessibilite"
+
+
+STATEMENT_DIR = statement_dir()
 GRID_FILE = "grille-rgaa.yml"
 # RGAA 4.1: 13 themes and how many criteria each one holds (106 in all).
 THEMES = {

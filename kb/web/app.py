@@ -29,15 +29,17 @@ from kb.insights import accessibility
 from kb.insights.accessibility import STATEMENT_DIR
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, pages, preview, support, tickets, uploads
+from kb.web import api, auth, metrics, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
 from kb.web.garbage import SETTLE_SECONDS, Garbage
+from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
 from kb.web.services import Frequent, Services, bind
-from kb.web.templating import TEMPLATES_DIR, make_templates
+from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
+__all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -50,6 +52,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     frequent = Frequent()
     preview_state = preview.Preview() if settings.live_reload else None
@@ -74,9 +77,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine),
-        templates=make_templates(
-            settings, static.url, accessibility.load(STATEMENT_DIR), [page_context]
-        ),
+        templates=make_templates(settings, static.url, accessibility.load(STATEMENT_DIR)),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -90,6 +91,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
@@ -120,6 +123,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         await flush_usage(services)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else.
@@ -133,11 +137,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", bind(services, healthz), name="healthz"),
+        *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(auth.SessionMiddleware, services=services),
             Middleware(Compression),

@@ -84,6 +84,8 @@ async def handle_error(services: Services, request: Request, exc: Exception) -> 
         return error_json(status, code, message, fields=fields, headers=headers)
     context = {"status": status, "title": ERROR_TITLES.get(status, "Erreur"), "message": message}
     try:
+        # `status` is also a variable of the template: not through render()'s own argument.
+        context = {**services.page_context(request), **context}
         return services.templates.TemplateResponse(
             request, "error.html", context, status_code=status, headers=headers
         )

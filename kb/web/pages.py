@@ -41,7 +41,10 @@ async def search(services: Services, request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     settings = services.settings
     try:
-        results = snapshot.search(query, category=category, page=page, drafts=settings.show_drafts)
+        with services.metrics.search_latency.labels("search").time():
+            results = snapshot.search(
+                query, category=category, page=page, drafts=settings.show_drafts
+            )
     except BadRequest as exc:
         return services.render(
             request,

@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
-from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from kb.config import Settings
@@ -18,7 +17,16 @@ from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.support import is_overdue
 from kb.web.formatting import french_date, linkify
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 
 
 @pass_context
@@ -36,7 +44,6 @@ def make_templates(
     settings: Settings,
     static_url: Callable[[str], str],
     statement: Any = None,
-    context_processors: list[Callable[[Request], dict[str, Any]]] | None = None,
 ) -> Jinja2Templates:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -60,4 +67,4 @@ def make_templates(
         human_size=human_size,
     )
     environment.tests["overdue"] = is_overdue
-    return Jinja2Templates(env=environment, context_processors=context_processors or [])
+    return Jinja2Templates(env=environment)

@@ -128,6 +128,7 @@ async def create(services: Services, request: Request) -> Response:
             request, exc, errors, lambda: _form_page(services, request, 400, form.fields, errors)
         )
     if created:
+        services.metrics.tickets_created.inc()
         subject = " ".join(form.fields["sujet"].split())
         category = titles[form.fields["categorie"].strip()]
         await notify(

@@ -255,11 +255,12 @@ class Snapshot:
         drafts: bool = False,
     ) -> SearchResults:
         """Ranked, highlighted results; `prefix` matches the last word as typed so far."""
-        query = (query or "").strip()
-        if len(query) > MAX_QUERY_CHARS:
+        # The limit applies to what was sent, as /api/openapi.json says: before any trimming.
+        if len(query or "") > MAX_QUERY_CHARS:
             raise BadRequest(
                 f"La recherche est trop longue : {MAX_QUERY_CHARS} caractères au plus."
             )
+        query = (query or "").strip()
         if page < 1 or not 1 <= per_page <= PER_PAGE_MAX:
             raise BadRequest(f"Page à partir de 1, et de 1 à {PER_PAGE_MAX} résultats par page.")
         if category is not None and category not in {c["slug"] for c in self.categories}:
