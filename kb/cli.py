@@ -368,39 +368,21 @@ def cmd_mv(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from kb.clock import today
-    from kb.insights import report
+    from kb.insights import report, report_text
 
     until = args.until or today()
     since = args.since or until - dt.timedelta(days=29)
     snapshot = SearchIndex(settings.index_dir).snapshot()
     categories = {c["slug"]: c["title"] for c in snapshot.categories}
     with _database(settings) as engine:
-        built = report.build(engine, snapshot.listing, categories, since, until)
+        built = report.build(
+            engine, snapshot.listing, categories, since, until, aliases=snapshot.aliases
+        )
     if args.json:
-        print(json.dumps(built.as_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(built.as_json(), ensure_ascii=False, indent=2, default=str))
         return 0
-    print(f"Rapport du {since.isoformat()} au {until.isoformat()}")
-    sections = (
-        ("Recherches les plus fréquentes", built.searches, ("query", "count", "results")),
-        ("Recherches sans résultat", built.no_result, ("query", "count", "last_seen")),
-        ("Articles les plus lus", built.most_viewed, ("title", "views")),
-        ("Utilité (oui / non)", built.helpfulness, ("title", "yes", "no")),
-        ("Articles les plus cités par le support", built.most_linked, ("title", "links")),
-        ("Tickets par catégorie", built.tickets_per_category, ("title", "tickets")),
-        ("Suggestions ouvertes (tickets évités)", built.suggestions, ("title", "opens", "avoided")),
-    )
-    for heading, rows, keys in sections:
-        print(f"\n{heading}")
-        if not rows:
-            print("  (rien sur la période)")
-        for row in rows:
-            values = [_cell(row[k]) for k in keys]
-            print("  " + " | ".join(values))
+    print(report_text.as_text(built))
     return 0
-
-
-def _cell(value: object) -> str:
-    return value.strftime("%d/%m/%Y %H:%M") if isinstance(value, dt.datetime) else str(value)
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -453,6 +435,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # JSON lines on stdout for operators; readable lines for the editors' preview.
     log_config = logs.config(json_lines=not args.reload)
+    if args.reload:  # the preview's terminal is the editor's: content problems, not every request
+        log_config["loggers"]["kb.request"] = {"level": "WARNING"}
     logging.config.dictConfig(log_config)
     log = logging.getLogger("kb.serve")
     if is_stale(settings.content_dir, settings.index_dir):

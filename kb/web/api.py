@@ -48,7 +48,7 @@ async def search(services: Services, request: Request) -> Response:
             drafts=services.settings.show_drafts,
         )
     if page == 1 and not results.empty_query:
-        services.usage.search(query, results.total)
+        services.usage.search(query, results.total, results.weak)
     return precompressed(
         results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
     )

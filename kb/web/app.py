@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         settings=settings,
         index=index,
         engine=engine,
-        usage=Usage(engine),
+        usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
         templates=make_templates(settings, static.url, accessibility.load(STATEMENT_DIR)),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),

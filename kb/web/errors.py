@@ -23,6 +23,7 @@ ERROR_TITLES = {
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Méthode non autorisée",
+    410: "Fichier indisponible",
     413: "Envoi trop volumineux",
     500: "Erreur du serveur",
     503: "Service momentanément indisponible",

@@ -56,7 +56,7 @@ async def search(services: Services, request: Request) -> Response:
             category_titles=_titles(snapshot),
         )
     if page == 1 and not results.empty_query:
-        services.usage.search(query, results.total)
+        services.usage.search(query, results.total, results.weak)
     return services.render(
         request,
         "search.html",

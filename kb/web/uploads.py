@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import format_datetime
 
 import anyio
@@ -13,8 +14,17 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import batches, pipelined
-from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.helpdesk.uploads import (
+    CHECKSUMS,
+    ChecksumMismatch,
+    OffsetConflict,
+    QuotaExceeded,
+    Upload,
+    UploadBusy,
+    Uploads,
+    parse_metadata,
+)
+from kb.web.body import batches, pipelined
 from kb.web.security import CSRF_COOKIE
 from kb.web.services import Services, bind
 
@@ -30,6 +40,32 @@ class NotLoggedIn(KbError):
 class TusVersionUnsupported(KbError):
     status = 412
     code = "version_tus"
+
+
+# The statuses the tus 1.0 protocol gives the uploads' own errors (460: its checksum
+# extension's "Checksum Mismatch").
+TUS_STATUS: dict[type[KbError], int] = {
+    OffsetConflict: 409,
+    UploadBusy: 423,
+    ChecksumMismatch: 460,
+    QuotaExceeded: 403,
+}
+
+
+def with_tus_statuses(
+    route: Callable[..., Awaitable[Response]],
+) -> Callable[..., Awaitable[Response]]:
+    """The domain's upload errors answered with their tus status (then the error handler)."""
+
+    @functools.wraps(route)
+    async def answer(services: Services, request: Request) -> Response:
+        try:
+            return await route(services, request)
+        except tuple(TUS_STATUS) as exc:
+            exc.status = TUS_STATUS[type(exc)]
+            raise
+
+    return answer
 
 
 IDLE_SECONDS = 60.0  # a body that stops arriving for this long is a dropped connection
@@ -106,6 +142,7 @@ def _int_header(request: Request, name: str) -> int:
     return int(raw)
 
 
+@with_tus_statuses
 async def collection(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
         return _options(services)
@@ -121,6 +158,7 @@ async def collection(services: Services, request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+@with_tus_statuses
 async def resource(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
         return _options(services)
@@ -139,7 +177,7 @@ async def resource(services: Services, request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write)
+        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write_all)
     except ClientDisconnect:
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
