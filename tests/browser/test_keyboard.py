@@ -86,7 +86,7 @@ def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
     form = ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où ?"})
     reference, _ = tickets.create(
         services.engine, services.store, marie, form, {"abonnement": "Abonnement"},
-        delay=services.answer_delay,
+        delay=services.answer_delay, limit=1024**3,
     )  # fmt: skip
     for login, paths in (
         (
