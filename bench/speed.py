@@ -93,12 +93,17 @@ def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
 
 
+def _articles(content_dir: Path) -> list[Path]:
+    """The articles' files: folders starting with "_" (canned replies) are no categories."""
+    return [p for p in sorted(content_dir.glob("*/*.md")) if not p.parent.name.startswith("_")]
+
+
 def title_queries(content_dir: Path, count: int, seed: int = 0) -> list[str]:
     """Queries a user could type about the corpus: 2 to 4 words of a title, in order;
     one in four without accents, one in five with two letters swapped."""
     rng = random.Random(seed)
     titles = []
-    for path in sorted(content_dir.glob("*/*.md")):
+    for path in _articles(content_dir):
         head = path.read_text(encoding="utf-8")[:600]
         found = re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M)
         if found:
@@ -156,7 +161,7 @@ def _directory_size(path: Path) -> int:
 
 def _edit_one(content_dir: Path) -> Path:
     """Append a sentence to one article, as an editor would; returns its path."""
-    path = sorted(content_dir.glob("*/*.md"))[0]
+    path = _articles(content_dir)[0]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\nUne phrase ajoutée pour mesurer la reconstruction incrémentale.\n")
     return path
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(tmp) / name
             work.mkdir()
             content, queries = corpus(name, work, args.generated)
-            articles = len(list(content.glob("*/*.md")))
+            articles = len(_articles(content))
             # Each side gets its own copy: the incremental build edits one article.
             shutil.copytree(content, work / "fts-content")
             kb = measure_kb(content, work / "kb-index", queries)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import KbError
+from kb.knowledge import canned
 from kb.knowledge import content as content_module
 from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.links import Outline, check_links, outline_of
@@ -22,6 +23,7 @@ from kb.knowledge.search.indexer import (
     write_generation,
 )
 from kb.knowledge.search.schema import SCHEMA_VERSION
+from kb.knowledge.typography import french_spacing
 
 
 class ContentErrors(KbError):
@@ -73,12 +75,19 @@ def check(content_dir: Path) -> tuple[Content, list[Problem]]:
         problems += found
         outlines[article.slug] = _outline(article, rendered)
     problems += check_links(outlines)
+    problems += canned_problems(content_dir, content)
     return content, sorted(set(problems))
 
 
 def _outline(article: Article, rendered: Rendered) -> Outline:
     links = [(k.slug, k.fragment, k.line, k.href, k.text) for k in rendered.outlinks]
     return outline_of(article, [h.id for h in rendered.headings], links)
+
+
+def canned_problems(content_dir: Path, content: Content) -> list[Problem]:
+    """The canned replies' problems: their links name articles by slug (or an old slug)."""
+    slugs = {a.slug for a in content.articles} | {s for a in content.articles for s in a.aliases}
+    return canned.load(content_dir, slugs, {c.slug for c in content.categories})[1]
 
 
 def content_fingerprint(content_dir: Path) -> str:
@@ -232,9 +241,9 @@ def _article_digest(article: Article, links_key: str) -> str:
 def _listing(article: Article) -> dict[str, object]:
     return {
         "slug": article.slug,
-        "title": article.title,
+        "title": french_spacing(article.title),
         "category": article.category,
-        "summary": article.summary,
+        "summary": french_spacing(article.summary),
         "order": article.order,
         "featured": article.featured,
         "updated": article.updated.isoformat() if article.updated else None,
@@ -249,15 +258,16 @@ def _indexed(
     return IndexedArticle(
         slug=article.slug,
         category=article.category,
-        title=article.title,
-        summary=article.summary,
+        # Shown as readers see them: the spaces before ? ! ; : made non-breaking.
+        title=french_spacing(article.title),
+        summary=french_spacing(article.summary),
         keywords=article.keywords,
         headings=tuple((h.level, h.text, h.id) for h in rendered.headings),
         html=rendered.html,
         text=rendered.text,
         body_text=rendered.body_text,
         meta={
-            "summary": article.summary,
+            "summary": french_spacing(article.summary),
             "keywords": list(article.keywords),
             "headings": [[h.level, h.text, h.id] for h in rendered.headings],
             "updated": article.updated.isoformat() if article.updated else None,

@@ -30,6 +30,8 @@ def _query(request: Request) -> str:
     query = request.query_params.get("q")
     if query is None:
         raise BadRequest("Le paramètre « q » est obligatoire.")
+    if len(query) > MAX_QUERY_CHARS:  # blank or not: the documented limit holds for every q
+        raise BadRequest(f"La recherche est trop longue : {MAX_QUERY_CHARS} caractères au plus.")
     return query
 
 

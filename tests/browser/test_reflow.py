@@ -22,7 +22,10 @@ NOT_PAGES = {
     "api_search", "api_suggest", "api_article", "api_openapi", "static", "healthz",
     "preview_events", "uploads", "upload", "attachment", "logout", "vote",
     "account_password", "account_email", "ticket_reply", "ticket_status", "support_reply",
-    "support_status",
+    "support_status", "metrics", "support_presence", "support_typing", "support_held",
+    "support_assign", "support_create_ticket", "admin_disable", "admin_import", "admin_invite",
+    "admin_save", "ticket_rating",
+    "rating_link",  # a signed link from an e-mail: not built here
 }  # fmt: skip
 # What WCAG's "text spacing" asks a page to survive (RGAA 10.12).
 TEXT_SPACING = """

@@ -57,7 +57,14 @@
      `general` is a message about the whole form. */
   function showErrors(form, fields, general) {
     var summary = form.previousElementSibling;
-    if (!summary || !summary.hasAttribute("data-error-summary")) return;
+    if (!summary || !summary.hasAttribute("data-error-summary")) {  // a form without one yet
+      summary = el("div", { "class": "error-summary", role: "alert", tabindex: "-1",
+                            "data-error-summary": "", "aria-labelledby": "erreurs-titre" });
+      summary.appendChild(el("h2", { "class": "error-summary__title", id: "erreurs-titre" },
+                             "Le formulaire n'est pas encore envoyé"));
+      summary.appendChild(el("ul", { "class": "error-summary__list" }));
+      form.parentNode.insertBefore(summary, form);
+    }
     clearErrors(form);
     var list = summary.querySelector("ul");
     list.textContent = "";
