@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
@@ -447,6 +447,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kb import logs
     from kb.knowledge.build import is_stale
+    from kb.web.listening import run_workers
 
     # JSON lines on stdout for operators; readable lines for the editors' preview.
     log_config = logs.config(json_lines=not args.reload)
@@ -473,22 +474,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             prefix="kb-metrics-"
         )
     log.info("Centre d'assistance : http://%s:%s/", settings.host, settings.port)
+    app = "kb.web.app:create_app_from_env"
+    options: dict[str, Any] = {
+        "factory": True,
+        "proxy_headers": True,
+        "server_header": False,
+        "log_config": log_config,
+        # kb's request line replaces it: a route's template and status, never a token.
+        "access_log": False,
+    }
     try:
-        uvicorn.run(
-            "kb.web.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=None if args.reload else settings.workers,
-            reload=args.reload,
-            # Python code restarts the server; content and templates are the app's own watch.
-            reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
-            proxy_headers=True,
-            server_header=False,
-            log_config=log_config,
-            # kb's request line replaces it: a route's template and status, never a token.
-            access_log=False,
-        )
+        if settings.workers > 1 and not args.reload:
+            # Each worker on its own socket: connections shared evenly (kb/web/listening.py).
+            host, port = settings.host, settings.port
+            run_workers(app, host=host, port=port, workers=settings.workers, **options)
+        else:
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                reload=args.reload,
+                # Python code restarts the server; content and templates are the app's own watch.
+                reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
+                **options,
+            )
     finally:
         if own_metrics_dir and metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

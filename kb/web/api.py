@@ -51,9 +51,7 @@ async def search(services: Services, request: Request) -> Response:
         )
     if page == 1 and not results.empty_query:
         services.usage.search(query, results.total, results.weak)
-    return precompressed(
-        results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
-    )
+    return precompressed(results.json_bytes, request.scope, "application/json")
 
 
 async def suggest(services: Services, request: Request) -> Response:
