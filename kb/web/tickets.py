@@ -16,7 +16,6 @@ from kb.helpdesk import attachments, notifications, replies, satisfaction, ticke
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
-from kb.helpdesk.support import is_overdue
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
 from kb.web.auth import login_required
@@ -73,7 +72,6 @@ def ticket_context(services: Services) -> dict[str, Any]:
         "short": short,
         "human_size": attachments.human_size,
         "max_upload_words": attachments.human_size(settings.max_upload_bytes),
-        "overdue": is_overdue,
     }
 
 

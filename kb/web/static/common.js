@@ -58,7 +58,7 @@
   function showErrors(form, fields, general) {
     var summary = form.previousElementSibling;
     if (!summary || !summary.hasAttribute("data-error-summary")) {  // a form without one yet
-      summary = el("div", { "class": "error-summary", role: "alert", tabindex: "-1",
+      summary = el("div", { "class": "error-summary", id: "erreurs", role: "alert", tabindex: "-1",
                             "data-error-summary": "", "aria-labelledby": "erreurs-titre" });
       summary.appendChild(el("h2", { "class": "error-summary__title", id: "erreurs-titre" },
                              "Le formulaire n'est pas encore envoyé"));
