@@ -236,7 +236,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
     page = web.client.get(f"/tickets/{reference}").text
     assert "En attente de votre réponse" in page
     assert page.index("Le bouton ne répond pas.") < page.index("Essayez Firefox.")
-    assert "Support CPRO éducation — Sam Support" in page
+    assert "Équipe d&#39;assistance — Sam Support" in page
     token = web.client.cookies["kb_csrf"]
     answer = web.client.post(
         f"/tickets/{reference}/reponses", data={"csrf": token, "message": "Même chose."},

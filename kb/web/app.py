@@ -6,18 +6,15 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from kb import db, instances
 from kb.config import Settings
@@ -29,6 +26,8 @@ from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
 from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
+from kb.insights import accessibility
+from kb.insights.accessibility import STATEMENT_DIR
 from kb.insights.usage import Usage, frequent_questions
 from kb.instances import Instance
 from kb.knowledge import canned
@@ -52,24 +51,14 @@ from kb.web import (
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
-from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.outbox_metrics import OutboxCollector
-from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
 from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, SecurityMiddleware
 from kb.web.services import Frequent, Services
+from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def templates_dir(package: Path = PACKAGE_DIR) -> Path:
-    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
-    installed = package / "templates"
-    return installed if installed.is_dir() else package.parent / "templates"
-
-
-TEMPLATES_DIR = templates_dir()
+__all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -89,15 +78,6 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
     mailer = Mailer(settings)
     preview_state = preview.Preview() if settings.live_reload else None
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.globals.update(static=static.url, site_name=settings.site_name)
-    environment.filters["date_fr"] = french_date
-    environment.filters["linkify"] = linkify
 
     def page_context(request: Request) -> dict[str, Any]:
         """What every page, error pages included, is rendered with."""
@@ -111,8 +91,6 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             "csrf_token": getattr(request.state, "csrf", ""),
             "account": getattr(request.state, "account", None),
             "preview": preview_state,
-            "tickets_url": TICKETS_URL,
-            "new_ticket_url": NEW_TICKET_URL,
             "frequent": frequent.questions,
         }
 
@@ -121,7 +99,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
-        templates=Jinja2Templates(env=environment),
+        templates=make_templates(settings, static.url, accessibility.load(STATEMENT_DIR)),
         mailer=mailer,
         mail_sender=Sender(engine, mailer, settings, instance.id),
         publisher=Publisher(settings.content_dir, settings.index_dir),

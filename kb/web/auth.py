@@ -43,10 +43,23 @@ def routes(services: Services) -> list[Route]:
             name="activate",
         ),
         Route(ACCOUNT_URL, bind(services, personal_space), name="account"),
-        Route(f"{ACCOUNT_URL}/mot-de-passe", bind(services, change_password), methods=["POST"]),
-        Route(f"{ACCOUNT_URL}/email", bind(services, change_email), methods=["POST"]),
         Route(
-            "/confirmation-email/{token}", bind(services, confirm_email), methods=["GET", "POST"]
+            f"{ACCOUNT_URL}/mot-de-passe",
+            bind(services, change_password),
+            methods=["POST"],
+            name="account_password",
+        ),
+        Route(
+            f"{ACCOUNT_URL}/email",
+            bind(services, change_email),
+            methods=["POST"],
+            name="account_email",
+        ),
+        Route(
+            "/confirmation-email/{token}",
+            bind(services, confirm_email),
+            methods=["GET", "POST"],
+            name="confirm_email",
         ),
     ]
 
@@ -139,7 +152,7 @@ async def login(services: Services, request: Request) -> Response:
     if request.state.account is not None and request.method == "GET":
         return RedirectResponse(target, status_code=303)
     if request.method == "GET":
-        return services.render(request, "login.html", login="", error=None, target=target)
+        return services.render(request, "login.html", login="", errors={}, target=target)
     form = await _form(request)
     login_value = _field(form, "identifiant")
     try:
@@ -153,8 +166,8 @@ async def login(services: Services, request: Request) -> Response:
     except (AccountError, LoginRefused, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 400
         return services.render(
-            request, "login.html", status=status, login=login_value, error=exc.message,
-            target=target,
+            request, "login.html", status=status, login=login_value,
+            errors={"identifiant": exc.message}, target=target,
         )  # fmt: skip
     if request.state.session:  # a new id at login: a planted cookie is worth nothing
         auth.close_session(services.engine, request.state.session)
@@ -186,15 +199,16 @@ FORGOT_SENT = (
 
 async def forgot(services: Services, request: Request) -> Response:
     if request.method == "GET":
-        return services.render(request, "forgot.html", login="", error=None, sent=None)
+        return services.render(request, "forgot.html", login="", errors={}, sent=None)
     form = await _form(request)
     login_value = _field(form, "identifiant")
     try:
         normalized = accounts.normalize_login(login_value)
     except AccountError as exc:
         return services.render(
-            request, "forgot.html", status=400, login=login_value, error=exc.message, sent=None
-        )
+            request, "forgot.html", status=400, login=login_value,
+            errors={"identifiant": exc.message}, sent=None,
+        )  # fmt: skip
     account = await anyio.to_thread.run_sync(accounts.by_login, services.engine, normalized)
     if account is not None and not account.disabled:
         await anyio.to_thread.run_sync(
@@ -203,7 +217,7 @@ async def forgot(services: Services, request: Request) -> Response:
     auth.record(services.engine, "reset_requested", login=normalized, address=_address(request))
     # The same answer whether or not the account exists: nobody learns who has one.
     sent = FORGOT_SENT.format(hours=services.settings.reset_hours)
-    return services.render(request, "forgot.html", login=login_value, error=None, sent=sent)
+    return services.render(request, "forgot.html", login=login_value, errors={}, sent=sent)
 
 
 async def activate(services: Services, request: Request) -> Response:
@@ -215,19 +229,15 @@ async def activate(services: Services, request: Request) -> Response:
     except LinkInvalid as exc:
         return services.render(request, "link_invalid.html", status=410, message=exc.message)
     first = row.purpose == "activation"
-    context: dict[str, Any] = {"account_for_link": account, "first": first, "error": None}
+    context: dict[str, Any] = {"account_for_link": account, "first": first, "errors": {}}
     if request.method == "GET":
         return services.render(request, "activation.html", **context)
     form = await _form(request)
     password, confirmation = _field(form, "mot_de_passe"), _field(form, "confirmation")
-    error = None
-    if password != confirmation:
-        error = "Les deux mots de passe ne sont pas identiques."
-    else:
-        error = accounts.password_problem(password, account)
-    if error:
+    errors = _password_errors(account, password, confirmation, "mot_de_passe")
+    if errors:
         return services.render(
-            request, "activation.html", status=400, **{**context, "error": error}
+            request, "activation.html", status=400, **{**context, "errors": errors}
         )
     try:
         accounts.use_link(services.engine, token, purposes)
@@ -248,7 +258,32 @@ async def personal_space(services: Services, request: Request) -> Response:
         "email": "Votre nouvelle adresse e-mail est confirmée.",
     }
     notice = next((text for key, text in notices.items() if key in request.query_params), None)
-    return services.render(request, "account.html", notice=notice, errors={}, new_email="")
+    return _personal_page(services, request, notice=notice)
+
+
+def _personal_page(
+    services: Services, request: Request, status: int = 200, notice: str | None = None,
+    password_errors: dict[str, str] | None = None, email_errors: dict[str, str] | None = None,
+    new_email: str = "",
+) -> Response:  # fmt: skip
+    return services.render(
+        request, "account.html", status=status, notice=notice,
+        password_errors=password_errors or {}, email_errors=email_errors or {},
+        new_email=new_email,
+    )  # fmt: skip
+
+
+def _password_errors(
+    account: Account, password: str, confirmation: str, field: str
+) -> dict[str, str]:
+    """What is wrong with a new password and its confirmation, field by field."""
+    errors = {}
+    problem = accounts.password_problem(password, account)
+    if problem:
+        errors[field] = problem
+    if password != confirmation:
+        errors["confirmation"] = "Les deux mots de passe ne sont pas identiques."
+    return errors
 
 
 @login_required
@@ -256,17 +291,19 @@ async def change_password(services: Services, request: Request) -> Response:
     form = await _form(request)
     account: Account = request.state.account
     new, confirmation = _field(form, "nouveau"), _field(form, "confirmation")
-    try:
-        if new != confirmation:
-            raise AccountError("Les deux nouveaux mots de passe ne sont pas identiques.")
-        auth.change_password(
-            services.engine, account, _field(form, "actuel"), new, request.state.session
-        )
-    except AccountError as exc:
-        return services.render(
-            request, "account.html", status=400, notice=None, errors={"password": exc.message},
-            new_email="",
-        )  # fmt: skip
+    current = _field(form, "actuel")
+    errors = _password_errors(account, new, confirmation, "nouveau")
+    if not current:
+        errors = {"actuel": "Saisissez votre mot de passe actuel.", **errors}
+    elif errors and not accounts.verify_password(services.engine, account, current):
+        errors = {"actuel": "Le mot de passe actuel est incorrect.", **errors}
+    if not errors:
+        try:
+            auth.change_password(services.engine, account, current, new, request.state.session)
+        except AccountError as exc:
+            errors = {"actuel": exc.message}
+    if errors:
+        return _personal_page(services, request, 400, password_errors=errors)
     auth.record(services.engine, "password_changed", account=account, address=_address(request))
     return RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
 
@@ -285,17 +322,14 @@ async def change_email(services: Services, request: Request) -> Response:
             account, email,
         )  # fmt: skip
     except AccountError as exc:
-        return services.render(
-            request, "account.html", status=400, notice=None, errors={"email": exc.message},
-            new_email=new_email,
-        )  # fmt: skip
-    return services.render(
+        return _personal_page(
+            services, request, 400, email_errors={"email": exc.message}, new_email=new_email
+        )
+    return _personal_page(
+        services,
         request,
-        "account.html",
         notice=f"Un e-mail de confirmation a été envoyé à {email}. L'adresse du compte changera "
         "quand vous aurez suivi son lien.",
-        errors={},
-        new_email="",
     )
 
 

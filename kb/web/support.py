@@ -50,8 +50,18 @@ def routes(services: Services) -> list[Route]:
     return [
         Route("/support", bind(services, queue), name="support"),
         Route("/support/tickets/{reference}", bind(services, ticket), name="support_ticket"),
-        Route("/support/tickets/{reference}/reponses", bind(services, reply), methods=["POST"]),
-        Route("/support/tickets/{reference}/statut", bind(services, status), methods=["POST"]),
+        Route(
+            "/support/tickets/{reference}/reponses",
+            bind(services, reply),
+            methods=["POST"],
+            name="support_reply",
+        ),
+        Route(
+            "/support/tickets/{reference}/statut",
+            bind(services, status),
+            methods=["POST"],
+            name="support_status",
+        ),
         Route("/rapport", bind(services, editors_report), name="report"),
     ]
 
@@ -209,7 +219,7 @@ async def reply(services: Services, request: Request) -> Response:
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         if wants_json(request):
-            return await forms.form_error(request, exc, lambda: Response())
+            return await forms.form_error(request, exc, forms.field_errors(exc), lambda: Response())
         typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")

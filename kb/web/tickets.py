@@ -35,9 +35,23 @@ def routes(services: Services) -> list[Route]:
         Route("/tickets", bind(services, list_or_create), methods=["GET", "POST"], name="tickets"),
         Route("/tickets/nouveau", bind(services, new), name="new_ticket"),
         Route("/tickets/{reference}", bind(services, show), name="ticket"),
-        Route("/tickets/{reference}/reponses", bind(services, reply), methods=["POST"]),
-        Route("/tickets/{reference}/statut", bind(services, status), methods=["POST"]),
-        Route("/tickets/{reference}/pieces-jointes/{attachment:int}", bind(services, download)),
+        Route(
+            "/tickets/{reference}/reponses",
+            bind(services, reply),
+            methods=["POST"],
+            name="ticket_reply",
+        ),
+        Route(
+            "/tickets/{reference}/statut",
+            bind(services, status),
+            methods=["POST"],
+            name="ticket_status",
+        ),
+        Route(
+            "/tickets/{reference}/pieces-jointes/{attachment:int}",
+            bind(services, download),
+            name="attachment",
+        ),
     ]
 
 
@@ -54,12 +68,12 @@ def ticket_context(services: Services) -> dict[str, Any]:
         "staff_statuses": tickets.STAFF_STATUSES,
         "channels": tickets.CHANNELS,
         "category_titles": categories(services),
+        "max_upload": settings.max_upload_bytes,
+        # Still read by the support workspace's templates, not yet on filters and macros.
         "in_words": in_words,
         "short": short,
         "human_size": attachments.human_size,
-        "max_upload": settings.max_upload_bytes,
         "max_upload_words": attachments.human_size(settings.max_upload_bytes),
-        "answer_hours": settings.answer_hours,
     }
 
 
@@ -119,7 +133,7 @@ async def create(services: Services, request: Request) -> Response:
         fields: dict[str, str] = getattr(exc, "fields", {})
         errors, status = {"fichiers": exc.message}, exc.status
         return await forms.form_error(
-            request, exc, lambda: _form_page(services, request, status, fields, errors)
+            request, exc, errors, lambda: _form_page(services, request, status, fields, errors)
         )
     subject = " ".join(form.fields.get("sujet", "").split())
     category = titles.get(form.fields.get("categorie", "").strip(), "")
@@ -147,13 +161,16 @@ async def create(services: Services, request: Request) -> Response:
             errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
         form.discard()
         return await forms.form_error(
-            request, exc, lambda: _form_page(services, request, 400, form.fields, errors)
+            request, exc, errors, lambda: _form_page(services, request, 400, form.fields, errors)
         )
     except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
         form.discard()
         too_large, status = {"fichiers": exc.message}, exc.status
         return await forms.form_error(
-            request, exc, lambda: _form_page(services, request, status, form.fields, too_large)
+            request,
+            exc,
+            too_large,
+            lambda: _form_page(services, request, status, form.fields, too_large),
         )
     if created:
         services.metrics.tickets_created.inc()
@@ -217,10 +234,11 @@ async def reply(services: Services, request: Request) -> Response:
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         typed = getattr(exc, "fields", None) or (form.fields if form else {})
-        errors, status = {"message": exc.message}, exc.status
+        errors, status = forms.field_errors(exc), exc.status
         return await forms.form_error(
             request,
             exc,
+            errors,
             lambda: _thread_page(services, request, status, errors, typed.get("message", "")),
         )
     url = f"/tickets/{ticket.reference}?repondu=1#fil"

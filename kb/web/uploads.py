@@ -87,11 +87,12 @@ async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIter
 
 def routes(services: Services) -> list[Route]:
     return [
-        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"]),
+        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"], name="uploads"),
         Route(
             ENDPOINT + "/{upload_id}",
             bind(services, resource),
             methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
+            name="upload",
         ),
     ]
 
