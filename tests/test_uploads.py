@@ -461,13 +461,9 @@ def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path:
     assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
 
 
-def test_a_body_that_stalls_frees_the_upload(
-    served: tuple[Web, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from kb.web import uploads as tus_routes
-
-    monkeypatch.setattr(tus_routes, "IDLE_SECONDS", 0.5)
-    _, base = served
+def test_a_body_that_stalls_frees_the_upload(served: tuple[Web, str]) -> None:
+    web, base = served
+    web.app.state.body_policy.idle_seconds = 0.5
     with session(base) as http:
         tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
         url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[

@@ -32,6 +32,7 @@ from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
+from kb.web.limits import BodyLimits, BodyPolicy
 from kb.web.security import SecurityMiddleware
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -118,10 +119,19 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", healthz, name="healthz"),
     ]
+    # Bodies larger than a form go only where files go; tus checks each PATCH against the
+    # length its upload announced, never above the per-message limit.
+    with_files = settings.max_upload_bytes + tickets.MULTIPART_SLACK
+    body_policy = BodyPolicy.for_routes(
+        routes,
+        {"tickets": with_files, "ticket_reply": with_files, "support_reply": with_files,
+         "upload": settings.max_upload_bytes},
+    )  # fmt: skip
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
+            Middleware(BodyLimits, policy=body_policy, refuse=handle_error),
             Middleware(auth.SessionMiddleware),
             Middleware(Compression),
         ],
@@ -134,6 +144,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.body_policy = body_policy
     app.state.index = index
     app.state.engine = engine
     app.state.usage = usage

@@ -44,7 +44,9 @@ def routes() -> list[Route]:
     return [
         Route("/support", queue, name="support"),
         Route("/support/tickets/{reference}", ticket, name="support_ticket"),
-        Route("/support/tickets/{reference}/reponses", reply, methods=["POST"]),
+        Route(
+            "/support/tickets/{reference}/reponses", reply, methods=["POST"], name="support_reply"
+        ),
         Route("/support/tickets/{reference}/statut", status, methods=["POST"]),
         Route("/rapport", editors_report, name="report"),
     ]

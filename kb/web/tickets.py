@@ -34,7 +34,7 @@ def routes() -> list[Route]:
         Route("/tickets", list_or_create, methods=["GET", "POST"], name="tickets"),
         Route("/tickets/nouveau", new, name="new_ticket"),
         Route("/tickets/{reference}", show, name="ticket"),
-        Route("/tickets/{reference}/reponses", reply, methods=["POST"]),
+        Route("/tickets/{reference}/reponses", reply, methods=["POST"], name="ticket_reply"),
         Route("/tickets/{reference}/statut", status, methods=["POST"]),
         Route("/tickets/{reference}/pieces-jointes/{attachment:int}", download),
     ]

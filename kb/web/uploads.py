@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 from email.utils import format_datetime
 
 import anyio
@@ -15,6 +14,7 @@ from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.web.limits import BodyTimeout
 from kb.web.security import CSRF_COOKIE
 
 TUS_VERSION = "1.0.0"
@@ -31,27 +31,15 @@ class TusVersionUnsupported(KbError):
     code = "version_tus"
 
 
-IDLE_SECONDS = 60.0  # a body that stops arriving for this long is a dropped connection
-
-
-async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """The body, until it ends or stalls: a connection gone without a word frees the upload."""
-    chunks = stream.__aiter__()
-    while True:
-        with anyio.move_on_after(seconds) as scope:
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-        if scope.cancelled_caught:
-            raise ClientDisconnect()
-        yield chunk
-
-
 def routes() -> list[Route]:
     return [
         Route(ENDPOINT, collection, methods=["OPTIONS", "POST"]),
-        Route(ENDPOINT + "/{upload_id}", resource, methods=["OPTIONS", "HEAD", "PATCH", "DELETE"]),
+        Route(
+            ENDPOINT + "/{upload_id}",
+            resource,
+            methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
+            name="upload",
+        ),
     ]
 
 
@@ -133,8 +121,8 @@ async def resource(request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write)
-    except ClientDisconnect:
+        await pipelined(batches(request.stream()), appender.write)
+    except (ClientDisconnect, BodyTimeout):
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
         await anyio.to_thread.run_sync(store.end_append, upload, appender)
