@@ -111,7 +111,7 @@ def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # typ
     engine = db.make_engine(settings)
     db.upgrade(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0004"
+    assert db.current_revision(engine) == db.head_revision() is not None
     with engine.connect() as connection:
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10000

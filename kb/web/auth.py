@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import anyio
 import sqlalchemy as sa
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,9 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kb.db import DATABASE_DOWN, DatabaseUnavailable
 from kb.errors import BadRequest
-from kb.helpdesk import accounts, auth, notifications
+from kb.helpdesk import accounts, auth, notifications, recovery
 from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
-from kb.helpdesk.auth import LoginRefused, TooManyAttempts
+from kb.helpdesk.auth import LoginRefused, NotYetActivated, TooManyAttempts
 from kb.helpdesk.mail import MailError
 from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
@@ -98,6 +99,19 @@ def _next_url(raw: str | None) -> str:
     return "/"
 
 
+def after_answer(job: Callable[..., object], *args: object) -> BackgroundTask:
+    """Work done once the answer has gone (a mail): its time tells the asker nothing, and a
+    failure is logged, never shown."""
+
+    def run() -> None:
+        try:
+            job(*args)
+        except Exception:
+            log.exception("accounts: %s failed", getattr(job, "__name__", job))
+
+    return BackgroundTask(run)
+
+
 def _address(request: Request) -> str:
     return request.client.host if request.client else "inconnue"
 
@@ -145,10 +159,16 @@ async def login(request: Request) -> Response:
         )
     except (AccountError, LoginRefused, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 400
-        return render(
+        refused = render(
             request, "login.html", status=status, login=login_value, error=exc.message,
             target=target,
         )  # fmt: skip
+        if isinstance(exc, NotYetActivated):  # by e-mail, after the answer: same words, same time
+            refused.background = after_answer(
+                recovery.activation_hint,
+                state.engine, state.mailer, state.settings, exc.account, _address(request),
+            )  # fmt: skip
+        return refused
     if request.state.session:  # a new id at login: a planted cookie is worth nothing
         auth.close_session(state.engine, request.state.session)
     return _start_session(request, account, target)
@@ -183,16 +203,15 @@ async def forgot(request: Request) -> Response:
         return render(
             request, "forgot.html", status=400, login=login_value, error=exc.message, sent=None
         )
-    account = await anyio.to_thread.run_sync(accounts.by_login, state.engine, normalized)
-    if account is not None and not account.disabled:
-        await anyio.to_thread.run_sync(
-            notifications.send_reset,
-            state.engine, state.mailer, state.settings, account,
-        )  # fmt: skip
-    auth.record(state.engine, "reset_requested", login=normalized, address=_address(request))
-    # The same answer whether or not the account exists: nobody learns who has one.
+    # The same answer, at the same speed, whether the account exists, is disabled, or has had
+    # its share of mails this hour: the mail (if any) goes after the answer.
     sent = FORGOT_SENT.format(hours=state.settings.reset_hours)
-    return render(request, "forgot.html", login=login_value, error=None, sent=sent)
+    response = render(request, "forgot.html", login=login_value, error=None, sent=sent)
+    response.background = after_answer(
+        recovery.request_reset,
+        state.engine, state.mailer, state.settings, normalized, _address(request),
+    )  # fmt: skip
+    return response
 
 
 async def activate(request: Request) -> Response:
