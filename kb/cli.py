@@ -392,7 +392,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         reload=args.reload,
         # Python code restarts the server; content and templates are the app's own watch.
         reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
+        # The client's address (login throttling, the audit) and HTTPS come from these
+        # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
         log_level="info",
     )

@@ -33,7 +33,24 @@ def _bool(value: str) -> bool:
     raise ValueError(value)
 
 
-_EXPECTED = {_path: "a path", _int: "a whole number", _bool: "true or false", str: "a string"}
+def _proxies(value: str) -> str:
+    """Addresses or networks, comma-separated, or '*': what uvicorn's forwarded-allow-ips takes."""
+    import ipaddress
+
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    for item in items:
+        if item != "*":
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or a network
+    return ",".join(items)
+
+
+_EXPECTED = {
+    _path: "a path",
+    _int: "a whole number",
+    _bool: "true or false",
+    str: "a string",
+    _proxies: "IP addresses or networks separated by commas, or *",
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,14 @@ class Settings:
         metadata={
             "help": "Validité des liens de mot de passe et d'e-mail, en heures",
             "cast": _int,
+        },
+    )
+    trusted_proxies: str = field(
+        default="127.0.0.1",
+        metadata={
+            "help": "Proxys dont on croit X-Forwarded-For et X-Forwarded-Proto (adresses ou "
+            "réseaux, séparés par des virgules)",
+            "cast": _proxies,
         },
     )
     secure_cookies: bool = field(

@@ -13,6 +13,7 @@ from conftest import (
     agent,
     client_for,
     new_ticket,
+    tus_upload,
 )
 
 # --- stray NUL bytes and control characters, on SQLite and PostgreSQL ---------------------------
@@ -89,3 +90,65 @@ def test_nul_bytes_anywhere_never_give_a_500(
         )
     web.app.state.usage.flush()  # searches with NUL bytes are counted without harm
     assert not check.failures, "\n".join(check.failures)
+
+
+# --- numbers that are not numbers, ids too large for any row, dates that cannot be --------------
+
+NOT_NUMBERS = ("²", "٣", "１", "1²", "+1", "-1", "1.0", "1e3", " 1", "0x10", "9" * 20, "9" * 5000)
+
+
+def test_numbers_ids_and_dates_are_parsed_strictly_everywhere(
+    make_web: Callable[..., Web], database_url: str
+) -> None:
+    web = make_web({}, database_url=database_url)
+    activated_account(web)
+    agent(web)
+    school = client_for(web, "0750654D")
+    support = client_for(web, "sam@cpro.fr")
+    reference = new_ticket(school)
+    upload = tus_upload(school, b"abc", complete=False)
+    tus = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": school.cookies["kb_csrf"]}
+    check = Refusals()
+    for raw in NOT_NUMBERS:
+        check.expect(
+            f"POST /api/uploads Upload-Length={raw!r}",
+            school.post("/api/uploads", headers={**tus, "Upload-Length": raw.encode()}), 400,
+        )  # fmt: skip
+        check.expect(
+            f"PATCH Upload-Offset={raw!r}",
+            school.patch(
+                f"/api/uploads/{upload}", content=b"abc",
+                headers={**tus, "Upload-Offset": raw.encode(),
+                         "Content-Type": "application/offset+octet-stream"},
+            ),
+            400,
+        )  # fmt: skip
+        check.expect(
+            f"GET /support?etablissement={raw!r}",
+            support.get("/support", params={"etablissement": raw}), 400,
+        )  # fmt: skip
+        for path in ("/recherche", "/tickets", "/support", "/api/search"):
+            params = {"page": raw, "q": "facture"}
+            check.expect(f"GET {path}?page={raw!r}", (support if "support" in path else school).get(path, params=params), 400)  # fmt: skip
+        check.expect(
+            f"GET attachment {raw!r}",
+            school.get(f"/tickets/{reference}/pieces-jointes/{raw}"), 404,
+        )  # fmt: skip
+    for huge in ("9" * 20, "2147483648", "99999999999"):
+        check.expect(
+            f"GET /support?etablissement={huge}",
+            support.get("/support", params={"etablissement": huge}), 400,
+        )  # fmt: skip
+        check.expect(f"GET attachment {huge}", school.get(f"/tickets/{reference}/pieces-jointes/{huge}"), 404)  # fmt: skip
+    for day in ("0001-01-01", "9999-12-31", "2026-02-30", "2026-1-1", "20260101", "2026-W01-1",
+                "２０２６-01-01", "1999-12-31", "2101-01-01"):  # fmt: skip
+        for name in ("depuis", "jusqu_au"):
+            response = support.get("/rapport", params={name: day})
+            check.expect(f"GET /rapport?{name}={day}", response, 400)
+            said = "AAAA-MM-JJ" in response.text or "entre 2000 et 2100" in response.text
+            if response.status_code == 400 and not said:
+                check.failures.append(f"GET /rapport?{name}={day}: no French explanation")
+    assert not check.failures, "\n".join(check.failures)
+    # Well-formed values still work.
+    assert support.get("/support", params={"etablissement": "1", "page": "1"}).status_code == 200
+    assert support.get("/rapport", params={"depuis": "2026-01-01"}).status_code == 200

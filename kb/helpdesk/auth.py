@@ -199,11 +199,23 @@ def close_other_sessions(engine: Engine, account: Account, keep: str | None) -> 
         return int(connection.execute(statement).rowcount or 0)
 
 
-def change_password(
-    engine: Engine, account: Account, current: str, new: str, keep_session: str | None
-) -> None:
-    """Current password required; every other session of the account is then logged out."""
-    if not accounts.verify_password(engine, account, current):
+def check_password(engine: Engine, account: Account, password: str, address: str) -> None:
+    """The current password, asked again before a change that could take the account: a
+    borrowed session guessing it is throttled like a login."""
+    reservation = throttle.take(engine, f"login:{account.login}", LOGIN_RULE, now())
+    if isinstance(reservation, throttle.Limited):
+        raise _refuse_throttled(engine, account.login, address, reservation.seconds)
+    if not accounts.verify_password(engine, account, password):
+        record(engine, "password_check_failure", account=account, address=address)
         raise AccountError("Le mot de passe actuel est incorrect.")
+    throttle.clear(engine, reservation.key)
+
+
+def change_password(
+    engine: Engine, account: Account, current: str, new: str, keep_session: str | None,
+    address: str,
+) -> None:  # fmt: skip
+    """Current password required; every other session of the account is then logged out."""
+    check_password(engine, account, current, address)
     accounts.set_password(engine, account, new)
     close_other_sessions(engine, account, keep_session)

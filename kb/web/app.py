@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
 from kb import db
 from kb.config import Settings
@@ -33,7 +34,7 @@ from kb.web.compression import Compression
 from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.limits import BodyLimits, BodyPolicy
-from kb.web.security import SecurityMiddleware
+from kb.web.security import REDACT_TOKENS, LastResort, SecurityMiddleware, redact
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 FLUSH_SECONDS = 5.0
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logging.getLogger("uvicorn.access").addFilter(REDACT_TOKENS)  # once: the same filter
         await anyio.to_thread.run_sync(db.upgrade, engine)
         await sweep_uploads(app)
         removed = await anyio.to_thread.run_sync(
@@ -127,10 +129,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         {"tickets": with_files, "ticket_reply": with_files, "support_reply": with_files,
          "upload": settings.max_upload_bytes},
     )  # fmt: skip
-    app = Starlette(
+    app = HelpCenter(
         routes=routes,
         middleware=[
-            Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
             Middleware(BodyLimits, policy=body_policy, refuse=handle_error),
             Middleware(auth.SessionMiddleware),
             Middleware(Compression),
@@ -160,6 +161,15 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.secret_key = auth_domain.secret_key(settings)
     app.state.frequent = []
     return app
+
+
+class HelpCenter(Starlette):
+    """Starlette, with the security headers outside its error middleware: a 500 carries them
+    too, and an unexpected error does not cost the client its connection."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        secure = self.state.settings.secure_cookies
+        return SecurityMiddleware(LastResort(super().build_middleware_stack()), secure)
 
 
 def create_app_from_env() -> Starlette:
@@ -256,7 +266,7 @@ def wants_json(request: Request) -> bool:
 async def handle_error(request: Request, exc: Exception) -> Response:
     """One handler: a French page in the site's layout, or one JSON error shape."""
     if isinstance(exc, ClientDisconnect):  # nobody is left to read an answer
-        log.info("client left during %s %s", request.method, request.url.path)
+        log.info("client left during %s %s", request.method, redact(request.url.path))
         return Response(status_code=400)
     if isinstance(exc, KbError):
         status, code, message = exc.status, exc.code, exc.message
@@ -265,13 +275,13 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         message = ERROR_MESSAGES.get(status, ERROR_TITLES.get(status, "Erreur."))
     elif _database_unavailable(exc):  # it comes back by itself: the pool reconnects
         reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [""])[0]
-        log.warning("database unavailable on %s: %s", request.url.path, reason)
+        log.warning("database unavailable on %s: %s", redact(request.url.path), reason)
         status, code, message = 503, db.DatabaseUnavailable.code, db.DATABASE_DOWN
     elif no_space_left(exc):
-        log.error("disk full on %s: %s", request.url.path, exc)
+        log.error("disk full on %s: %s", redact(request.url.path), exc)
         status, code, message = 507, StorageFull.code, DISK_FULL
     else:
-        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        log.exception("unexpected error on %s", redact(request.url.path), exc_info=exc)
         status, code, message = 500, "erreur_serveur", ERROR_MESSAGES[500]
     headers = {"cache-control": "no-store"}
     if wants_json(request):

@@ -44,6 +44,7 @@ def routes() -> list[Route]:
         Route(f"{ACCOUNT_URL}/mot-de-passe", change_password, methods=["POST"]),
         Route(f"{ACCOUNT_URL}/email", change_email, methods=["POST"]),
         Route("/confirmation-email/{token}", confirm_email, methods=["GET", "POST"]),
+        Route("/annulation-email/{token}", cancel_email, methods=["GET", "POST"]),
     ]
 
 
@@ -242,7 +243,12 @@ async def activate(request: Request) -> Response:
         return render(request, "link_invalid.html", status=410, message=exc.message)
     accounts.set_password(state.engine, account, password)
     auth.close_other_sessions(state.engine, account, keep=None)
-    return _start_session(request, account, f"{ACCOUNT_URL}?bienvenue=1" if first else "/")
+    response = _start_session(request, account, f"{ACCOUNT_URL}?bienvenue=1" if first else "/")
+    if not first:  # a reset: the owner hears of it, whoever followed the link
+        response.background = after_answer(
+            notifications.send_password_changed, state.mailer, state.settings, account
+        )
+    return response
 
 
 @login_required
@@ -266,19 +272,26 @@ async def change_password(request: Request) -> Response:
         if new != confirmation:
             raise AccountError("Les deux nouveaux mots de passe ne sont pas identiques.")
         auth.change_password(
-            state.engine, account, _field(form, "actuel"), new, request.state.session
-        )
-    except AccountError as exc:
+            state.engine, account, _field(form, "actuel"), new, request.state.session,
+            _address(request),
+        )  # fmt: skip
+    except (AccountError, TooManyAttempts) as exc:
         return render(
-            request, "account.html", status=400, notice=None, errors={"password": exc.message},
-            new_email="",
+            request, "account.html", status=exc.status, notice=None,
+            errors={"password": exc.message}, new_email="",
         )  # fmt: skip
     auth.record(state.engine, "password_changed", account=account, address=_address(request))
-    return RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
+    response = RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
+    response.background = after_answer(
+        notifications.send_password_changed, state.mailer, state.settings, account
+    )
+    return response
 
 
 @login_required
 async def change_email(request: Request) -> Response:
+    """The current password first: a borrowed session must not be enough to take the account.
+    The new address confirms; the address in use is told, with a link that undoes it all."""
     state = request.app.state
     form = await _form(request)
     account: Account = request.state.account
@@ -288,35 +301,76 @@ async def change_email(request: Request) -> Response:
         if email == account.email:
             raise AccountError("C'est déjà l'adresse e-mail du compte.")
         await anyio.to_thread.run_sync(
+            auth.check_password,
+            state.engine, account, _field(form, "mot_de_passe"), _address(request),
+        )  # fmt: skip
+        await anyio.to_thread.run_sync(
             notifications.send_email_change,
             state.engine, state.mailer, state.settings, account, email,
         )  # fmt: skip
-    except (AccountError, MailError) as exc:
+        await anyio.to_thread.run_sync(
+            notifications.send_email_change_notice,
+            state.engine, state.mailer, state.settings, account, email,
+        )  # fmt: skip
+    except (AccountError, MailError, TooManyAttempts) as exc:
         return render(
-            request, "account.html", status=400, notice=None, errors={"email": exc.message},
-            new_email=new_email,
+            request, "account.html", status=exc.status, notice=None,
+            errors={"email": exc.message}, new_email=new_email,
         )  # fmt: skip
     return render(
         request,
         "account.html",
         notice=f"Un e-mail de confirmation a été envoyé à {email}. L'adresse du compte changera "
-        "quand vous aurez suivi son lien.",
+        "quand vous aurez suivi son lien, depuis une session ouverte sur ce compte.",
         errors={},
         new_email="",
     )
 
 
+@login_required
 async def confirm_email(request: Request) -> Response:
-    """A button, not the link itself, confirms: mail scanners that open links change nothing."""
+    """A button, not the link itself, confirms (mail scanners that open links change nothing),
+    and only from a session of the account the link was made for."""
     state = request.app.state
     token = request.path_params["token"]
     try:
         account, row = accounts.check_link(state.engine, token, ("email_change",))
+        if account.id != request.state.account.id:
+            raise LinkInvalid(
+                "Ce lien concerne un autre compte que celui qui est connecté : déconnectez-vous, "
+                "puis connectez-vous avec le compte dont l'adresse change."
+            )
         if request.method == "POST":
             await _form(request)
             account, row = accounts.use_link(state.engine, token, ("email_change",))
             accounts.change_email(state.engine, account, row.new_email)
+            auth.close_other_sessions(state.engine, account, keep=request.state.session)
             return RedirectResponse(f"{ACCOUNT_URL}?email=1", status_code=303)
     except LinkInvalid as exc:
         return render(request, "link_invalid.html", status=410, message=exc.message)
     return render(request, "confirm_email.html", new_email=row.new_email, login_name=account.login)
+
+
+async def cancel_email(request: Request) -> Response:
+    """From the notice sent to the previous address: that address comes back, every session
+    ends, and a link to choose a new password goes to it."""
+    state = request.app.state
+    token = request.path_params["token"]
+    try:
+        account, row = accounts.check_link(state.engine, token, ("email_cancel",))
+        if request.method == "GET":
+            return render(request, "cancel_email.html", previous=row.new_email, done=False)
+        await _form(request)
+        account, row = accounts.use_link(state.engine, token, ("email_cancel",))
+    except LinkInvalid as exc:
+        return render(request, "link_invalid.html", status=410, message=exc.message)
+    accounts.cancel_email_change(state.engine, account, row.new_email)
+    restored = accounts.get(state.engine, account.id) or account
+    request.state.account = None  # its session, if any, has just ended with the others
+    response = render(request, "cancel_email.html", previous=row.new_email, done=True)
+    if request.state.session:
+        response.delete_cookie(SESSION_COOKIE)
+    response.background = after_answer(
+        notifications.send_reset, state.engine, state.mailer, state.settings, restored
+    )
+    return response

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 import secrets
 from urllib.parse import unquote
 
@@ -39,6 +41,9 @@ HEADERS = (
 )
 
 RAW_HEADERS = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in HEADERS)
+# Over HTTPS (seen directly, or from a trusted proxy's X-Forwarded-Proto): browsers keep to
+# HTTPS for a year, so a network in between cannot strip it on the next visit.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class CsrfRejected(KbError):
@@ -67,7 +72,8 @@ class SecurityMiddleware:
         if fresh:
             token = secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf"] = token
-        secure = self.secure_cookies or scope.get("scheme") == "https"
+        https = scope.get("scheme") == "https"
+        secure = self.secure_cookies or https
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -75,6 +81,8 @@ class SecurityMiddleware:
                 raw = message["headers"] = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in raw}
                 raw.extend(pair for pair in RAW_HEADERS if pair[0] not in present)
+                if https and HSTS[0] not in present:
+                    raw.append(HSTS)
                 # Pages carry forms; JSON answers and static files need no token.
                 if fresh and any(
                     name.lower() == b"content-type" and value.startswith(b"text/html")
@@ -86,6 +94,32 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class LastResort:
+    """Below the security headers, around Starlette's error middleware: an error that escaped
+    every handler has had its French 500 sent and its traceback logged; it is not raised to
+    the server, which would log it twice and drop the keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if scope["type"] != "http" or started:
+                return
+            # The error page itself failed: plain French words, still with the headers.
+            page = '<!doctype html><html lang="fr"><title>Erreur</title><p>Erreur du serveur.</p>'
+            await HTMLResponse(page, status_code=500)(scope, receive, send)
 
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -126,3 +160,26 @@ def check_csrf(request: Request, submitted: object) -> None:
             "Le formulaire a expiré ou ne vient pas de ce site. "
             "Rechargez la page, puis recommencez."
         )
+
+
+# Single-use links carry their token in the path: it must not outlive the request in a log.
+TOKEN_PATH = re.compile(r"(/(?:activation|confirmation-email|annulation-email)/)[^/?#\s\"']+")
+
+
+def redact(text: str) -> str:
+    """The text with every link token replaced by '…'."""
+    return TOKEN_PATH.sub(r"\1…", text)
+
+
+class RedactTokens(logging.Filter):
+    """On uvicorn's access log: the path of a link is logged without its token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+REDACT_TOKENS = RedactTokens()

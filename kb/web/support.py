@@ -19,7 +19,7 @@ from kb.helpdesk.business_hours import short
 from kb.insights import report, usage
 from kb.web.auth import login_required
 from kb.web.pages import render
-from kb.web.params import int_param
+from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.tickets import (
     _categories,
@@ -72,11 +72,10 @@ def roles(*allowed: str) -> Any:
 @roles("agent")
 async def queue(request: Request) -> Response:
     params = request.query_params
-    account_param = params.get("etablissement", "")
     wanted = support.QueueFilter(
         status=params.get("statut", "ouverts"),
         category=params.get("categorie", ""),
-        account_id=int(account_param) if account_param.isdigit() else None,
+        account_id=id_param(request, "etablissement"),
         words=params.get("q", "")[:200],
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
@@ -199,20 +198,10 @@ async def status(request: Request) -> Response:
     return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)
 
 
-def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
-    raw = request.query_params.get(name, "")
-    if not raw:
-        return default
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"La date « {raw} » doit s'écrire AAAA-MM-JJ.") from None
-
-
 @roles("agent", "editeur")
 async def editors_report(request: Request) -> Response:
-    until = _date_param(request, "jusqu_au", usage.today())
-    since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
+    until = date_param(request, "jusqu_au", usage.today())
+    since = date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
     if since > until:
         raise BadRequest("La date de début doit précéder la date de fin.")
     if (until - since).days > 366:

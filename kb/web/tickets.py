@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb.errors import BadRequest, KbError
+from kb.errors import BadRequest, KbError, NotFound
 from kb.helpdesk import attachments, notifications, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
@@ -22,7 +22,7 @@ from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload, Uploads
 from kb.web.auth import login_required
 from kb.web.pages import render
-from kb.web.params import int_param
+from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 
 log = logging.getLogger("kb.helpdesk.tickets")
@@ -36,7 +36,7 @@ def routes() -> list[Route]:
         Route("/tickets/{reference}", show, name="ticket"),
         Route("/tickets/{reference}/reponses", reply, methods=["POST"], name="ticket_reply"),
         Route("/tickets/{reference}/statut", status, methods=["POST"]),
-        Route("/tickets/{reference}/pieces-jointes/{attachment:int}", download),
+        Route("/tickets/{reference}/pieces-jointes/{attachment}", download),
     ]
 
 
@@ -101,8 +101,8 @@ async def _receive(request: Request) -> ReceivedForm:
     """The body, streamed: refused at once when it announces more than the limit."""
     state = request.app.state
     limit = state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit + MULTIPART_SLACK:
         raise attachments.too_large(limit)
     form = await attachments.receive(
         request.stream(), request.headers.get("content-type", ""), state.store.temp_dir, limit
@@ -281,10 +281,12 @@ async def status(request: Request) -> Response:
 async def download(request: Request) -> Response:
     """Only for the establishment that owns the ticket, and for support; never shown inline."""
     state = request.app.state
+    attachment_id = whole_number(request.path_params["attachment"], ID_MAX)
+    if attachment_id is None:
+        raise NotFound("Cette pièce jointe n'existe pas.")
     found = await anyio.to_thread.run_sync(
         tickets.attachment_for,
-        state.engine, request.state.account, request.path_params["reference"],
-        request.path_params["attachment"],
+        state.engine, request.state.account, request.path_params["reference"], attachment_id,
     )  # fmt: skip
     path = state.store.final_path(found.stored_as)
     ascii_name = (

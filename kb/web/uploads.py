@@ -15,6 +15,7 @@ from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.limits import BodyTimeout
+from kb.web.params import whole_number
 from kb.web.security import CSRF_COOKIE
 
 TUS_VERSION = "1.0.0"
@@ -82,10 +83,10 @@ def _account(request: Request) -> Account:
 
 
 def _int_header(request: Request, name: str) -> int:
-    raw = request.headers.get(name, "")
-    if not raw.isdigit():
+    value = whole_number(request.headers.get(name, ""))
+    if value is None:
         raise BadRequest(f"En-tête {name} manquant ou invalide : un nombre entier est attendu.")
-    return int(raw)
+    return value
 
 
 async def collection(request: Request) -> Response:
