@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from kb.config import Settings
 from kb.errors import KbError
 from kb.knowledge.build import BuildReport, ContentErrors, build, check
+from kb.knowledge.problems import display
 from kb.knowledge.search import SearchIndex
 
 
@@ -87,6 +88,17 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("title", help="le titre, entre guillemets")
     p.add_argument("--category", required=True, help="slug de la catégorie, par exemple abonnement")
+    p.add_argument("--slug", help="l'adresse de l'article (sinon tirée du titre)")
+
+    p = commands.add_parser(
+        "mv", help="renomme ou déplace un article ; son ancienne adresse reste valable"
+    )
+    _common(p)
+    p.add_argument("article", help="le fichier .md de l'article, ou son slug")
+    p.add_argument(
+        "destination",
+        help="« catégorie/nom.md », une catégorie (même nom) ou un nouveau nom (même catégorie)",
+    )
 
     p = commands.add_parser("stats", help="le rapport des éditeurs")
     _common(p)
@@ -143,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),
+            writable_data_dir=args.command in _USES_DATA_DIR,
         )
         return _COMMANDS[args.command](args, settings)
     except ContentErrors as exc:
@@ -150,11 +163,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(exc.problems)} erreur(s) : rien n'a été construit.", file=sys.stderr)
         return 1
     except KbError as exc:
-        print(f"kb: {exc.message}", file=sys.stderr)
+        for line in exc.message.splitlines():
+            print(f"kb: {line}", file=sys.stderr)
         return 2 if exc.status == 400 else 1
     except KeyboardInterrupt:
         print("kb: interrompu", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `kb search … | head`: the reader has what it wanted. Python's own flush at exit
+        # would fail again on the closed pipe, so stdout is pointed at nothing first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except Exception as exc:
         if os.environ.get("KB_DEBUG"):
             raise
@@ -203,13 +224,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if warnings:
         print(f"{len(warnings)} avertissement(s) :")
         _print_problems(warnings, sys.stdout)
+    counted = f"{len(content.articles)} articles, {len(content.categories)} catégories"
     if errors:
-        print(f"{len(errors)} erreur(s).")
+        also = f" et {len(warnings)} avertissement(s)" if warnings else ""
+        print(f"Échec : {len(errors)} erreur(s){also} ({counted}).")
         return 1
-    print(
-        f"Contenu valide : {len(content.articles)} articles, {len(content.categories)} catégories."
-    )
-    return 1 if args.strict and warnings else 0
+    if args.strict and warnings:
+        print(f"Échec (--strict) : {len(warnings)} avertissement(s), aucune erreur ({counted}).")
+        return 1
+    print(f"Contenu valide : {counted}.")
+    return 0
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -285,39 +309,55 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         if args.json:
             print(json.dumps([vars(a) for a in found], ensure_ascii=False, indent=2))
         else:
-            for account in found:
-                print(provisioning.describe(account))
+            for listed in found:
+                print(provisioning.describe(listed))
             print(f"{len(found)} compte(s).")
         return 0
-    account = accounts.by_login(engine, accounts.normalize_login(args.login))
-    if account is None:
+    named = accounts.by_login(engine, accounts.normalize_login(args.login))
+    if named is None:
         print(f"kb: aucun compte « {args.login} ».", file=sys.stderr)
         return 1
     if action == "disable":
-        accounts.disable(engine, account.login)
-        print(f"Compte désactivé, sessions fermées : {account.login}")
+        accounts.disable(engine, named.login)
+        print(f"Compte désactivé, sessions fermées : {named.login}")
         return 0
-    if account.disabled:
-        print(f"kb: le compte {account.login} est désactivé.", file=sys.stderr)
+    if named.disabled:
+        print(f"kb: le compte {named.login} est désactivé.", file=sys.stderr)
         return 1
-    notifications.send_activation(engine, mailer, settings, account)
-    print(f"E-mail d'activation envoyé à {account.email}.")
+    notifications.send_activation(engine, mailer, settings, named)
+    print(f"E-mail d'activation envoyé à {named.email}.")
     return 0
 
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.insights.usage import today
-    from kb.knowledge.content import new_article
+    from kb.clock import today
+    from kb.knowledge.authoring import new_article
 
-    path = new_article(settings.content_dir, args.title, args.category, today())
+    path = new_article(settings.content_dir, args.title, args.category, today(), slug=args.slug)
     print(f"Article créé (brouillon) : {path}")
     print("Complétez-le, retirez « draft: true » pour le publier, puis lancez kb check.")
     return 0
 
 
+def cmd_mv(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.knowledge.moving import move_article
+
+    move = move_article(settings.content_dir, args.article, args.destination)
+    print(f"Article déplacé : {display(move.old_path)} -> {display(move.new_path)}")
+    if move.new_slug != move.old_slug:
+        print(
+            f"Nouvelle adresse « {move.new_slug} » ; « {move.old_slug} » reste dans « aliases » "
+            "et y redirige."
+        )
+    for path in move.rewritten:
+        print(f"  liens mis à jour : {display(path)}")
+    print("Lancez kb check, puis enregistrez (commit) ces fichiers ensemble.")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.clock import today
     from kb.insights import report
-    from kb.insights.usage import today
 
     until = args.until or today()
     since = args.since or until - dt.timedelta(days=29)
@@ -402,6 +442,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Commands that open the database or write files under KB_DATA_DIR: it must take new files.
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats"})
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
     "check": cmd_check,
@@ -410,6 +453,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "db": cmd_db,
     "accounts": cmd_accounts,
     "new": cmd_new,
+    "mv": cmd_mv,
     "stats": cmd_stats,
 }
 

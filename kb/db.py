@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import as_utc
 from kb.config import Settings
 from kb.errors import KbError
 
 metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """An instant stored with its zone and always read back aware, in UTC, on every database
+    (SQLite keeps no zone): no caller ever patches a naive datetime."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # `at - timedelta(...)` is date arithmetic: let the plain type choose (an Interval).
+        if isinstance(value, dt.datetime):
+            return self
+        return self.impl.coerce_compared_value(op, value)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        # Only instants: `at - interval` binds a timedelta through this type too.
+        return as_utc(value) if isinstance(value, dt.datetime) else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return as_utc(value) if isinstance(value, dt.datetime) else value
+
 
 # Usage, aggregated per day: a view or a search is a counter, not a row.
 article_views = sa.Table(
@@ -29,7 +53,7 @@ searches = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("results", sa.Integer, nullable=False),  # results of the last such search
-    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
 )
 
 votes = sa.Table(
@@ -54,9 +78,9 @@ accounts = sa.Table(
     sa.Column("last_name", sa.String(100), nullable=False),
     sa.Column("email", sa.String(254), nullable=False),
     sa.Column("password_hash", sa.String(200)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("activated_at", sa.DateTime(timezone=True)),
-    sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("activated_at", UtcDateTime()),
+    sa.Column("disabled_at", UtcDateTime()),
 )
 
 # Single-use links (activation, password reset, e-mail change): only their hash is kept.
@@ -67,9 +91,9 @@ tokens = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("purpose", sa.String(20), nullable=False),
     sa.Column("new_email", sa.String(254)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("used_at", UtcDateTime()),
 )
 
 sessions = sa.Table(
@@ -77,8 +101,8 @@ sessions = sa.Table(
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 # Every login success and failure, and what changes an account: also what throttling reads.
@@ -86,7 +110,7 @@ audit = sa.Table(
     "audit",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
     sa.Column("event", sa.String(40), nullable=False),
     sa.Column("login", sa.String(254), index=True),
     sa.Column("account_id", sa.Integer),
@@ -117,10 +141,10 @@ tickets = sa.Table(
     sa.Column("category", sa.String(100), nullable=False),
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("due_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("resolved_at", UtcDateTime()),
     # The form's one-time token: a double click or a retried request makes one ticket.
     sa.Column("creation_token", sa.String(64), unique=True),
 )
@@ -134,7 +158,7 @@ messages = sa.Table(
     sa.Column("from_support", sa.Boolean, nullable=False),
     sa.Column("internal", sa.Boolean, nullable=False, default=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 attachments = sa.Table(
@@ -156,7 +180,7 @@ suggestion_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account_id", sa.Integer),
     sa.Column("slug", sa.String(200), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
 )
 
 # Articles that support linked in replies: what editors should keep sharp.
@@ -166,7 +190,7 @@ article_links = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
     sa.Column("slug", sa.String(200), nullable=False, index=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
 )
 
 
@@ -179,9 +203,9 @@ uploads = sa.Table(
     sa.Column("filename", sa.String(255), nullable=False),
     sa.Column("content_type", sa.String(255), nullable=False),
     sa.Column("length", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("completed_at", UtcDateTime()),
     sa.Column("sha256", sa.String(64)),
 )
 

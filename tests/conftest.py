@@ -29,6 +29,7 @@ from kb.helpdesk.accounts import Account
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex, Snapshot
 from kb.web.app import create_app
+from kb.web.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONTENT = ROOT / "content"
@@ -172,6 +173,12 @@ class Web:
     app: Starlette
     client: TestClient
 
+    @property
+    def services(self) -> Services:
+        """What the routes work with: the engine, the stores, the index."""
+        services: Services = self.app.state.services
+        return services
+
     def csrf(self) -> str:
         """The CSRF token the browser got with its first page."""
         self.client.get("/")
@@ -238,7 +245,7 @@ def link_in(message: EmailMessage) -> str:
 
 def make_account(web: Web, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
     account, _ = accounts.save(
-        web.app.state.engine,
+        web.services.engine,
         role="etablissement",
         login=uai,
         establishment="Lycée Louis-le-Grand",
@@ -251,8 +258,8 @@ def make_account(web: Web, uai: str = "0750654D", email: str = "marie@example.fr
 
 def activated_account(web: Web, uai: str = "0750654D", **fields: str) -> Account:
     account = make_account(web, uai, **fields)
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
-    return accounts.by_login(web.app.state.engine, account.login)  # type: ignore[return-value]
+    accounts.set_password(web.services.engine, account, PASSWORD)
+    return accounts.by_login(web.services.engine, account.login)  # type: ignore[return-value]
 
 
 def log_in(web: Web, login: str = "0750654D", password: str = PASSWORD) -> httpx2.Response:
@@ -362,9 +369,9 @@ def client_for(web: Web, login: str | None = None) -> TestClient:
 
 
 def agent(web: Web, email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.app.state.engine, role="agent", login=email, establishment="",
+    account, _ = accounts.save(web.services.engine, role="agent", login=email, establishment="",
                                first_name="Sam", last_name="Support", email=email)  # fmt: skip
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    accounts.set_password(web.services.engine, account, PASSWORD)
     return account
 
 
@@ -400,14 +407,14 @@ class Refusals:
 
 
 def attachment_ids(web: Web) -> dict[str, int]:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         rows = connection.execute(sa.select(db.attachments.c.filename, db.attachments.c.id))
         return {name: int(id_) for name, id_ in rows}
 
 
 def state_of(web: Web) -> tuple[object, ...]:
     """Everything another establishment must not be able to change."""
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         tickets = connection.execute(
             sa.select(db.tickets.c.reference, db.tickets.c.status).order_by(db.tickets.c.id)
         ).all()

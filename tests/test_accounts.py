@@ -61,14 +61,14 @@ def test_login_page_checks_the_uai_before_any_password(web: Web) -> None:
     assert response.status_code == 400
     assert "sa lettre de contrôle ne correspond pas" in response.text
     assert 'value="0750654A"' in response.text  # what was typed is kept
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         events = connection.execute(sa.select(db.audit.c.event)).scalars().all()
     assert "login_failure" not in events
 
 
 def test_first_login_from_the_activation_mail(web: Web) -> None:
     account = make_account(web)
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, account)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
     assert mail["Subject"] == "Activez votre compte CPRO éducation"
@@ -105,8 +105,8 @@ def test_first_login_from_the_activation_mail(web: Web) -> None:
 
 def test_expired_link_is_refused(web: Web) -> None:
     account = make_account(web)
-    raw = accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
-    with web.app.state.engine.begin() as connection:
+    raw = accounts.issue_link(web.services.engine, account, "activation", hours=1)
+    with web.services.engine.begin() as connection:
         connection.execute(
             sa.update(db.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
         )
@@ -117,8 +117,8 @@ def test_expired_link_is_refused(web: Web) -> None:
 
 def test_a_new_link_replaces_the_previous_one(web: Web) -> None:
     account = make_account(web)
-    first = accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
-    accounts.issue_link(web.app.state.engine, account, "activation", hours=1)
+    first = accounts.issue_link(web.services.engine, account, "activation", hours=1)
+    accounts.issue_link(web.services.engine, account, "activation", hours=1)
     assert web.client.get(f"/activation/{first}").status_code == 410
 
 
@@ -161,7 +161,7 @@ def test_login_rotates_the_session_and_comes_back_where_asked(web: Web) -> None:
     old = web.client.cookies["kb_session"]
     log_in(web)
     assert web.client.cookies["kb_session"] != old
-    assert auth.session_account(web.app.state.engine, old.rpartition(".")[0]) is None
+    assert auth.session_account(web.services.engine, old.rpartition(".")[0]) is None
 
 
 def test_no_open_redirect_after_login(web: Web) -> None:
@@ -282,7 +282,7 @@ def test_forms_without_csrf_token_are_refused(web: Web, path: str, data: dict[st
 
 def test_throttling_grows_after_five_failures_and_never_locks_out_for_good(web: Web) -> None:
     activated_account(web)
-    engine = web.app.state.engine
+    engine = web.services.engine
     for _ in range(5):
         assert log_in(web, password="mauvais mot de passe").status_code == 400
     throttled = log_in(web, password=PASSWORD)  # even the right password must wait
@@ -328,7 +328,7 @@ def test_an_address_spraying_many_accounts_is_throttled_whatever_it_logs_into(we
 def test_disabled_account_cannot_log_in_and_loses_its_sessions(web: Web) -> None:
     activated_account(web)
     log_in(web)
-    accounts.disable(web.app.state.engine, "0750654D")
+    accounts.disable(web.services.engine, "0750654D")
     assert web.client.get("/espace-personnel").status_code == 303
     assert log_in(web).status_code == 400
 
@@ -352,7 +352,7 @@ def test_unknown_disabled_and_not_activated_accounts_get_a_wrong_password_s_answ
     activated_account(web)
     make_account(web, "0750655E", email="jean@example.fr")  # never activated
     activated_account(web, "0750656F", email="paul@example.fr")
-    accounts.disable(web.app.state.engine, "0750656F")
+    accounts.disable(web.services.engine, "0750656F")
     pages = {}
     for case, login in (("wrong password", "0750654D"), ("not activated", "0750655E"),
                         ("disabled", "0750656F"), ("unknown", "0750657G")):  # fmt: skip

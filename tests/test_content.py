@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,12 +10,28 @@ import pytest
 from conftest import CATEGORIES, Site, article, write_tree
 
 from kb.knowledge.build import check
+from kb.knowledge.problems import Problem
 
 
 def problems_of(tmp_path: Path, files: dict[str, str | bytes]) -> list[str]:
     root = write_tree(tmp_path / "content", {**CATEGORIES, **files})
-    _, problems = check(root)
-    return [f"{p.path.relative_to(root)}:{p.line}: {p.message}" for p in problems if not p.warning]
+    return messages(check(root)[1])
+
+
+def warnings_of(tmp_path: Path, files: dict[str, str | bytes]) -> list[str]:
+    root = write_tree(tmp_path / "content", {**CATEGORIES, **files})
+    return messages(check(root)[1], warnings=True)
+
+
+def messages(problems: list[Problem], warnings: bool = False) -> list[str]:
+    root = next((p.path for p in problems), Path("."))
+    while root.name and not (root / "abonnement").is_dir():
+        root = root.parent
+    return [
+        f"{p.path.relative_to(root)}:{p.line}: {p.message}"
+        for p in problems
+        if p.warning == warnings
+    ]
 
 
 def test_valid_content_has_no_problem(tmp_path: Path) -> None:
@@ -33,7 +50,13 @@ def test_yaml_error_names_the_line_of_the_fault(tmp_path: Path) -> None:
     ("header", "line", "message"),
     [
         ("title: [\n", 2, "valeur manquante ou crochet non fermé"),
-        ("title: 'x\n", 2, "guillemet ou crochet non fermé"),
+        ("title: 'x\n", 2, "guillemet ouvert ici et jamais fermé"),
+        # The quote opened on line 3 runs on to the end: line 3 is where it must be closed.
+        (
+            "title: x\nsummary: 'un résumé\nkeywords: [a]\norder: 2\n",
+            3,
+            "guillemet ouvert ici et jamais fermé",
+        ),
         ("title: x\n\tsummary: y\n", 3, "tabulation interdite : indentez avec des espaces"),
         ("title: x\nkeywords: [a, b\n", 3, "crochet « [ » non fermé"),
         ("title: @x\n", 2, "caractère interdit en début de valeur : guillemets"),
@@ -81,25 +104,46 @@ def test_wrong_types(tmp_path: Path) -> None:
     ]
 
 
-def test_slug_used_twice_names_both_files(tmp_path: Path) -> None:
-    files = {
-        "abonnement/a.md": article("A"),
-        "utilisation/b.md": article("B", slug="a"),
-    }
-    assert problems_of(tmp_path, files) == [
-        f"utilisation/b.md:3: adresse « a » déjà utilisée par "
-        f"{tmp_path / 'content/abonnement/a.md'} (slug)"
+def aged(root: Path, *names: str) -> None:
+    """Gives the files modification times in this order, oldest first."""
+    for n, name in enumerate(names):
+        os.utime(root / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+
+
+def test_slug_used_twice_is_blamed_on_the_newer_file(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "content",
+        {
+            **CATEGORIES,
+            "utilisation/ancien.md": article("Ancien", slug="a"),
+            "abonnement/a.md": article("Nouveau"),
+        },
+    )
+    aged(root, "utilisation/ancien.md", "abonnement/a.md")
+    assert messages(check(root)[1]) == [
+        f"abonnement/a.md:1: adresse « a » déjà utilisée par "
+        f"{root / 'utilisation/ancien.md'} (slug), plus ancien : choisissez-en une autre"
+    ]
+    aged(root, "abonnement/a.md", "utilisation/ancien.md")
+    assert messages(check(root)[1]) == [
+        f"utilisation/ancien.md:3: adresse « a » déjà utilisée par "
+        f"{root / 'abonnement/a.md'} (slug), plus ancien : choisissez-en une autre"
     ]
 
 
 def test_alias_used_twice_names_both_files(tmp_path: Path) -> None:
-    files = {
-        "abonnement/a.md": article("A", aliases="[ancien]"),
-        "abonnement/b.md": article("B", aliases="[ancien]"),
-    }
-    assert problems_of(tmp_path, files) == [
+    root = write_tree(
+        tmp_path / "content",
+        {
+            **CATEGORIES,
+            "abonnement/a.md": article("A", aliases="[ancien]"),
+            "abonnement/b.md": article("B", aliases="[ancien]"),
+        },
+    )
+    aged(root, "abonnement/a.md", "abonnement/b.md")
+    assert messages(check(root)[1]) == [
         f"abonnement/b.md:3: ancienne adresse « ancien » déjà utilisée par "
-        f"{tmp_path / 'content/abonnement/a.md'} (aliases)"
+        f"{root / 'abonnement/a.md'} (aliases), plus ancien : choisissez-en une autre"
     ]
 
 

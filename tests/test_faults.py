@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,16 +21,16 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import CATEGORIES, PASSWORD, Run, Web, activated_account, article, write_tree
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from kb import db
+from kb import db, testing
 from kb.config import Settings
 from kb.helpdesk import accounts
 from kb.helpdesk.attachments import Store
 from kb.knowledge.build import build
+from kb.testing import free_port
 from kb.web.app import create_app
 
 MIB = 1024 * 1024
@@ -46,12 +45,6 @@ SMALL_CONTENT = {
     ),
     "abonnement/facture.md": article("Obtenir une facture", "Les factures sont dans l'espace."),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kb_env(**variables: str | Path) -> dict[str, str]:
@@ -368,19 +361,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def serving(app: Starlette) -> Iterator[str]:
     """The app behind a real uvicorn on a free port, in a thread."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with testing.serving(app, log_level="critical") as base:
+        yield base
 
 
 def post_ticket(client: httpx2.Client, size: int, token: str, accept: str) -> httpx2.Response:

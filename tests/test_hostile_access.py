@@ -144,12 +144,12 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
     school, support = client_for(web, "0750654D"), client_for(web, "sam@cpro.fr")
     reference = new_ticket(school)
     upload_id = tus_upload(school, b"abc", complete=False)
-    pending, _ = accounts.save(web.app.state.engine, role="etablissement", login="0750655E",
+    pending, _ = accounts.save(web.services.engine, role="etablissement", login="0750655E",
                                establishment="Collège", first_name="Jean", last_name="Moulin",
                                email="jean@example.fr")  # fmt: skip
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, pending)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, pending)
     activation = link_in(outbox(web)[-1])
-    before, counted = state_of(web), web.app.state.usage.pending()
+    before, counted = state_of(web), web.services.usage.pending()
 
     anonymous = client_for(web)
     stolen = client_for(web).cookies["kb_csrf"]  # another browser's token: the wrong one
@@ -199,5 +199,5 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
             403,
         )
     assert not check.failures, "\n".join(check.failures)
-    assert state_of(web) == before and web.app.state.usage.pending() == counted
-    assert not accounts.by_login(web.app.state.engine, "0750655E").activated  # type: ignore[union-attr]
+    assert state_of(web) == before and web.services.usage.pending() == counted
+    assert not accounts.by_login(web.services.engine, "0750655E").activated  # type: ignore[union-attr]

@@ -29,12 +29,12 @@ MIB = 1024 * 1024
 
 
 def audit_rows(web: Web) -> int:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return int(connection.execute(sa.select(sa.func.count()).select_from(db.audit)).scalar())
 
 
 def ticket_rows(web: Web) -> int:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return int(connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar())
 
 

@@ -174,11 +174,11 @@ HOSTILE_NAMES = {
 
 def test_tickets_names_and_mails_come_back_escaped(make_web: Callable[..., Web]) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               email="marie@example.fr", **HOSTILE_NAMES)  # fmt: skip
     accounts.set_password(engine, school, PASSWORD)
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    notifications.send_activation(engine, web.services.mailer, web.settings, school)
     assert_escaped(html_of(outbox(web)[-1]), school.name, "Lycée " + IMG)
     agent(web)
 
@@ -266,11 +266,11 @@ def test_an_account_name_cannot_change_who_gets_its_mail(
     make_web: Callable[..., Web], first_name: str
 ) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               establishment="Lycée", first_name=first_name, last_name="Curie",
                               email="marie@example.fr")  # fmt: skip
-    notifications.send_activation(engine, web.app.state.mailer, web.settings, school)
+    notifications.send_activation(engine, web.services.mailer, web.settings, school)
     [mail] = outbox(web)  # as written to the outbox, or sent through SMTP: the same bytes
     assert recipients(mail) == ["marie@example.fr"], mail["To"]
 
@@ -279,7 +279,7 @@ def test_a_line_break_in_an_account_name_cannot_add_mail_headers(
     make_web: Callable[..., Web],
 ) -> None:
     web = make_web({})
-    engine = web.app.state.engine
+    engine = web.services.engine
     try:
         school, _ = accounts.save(
             engine, role="etablissement", login="0750654D", email="marie@example.fr",

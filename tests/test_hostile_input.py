@@ -132,7 +132,8 @@ def test_kb_search_never_prints_a_traceback(
 
 PROBLEM_LINE = re.compile(r"^.+:\d+: .+$")
 CHECK_SUMMARY = re.compile(
-    r"^(\d+ avertissement\(s\) :|\d+ erreur\(s\)\.|Contenu valide : \d+ articles, \d+ catégories\.)$"
+    r"^(\d+ avertissement\(s\) :|Échec : \d+ erreur\(s\)( et \d+ avertissement\(s\))? "
+    r"\(\d+ articles, \d+ catégories\)\.|Contenu valide : \d+ articles, \d+ catégories\.)$"
 )
 BUILD_SUMMARY = re.compile(
     r"^(\d+ avertissement\(s\) :|\d+ erreur\(s\) : rien n'a été construit\.)$"

@@ -18,7 +18,7 @@ PARALLEL = 16
 
 
 def events(web: Web, *names: str) -> list[str]:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         query = sa.select(db.audit.c.event).where(db.audit.c.event.in_(names))
         return list(connection.execute(query).scalars())
 
@@ -101,7 +101,7 @@ def test_parallel_upload_creations_never_pass_the_accounts_quota(
         with ThreadPoolExecutor(PARALLEL) as pool:
             statuses = list(pool.map(create, range(24)))
         assert sorted(statuses) == [201] * 3 + [403] * 21
-        with web.app.state.engine.connect() as connection:
+        with web.services.engine.connect() as connection:
             assert (
                 connection.execute(sa.select(sa.func.count()).select_from(db.uploads)).scalar() == 3
             )
@@ -150,5 +150,5 @@ def test_parallel_submissions_of_one_form_make_one_ticket(
         theirs = submit(other)
         assert theirs.status_code == 303
         assert theirs.headers["location"].split("?")[0] not in mine
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 2

@@ -91,7 +91,7 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
             ("fichiers", ("..", b"d", "text/plain")),
         ],
     )
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         rows = connection.execute(sa.select(db.attachments)).all()
     root = (web.settings.data_dir / "attachments").resolve()
     assert sorted(r.filename for r in rows) == ["kb.sqlite3", "passwd", "piece-jointe", "shadow"]
@@ -107,6 +107,6 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
     assert created.status_code == 201
     upload_id = created.headers["location"].rsplit("/", 1)[1]
     assert re.fullmatch(r"[0-9a-f]{32}", upload_id)
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         [upload] = connection.execute(sa.select(db.uploads)).all()
     assert upload.filename == "kb.sqlite3"

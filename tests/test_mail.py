@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from kb.config import Settings
 from kb.helpdesk.mail import Mail, Mailer, MailError
+from kb.testing import free_port
 
 MAIL = Mail(
     to="Marie Curie <marie@example.fr>",
@@ -33,12 +33,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -132,7 +126,7 @@ def test_account_activation_through_smtp(
     inbox, port = smtp
     web = make_web({}, smtp_url=f"smtp://127.0.0.1:{port}", base_url="https://aide.example.fr")
     account = make_account(web)
-    notifications.send_activation(web.app.state.engine, web.app.state.mailer, web.settings, account)
+    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
     [message] = inbox.messages
     assert link_in(message).startswith("/activation/")
     assert "https://aide.example.fr/activation/" in message.get_body(("plain",)).get_content()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import Site, article
+from conftest import CATEGORIES, Site, article, write_tree
+
+from kb.knowledge.build import check
 
 
 def page_of(site: Site, slug: str) -> str:
@@ -21,12 +24,12 @@ def test_headings_get_stable_french_ids_and_a_link_to_copy(make_site: Callable[.
     assert '<h3 id="ou-ca">' in html
     # The link follows the heading, outside it: the heading's name stays its text.
     assert (
-        '<div class="section-heading"><h2 id="etape-1-se-connecter">Étape 1 : se connecter</h2>'
+        '<div class="section-heading"><h2 id="etape-1-se-connecter">Étape 1\u00a0: se connecter</h2>'
         '<a href="#etape-1-se-connecter" class="heading-anchor" '
-        'aria-label="Lien vers la section « Étape 1 : se connecter »">#</a></div>' in html
+        'aria-label="Lien vers la section « Étape 1\u00a0: se connecter »">#</a></div>' in html
     )
     headings = site.snapshot().article("a").headings  # type: ignore[union-attr]
-    assert headings[0] == (2, "Étape 1 : se connecter", "etape-1-se-connecter")
+    assert headings[0] == (2, "Étape 1\u00a0: se connecter", "etape-1-se-connecter")
 
 
 def test_raw_html_is_shown_as_text(make_site: Callable[..., Site]) -> None:
@@ -50,7 +53,7 @@ def test_links_to_md_files_become_article_urls(make_site: Callable[..., Site]) -
             "A",
             "Voir [B](../utilisation/b.md#etapes), [C](c.md) et [le site](https://example.org/x.md).",
         ),
-        "utilisation/b.md": article("B", slug="nouvelle-adresse"),
+        "utilisation/b.md": article("B", "## Étapes\n\nTexte.", slug="nouvelle-adresse"),
         "abonnement/c.md": article("C"),
     }
     html = page_of(make_site(files), "a")
@@ -64,3 +67,36 @@ def test_plain_text_for_search_leaves_out_markup(make_site: Callable[..., Site])
     site = make_site({"abonnement/a.md": article("A", body)})
     text = site.snapshot().article("a").text  # type: ignore[union-attr]
     assert text == "Titre\nUn mot et code.\npoint un\npoint deux"
+
+
+def test_french_spacing_is_made_non_breaking_by_the_renderer(
+    make_site: Callable[..., Site],
+) -> None:
+    body = (
+        "Pourquoi ? Parce que : « voilà » ; enfin !\n\n"
+        "Le code `a ; b ?` et l'adresse https://example.org/a?b=1 restent tels quels, à 10:30."
+    )
+    html = page_of(make_site({"abonnement/a.md": article("A", body)}), "a")
+    assert "Pourquoi\u202f? Parce que\u00a0: «\u00a0voilà\u00a0»\u202f; enfin\u202f!" in html
+    assert "<code>a ; b ?</code>" in html
+    assert "https://example.org/a?b=1" in html and "10:30" in html
+
+
+def test_check_warns_where_no_space_was_typed(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "content",
+        {
+            **CATEGORIES,
+            "abonnement/a.md": article(
+                "Pourquoi?",
+                "Bien.\n\nUne ligne.\nVoir: «ici» et `code?`, à 10:30, https://x.fr/?a.",
+                summary="Tout va bien !",
+            ),
+        },
+    )
+    warnings = [f"{p.line}: {p.message}" for p in check(root)[1] if "espace" in p.message]
+    assert [w.split(" : en français")[0] for w in warnings] == [
+        "2: espace manquante dans « Pourquoi? »",
+        "8: espace manquante dans « Voir: »",
+        "8: espace manquante dans « «ici» »",
+    ]

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import httpx2
 import pytest
-import uvicorn
 from conftest import Web, article
 
+from kb.testing import serving
 from kb.web.app import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -31,15 +24,8 @@ def preview(make_web: Callable[..., Web]) -> Iterator[tuple[Web, str]]:
     # The server's own app: one lifespan, so one watcher, as under kb serve --reload.
     settings = dataclasses.replace(web.settings, live_reload=True, show_drafts=True)
     app = create_app(settings, background=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield web, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(app) as base:
+        yield web, base
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:

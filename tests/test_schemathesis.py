@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx2
 import pytest
 import schemathesis
-import uvicorn
 from argon2 import PasswordHasher
 from conftest import CATEGORIES, PASSWORD, article, write_tree
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +22,7 @@ from schemathesis import BaseSchema, Case, GenerationMode
 from kb.config import Settings
 from kb.helpdesk import accounts
 from kb.knowledge.build import build
+from kb.testing import serving
 from kb.web.api import OPENAPI
 from kb.web.app import create_app
 
@@ -49,12 +46,6 @@ EXAMPLES = settings(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The help center on 127.0.0.1, as `kb serve` runs it, with one activated establishment."""
@@ -66,23 +57,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         max_upload_bytes=1024 * 1024,
     )  # fmt: skip
     app = create_app(config, background=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    with pytest.MonkeyPatch.context() as patch:  # test-sized argon2 costs, as in conftest
-        patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-        account, _ = accounts.save(app.state.engine, role="etablissement", login="0750654D",
-                                   establishment="Lycée", first_name="Marie", last_name="Curie",
-                                   email="marie@example.fr")  # fmt: skip
-        accounts.set_password(app.state.engine, account, PASSWORD)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(app) as base:  # started: the database is migrated
+        with pytest.MonkeyPatch.context() as patch:  # test-sized argon2 costs, as in conftest
+            patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+            account, _ = accounts.save(app.state.services.engine, role="etablissement", login="0750654D",
+                                       establishment="Lycée", first_name="Marie", last_name="Curie",
+                                       email="marie@example.fr")  # fmt: skip
+            accounts.set_password(app.state.services.engine, account, PASSWORD)
+        yield base
 
 
 # A category is a slug of the live index: any string is a well-formed request, and an unknown

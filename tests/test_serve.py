@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,52 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, write_tree
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from kb.testing import start_kb, stop, wait_until_up
 
 
-def serve(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KB_")}, **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_until_up(process: subprocess.Popen[str], base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read() if process.stdout else "exited")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("kb serve did not answer in time")
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        out, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
-    return out
+def serve(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    return start_kb("serve", *args, cwd=cwd)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -107,7 +62,9 @@ def test_serve_believes_forwarded_addresses_from_trusted_proxies_only_and_logs_n
     tmp_path: Path, trusted: str, seen_as: str
 ) -> None:
     content = write_tree(tmp_path / "content", {"abonnement/_category.yml": "title: A\n"})
-    process, base = serve(tmp_path, "--content", str(content), env={"KB_TRUSTED_PROXIES": trusted})
+    process, base = start_kb(
+        "serve", "--content", str(content), cwd=tmp_path, env={"KB_TRUSTED_PROXIES": trusted}
+    )
     try:
         wait_until_up(process, base)
         with urllib.request.urlopen(base + "/connexion") as response:

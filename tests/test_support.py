@@ -23,9 +23,9 @@ FILES = {
 
 
 def agent(web: Web, role: str = "agent", email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.app.state.engine, role=role, login=email, establishment="",
+    account, _ = accounts.save(web.services.engine, role=role, login=email, establishment="",
                                first_name="Sam", last_name="Support", email=email)  # fmt: skip
-    accounts.set_password(web.app.state.engine, account, PASSWORD)
+    accounts.set_password(web.services.engine, account, PASSWORD)
     return account
 
 
@@ -82,7 +82,7 @@ def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None
     log_in(web)
     first = new_ticket(web, "Mot de passe perdu")
     second = new_ticket(web, "Renouvellement", "abonnement")
-    with web.app.state.engine.begin() as connection:  # the second one is late
+    with web.services.engine.begin() as connection:  # the second one is late
         connection.execute(
             sa.update(db.tickets).where(db.tickets.c.reference == second)
             .values(due_at=accounts.now() - dt.timedelta(hours=1))
@@ -113,7 +113,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
                            data={"csrf": token, "message": body, "statut_apres": "en_attente"},
                            files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
     assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
     mail = outbox(web)[-1]
@@ -174,7 +174,7 @@ def test_report_figures_match_the_events(
 ) -> None:
     monkeypatch.setenv("KB_DATA_DIR", str(web.settings.data_dir))
     monkeypatch.setenv("KB_DATABASE_URL", web.settings.database_url)
-    usage = web.app.state.usage
+    usage = web.services.usage
     for _ in range(3):
         web.client.get("/recherche", params={"q": "mot de passe"})
     web.client.get("/recherche", params={"q": "xylophone"})
@@ -271,8 +271,8 @@ def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None
     log_in(web)
     reference = new_ticket(web)
     as_agent(web)
-    uploads = web.app.state.uploads
-    sam = accounts.by_login(web.app.state.engine, "sam@cpro.fr")
+    uploads = web.services.uploads
+    sam = accounts.by_login(web.services.engine, "sam@cpro.fr")
     upload = uploads.create(sam, 5, {"filename": "procedure.pdf"})
     appender = uploads.begin_append(upload, 0, None)
     appender.write(b"%PDF!")

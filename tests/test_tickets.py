@@ -44,7 +44,7 @@ def create(web: Web, files: list[tuple[str, tuple[str, bytes, str]]] | None = No
 
 
 def rows(web: Web, table: sa.Table) -> list[sa.Row]:  # type: ignore[type-arg]
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return list(connection.execute(sa.select(table)))
 
 
@@ -222,12 +222,12 @@ def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., We
 
 def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
     reference = create(web).headers["location"].split("?")[0].rsplit("/", 1)[1]
-    engine, store = web.app.state.engine, web.app.state.store
+    engine, store = web.services.engine, web.services.store
     agent, _ = accounts.save(engine, role="agent", login="sam@cpro.fr", establishment="",
                              first_name="Sam", last_name="Support", email="sam@cpro.fr")  # fmt: skip
     ticket = tickets.get_for(engine, agent, reference)
     tickets.reply(engine, store, ticket, agent, ReceivedForm({"message": "Essayez Firefox."}),
-                  hours=72, calendar="FR")  # fmt: skip
+                  delay=web.services.answer_delay)  # fmt: skip
     page = web.client.get(f"/tickets/{reference}").text
     assert "En attente de votre réponse" in page
     assert page.index("Le bouton ne répond pas.") < page.index("Essayez Firefox.")
@@ -263,9 +263,9 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
 def test_support_reply_mail(web: Web) -> None:
     from kb.helpdesk import notifications
 
-    account = accounts.by_login(web.app.state.engine, "0750654D")
+    account = accounts.by_login(web.services.engine, "0750654D")
     notifications.send_support_reply(
-        web.app.state.mailer, web.settings, account, "T-2026-000001", "Sujet"
+        web.services.mailer, web.settings, account, "T-2026-000001", "Sujet"
     )  # type: ignore[arg-type]
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
@@ -300,7 +300,7 @@ def test_leftover_temporary_files_are_removed_at_start(tmp_path: Path) -> None:
 
 
 def test_dropped_connection_mid_upload_leaves_nothing(web: Web) -> None:
-    app, state = web.app, web.app.state
+    app = web.app
     boundary = "limite"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{web.client.cookies["kb_csrf"]}\r\n'
@@ -329,7 +329,7 @@ def test_dropped_connection_mid_upload_leaves_nothing(web: Web) -> None:
     anyio.run(app, scope, receive, send)
     assert rows(web, db.tickets) == []
     assert stored_files(web) == []
-    assert state.store.temp_dir.exists()
+    assert web.services.store.temp_dir.exists()
 
 
 def test_french_file_names_are_kept(web: Web) -> None:

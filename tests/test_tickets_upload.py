@@ -5,45 +5,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import resource
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx2
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import PASSWORD, Web, activated_account
 
 from kb import db
+from kb.testing import serving
 
 GIB = 1024**3
 CHUNK = b"\x00\x01kb-piece-jointe\xff" * (1024 * 1024 // 20)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(make_web: Callable[..., Web]) -> Iterator[tuple[Web, str]]:
     web = make_web({})
     activated_account(web)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield web, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(web.app) as base:
+        yield web, base
 
 
 @contextlib.contextmanager
@@ -101,10 +82,10 @@ def _upload_two_gigabytes(web: Web, client: httpx2.Client) -> None:
     assert response.status_code == 303, response.text[:500]
     peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert peak_growth_mib < 150, f"memory grew by {peak_growth_mib:.0f} MiB"
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         [attachment] = connection.execute(sa.select(db.attachments)).all()
     assert (attachment.size, attachment.sha256) == (size, digest.hexdigest())
-    stored = web.app.state.store.final_path(attachment.stored_as)
+    stored = web.services.store.final_path(attachment.stored_as)
     assert stored.stat().st_size == size
     stored.unlink()  # 2 GiB: don't keep it around
 
@@ -114,32 +95,20 @@ def test_over_the_limit_the_server_stops_reading_and_keeps_nothing(
 ) -> None:
     web = make_web({}, max_upload_bytes=5 * 1024 * 1024)
     activated_account(web)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        with logged_in(f"http://127.0.0.1:{port}") as client:
-            body, _ = multipart(client.cookies["kb_csrf"], 50 * 1024 * 1024, hashlib.sha256())
-            try:
-                response = client.post(
-                    "/tickets", content=body,
-                    headers={"content-type": "multipart/form-data; boundary=kb-limite-0123456789",
-                             "accept": "application/json"},
-                )  # fmt: skip
-                assert response.status_code == 413
-                message = response.json()["error"]["message"]
-                assert "dépassent la taille autorisée (5 Mo en tout)" in message
-            except httpx2.TransportError:
-                pass  # the server may close the connection before the client has sent all
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-    with web.app.state.engine.connect() as connection:
+    with serving(web.app) as base, logged_in(base) as client:
+        body, _ = multipart(client.cookies["kb_csrf"], 50 * 1024 * 1024, hashlib.sha256())
+        try:
+            response = client.post(
+                "/tickets", content=body,
+                headers={"content-type": "multipart/form-data; boundary=kb-limite-0123456789",
+                         "accept": "application/json"},
+            )  # fmt: skip
+            assert response.status_code == 413
+            message = response.json()["error"]["message"]
+            assert "dépassent la taille autorisée (5 Mo en tout)" in message
+        except httpx2.TransportError:
+            pass  # the server may close the connection before the client has sent all
+    with web.services.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0
     files = [p for p in (web.settings.data_dir / "attachments").rglob("*") if p.is_file()]
     assert files == []

@@ -8,10 +8,8 @@ import datetime as dt
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,37 +17,20 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import PASSWORD, ROOT, Web, activated_account
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
-from kb import db
+from kb import db, testing
+from kb.testing import free_port
 
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(web: Web) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with testing.serving(web.app) as base:
+        yield base
 
 
 @contextlib.contextmanager
@@ -92,7 +73,7 @@ def served(make_web: Callable[..., Web], database_url: str) -> Iterator[tuple[We
 
 
 def upload_rows(web: Web) -> list[sa.Row]:  # type: ignore[type-arg]
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return list(connection.execute(sa.select(db.uploads)))
 
 
@@ -144,7 +125,7 @@ def test_tuspy_uploads_in_several_sessions_and_the_sha256_is_right(
     [row] = upload_rows(web)
     assert row.completed_at is not None
     assert (row.length, row.sha256, row.filename) == (5 * MIB + 123, expected, "export.bin")
-    stored = web.app.state.uploads.path(row.id)
+    stored = web.services.uploads.path(row.id)
     assert stored.stat().st_size == 5 * MIB + 123
 
 
@@ -162,7 +143,7 @@ def test_a_completed_upload_is_attached_by_moving_it(
         )
         uploader.upload()
         upload_id = uploader.url.rsplit("/", 1)[1]
-        source = web.app.state.uploads.path(upload_id)
+        source = web.services.uploads.path(upload_id)
         inode = source.stat().st_ino
         response = http.post(
             "/tickets",
@@ -180,9 +161,9 @@ def test_a_completed_upload_is_attached_by_moving_it(
         page = http.get(response.headers["location"]).text
         assert ">rapport.pdf</a>" in page and "(3 Mo)" in page
     assert upload_rows(web) == [] and not source.exists()
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         [attachment] = connection.execute(sa.select(db.attachments)).all()
-    moved = web.app.state.store.final_path(attachment.stored_as)
+    moved = web.services.store.final_path(attachment.stored_as)
     assert (attachment.sha256, attachment.size) == (expected, 3 * MIB)
     assert moved.stat().st_ino == inode  # renamed, not copied
 
@@ -366,16 +347,16 @@ def test_expired_uploads_are_swept_with_their_bytes(served: tuple[Web, str]) -> 
                 "Content-Type": "application/offset+octet-stream",
             },
         )
-        with web.app.state.engine.begin() as connection:
+        with web.services.engine.begin() as connection:
             connection.execute(
                 sa.update(db.uploads).values(
                     expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
                 )
             )
         assert http.head(url, headers=tus).status_code == 404
-        path = web.app.state.uploads.path(url.rsplit("/", 1)[1])
+        path = web.services.uploads.path(url.rsplit("/", 1)[1])
         assert path.exists()
-        assert web.app.state.uploads.sweep() == 1
+        assert web.services.uploads.sweep() == 1
         assert not path.exists() and upload_rows(web) == []
 
 

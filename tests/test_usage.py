@@ -24,7 +24,7 @@ FILES = {
 
 
 def rows(web: Web, table: sa.Table) -> list[tuple[object, ...]]:
-    with web.app.state.engine.connect() as connection:
+    with web.services.engine.connect() as connection:
         return [tuple(r) for r in connection.execute(sa.select(table).order_by(*table.primary_key))]
 
 
@@ -42,14 +42,14 @@ def test_views_searches_and_votes_wait_in_memory_then_land(
     token = web.csrf()
     web.client.post("/articles/a1/vote", data={"csrf": token, "utile": "non"})
     assert rows(web, db.article_views) == []  # nothing written on the request path
-    assert web.app.state.usage.flush() == 4
+    assert web.services.usage.flush() == 4
     today = usage.today()
     assert rows(web, db.article_views) == [("a1", today, 3)]
     searched = {r[0]: (r[2], r[3]) for r in rows(web, db.searches)}
     assert searched == {"facture": (2, 6), "xylophone": (1, 0)}
     assert rows(web, db.votes) == [("a1", today, 0, 1)]
     web.client.get("/articles/a1")
-    web.app.state.usage.flush()
+    web.services.usage.flush()
     assert rows(web, db.article_views) == [("a1", today, 4)]
 
 
@@ -57,7 +57,7 @@ def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
     make_web: Callable[..., Web], database_url: str
 ) -> None:
     web = make_web(FILES, database_url=database_url)
-    engine = web.app.state.engine
+    engine = web.services.engine
     today = usage.today()
     with engine.begin() as connection:
         for slug, day, views in [
@@ -82,10 +82,10 @@ def test_home_shows_the_frequent_questions_computed_in_the_background(
     for _ in range(2):
         web.client.get("/articles/a4")
     web.client.get("/articles/a0")
-    web.app.state.usage.flush()
+    web.services.usage.flush()
     before = web.client.get("/").text
     assert "/articles/a4" not in before  # computed in the background, not per request
-    anyio.run(refresh_frequent, web.app)
+    anyio.run(refresh_frequent, web.services)
     after = web.client.get("/").text
     assert (
         after.index("/articles/epingle") < after.index("/articles/a4") < after.index("/articles/a0")
@@ -95,7 +95,7 @@ def test_home_shows_the_frequent_questions_computed_in_the_background(
 def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -> None:  # type: ignore[no-untyped-def]
     web = make_web(FILES)
     web.client.get("/articles/a1")
-    recorder = web.app.state.usage
+    recorder = web.services.usage
     real_engine = recorder.engine
     recorder.engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3")
     with contextlib.suppress(sa.exc.SQLAlchemyError):

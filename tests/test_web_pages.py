@@ -193,7 +193,7 @@ def test_vote_without_javascript(web: Web) -> None:
     assert response.headers["location"] == "/articles/importer?vote=oui#vote"
     thanks = web.client.get("/articles/importer?vote=oui").text
     assert "Merci pour votre avis !" in thanks
-    assert web.app.state.usage.flush() == 2  # the vote and the view
+    assert web.services.usage.flush() == 2  # the vote and the view
 
 
 def test_vote_with_javascript_answers_json(web: Web) -> None:
@@ -231,7 +231,7 @@ def test_server_error_page_is_french_without_traceback(make_web: Callable[..., W
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
-    web.app.state.index.snapshot().search = boom  # type: ignore[method-assign]
+    web.services.index.snapshot().search = boom  # type: ignore[method-assign]
     client = type(web.client)(web.app, raise_server_exceptions=False)
     response = client.get("/recherche", params={"q": "x"})
     assert response.status_code == 500
@@ -264,7 +264,7 @@ def test_static_assets_have_hashed_urls_and_long_cache(web: Web) -> None:
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert web.client.get("/static/kb.0000000000.js").headers["cache-control"] == "no-cache"
     assert web.client.get("/static/../config.py").status_code == 404
-    vendored = web.app.state.templates.env.globals["static"]("tus.min.js")  # a dotted name
+    vendored = web.services.templates.env.globals["static"]("tus.min.js")  # a dotted name
     assert vendored.startswith("/static/tus.min.") and web.client.get(vendored).status_code == 200
 
 

@@ -122,7 +122,7 @@ class _Receiver:
         self._handle: IO[bytes] | None = None
         self._hash: Any = None
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> Any:  # python-multipart's MultipartCallbacks, a TypedDict
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

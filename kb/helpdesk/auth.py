@@ -78,7 +78,7 @@ def sign(value: str, key: bytes) -> str:
 
 def unsign(signed: str, key: bytes) -> str | None:
     value, _, _mac = signed.rpartition(".")
-    if value and hmac.compare_digest(sign(value, key), signed):
+    if value and hmac.compare_digest(sign(value, key).encode(), signed.encode("utf-8", "replace")):
         return value
     return None
 

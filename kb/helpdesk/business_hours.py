@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
-PARIS = ZoneInfo("Europe/Paris")
-DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
+from kb.clock import DAYS, MONTHS, PARIS
 
 
 @lru_cache(maxsize=16)
@@ -58,3 +54,14 @@ def in_words(moment: dt.datetime, zone: ZoneInfo = PARIS) -> str:
 def short(moment: dt.datetime, zone: ZoneInfo = PARIS) -> str:
     """'03/12/2026 14:05', for tables."""
     return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+@dataclass(frozen=True)
+class AnswerDelay:
+    """Support's promise: an answer within `hours` business hours on this holiday calendar."""
+
+    hours: float
+    calendar: str = "FR"
+
+    def due(self, start: dt.datetime) -> dt.datetime:
+        return add_business_hours(start, self.hours, self.calendar)

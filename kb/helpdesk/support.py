@@ -84,7 +84,7 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
             .offset((wanted.page - 1) * PER_PAGE)
         )
         found = [_ticket(r) for r in rows]
-        counts = dict(
+        counts: dict[str, int] = dict(
             connection.execute(
                 sa.select(tickets.c.status, sa.func.count()).group_by(tickets.c.status)
             ).all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -52,14 +53,19 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
 
 def _insert_missing(engine: Engine, key: str, at: dt.datetime) -> None:
     with engine.begin() as connection:
+        statement: Any
         if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(throttles)
         else:
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(throttles)
         connection.execute(
-            insert(throttles)
-            .values(key=key, count=0, window_start=at, blocked_until=None, version=0)
-            .on_conflict_do_nothing(index_elements=["key"])
+            statement.values(
+                key=key, count=0, window_start=at, blocked_until=None, version=0
+            ).on_conflict_do_nothing(index_elements=["key"])
         )
 
 
@@ -75,7 +81,7 @@ def take(engine: Engine, key: str, rule: Rule, at: dt.datetime) -> Reservation |
         blocked = _utc(row.blocked_until)
         if blocked is not None and blocked > at:
             return Limited(max(1, math.ceil((blocked - at).total_seconds())))
-        count, start = int(row.count), _utc(row.window_start)
+        count, start = int(row._mapping["count"]), _utc(row.window_start)
         assert start is not None
         if at - start >= rule.window:  # a quiet window: what came before is forgotten
             count, start = 0, at

@@ -17,7 +17,7 @@ from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.attachments import ReceivedForm, Store
-from kb.helpdesk.business_hours import add_business_hours
+from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
 
 STATUSES = {
@@ -97,10 +97,6 @@ class Page:
         return max(1, math.ceil(self.total / PER_PAGE))
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def validate(form: ReceivedForm, categories: dict[str, str]) -> tuple[str, str, str]:
     """(category, subject, message) or every problem at once, in French."""
     category = form.fields.get("categorie", "").strip()
@@ -129,8 +125,7 @@ def create(
     form: ReceivedForm,
     categories: dict[str, str],
     *,
-    hours: float,
-    calendar: str,
+    delay: AnswerDelay,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
 ) -> tuple[str, bool]:
@@ -152,18 +147,20 @@ def create(
     kept: list[tuple[str, Path | None]] = []
     try:
         with engine.begin() as connection:
-            ticket_id = connection.execute(
-                sa.insert(tickets).values(
+            ticket_id: int = connection.execute(
+                sa.insert(tickets)
+                .values(
                     account_id=account.id,
                     category=category,
                     subject=subject,
                     status="nouveau",
                     created_at=created,
-                    due_at=add_business_hours(created, hours, calendar),
+                    due_at=delay.due(created),
                     updated_at=created,
                     creation_token=token,
                 )
-            ).inserted_primary_key[0]
+                .returning(tickets.c.id)
+            ).scalar_one()
             reference = f"T-{created.year}-{ticket_id:06d}"
             connection.execute(
                 sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
@@ -208,8 +205,9 @@ def _add_message(
     upload_paths: Mapping[str, Path] | None = None,
 ) -> int:
     upload_paths = upload_paths or {}
-    message_id = connection.execute(
-        sa.insert(messages).values(
+    message_id: int = connection.execute(
+        sa.insert(messages)
+        .values(
             ticket_id=ticket_id,
             author_id=author.id,
             from_support=author.is_staff,
@@ -217,7 +215,8 @@ def _add_message(
             body=body,
             created_at=at,
         )
-    ).inserted_primary_key[0]
+        .returning(messages.c.id)
+    ).scalar_one()
     for received in form.files:
         _attach(
             connection, store, message_id, at, kept, received.temp_path, None,
@@ -271,8 +270,7 @@ def reply(
     author: Account,
     form: ReceivedForm,
     *,
-    hours: float,
-    calendar: str,
+    delay: AnswerDelay,
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
@@ -293,7 +291,7 @@ def reply(
     elif not author.is_staff:
         values.update(status="en_cours", resolved_at=None)
         if ticket.status in ("en_attente", "resolu"):
-            values["due_at"] = add_business_hours(at, hours, calendar)
+            values["due_at"] = delay.due(at)
     kept: list[tuple[str, Path | None]] = []
     try:
         with engine.begin() as connection:
@@ -310,7 +308,7 @@ def reply(
     return message_id
 
 
-def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, calendar: str) -> None:
+def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDelay) -> None:
     if status not in STATUSES:
         raise BadRequest(f"Statut inconnu « {status} ».")
     at = now()
@@ -318,7 +316,7 @@ def set_status(engine: Engine, ticket: Ticket, status: str, *, hours: float, cal
     if status == "resolu":
         values["resolved_at"] = at
     elif ticket.status == "resolu":  # reopened: support has a new full delay
-        values.update(resolved_at=None, due_at=add_business_hours(at, hours, calendar))
+        values.update(resolved_at=None, due_at=delay.due(at))
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
 
@@ -332,9 +330,9 @@ def _ticket(row: Any) -> Ticket:
         category=row.category,
         subject=row.subject,
         status=row.status,
-        created_at=_utc(row.created_at),
-        due_at=_utc(row.due_at),
-        updated_at=_utc(row.updated_at),
+        created_at=row.created_at,
+        due_at=row.due_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -393,7 +391,7 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             from_support=m.from_support,
             internal=m.internal,
             body=m.body,
-            created_at=_utc(m.created_at),
+            created_at=m.created_at,
             attachments=by_message.get(m.id, []),
         )
         for m in thread

@@ -60,11 +60,6 @@ class Upload:
     sha256: str | None
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives naive UTC, PostgreSQL its own UTC tzinfo: one kind of datetime from here."""
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def parse_metadata(header: str) -> dict[str, str]:
     """tus Upload-Metadata: 'key base64value,key2 base64value2'."""
     metadata: dict[str, str] = {}
@@ -108,8 +103,8 @@ class Uploads:
             content_type=row.content_type,
             length=int(row.length),
             offset=min(size, int(row.length)),
-            created_at=_utc(row.created_at),
-            expires_at=_utc(row.expires_at),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
             completed=row.completed_at is not None,
             sha256=row.sha256,
         )
@@ -120,7 +115,7 @@ class Uploads:
             row = connection.execute(
                 sa.select(uploads).where(uploads.c.id == upload_id[:32])
             ).first()
-        if row is None or row.account_id != account.id or _utc(row.expires_at) <= now():
+        if row is None or row.account_id != account.id or row.expires_at <= now():
             raise NotFound("Cet envoi n'existe pas ou a expiré.")
         return self._row(row)
 
@@ -258,14 +253,14 @@ class Uploads:
     def sweep(self) -> int:
         """Remove expired uploads, their rows and their bytes; and files with no row."""
         with self.engine.begin() as connection:
-            expired = (
+            expired: list[str] = list(
                 connection.execute(sa.select(uploads.c.id).where(uploads.c.expires_at <= now()))
                 .scalars()
                 .all()
             )
             if expired:
                 connection.execute(sa.delete(uploads).where(uploads.c.id.in_(expired)))
-            known = set(connection.execute(sa.select(uploads.c.id)).scalars())
+            known: set[str] = set(connection.execute(sa.select(uploads.c.id)).scalars())
         removed = 0
         if self.root.exists():
             for path in self.root.iterdir():

@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import PARIS
 from kb.db import article_links, article_views, searches, suggestion_events, tickets, votes
-from kb.insights.usage import PARIS
 
 AVOIDED_WINDOW = dt.timedelta(hours=1)
 TOP = 10
@@ -44,10 +44,6 @@ class Report:
 
 def _start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def build(
@@ -83,7 +79,7 @@ def build(
             .limit(TOP)
         ):
             report.no_result.append(
-                {"query": row.query, "count": int(row.total), "last_seen": _utc(row.last_seen)}
+                {"query": row.query, "count": int(row.total), "last_seen": row.last_seen}
             )
         views = sa.func.sum(article_views.c.views).label("views")
         for row in c.execute(
@@ -148,15 +144,17 @@ def build(
     return report
 
 
-def _suggestions(opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]) -> list:
+def _suggestions(
+    opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]
+) -> list[dict[str, Any]]:
     """Opens per article, and how many were not followed by a ticket within the hour."""
     tickets_by_account: dict[int, list[dt.datetime]] = defaultdict(list)
     for row in created:
-        tickets_by_account[row.account_id].append(_utc(row.created_at))
+        tickets_by_account[row.account_id].append(row.created_at)
     opens: Counter[str] = Counter()
     avoided: Counter[str] = Counter()
     for event in opened:
-        at = _utc(event.at)
+        at = event.at
         opens[event.slug] += 1
         followed = any(
             at <= t <= at + AVOIDED_WINDOW for t in tickets_by_account.get(event.account_id, [])
@@ -173,7 +171,7 @@ def _daily(
     since: dt.date, until: dt.date, daily_searches: Sequence[Any], created: Sequence[Any]
 ) -> list[dict[str, Any]]:
     by_day = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in daily_searches}
-    tickets_by_day = Counter(_utc(r.created_at).astimezone(PARIS).date() for r in created)
+    tickets_by_day = Counter(r.created_at.astimezone(PARIS).date() for r in created)
     days = []
     day = since
     while day <= until:
@@ -203,7 +201,7 @@ def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 2
         return left + i * step
 
     def y(value: int) -> float:
-        return top + plot_h - value * plot_h / peak
+        return float(top + plot_h - value * plot_h / peak)
 
     totals = {key: sum(d[key] for d in daily) for key, _, _ in SERIES}
     description = ", ".join(f"{label} : {totals[key]}" for key, label, _ in SERIES)

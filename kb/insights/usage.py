@@ -9,21 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from kb.clock import today
 from kb.db import article_views, searches, suggestion_events, upsert_many, votes
 from kb.knowledge.search.analysis import words
 
-PARIS = ZoneInfo("Europe/Paris")
 FREQUENT_COUNT = 3
 FREQUENT_WINDOW_DAYS = 30
-
-
-def today() -> dt.date:
-    return dt.datetime.now(PARIS).date()
 
 
 @lru_cache(maxsize=4096)  # the popular queries and their prefixes come back all day

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +12,16 @@ from urllib.parse import quote, unquote, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from kb.knowledge import writing
 from kb.knowledge.content import Article, Problem, slugify
+from kb.knowledge.typography import french_spacing
 
 # Bump when the HTML produced for the same Markdown changes: every article is re-rendered.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 ANCHOR_LEVELS = ("h2", "h3", "h4")
 
 
@@ -30,12 +33,27 @@ class Heading:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link from an article to an article (itself for `#section`), at a line of its file."""
+
+    slug: str
+    fragment: str
+    line: int
+    href: str
+
+
+@dataclass(frozen=True)
 class Rendered:
     html: str
     text: str  # everything a reader sees, headings included: what snippets quote
     body_text: str  # the same without the headings, which are indexed on their own
     headings: tuple[Heading, ...]
-    links: tuple[str, ...]  # slugs of the articles this one links to
+    outlinks: tuple[Link, ...] = ()
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Slugs of the other articles this one links to."""
+        return tuple(dict.fromkeys(link.slug for link in self.outlinks if link.href[:1] != "#"))
 
 
 def article_url(slug: str) -> str:
@@ -50,7 +68,18 @@ def make_markdown() -> MarkdownIt:
     md.add_render_rule("table_close", _table_close)
     md.add_render_rule("heading_open", _heading_open)
     md.add_render_rule("heading_close", _heading_close)
+    md.core.ruler.push("french_spacing", _french_spacing)
     return md
+
+
+def _french_spacing(state: StateCore) -> None:
+    """Editors type plain spaces; readers get no-break ones (code is left as written)."""
+    for token in state.tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        for child in token.children:
+            if child.type == "text":
+                child.content = french_spacing(child.content)
 
 
 def _table_open(
@@ -89,16 +118,24 @@ def _heading_close(
 
 
 class Renderer:
-    """Renders articles; `resolve` maps an article file's absolute path to its slug."""
+    """Renders articles; `resolve` maps an article file's absolute path to its slug. Links to
+    the files in `broken` are left alone: their own error says what is wrong, once."""
 
-    def __init__(self, resolve: Callable[[Path], str | None], known: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        resolve: Callable[[Path], str | None],
+        known: Sequence[Path] = (),
+        broken: Collection[Path] = (),
+    ) -> None:
         self.md = make_markdown()
         self.resolve = resolve
         self.known = [p.name for p in known]
+        self.broken = set(broken)
 
     def render(self, article: Article) -> tuple[Rendered, list[Problem]]:
         problems: list[Problem] = []
         tokens = self.md.parse(article.body)
+        problems += writing.check(article, tokens)
         # Before the heading anchors add their "#".
         text, body_text = _plain_text(tokens), _plain_text(tokens, headings=False)
         headings = self._anchor_headings(tokens)
@@ -131,8 +168,8 @@ class Renderer:
 
     def _rewrite_links(
         self, tokens: list[Token], article: Article, problems: list[Problem]
-    ) -> list[str]:
-        links: list[str] = []
+    ) -> list[Link]:
+        links: list[Link] = []
         for token in tokens:
             if token.type != "inline" or not token.children:
                 continue
@@ -141,11 +178,16 @@ class Renderer:
                     continue
                 href = str(child.attrGet("href") or "")
                 parts = urlsplit(href)
+                line = article.body_line + (token.map[0] if token.map else 0)
+                if href.startswith("#") and len(href) > 1:
+                    links.append(Link(article.slug, unquote(parts.fragment), line, href))
+                    continue
                 if parts.scheme or parts.netloc or not parts.path.endswith(".md"):
                     continue
-                line = article.body_line + (token.map[0] if token.map else 0)
                 target = (article.path.parent / unquote(parts.path)).resolve()
                 slug = self.resolve(target)
+                if slug is None and target in self.broken:
+                    continue
                 if slug is None:
                     hint = difflib.get_close_matches(Path(parts.path).name, self.known, n=1)
                     suggestion = f" : vouliez-vous dire « {hint[0]} » ?" if hint else ""
@@ -157,7 +199,7 @@ class Renderer:
                         )
                     )
                     continue
-                links.append(slug)
+                links.append(Link(slug, unquote(parts.fragment), line, href))
                 fragment = f"#{parts.fragment}" if parts.fragment else ""
                 child.attrSet("href", article_url(slug) + fragment)
         return links
@@ -195,4 +237,5 @@ def _inline_text_with_breaks(children: list[Token]) -> str:
 
 def render_fragment(markdown: str, **env: Any) -> str:
     """Markdown that is not an article (a category description): same rules, no links checked."""
-    return make_markdown().render(markdown, env)
+    html: str = make_markdown().render(markdown, env)
+    return html

@@ -9,26 +9,21 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
-from kb.knowledge.search import Snapshot
 from kb.knowledge.search.searcher import MAX_QUERY_CHARS, PER_PAGE_MAX
 from kb.web.compression import precompressed
 from kb.web.params import int_param
+from kb.web.services import Services, bind
 
 SUGGEST_MAX = 8
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route("/api/search", search, name="api_search"),
-        Route("/api/suggest", suggest, name="api_suggest"),
-        Route("/api/articles/{slug}", article, name="api_article"),
-        Route("/api/openapi.json", openapi, name="api_openapi"),
+        Route("/api/search", bind(services, search), name="api_search"),
+        Route("/api/suggest", bind(services, suggest), name="api_suggest"),
+        Route("/api/articles/{slug}", bind(services, article), name="api_article"),
+        Route("/api/openapi.json", bind(services, openapi), name="api_openapi"),
     ]
-
-
-def _snapshot(request: Request) -> Snapshot:
-    snapshot: Snapshot = request.app.state.index.snapshot()
-    return snapshot
 
 
 def _query(request: Request) -> str:
@@ -38,8 +33,8 @@ def _query(request: Request) -> str:
     return query
 
 
-async def search(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def search(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     query = _query(request)
     page = int_param(request, "page", default=1, low=1, high=1000)
     per_page = int_param(request, "per_page", default=10, low=1, high=PER_PAGE_MAX)
@@ -49,27 +44,27 @@ async def search(request: Request) -> Response:
         category=category,
         page=page,
         per_page=per_page,
-        drafts=request.app.state.settings.show_drafts,
+        drafts=services.settings.show_drafts,
     )
     if page == 1 and not results.empty_query:
-        request.app.state.usage.search(query, results.total)
+        services.usage.search(query, results.total)
     return precompressed(
         results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
     )
 
 
-async def suggest(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def suggest(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     query = _query(request)
     limit = int_param(request, "limit", default=SUGGEST_MAX, low=1, high=SUGGEST_MAX)
     suggestions = snapshot.suggest(query, limit=limit) if query.strip() else []
     return JSONResponse({"query": query, "suggestions": suggestions})
 
 
-async def article(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def article(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     slug = request.path_params["slug"]
-    page = snapshot.article(slug, drafts=request.app.state.settings.show_drafts)
+    page = snapshot.article(slug, drafts=services.settings.show_drafts)
     if page is None:
         target = snapshot.aliases.get(slug)
         if target is not None:
@@ -90,7 +85,7 @@ async def article(request: Request) -> Response:
     )
 
 
-async def openapi(request: Request) -> Response:
+async def openapi(services: Services, request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,36 +23,44 @@ from kb.helpdesk import accounts, auth, notifications, recovery
 from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
 from kb.helpdesk.auth import LoginRefused, NotYetActivated, TooManyAttempts
 from kb.helpdesk.mail import MailError
-from kb.web.pages import render
 from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Endpoint, Services, bind
 
 log = logging.getLogger("kb.helpdesk.auth")
 SESSION_COOKIE = "kb_session"
 LOGIN_URL = "/connexion"
 ACCOUNT_URL = "/espace-personnel"
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 
-
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route(LOGIN_URL, login, methods=["GET", "POST"], name="login"),
-        Route("/deconnexion", logout, methods=["POST"], name="logout"),
-        Route("/mot-de-passe-oublie", forgot, methods=["GET", "POST"], name="forgot"),
-        Route("/activation/{token}", activate, methods=["GET", "POST"], name="activate"),
-        Route(ACCOUNT_URL, personal_space, name="account"),
-        Route(f"{ACCOUNT_URL}/mot-de-passe", change_password, methods=["POST"]),
-        Route(f"{ACCOUNT_URL}/email", change_email, methods=["POST"]),
-        Route("/confirmation-email/{token}", confirm_email, methods=["GET", "POST"]),
-        Route("/annulation-email/{token}", cancel_email, methods=["GET", "POST"]),
+        Route(LOGIN_URL, bind(services, login), methods=["GET", "POST"], name="login"),
+        Route("/deconnexion", bind(services, logout), methods=["POST"], name="logout"),
+        Route(
+            "/mot-de-passe-oublie", bind(services, forgot), methods=["GET", "POST"], name="forgot"
+        ),
+        Route(
+            "/activation/{token}",
+            bind(services, activate),
+            methods=["GET", "POST"],
+            name="activate",
+        ),
+        Route(ACCOUNT_URL, bind(services, personal_space), name="account"),
+        Route(f"{ACCOUNT_URL}/mot-de-passe", bind(services, change_password), methods=["POST"]),
+        Route(f"{ACCOUNT_URL}/email", bind(services, change_email), methods=["POST"]),
+        Route(
+            "/confirmation-email/{token}", bind(services, confirm_email), methods=["GET", "POST"]
+        ),
+        Route("/annulation-email/{token}", bind(services, cancel_email), methods=["GET", "POST"]),
     ]
 
 
 class SessionMiddleware:
     """Puts the logged-in account (or None) in request.state before any route runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
+        self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,12 +69,11 @@ class SessionMiddleware:
             request = Request(scope)
             cookie = request.cookies.get(SESSION_COOKIE)
             if cookie:
-                app_state = scope["app"].state
-                raw = auth.unsign(cookie, app_state.secret_key)
+                raw = auth.unsign(cookie, self.services.secret_key)
                 if raw:
                     try:
                         account = await anyio.to_thread.run_sync(
-                            auth.session_account, app_state.engine, raw
+                            auth.session_account, self.services.engine, raw
                         )
                     except sa.exc.SQLAlchemyError:
                         # The database is down: the help center is read as a visitor
@@ -82,13 +89,13 @@ def login_required(endpoint: Endpoint) -> Endpoint:
     """Anonymous visitors go to the login page, and come back here after it."""
 
     @functools.wraps(endpoint)
-    async def wrapper(request: Request) -> Response:
+    async def wrapper(services: Services, request: Request) -> Response:
         if getattr(request.state, "session_unknown", False):
             raise DatabaseUnavailable(DATABASE_DOWN)
         if request.state.account is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{LOGIN_URL}?suivant={quote(target)}", status_code=303)
-        return await endpoint(request)
+        return await endpoint(services, request)
 
     return wrapper
 
@@ -130,56 +137,59 @@ def _field(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _start_session(request: Request, account: Account, target: str) -> Response:
-    state = request.app.state
-    raw = auth.open_session(state.engine, account)
+def _start_session(services: Services, request: Request, account: Account, target: str) -> Response:
+    raw = auth.open_session(services.engine, account)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        auth.sign(raw, state.secret_key),
+        auth.sign(raw, services.secret_key),
         max_age=auth.SESSION_DAYS * 86400,
         httponly=True,
         samesite="lax",
-        secure=state.settings.secure_cookies or request.url.scheme == "https",
+        secure=services.settings.secure_cookies or request.url.scheme == "https",
     )
     return response
 
 
-async def login(request: Request) -> Response:
+async def login(services: Services, request: Request) -> Response:
     target = _next_url(request.query_params.get("suivant"))
     if request.state.account is not None and request.method == "GET":
         return RedirectResponse(target, status_code=303)
     if request.method == "GET":
-        return render(request, "login.html", login="", error=None, target=target)
+        return services.render(request, "login.html", login="", error=None, target=target)
     form = await _form(request)
     login_value = _field(form, "identifiant")
-    state = request.app.state
     try:
         account = await anyio.to_thread.run_sync(
-            auth.log_in, state.engine, login_value, _field(form, "mot_de_passe"), _address(request)
+            auth.log_in,
+            services.engine,
+            login_value,
+            _field(form, "mot_de_passe"),
+            _address(request),
         )
     except (AccountError, LoginRefused, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 400
-        refused = render(
+        refused = services.render(
             request, "login.html", status=status, login=login_value, error=exc.message,
             target=target,
         )  # fmt: skip
         if isinstance(exc, NotYetActivated):  # by e-mail, after the answer: same words, same time
             refused.background = after_answer(
                 recovery.activation_hint,
-                state.engine, state.mailer, state.settings, exc.account, _address(request),
+                services.engine, services.mailer, services.settings, exc.account,
+                _address(request),
             )  # fmt: skip
         return refused
     if request.state.session:  # a new id at login: a planted cookie is worth nothing
-        auth.close_session(state.engine, request.state.session)
-    return _start_session(request, account, target)
+        auth.close_session(services.engine, request.state.session)
+    return _start_session(services, request, account, target)
 
 
-async def logout(request: Request) -> Response:
+async def logout(services: Services, request: Request) -> Response:
     await _form(request)
     if request.state.session:
-        auth.close_session(request.app.state.engine, request.state.session)
-        auth.record(request.app.state.engine, "logout", account=request.state.account)
+        auth.close_session(services.engine, request.state.session)
+        auth.record(services.engine, "logout", account=request.state.account)
     response = RedirectResponse(f"{LOGIN_URL}?deconnecte=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -192,42 +202,40 @@ FORGOT_SENT = (
 )
 
 
-async def forgot(request: Request) -> Response:
-    state = request.app.state
+async def forgot(services: Services, request: Request) -> Response:
     if request.method == "GET":
-        return render(request, "forgot.html", login="", error=None, sent=None)
+        return services.render(request, "forgot.html", login="", error=None, sent=None)
     form = await _form(request)
     login_value = _field(form, "identifiant")
     try:
         normalized = accounts.normalize_login(login_value)
     except AccountError as exc:
-        return render(
+        return services.render(
             request, "forgot.html", status=400, login=login_value, error=exc.message, sent=None
         )
     # The same answer, at the same speed, whether the account exists, is disabled, or has had
     # its share of mails this hour: the mail (if any) goes after the answer.
-    sent = FORGOT_SENT.format(hours=state.settings.reset_hours)
-    response = render(request, "forgot.html", login=login_value, error=None, sent=sent)
+    sent = FORGOT_SENT.format(hours=services.settings.reset_hours)
+    response = services.render(request, "forgot.html", login=login_value, error=None, sent=sent)
     response.background = after_answer(
         recovery.request_reset,
-        state.engine, state.mailer, state.settings, normalized, _address(request),
+        services.engine, services.mailer, services.settings, normalized, _address(request),
     )  # fmt: skip
     return response
 
 
-async def activate(request: Request) -> Response:
+async def activate(services: Services, request: Request) -> Response:
     """First login and forgotten password: choose the password, then be logged in."""
-    state = request.app.state
     token = request.path_params["token"]
     purposes = ("activation", "reset")
     try:
-        account, row = accounts.check_link(state.engine, token, purposes)
+        account, row = accounts.check_link(services.engine, token, purposes)
     except LinkInvalid as exc:
-        return render(request, "link_invalid.html", status=410, message=exc.message)
+        return services.render(request, "link_invalid.html", status=410, message=exc.message)
     first = row.purpose == "activation"
     context: dict[str, Any] = {"account_for_link": account, "first": first, "error": None}
     if request.method == "GET":
-        return render(request, "activation.html", **context)
+        return services.render(request, "activation.html", **context)
     form = await _form(request)
     password, confirmation = _field(form, "mot_de_passe"), _field(form, "confirmation")
     error = None
@@ -236,35 +244,38 @@ async def activate(request: Request) -> Response:
     else:
         error = accounts.password_problem(password, account)
     if error:
-        return render(request, "activation.html", status=400, **{**context, "error": error})
+        return services.render(
+            request, "activation.html", status=400, **{**context, "error": error}
+        )
     try:
-        accounts.use_link(state.engine, token, purposes)
+        accounts.use_link(services.engine, token, purposes)
     except LinkInvalid as exc:
-        return render(request, "link_invalid.html", status=410, message=exc.message)
-    accounts.set_password(state.engine, account, password)
-    auth.close_other_sessions(state.engine, account, keep=None)
-    response = _start_session(request, account, f"{ACCOUNT_URL}?bienvenue=1" if first else "/")
+        return services.render(request, "link_invalid.html", status=410, message=exc.message)
+    accounts.set_password(services.engine, account, password)
+    auth.close_other_sessions(services.engine, account, keep=None)
+    response = _start_session(
+        services, request, account, f"{ACCOUNT_URL}?bienvenue=1" if first else "/"
+    )
     if not first:  # a reset: the owner hears of it, whoever followed the link
         response.background = after_answer(
-            notifications.send_password_changed, state.mailer, state.settings, account
+            notifications.send_password_changed, services.mailer, services.settings, account
         )
     return response
 
 
 @login_required
-async def personal_space(request: Request) -> Response:
+async def personal_space(services: Services, request: Request) -> Response:
     notices = {
         "bienvenue": "Votre compte est activé : vous êtes connecté.",
         "mot-de-passe": "Votre mot de passe a été modifié. Vos autres sessions ont été fermées.",
         "email": "Votre nouvelle adresse e-mail est confirmée.",
     }
     notice = next((text for key, text in notices.items() if key in request.query_params), None)
-    return render(request, "account.html", notice=notice, errors={}, new_email="")
+    return services.render(request, "account.html", notice=notice, errors={}, new_email="")
 
 
 @login_required
-async def change_password(request: Request) -> Response:
-    state = request.app.state
+async def change_password(services: Services, request: Request) -> Response:
     form = await _form(request)
     account: Account = request.state.account
     new, confirmation = _field(form, "nouveau"), _field(form, "confirmation")
@@ -272,27 +283,26 @@ async def change_password(request: Request) -> Response:
         if new != confirmation:
             raise AccountError("Les deux nouveaux mots de passe ne sont pas identiques.")
         auth.change_password(
-            state.engine, account, _field(form, "actuel"), new, request.state.session,
+            services.engine, account, _field(form, "actuel"), new, request.state.session,
             _address(request),
         )  # fmt: skip
     except (AccountError, TooManyAttempts) as exc:
-        return render(
+        return services.render(
             request, "account.html", status=exc.status, notice=None,
             errors={"password": exc.message}, new_email="",
         )  # fmt: skip
-    auth.record(state.engine, "password_changed", account=account, address=_address(request))
+    auth.record(services.engine, "password_changed", account=account, address=_address(request))
     response = RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
     response.background = after_answer(
-        notifications.send_password_changed, state.mailer, state.settings, account
+        notifications.send_password_changed, services.mailer, services.settings, account
     )
     return response
 
 
 @login_required
-async def change_email(request: Request) -> Response:
+async def change_email(services: Services, request: Request) -> Response:
     """The current password first: a borrowed session must not be enough to take the account.
     The new address confirms; the address in use is told, with a link that undoes it all."""
-    state = request.app.state
     form = await _form(request)
     account: Account = request.state.account
     new_email = _field(form, "email")
@@ -302,22 +312,18 @@ async def change_email(request: Request) -> Response:
             raise AccountError("C'est déjà l'adresse e-mail du compte.")
         await anyio.to_thread.run_sync(
             auth.check_password,
-            state.engine, account, _field(form, "mot_de_passe"), _address(request),
+            services.engine, account, _field(form, "mot_de_passe"), _address(request),
         )  # fmt: skip
-        await anyio.to_thread.run_sync(
-            notifications.send_email_change,
-            state.engine, state.mailer, state.settings, account, email,
-        )  # fmt: skip
-        await anyio.to_thread.run_sync(
-            notifications.send_email_change_notice,
-            state.engine, state.mailer, state.settings, account, email,
-        )  # fmt: skip
+        for send in (notifications.send_email_change, notifications.send_email_change_notice):
+            await anyio.to_thread.run_sync(
+                send, services.engine, services.mailer, services.settings, account, email
+            )
     except (AccountError, MailError, TooManyAttempts) as exc:
-        return render(
+        return services.render(
             request, "account.html", status=exc.status, notice=None,
             errors={"email": exc.message}, new_email=new_email,
         )  # fmt: skip
-    return render(
+    return services.render(
         request,
         "account.html",
         notice=f"Un e-mail de confirmation a été envoyé à {email}. L'adresse du compte changera "
@@ -328,13 +334,12 @@ async def change_email(request: Request) -> Response:
 
 
 @login_required
-async def confirm_email(request: Request) -> Response:
+async def confirm_email(services: Services, request: Request) -> Response:
     """A button, not the link itself, confirms (mail scanners that open links change nothing),
     and only from a session of the account the link was made for."""
-    state = request.app.state
     token = request.path_params["token"]
     try:
-        account, row = accounts.check_link(state.engine, token, ("email_change",))
+        account, row = accounts.check_link(services.engine, token, ("email_change",))
         if account.id != request.state.account.id:
             raise LinkInvalid(
                 "Ce lien concerne un autre compte que celui qui est connecté : déconnectez-vous, "
@@ -342,35 +347,36 @@ async def confirm_email(request: Request) -> Response:
             )
         if request.method == "POST":
             await _form(request)
-            account, row = accounts.use_link(state.engine, token, ("email_change",))
-            accounts.change_email(state.engine, account, row.new_email)
-            auth.close_other_sessions(state.engine, account, keep=request.state.session)
+            account, row = accounts.use_link(services.engine, token, ("email_change",))
+            accounts.change_email(services.engine, account, row.new_email)
+            auth.close_other_sessions(services.engine, account, keep=request.state.session)
             return RedirectResponse(f"{ACCOUNT_URL}?email=1", status_code=303)
     except LinkInvalid as exc:
-        return render(request, "link_invalid.html", status=410, message=exc.message)
-    return render(request, "confirm_email.html", new_email=row.new_email, login_name=account.login)
+        return services.render(request, "link_invalid.html", status=410, message=exc.message)
+    return services.render(
+        request, "confirm_email.html", new_email=row.new_email, login_name=account.login
+    )
 
 
-async def cancel_email(request: Request) -> Response:
+async def cancel_email(services: Services, request: Request) -> Response:
     """From the notice sent to the previous address: that address comes back, every session
     ends, and a link to choose a new password goes to it."""
-    state = request.app.state
     token = request.path_params["token"]
     try:
-        account, row = accounts.check_link(state.engine, token, ("email_cancel",))
+        account, row = accounts.check_link(services.engine, token, ("email_cancel",))
         if request.method == "GET":
-            return render(request, "cancel_email.html", previous=row.new_email, done=False)
+            return services.render(request, "cancel_email.html", previous=row.new_email, done=False)
         await _form(request)
-        account, row = accounts.use_link(state.engine, token, ("email_cancel",))
+        account, row = accounts.use_link(services.engine, token, ("email_cancel",))
     except LinkInvalid as exc:
-        return render(request, "link_invalid.html", status=410, message=exc.message)
-    accounts.cancel_email_change(state.engine, account, row.new_email)
-    restored = accounts.get(state.engine, account.id) or account
+        return services.render(request, "link_invalid.html", status=410, message=exc.message)
+    accounts.cancel_email_change(services.engine, account, row.new_email)
+    restored = accounts.get(services.engine, account.id) or account
     request.state.account = None  # its session, if any, has just ended with the others
-    response = render(request, "cancel_email.html", previous=row.new_email, done=True)
+    response = services.render(request, "cancel_email.html", previous=row.new_email, done=True)
     if request.state.session:
         response.delete_cookie(SESSION_COOKIE)
     response.background = after_answer(
-        notifications.send_reset, state.engine, state.mailer, state.settings, restored
+        notifications.send_reset, services.engine, services.mailer, services.settings, restored
     )
     return response

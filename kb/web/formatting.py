@@ -7,10 +7,7 @@ import re
 
 from markupsafe import Markup, escape
 
-MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
+from kb.clock import MONTHS
 
 
 def french_date(value: str | dt.date | None) -> str:

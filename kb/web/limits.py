@@ -70,7 +70,7 @@ class BodyPolicy:
         named = set()
         for route in routes:
             name = getattr(route, "name", None)
-            if name in sizes:
+            if isinstance(name, str) and name in sizes:
                 table.append((route, sizes[name]))
                 named.add(name)
             elif isinstance(route, Route) and route.methods and not (route.methods & BODY_METHODS):

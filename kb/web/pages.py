@@ -10,68 +10,53 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
 from kb.knowledge.search import Snapshot
+from kb.web.errors import wants_json
 from kb.web.formatting import results_count
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Services, bind
 
 RELATED_COUNT = 5
 TICKETS_URL = "/tickets"
 NEW_TICKET_URL = "/tickets/nouveau"
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route("/", home, name="home"),
-        Route("/recherche", search, name="search"),
-        Route("/categories/{slug}", category, name="category"),
-        Route("/articles/{slug}", article, name="article"),
-        Route("/articles/{slug}/vote", vote, methods=["POST"], name="vote"),
-        Route("/accessibilite", accessibility, name="accessibility"),
+        Route("/", bind(services, home), name="home"),
+        Route("/recherche", bind(services, search), name="search"),
+        Route("/categories/{slug}", bind(services, category), name="category"),
+        Route("/articles/{slug}", bind(services, article), name="article"),
+        Route("/articles/{slug}/vote", bind(services, vote), methods=["POST"], name="vote"),
+        Route("/accessibilite", bind(services, accessibility), name="accessibility"),
     ]
 
 
-def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """A page: the shared context (categories, CSRF token, ticket links) plus its own."""
-    snapshot: Snapshot = request.app.state.index.snapshot()
-    base = {
-        "categories": snapshot.categories,
-        "csrf_field": CSRF_FIELD,
-        "csrf_token": request.state.csrf,
-        "tickets_url": TICKETS_URL,
-        "account": request.state.account,
-        "preview": request.app.state.preview,
-        "new_ticket_url": NEW_TICKET_URL,
-    }
-    return request.app.state.templates.TemplateResponse(
-        request, template, {**base, **context}, status_code=status
-    )
+async def home(services: Services, request: Request) -> Response:
+    return services.render(request, "home.html")
 
 
-def _snapshot(request: Request) -> Snapshot:
-    snapshot: Snapshot = request.app.state.index.snapshot()
-    return snapshot
-
-
-async def home(request: Request) -> Response:
-    return render(request, "home.html", frequent=request.app.state.frequent)
-
-
-async def search(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def search(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     query = request.query_params.get("q", "")
     category = request.query_params.get("categorie") or None
     page = int_param(request, "page", default=1, low=1, high=1000)
-    settings = request.app.state.settings
+    settings = services.settings
     try:
         results = snapshot.search(query, category=category, page=page, drafts=settings.show_drafts)
     except BadRequest as exc:
-        return render(
-            request, "search.html", status=400, query=query, error=exc.message, results=None,
-            frequent=request.app.state.frequent, category_titles=_titles(snapshot),
-        )  # fmt: skip
+        return services.render(
+            request,
+            "search.html",
+            status=400,
+            query=query,
+            error=exc.message,
+            results=None,
+            category_titles=_titles(snapshot),
+        )
     if page == 1 and not results.empty_query:
-        request.app.state.usage.search(query, results.total)
-    return render(
+        services.usage.search(query, results.total)
+    return services.render(
         request,
         "search.html",
         query=query,
@@ -80,7 +65,6 @@ async def search(request: Request) -> Response:
         count=results_count(results.total),
         category=category,
         category_titles=_titles(snapshot),
-        frequent=request.app.state.frequent,
     )
 
 
@@ -88,33 +72,33 @@ def _titles(snapshot: Snapshot) -> dict[str, str]:
     return {c["slug"]: c["title"] for c in snapshot.categories}
 
 
-async def category(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def category(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     slug = request.path_params["slug"]
     found = next((c for c in snapshot.categories if c["slug"] == slug), None)
     if found is None:
         raise NotFound("Cette catégorie n'existe pas.")
-    articles = snapshot.articles_in(slug, drafts=request.app.state.settings.show_drafts)
-    return render(request, "category.html", category=found, articles=articles)
+    articles = snapshot.articles_in(slug, drafts=services.settings.show_drafts)
+    return services.render(request, "category.html", category=found, articles=articles)
 
 
-async def article(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def article(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     slug = request.path_params["slug"]
-    drafts = request.app.state.settings.show_drafts
+    drafts = services.settings.show_drafts
     page = snapshot.article(slug, drafts=drafts)
     if page is None:
         target = snapshot.aliases.get(slug)
         if target is not None:
             return RedirectResponse(f"/articles/{target}", status_code=301)
         raise NotFound("Cet article n'existe pas ou n'est plus publié.")
-    request.app.state.usage.view(page.slug)
+    services.usage.view(page.slug)
     if request.query_params.get("depuis") == "ticket":
         account = request.state.account
-        request.app.state.usage.suggestion_opened(page.slug, account.id if account else None)
+        services.usage.suggestion_opened(page.slug, account.id if account else None)
     related = _related(snapshot, page.slug, page.related, drafts)
     category_info = next((c for c in snapshot.categories if c["slug"] == page.category), None)
-    return render(
+    return services.render(
         request,
         "article.html",
         article=page,
@@ -147,8 +131,8 @@ THANKS = {
 }
 
 
-async def vote(request: Request) -> Response:
-    snapshot = _snapshot(request)
+async def vote(services: Services, request: Request) -> Response:
+    snapshot = services.snapshot()
     slug = request.path_params["slug"]
     if snapshot.article(slug) is None:
         raise NotFound("Cet article n'existe pas ou n'est plus publié.")
@@ -159,11 +143,11 @@ async def vote(request: Request) -> Response:
         raise BadRequest(
             "Répondez « Oui » ou « Non » à la question « Cet article vous a-t-il été utile ? »."
         )
-    request.app.state.usage.vote(slug, answer == "oui")
-    if request.headers.get("accept", "").startswith("application/json"):
+    services.usage.vote(slug, answer == "oui")
+    if wants_json(request):
         return JSONResponse({"message": THANKS[str(answer)], "vote": answer})
     return RedirectResponse(f"/articles/{slug}?vote={answer}#vote", status_code=303)
 
 
-async def accessibility(request: Request) -> Response:
-    return render(request, "accessibilite.html")
+async def accessibility(services: Services, request: Request) -> Response:
+    return services.render(request, "accessibilite.html")

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from kb.errors import KbError
 from kb.knowledge.build import ContentErrors, build
+from kb.web.services import Services, bind
 
 log = logging.getLogger("kb.preview")
 EVENTS_URL = "/__apercu/evenements"
@@ -33,13 +33,13 @@ class Preview:
         self.version += 1
 
 
-def routes() -> list[Route]:
-    return [Route(EVENTS_URL, events)]
+def routes(services: Services) -> list[Route]:
+    return [Route(EVENTS_URL, bind(services, events))]
 
 
-async def events(request: Request) -> Response:
+async def events(services: Services, request: Request) -> Response:
     """Server-sent events: one `reload` each time the content or the templates change."""
-    preview: Preview | None = getattr(request.app.state, "preview", None)
+    preview = services.preview
     if preview is None:
         return Response(status_code=404)
 
@@ -57,11 +57,12 @@ async def events(request: Request) -> Response:
     )
 
 
-async def watch(app: Starlette, templates_dir: Path) -> None:
+async def watch(services: Services, templates_dir: Path) -> None:
     """Rebuild the index incrementally on each change; the last good version keeps serving."""
     from watchfiles import awatch
 
-    settings, preview = app.state.settings, app.state.preview
+    settings, preview = services.settings, services.preview
+    assert preview is not None  # watched only in the editors' preview
     content_dir = settings.content_dir.resolve()
     # A short rust_timeout: on shutdown the watcher's thread notices within half a second.
     async for changes in awatch(

@@ -152,10 +152,17 @@ def _refusal(path: str, status: int, code: str, message: str) -> Response:
     return HTMLResponse(page, status_code=status, headers=headers)
 
 
+def same_token(expected: str, sent: object) -> bool:
+    """Constant-time equality of two tokens, whatever bytes a client put in `sent`
+    (compare_digest refuses str with non-ASCII characters with a TypeError)."""
+    if not expected or not isinstance(sent, str):
+        return False
+    return hmac.compare_digest(expected.encode(), sent.encode("utf-8", "replace"))
+
+
 def check_csrf(request: Request, submitted: object) -> None:
     """The form's token must be the browser's cookie: another site cannot read either."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not isinstance(submitted, str) or not hmac.compare_digest(cookie, submitted):
+    if not same_token(request.cookies.get(CSRF_COOKIE, ""), submitted):
         raise CsrfRejected(
             "Le formulaire a expiré ou ne vient pas de ce site. "
             "Rechargez la page, puis recommencez."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,47 +12,49 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb.errors import BadRequest, KbError, NotFound
+from kb.errors import BadRequest, NotFound
 from kb.helpdesk import attachments, notifications, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
+from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
-from kb.helpdesk.uploads import Upload, Uploads
+from kb.web import forms
 from kb.web.auth import login_required
-from kb.web.pages import render
+from kb.web.errors import wants_json
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Services, bind
 
 log = logging.getLogger("kb.helpdesk.tickets")
-MULTIPART_SLACK = 1024 * 1024  # the form's text fields and multipart framing around the files
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route("/tickets", list_or_create, methods=["GET", "POST"], name="tickets"),
-        Route("/tickets/nouveau", new, name="new_ticket"),
-        Route("/tickets/{reference}", show, name="ticket"),
-        Route("/tickets/{reference}/reponses", reply, methods=["POST"], name="ticket_reply"),
-        Route("/tickets/{reference}/statut", status, methods=["POST"]),
-        Route("/tickets/{reference}/pieces-jointes/{attachment}", download),
+        Route("/tickets", bind(services, list_or_create), methods=["GET", "POST"], name="tickets"),
+        Route("/tickets/nouveau", bind(services, new), name="new_ticket"),
+        Route("/tickets/{reference}", bind(services, show), name="ticket"),
+        Route(
+            "/tickets/{reference}/reponses",
+            bind(services, reply),
+            methods=["POST"],
+            name="ticket_reply",
+        ),
+        Route("/tickets/{reference}/statut", bind(services, status), methods=["POST"]),
+        Route("/tickets/{reference}/pieces-jointes/{attachment}", bind(services, download)),
     ]
 
 
-def _categories(request: Request) -> dict[str, str]:
-    snapshot = request.app.state.index.snapshot()
-    return {c["slug"]: c["title"] for c in snapshot.categories}
+def categories(services: Services) -> dict[str, str]:
+    """Category titles by slug, as the live index has them."""
+    return {c["slug"]: c["title"] for c in services.snapshot().categories}
 
 
-def _wants_json(request: Request) -> bool:
-    return request.headers.get("accept", "").startswith("application/json")
-
-
-def _ticket_context(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
+def ticket_context(services: Services) -> dict[str, Any]:
+    """What the ticket pages, the establishment's and support's, show beside a ticket."""
+    settings = services.settings
     return {
         "statuses": tickets.STATUSES,
-        "category_titles": _categories(request),
+        "category_titles": categories(services),
         "in_words": in_words,
         "short": short,
         "human_size": attachments.human_size,
@@ -64,86 +65,55 @@ def _ticket_context(request: Request) -> dict[str, Any]:
 
 
 @login_required
-async def list_or_create(request: Request) -> Response:
+async def list_or_create(services: Services, request: Request) -> Response:
     if request.method == "POST":
-        return await create(request)
+        return await create(services, request)
     account: Account = request.state.account
     page = int_param(request, "page", default=1, low=1, high=10_000)
-    listing = await anyio.to_thread.run_sync(
-        tickets.list_for, request.app.state.engine, account, page
-    )
-    return render(request, "tickets.html", listing=listing, **_ticket_context(request))
+    listing = await anyio.to_thread.run_sync(tickets.list_for, services.engine, account, page)
+    return services.render(request, "tickets.html", listing=listing, **ticket_context(services))
 
 
 def _form_page(
-    request: Request, status: int = 200, fields: dict[str, str] | None = None,
+    services: Services, request: Request, status: int = 200, fields: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
     fields = fields or {}
     category = fields.get("categorie", request.query_params.get("categorie", ""))
-    return render(
+    return services.render(
         request,
         "ticket_new.html",
         status=status,
         fields={**fields, "categorie": category},
         errors=errors or {},
         token=fields.get("jeton") or uuid.uuid4().hex,
-        **_ticket_context(request),
+        **ticket_context(services),
     )
 
 
 @login_required
-async def new(request: Request) -> Response:
-    return _form_page(request)
+async def new(services: Services, request: Request) -> Response:
+    return _form_page(services, request)
 
 
-async def _receive(request: Request) -> ReceivedForm:
-    """The body, streamed: refused at once when it announces more than the limit."""
-    state = request.app.state
-    limit = state.settings.max_upload_bytes
-    declared = whole_number(request.headers.get("content-length", ""))
-    if declared is not None and declared > limit + MULTIPART_SLACK:
-        raise attachments.too_large(limit)
-    form = await attachments.receive(
-        request.stream(), request.headers.get("content-type", ""), state.store.temp_dir, limit
-    )
-    try:
-        check_csrf(request, form.fields.get(CSRF_FIELD))
-    except KbError:
-        form.discard()
-        raise
-    return form
-
-
-async def _error(request: Request, exc: KbError, page: Any) -> Response:
-    if _wants_json(request):
-        error: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.message}
-        if isinstance(exc, TicketInvalid):
-            error["fields"] = exc.errors
-        return JSONResponse({"error": error}, status_code=exc.status)
-    response = page()
-    return await response if hasattr(response, "__await__") else response
-
-
-async def create(request: Request) -> Response:
-    state = request.app.state
+async def create(services: Services, request: Request) -> Response:
     account: Account = request.state.account
-    categories = _categories(request)
+    titles = categories(services)
     try:
-        form = await _receive(request)
+        form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
-        fields = getattr(exc, "fields", {})
-        errors = {"fichiers": exc.message}
-        return await _error(
-            request, exc, lambda status=exc.status: _form_page(request, status, fields, errors)
+        fields: dict[str, str] = getattr(exc, "fields", {})
+        errors, status = {"fichiers": exc.message}, exc.status
+        return await forms.form_error(
+            request, exc, lambda: _form_page(services, request, status, fields, errors)
         )
     try:
-        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
+        uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         reference, created = await anyio.to_thread.run_sync(
             lambda: tickets.create(
-                state.engine, state.store, account, form, categories,
-                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-                uploaded=uploaded, upload_paths=_paths(request, uploaded),
+                services.engine, services.store, account, form, titles,
+                delay=services.answer_delay,
+                uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except TicketInvalid as exc:
@@ -151,47 +121,26 @@ async def create(request: Request) -> Response:
         if form.files:
             errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
         form.discard()
-        return await _error(request, exc, lambda: _form_page(request, 400, form.fields, errors))
+        return await forms.form_error(
+            request, exc, lambda: _form_page(services, request, 400, form.fields, errors)
+        )
     if created:
         subject = " ".join(form.fields["sujet"].split())
-        category = categories[form.fields["categorie"].strip()]
-        await _notify(
+        category = titles[form.fields["categorie"].strip()]
+        await notify(
             notifications.send_new_ticket,
-            state.mailer, state.settings, account, reference, subject, category,
+            services.mailer, services.settings, account, reference, subject, category,
             form.fields["message"].strip(),
         )  # fmt: skip
     url = f"/tickets/{reference}" + ("?cree=1" if created else "")
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse(
             {"reference": reference, "url": url}, status_code=201 if created else 200
         )
     return RedirectResponse(url, status_code=303)
 
 
-def _uploaded(request: Request, form: ReceivedForm) -> list[Upload]:
-    """The resumable uploads the form names: this account's, and complete."""
-    store: Uploads = request.app.state.uploads
-    found = []
-    for upload_id in form.lists.get("televersement", [])[: attachments.MAX_FILES]:
-        try:
-            upload = store.get(request.state.account, upload_id.strip())
-        except KbError:
-            raise TicketInvalid(
-                {"fichiers": "Une pièce jointe n'est plus disponible : joignez-la à nouveau."}
-            ) from None
-        if not upload.completed:
-            raise TicketInvalid(
-                {"fichiers": f"« {upload.filename} » n'est pas encore entièrement envoyé."}
-            )
-        found.append(upload)
-    return found
-
-
-def _paths(request: Request, uploaded: list[Upload]) -> dict[str, Path]:
-    return {u.id: request.app.state.uploads.path(u.id) for u in uploaded}
-
-
-async def _notify(send: Any, *args: Any) -> None:
+async def notify(send: Any, *args: Any) -> None:
     """Mail is sent after the ticket is safe; a mail failure never loses the ticket."""
     try:
         await anyio.to_thread.run_sync(send, *args)
@@ -199,22 +148,26 @@ async def _notify(send: Any, *args: Any) -> None:
         log.exception("tickets: notification failed")
 
 
-async def _ticket(request: Request) -> tickets.Ticket:
+async def _ticket(services: Services, request: Request) -> tickets.Ticket:
     account: Account = request.state.account
     return await anyio.to_thread.run_sync(
-        tickets.get_for, request.app.state.engine, account, request.path_params["reference"]
+        tickets.get_for, services.engine, account, request.path_params["reference"]
     )
 
 
 @login_required
-async def show(request: Request) -> Response:
-    return await _thread_page(request)
+async def show(services: Services, request: Request) -> Response:
+    return await _thread_page(services, request)
 
 
 async def _thread_page(
-    request: Request, status: int = 200, errors: dict[str, str] | None = None, message: str = ""
+    services: Services,
+    request: Request,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    message: str = "",
 ) -> Response:
-    ticket = await _ticket(request)
+    ticket = await _ticket(services, request)
     notices = {
         "cree": "Votre demande est enregistrée. Vous recevrez la réponse dans ce fil.",
         "repondu": "Votre réponse est ajoutée au fil.",
@@ -222,43 +175,43 @@ async def _thread_page(
         "rouvert": "Le ticket est rouvert.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
-    return render(
+    return services.render(
         request, "ticket.html", status=status, ticket=ticket, notice=notice, errors=errors or {},
-        message=message, **_ticket_context(request),
+        message=message, **ticket_context(services),
     )  # fmt: skip
 
 
 @login_required
-async def reply(request: Request) -> Response:
-    state = request.app.state
+async def reply(services: Services, request: Request) -> Response:
     account: Account = request.state.account
-    ticket = await _ticket(request)
+    ticket = await _ticket(services, request)
     try:
-        form = await _receive(request)
-        uploaded = await anyio.to_thread.run_sync(_uploaded, request, form)
+        form = await forms.receive(services, request)
+        uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         await anyio.to_thread.run_sync(
             lambda: tickets.reply(
-                state.engine, state.store, ticket, account, form,
-                hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-                uploaded=uploaded, upload_paths=_paths(request, uploaded),
+                services.engine, services.store, ticket, account, form,
+                delay=services.answer_delay,
+                uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         typed = getattr(exc, "fields", None) or {}
         errors, status = {"message": exc.message}, exc.status
-        return await _error(
-            request, exc, lambda: _thread_page(request, status, errors, typed.get("message", ""))
+        return await forms.form_error(
+            request,
+            exc,
+            lambda: _thread_page(services, request, status, errors, typed.get("message", "")),
         )
     url = f"/tickets/{ticket.reference}?repondu=1#fil"
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse({"reference": ticket.reference, "url": url})
     return RedirectResponse(url, status_code=303)
 
 
 @login_required
-async def status(request: Request) -> Response:
-    state = request.app.state
-    ticket = await _ticket(request)
+async def status(services: Services, request: Request) -> Response:
+    ticket = await _ticket(services, request)
     form = await request.form()
     check_csrf(request, form.get(CSRF_FIELD))
     wanted = form.get("statut")
@@ -269,26 +222,22 @@ async def status(request: Request) -> Response:
     else:
         raise BadRequest("Action inconnue sur ce ticket.")
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(
-            state.engine, ticket, new_status,
-            hours=state.settings.answer_hours, calendar=state.settings.holiday_calendar,
-        )
-    )  # fmt: skip
+        lambda: tickets.set_status(services.engine, ticket, new_status, delay=services.answer_delay)
+    )
     return RedirectResponse(f"/tickets/{ticket.reference}?{notice}=1", status_code=303)
 
 
 @login_required
-async def download(request: Request) -> Response:
+async def download(services: Services, request: Request) -> Response:
     """Only for the establishment that owns the ticket, and for support; never shown inline."""
-    state = request.app.state
     attachment_id = whole_number(request.path_params["attachment"], ID_MAX)
     if attachment_id is None:
         raise NotFound("Cette pièce jointe n'existe pas.")
     found = await anyio.to_thread.run_sync(
         tickets.attachment_for,
-        state.engine, request.state.account, request.path_params["reference"], attachment_id,
+        services.engine, request.state.account, request.path_params["reference"], attachment_id,
     )  # fmt: skip
-    path = state.store.final_path(found.stored_as)
+    path = services.store.final_path(found.stored_as)
     ascii_name = (
         found.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     )

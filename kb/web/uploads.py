@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from email.utils import format_datetime
 
 import anyio
@@ -16,7 +15,8 @@ from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
 from kb.web.limits import BodyTimeout
 from kb.web.params import whole_number
-from kb.web.security import CSRF_COOKIE
+from kb.web.security import CSRF_COOKIE, same_token
+from kb.web.services import Services, bind
 
 TUS_VERSION = "1.0.0"
 ENDPOINT = "/api/uploads"
@@ -32,12 +32,12 @@ class TusVersionUnsupported(KbError):
     code = "version_tus"
 
 
-def routes() -> list[Route]:
+def routes(services: Services) -> list[Route]:
     return [
-        Route(ENDPOINT, collection, methods=["OPTIONS", "POST"]),
+        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"]),
         Route(
             ENDPOINT + "/{upload_id}",
-            resource,
+            bind(services, resource),
             methods=["OPTIONS", "HEAD", "PATCH", "DELETE"],
             name="upload",
         ),
@@ -53,8 +53,8 @@ def _headers(upload: Upload | None = None) -> dict[str, str]:
     return headers
 
 
-def _options(request: Request) -> Response:
-    store: Uploads = request.app.state.uploads
+def _options(services: Services) -> Response:
+    store: Uploads = services.uploads
     return Response(
         status_code=204,
         headers={
@@ -77,7 +77,7 @@ def _account(request: Request) -> Account:
     if request.method != "HEAD":
         cookie = request.cookies.get(CSRF_COOKIE, "")
         sent = request.headers.get("x-csrf-token", "")
-        if not cookie or not hmac.compare_digest(cookie, sent):
+        if not same_token(cookie, sent):
             raise KbError("Jeton CSRF manquant ou invalide : rechargez la page.", status=403)
     return account
 
@@ -89,26 +89,26 @@ def _int_header(request: Request, name: str) -> int:
     return value
 
 
-async def collection(request: Request) -> Response:
+async def collection(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
-        return _options(request)
+        return _options(services)
     account = _account(request)
     if "upload-defer-length" in request.headers:
         raise BadRequest("La taille de l'envoi doit être annoncée (Upload-Length).")
     length = _int_header(request, "upload-length")
     metadata = parse_metadata(request.headers.get("upload-metadata", ""))
-    store: Uploads = request.app.state.uploads
+    store: Uploads = services.uploads
     upload = await anyio.to_thread.run_sync(store.create, account, length, metadata)
     headers = _headers(upload)
     headers["location"] = f"{ENDPOINT}/{upload.id}"
     return Response(status_code=201, headers=headers)
 
 
-async def resource(request: Request) -> Response:
+async def resource(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
-        return _options(request)
+        return _options(services)
     account = _account(request)
-    store: Uploads = request.app.state.uploads
+    store: Uploads = services.uploads
     upload = await anyio.to_thread.run_sync(store.get, account, request.path_params["upload_id"])
     if request.method == "HEAD":
         settled = await anyio.to_thread.run_sync(store.settled, upload)

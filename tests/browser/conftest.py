@@ -67,7 +67,7 @@ class Server:
 
     @property
     def settings(self) -> Settings:
-        settings: Settings = self.app.state.settings
+        settings: Settings = self.app.state.services.settings
         return settings
 
     def outbox(self) -> list[EmailMessage]:
@@ -88,20 +88,20 @@ class Server:
     def establishment(self, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
         """An activated establishment account: Marie Curie of the Lycée Louis-le-Grand."""
         account, _ = accounts.save(
-            self.app.state.engine, role="etablissement", login=uai,
+            self.app.state.services.engine, role="etablissement", login=uai,
             establishment="Lycée Louis-le-Grand", first_name="Marie", last_name="Curie",
             email=email,
         )  # fmt: skip
-        accounts.set_password(self.app.state.engine, account, PASSWORD)
+        accounts.set_password(self.app.state.services.engine, account, PASSWORD)
         return account
 
     def agent(self, email: str = "sam@cpro.fr") -> Account:
         """An activated support agent, who logs in with an e-mail address."""
         account, _ = accounts.save(
-            self.app.state.engine, role="agent", login=email, establishment="",
+            self.app.state.services.engine, role="agent", login=email, establishment="",
             first_name="Sam", last_name="Support", email=email,
         )  # fmt: skip
-        accounts.set_password(self.app.state.engine, account, PASSWORD)
+        accounts.set_password(self.app.state.services.engine, account, PASSWORD)
         return account
 
     def log_in(self, page: Page, login: str) -> None:

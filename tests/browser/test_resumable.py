@@ -85,7 +85,7 @@ def test_reload_in_the_middle_then_the_same_file_resumes(
     expect(page).to_have_url(re.compile(r"/tickets/T-\d{4}-\d{6}\?cree=1$"))
     expect(page.get_by_role("link", name="sauvegarde-eleves.zip")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text("(24 Mo)")
-    with helpdesk.app.state.engine.connect() as connection:
+    with helpdesk.app.state.services.engine.connect() as connection:
         [attachment] = connection.execute(sa.select(db.attachments)).all()
         assert connection.execute(sa.select(db.uploads)).all() == []
     assert (attachment.size, attachment.sha256) == (SIZE, hashlib.sha256(data).hexdigest())
@@ -118,7 +118,7 @@ def test_pause_resume_and_cancel(
     # Cancelled on the server too (tus termination), once the DELETE has arrived.
     deadline = time.monotonic() + 10
     while True:
-        with helpdesk.app.state.engine.connect() as connection:
+        with helpdesk.app.state.services.engine.connect() as connection:
             left = connection.execute(sa.select(db.uploads)).all()
         if not left or time.monotonic() > deadline:
             break

@@ -193,7 +193,7 @@ _FIRST_WORDS = frozenset(words[0] for words in FIXED_EXPRESSIONS)
 _LONGEST_FIRST = max(map(len, _FIRST_WORDS))
 
 
-class FixedExpressionFilter(Filter):
+class FixedExpressionFilter(Filter):  # type: ignore[misc]  # Whoosh has no types
     """The index side of `join_fixed`, on Whoosh tokens (lower case, before stop words)."""
 
     def __call__(self, tokens: Iterable[Token]) -> Iterable[Token]:
@@ -252,7 +252,8 @@ _stemmer = FrenchStemmer()
 
 @lru_cache(maxsize=100_000)
 def stem(folded_word: str) -> str:
-    return _stemmer.stem(folded_word)
+    stemmed: str = _stemmer.stem(folded_word)
+    return stemmed
 
 
 def words(text: str) -> list[str]:

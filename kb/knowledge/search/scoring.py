@@ -213,4 +213,5 @@ class Coordination:
     def __call__(self, docnum: int, score: float) -> float:
         if self.answered is None:
             return score
-        return score * (self.answered[docnum] / self.size) ** COORDINATION
+        coordinated: float = score * (self.answered[docnum] / self.size) ** COORDINATION
+        return coordinated

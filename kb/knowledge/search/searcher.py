@@ -413,7 +413,7 @@ class Snapshot:
             html=stored["html"],
             text=stored["text"],
             summary=meta.get("summary", ""),
-            headings=[tuple(h) for h in meta.get("headings", [])],  # type: ignore[misc]
+            headings=[tuple(h) for h in meta.get("headings", [])],
             updated=meta.get("updated"),
             related=meta.get("related", []),
             aliases=meta.get("aliases", []),

@@ -1,0 +1,70 @@
+"""Links between articles as a reader follows them: to a published article, to a section that
+exists. Checked over the whole help center, since an edit to one article breaks links in others."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.knowledge.problems import Problem, closest
+
+if TYPE_CHECKING:
+    from kb.knowledge.content import Article
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What the link check needs of one rendered article (kept in the index between builds)."""
+
+    path: Path
+    draft: bool
+    title: str
+    anchors: tuple[str, ...]
+    links: tuple[tuple[str, str, int, str], ...]  # (slug, fragment, line, href as written)
+
+
+def check_links(outlines: Mapping[str, Outline]) -> list[Problem]:
+    """A link to a draft is a 404 for readers; a link to a missing section lands at the top."""
+    problems: list[Problem] = []
+    for outline in outlines.values():
+        for slug, fragment, line, href in outline.links:
+            target = outlines.get(slug)
+            if target is None:
+                continue
+            if target.draft and not outline.draft:
+                problems.append(
+                    Problem(
+                        outline.path,
+                        line,
+                        f"lien vers un brouillon « {href} » : les lecteurs auraient une page "
+                        "introuvable ; publiez-le d'abord ou retirez le lien",
+                    )
+                )
+            elif fragment and fragment not in target.anchors:
+                problems.append(
+                    Problem(outline.path, line, _missing_anchor(href, fragment, target))
+                )
+    return problems
+
+
+def _missing_anchor(href: str, fragment: str, target: Outline) -> str:
+    where = "dans cet article" if href.startswith("#") else f"dans « {target.title} »"
+    hint = closest(fragment, target.anchors)
+    if not hint and target.anchors:
+        hint = f" (sections : {', '.join('#' + a for a in target.anchors[:8])})"
+    elif not target.anchors:
+        hint = " (cet article n'a pas d'intertitre)"
+    return f"section « #{fragment} » introuvable {where}{hint}"
+
+
+def outline_of(article: Article, anchors: Sequence[str], links: Sequence[Sequence[Any]]) -> Outline:
+    """An article's outline, from its rendering or from what the previous build kept of it."""
+    return Outline(
+        path=article.path,
+        draft=article.draft,
+        title=article.title,
+        anchors=tuple(str(a) for a in anchors),
+        links=tuple((str(s), str(f), int(n), str(h)) for s, f, n, h in links),
+    )

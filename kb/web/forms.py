@@ -1,0 +1,71 @@
+"""Ticket and reply forms: the streamed body and the resumable uploads it names, checked."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kb.errors import KbError
+from kb.helpdesk import attachments
+from kb.helpdesk.attachments import ReceivedForm
+from kb.helpdesk.tickets import TicketInvalid
+from kb.helpdesk.uploads import Upload
+from kb.web.errors import error_json, wants_json
+from kb.web.params import whole_number
+from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Services
+
+MULTIPART_SLACK = 1024 * 1024  # the form's text fields and multipart framing around the files
+
+
+async def receive(services: Services, request: Request) -> ReceivedForm:
+    """The body, streamed: refused at once when it announces more than the limit."""
+    limit = services.settings.max_upload_bytes
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit + MULTIPART_SLACK:
+        raise attachments.too_large(limit)
+    form = await attachments.receive(
+        request.stream(), request.headers.get("content-type", ""), services.store.temp_dir, limit
+    )
+    try:
+        check_csrf(request, form.fields.get(CSRF_FIELD))
+    except KbError:
+        form.discard()
+        raise
+    return form
+
+
+def uploaded(services: Services, request: Request, form: ReceivedForm) -> list[Upload]:
+    """The resumable uploads the form names: this account's, and complete."""
+    found = []
+    for upload_id in form.lists.get("televersement", [])[: attachments.MAX_FILES]:
+        try:
+            upload = services.uploads.get(request.state.account, upload_id.strip())
+        except KbError:
+            raise TicketInvalid(
+                {"fichiers": "Une pièce jointe n'est plus disponible : joignez-la à nouveau."}
+            ) from None
+        if not upload.completed:
+            raise TicketInvalid(
+                {"fichiers": f"« {upload.filename} » n'est pas encore entièrement envoyé."}
+            )
+        found.append(upload)
+    return found
+
+
+def upload_paths(services: Services, found: list[Upload]) -> dict[str, Path]:
+    return {u.id: services.uploads.path(u.id) for u in found}
+
+
+async def form_error(
+    request: Request, exc: KbError, page: Callable[[], Awaitable[Response] | Response]
+) -> Response:
+    """A refused form: the JSON error shape for the page's script, else the page again."""
+    if wants_json(request):
+        fields = exc.errors if isinstance(exc, TicketInvalid) else None
+        return error_json(exc.status, exc.code, exc.message, fields=fields)
+    response = page()
+    return await response if isinstance(response, Awaitable) else response

@@ -1,0 +1,67 @@
+"""What the routes work with, built once by create_app with the settings bound."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from kb.config import Settings
+from kb.helpdesk.attachments import Store
+from kb.helpdesk.business_hours import AnswerDelay
+from kb.helpdesk.mail import Mailer
+from kb.helpdesk.uploads import Uploads
+from kb.insights.usage import Usage
+from kb.knowledge.search import SearchIndex, Snapshot
+
+if TYPE_CHECKING:
+    from kb.web.preview import Preview
+
+
+@dataclass
+class Frequent:
+    """The three frequent questions, recomputed in the background, never per request."""
+
+    questions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Services:
+    """One per application: routes receive it explicitly (see `bind`), never from a global."""
+
+    settings: Settings
+    index: SearchIndex
+    engine: Engine
+    usage: Usage
+    templates: Jinja2Templates
+    mailer: Mailer
+    store: Store
+    uploads: Uploads
+    secret_key: bytes
+    answer_delay: AnswerDelay
+    frequent: Frequent
+    preview: Preview | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The live index generation: articles, categories and search, read together."""
+        return self.index.snapshot()
+
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        """A page: the shared context (added by the templates' context processor) plus its own."""
+        return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+
+Endpoint = Callable[[Services, Request], Awaitable[Response]]
+
+
+def bind(services: Services, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """A route's endpoint with the services passed first (Starlette unwraps the partial)."""
+    return functools.partial(endpoint, services)
