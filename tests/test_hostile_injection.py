@@ -214,12 +214,12 @@ def test_tickets_names_and_mails_come_back_escaped(make_web: Callable[..., Web])
 
     support = client_for(web, "sam@cpro.fr")
     assert_escaped(support.get("/support").text, subject, "Lycée " + IMG)
-    queue = support.get(
-        "/support",
-        params={"q": IMG, "categorie": SCRIPT, "statut": ATTRIBUTE, "etablissement": IMG},
-    )
+    queue = support.get("/support", params={"q": IMG, "categorie": SCRIPT, "statut": ATTRIBUTE})
     assert queue.status_code == 200
     assert_escaped(queue.text, IMG)
+    not_an_id = support.get("/support", params={"etablissement": IMG})
+    assert not_an_id.status_code == 400
+    assert_escaped(not_an_id.text)
     console = support.get(f"/support/tickets/{reference}", params={"article": IMG}).text
     assert_escaped(console, subject, school.name, "Lycée " + IMG, IMG)
     reply = support.post(

@@ -129,9 +129,9 @@ BODY_METHODS = {"POST", "PATCH", "DELETE", "PUT"}
 PARAMETERS = ("q", "page", "per_page", "limit", "categorie", "category", "statut", "etablissement",
               "depuis", "jusqu_au", "article", "suivant", "vote", "depuis")  # fmt: skip
 HOSTILE_VALUES = (
-    "²", "٣", "１", "9" * 30, "9" * 5000, "-1", "1e309", "NaN", "0x10", "2147483648",
+    "²", "٣", "１", "9" * 30, "9" * 1000, "-1", "1e309", "NaN", "0x10", "2147483648",
     "0001-01-01", "9999-12-31", "2026-02-30", "2026-13-01", "a\x00b", "%ff%fe",
-    "../../etc/passwd", "<script>", "'; DROP TABLE tickets; --", "é" * 3000,
+    "../../etc/passwd", "<script>", "'; DROP TABLE tickets; --", "é" * 300,
 )  # fmt: skip
 HOSTILE_SEGMENTS = ("9" * 30, "²", "-1", "0", "a%00b", "%ff", "..%2f..%2fkb", "%2e%2e", "x" * 3000)
 
@@ -177,6 +177,12 @@ class World:
 
 @pytest.fixture
 def world(make_web: Callable[..., Web], database_url: str) -> World:
+    return make_world(make_web, database_url)
+
+
+def make_world(make_web: Callable[..., Web], database_url: str) -> World:
+    """Two establishments (one with a ticket, a file and an upload), an agent, an editor, an
+    account waiting for activation, and a pending e-mail change: every id a route can name."""
     web = make_web({"abonnement/a.md": article("A")}, database_url=database_url)
     activated_account(web)
     activated_account(web, "0750655E", email="jean@example.fr")
@@ -305,8 +311,10 @@ def test_the_hostile_matrix_on_every_route(world: World) -> None:
     assert after[0] == before[0], "a ticket changed"  # no status, no new ticket
 
 
-def test_stalled_and_truncated_bodies_on_every_route(world: World) -> None:
-    """Against a real server: a body that stops is ended (408), one cut short changes nothing."""
+def test_stalled_and_truncated_bodies_on_every_route(make_web: Callable[..., Web]) -> None:
+    """Against a real server: a body that stops is ended (408), one cut short changes nothing.
+    (On SQLite only: the clock on bodies is in front of the routes, before any database.)"""
+    world = make_world(make_web, "")
     web = world.web
     web.app.state.body_policy.form_seconds = web.app.state.body_policy.idle_seconds = 0.3
     before = state_of(web)
