@@ -149,8 +149,9 @@ class BodyLimits:
             raise timed_out()
 
         async def closing_send(message: Message) -> None:
-            # A connection whose body was not read to its end cannot carry another request.
-            if cut and message["type"] == "http.response.start":
+            # A connection whose body was not read to its end (cut, or refused before it was
+            # read) carries no other request: closed at once, not after the keep-alive wait.
+            if (cut or not done) and message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
             await send(message)
 
