@@ -78,9 +78,11 @@ def test_serve_believes_forwarded_addresses_from_trusted_proxies_only_and_logs_n
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(login)
         assert refused.value.code == 400
+        refused.value.close()  # the answer's socket
         with pytest.raises(urllib.error.HTTPError) as expired:
             urllib.request.urlopen(base + "/activation/jeton-secret-de-test-123")
         assert expired.value.code == 410
+        expired.value.close()
     finally:
         out = stop(process)
     with sqlite3.connect(tmp_path / "var" / "kb.sqlite3") as database:
