@@ -93,6 +93,7 @@ from bench.upload import (
     stop_server,
     summarize_profile,
     ticket_attachment,
+    use_tree,
     wait_healthy,
     whole_mib,
 )
@@ -885,6 +886,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_arguments(parser)
     parser.add_argument("--chunk-mb", type=int, default=8, help="taille d'un PATCH, en Mio (8)")
     args = parser.parse_args(argv)
+    use_tree(args.tree)
     size = whole_mib(args.size_gb)
     chunk = args.chunk_mb * MIB
     if size <= 0 or args.runs < 1 or chunk <= 0 or size < 4 * chunk:

@@ -76,6 +76,10 @@ WARM_UP_BYTES = 4 * MIB
 # --------------------------------------------------------------------------- the server
 
 
+# Another source tree to measure (--tree, e.g. an export of main for "before"); None: this one.
+TREE: Path | None = None
+
+
 def kb_env(tmp: Path, limit: int) -> dict[str, str]:
     """The caller's environment without any KB_* of its own: SQLite and the outbox."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
@@ -92,9 +96,11 @@ def kb_env(tmp: Path, limit: int) -> dict[str, str]:
 def kb_command(*args: str) -> list[str]:
     """The venv's ``kb`` script when there is one, else the same entry point through python."""
     script = Path(sys.executable).with_name("kb")
-    if script.exists():
+    if script.exists() and TREE is None:
         return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from kb.cli import main; sys.exit(main())", *args]
+    first = f"sys.path.insert(0, {str(TREE)!r}); " if TREE is not None else ""
+    code = f"import sys; {first}from kb.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code, *args]
 
 
 def free_port() -> int:
@@ -592,6 +598,15 @@ def bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="un envoi de plus, échantillonné par py-spy")  # fmt: skip
     parser.add_argument("--keep-log", action="store_true", help="afficher le journal du serveur")
+    parser.add_argument(
+        "--tree", type=Path, default=None, help="le kb d'un autre arbre (un export de main)"
+    )
+
+
+def use_tree(tree: Path | None) -> None:
+    """--tree: the server and the CLI run that tree's kb (on this tree's content)."""
+    global TREE
+    TREE = tree.resolve() if tree is not None else None
 
 
 def whole_mib(size_gb: float) -> int:
@@ -618,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench_arguments(parser)
     args = parser.parse_args(argv)
+    use_tree(args.tree)
     size = whole_mib(args.size_gb)
     if size <= 0 or args.runs < 1:
         parser.error("--size-gb et --runs doivent être positifs")

@@ -138,6 +138,17 @@ def make_parser() -> argparse.ArgumentParser:
     invite = actions.add_parser("invite", help="renvoie l'e-mail d'activation")
     invite.add_argument("login", help="code UAI ou adresse e-mail")
 
+    p = commands.add_parser("backup", help="sauvegarde la base, les fichiers et le contenu")
+    _common(p)
+    p.add_argument("destination", type=Path, help="dossier à créer (absent ou vide)")
+
+    p = commands.add_parser("restore", help="restaure une sauvegarde de kb backup")
+    _common(p)
+    p.add_argument("source", type=Path, help="dossier écrit par kb backup")
+    p.add_argument(
+        "--force", action="store_true", help="remplacer la base et les fichiers en place"
+    )
+
     p = commands.add_parser("db", help="base de données")
     db_commands = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_commands.required = True
@@ -357,39 +368,21 @@ def cmd_mv(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from kb.clock import today
-    from kb.insights import report
+    from kb.insights import report, report_text
 
     until = args.until or today()
     since = args.since or until - dt.timedelta(days=29)
     snapshot = SearchIndex(settings.index_dir).snapshot()
     categories = {c["slug"]: c["title"] for c in snapshot.categories}
     with _database(settings) as engine:
-        built = report.build(engine, snapshot.listing, categories, since, until)
+        built = report.build(
+            engine, snapshot.listing, categories, since, until, aliases=snapshot.aliases
+        )
     if args.json:
-        print(json.dumps(built.as_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(built.as_json(), ensure_ascii=False, indent=2, default=str))
         return 0
-    print(f"Rapport du {since.isoformat()} au {until.isoformat()}")
-    sections = (
-        ("Recherches les plus fréquentes", built.searches, ("query", "count", "results")),
-        ("Recherches sans résultat", built.no_result, ("query", "count", "last_seen")),
-        ("Articles les plus lus", built.most_viewed, ("title", "views")),
-        ("Utilité (oui / non)", built.helpfulness, ("title", "yes", "no")),
-        ("Articles les plus cités par le support", built.most_linked, ("title", "links")),
-        ("Tickets par catégorie", built.tickets_per_category, ("title", "tickets")),
-        ("Suggestions ouvertes (tickets évités)", built.suggestions, ("title", "opens", "avoided")),
-    )
-    for heading, rows, keys in sections:
-        print(f"\n{heading}")
-        if not rows:
-            print("  (rien sur la période)")
-        for row in rows:
-            values = [_cell(row[k]) for k in keys]
-            print("  " + " | ".join(values))
+    print(report_text.as_text(built))
     return 0
-
-
-def _cell(value: object) -> str:
-    return value.strftime("%d/%m/%Y %H:%M") if isinstance(value, dt.datetime) else str(value)
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -406,44 +399,92 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database).render_as_string(hide_password=True)
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from importlib.metadata import version
+
+    from kb import backup
+
+    report = backup.backup(settings, args.destination, kb_version=version("kb"))
+    for note in report.notes:
+        print(f"kb: attention : {note}", file=sys.stderr)
+    print(f"Sauvegarde écrite dans {args.destination} : {report.summary()}.")
+    return 1 if report.notes else 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import backup
+
+    report = backup.restore(settings, args.source, force=args.force)
+    for note in report.notes:
+        print(f"kb: {note}", file=sys.stderr)
+    print(f"Sauvegarde restaurée depuis {args.source} : {report.summary()}.")
+    print("Démarrez kb serve : il applique les migrations si la sauvegarde est plus ancienne.")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build when the index is missing or stale, migrate, then run uvicorn."""
+    import logging.config
+    import shutil
+    import tempfile
+
     import uvicorn
 
+    from kb import logs
     from kb.knowledge.build import is_stale
 
+    # JSON lines on stdout for operators; readable lines for the editors' preview.
+    log_config = logs.config(json_lines=not args.reload)
+    if args.reload:  # the preview's terminal is the editor's: content problems, not every request
+        log_config["loggers"]["kb.request"] = {"level": "WARNING"}
+    logging.config.dictConfig(log_config)
+    log = logging.getLogger("kb.serve")
     if is_stale(settings.content_dir, settings.index_dir):
-        print("Index absent ou plus ancien que le contenu : construction…", file=sys.stderr)
+        log.info("Index absent ou plus ancien que le contenu : construction…")
         report = run_build(settings)
-        print(f"Index construit : {report.summary()}", file=sys.stderr)
+        log.info("Index construit : %s", report.summary())
     with _database(settings):
         pass  # migrated before the workers start, so they never race to do it
     if args.reload:  # the editor's preview: drafts shown, pages follow every change
         settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.
     os.environ.update(settings.as_env())
-    print(f"Centre d'assistance : http://{settings.host}:{settings.port}/", file=sys.stderr)
-    uvicorn.run(
-        "kb.web.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=None if args.reload else settings.workers,
-        reload=args.reload,
-        # Python code restarts the server; content and templates are the app's own watch.
-        reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
-        # The client's address (login throttling, the audit) and HTTPS come from these
-        # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        server_header=False,
-        log_level="info",
-    )
+    # Each worker writes its metrics to files there; /metrics sums them. A fresh folder per
+    # start: counts of a previous run (or of a dead worker's gauges) never leak in.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_metrics_dir = not metrics_dir
+    if own_metrics_dir:
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="kb-metrics-"
+        )
+    log.info("Centre d'assistance : http://%s:%s/", settings.host, settings.port)
+    try:
+        uvicorn.run(
+            "kb.web.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=None if args.reload else settings.workers,
+            reload=args.reload,
+            # Python code restarts the server; content and templates are the app's own watch.
+            reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
+            # The client's address (login throttling, the audit) and HTTPS come from these
+            # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            server_header=False,
+            log_config=log_config,
+            # kb's request line replaces it: a route's template and status, never a token.
+            access_log=False,
+        )
+    finally:
+        if own_metrics_dir and metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
 # Commands that open the database or write files under KB_DATA_DIR: it must take new files.
-_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats"})
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats", "backup", "restore"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
@@ -455,6 +496,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "new": cmd_new,
     "mv": cmd_mv,
     "stats": cmd_stats,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 

@@ -155,6 +155,20 @@ def _secret_key(value: str) -> str | None:
     )
 
 
+def _networks(value: str) -> str | None:
+    import ipaddress
+
+    for part in value.replace(",", " ").split():
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            return (
+                "adresses IP ou réseaux (10.0.0.0/8) séparés par des virgules attendus ; "
+                f"« {part} » n'en est pas un"
+            )
+    return None
+
+
 def _writable(path: Path) -> str | None:
     """The data dir, created when missing, must take new files."""
     try:
@@ -339,6 +353,14 @@ class Settings:
         metadata={"help": "Aperçu : reconstruire et recharger les pages à chaque modification",
                   "cast": _bool},
     )  # fmt: skip
+    metrics_allow: str = field(
+        default="127.0.0.0/8, ::1",
+        metadata={
+            "help": "Adresses ou réseaux qui peuvent lire /metrics, séparés par des virgules",
+            "cast": str,
+            "check": _networks,
+        },
+    )
     show_drafts: bool = field(
         default=False, metadata={"help": "Afficher les brouillons (aperçu)", "cast": _bool}
     )

@@ -54,6 +54,9 @@ searches = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("results", sa.Integer, nullable=False),  # results of the last such search
     sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("spelling", sa.String(500)),  # the last such search as typed, accents and all
+    # 1 when no result of the last such search answered all its words: a content gap too
+    sa.Column("weak", sa.Integer, nullable=False, server_default="0"),
 )
 
 votes = sa.Table(

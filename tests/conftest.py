@@ -13,6 +13,7 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -438,3 +439,104 @@ def tus_upload(client: TestClient, data: bytes, complete: bool) -> str:
         )  # fmt: skip
         assert patched.status_code == 204
     return url.rsplit("/", 1)[1]
+
+
+# --- pages as a person reads them -----------------------------------------------------------
+
+
+class _Reader(HTMLParser):
+    """Visible text (no script or style), links with their text, and form fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.fields: list[dict[str, str]] = []
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self._hidden = 0
+        self._link: tuple[str, list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        self.elements.append((tag, attributes))
+        if tag in ("script", "style", "template"):
+            self._hidden += 1
+        elif tag == "a" and "href" in attributes:
+            self._link = (attributes["href"], [])
+        elif tag in ("input", "select", "textarea"):
+            self.fields.append({"tag": tag, **attributes})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "template"):
+            self._hidden -= 1
+        elif tag == "a" and self._link is not None:
+            href, words = self._link
+            self.links.append((href, " ".join("".join(words).split())))
+            self._link = None
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        self.text.append(data)
+        if self._link is not None:
+            self._link[1].append(data)
+
+
+@dataclass
+class Page:
+    """What a person gets from a page, and what the server rendered it from: the template's name
+    and context. Tests assert these rather than markup, so a markup edit breaks no test."""
+
+    response: httpx2.Response
+
+    def __post_init__(self) -> None:
+        reader = _Reader()
+        reader.feed(self.response.text)
+        self._reader = reader
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+    @property
+    def template(self) -> str:
+        return str(self.response.template.name)  # type: ignore[attr-defined]
+
+    @property
+    def context(self) -> dict[str, Any]:
+        context: dict[str, Any] = self.response.context  # type: ignore[attr-defined]
+        return context
+
+    @property
+    def text(self) -> str:
+        """The page's words as read, white space folded."""
+        return " ".join("".join(self._reader.text).split())
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """(href, text) of every link, in page order."""
+        return self._reader.links
+
+    def link(self, text: str) -> str:
+        """The href of the first link whose text is exactly `text`."""
+        return next(href for href, words in self.links if words == text)
+
+    @property
+    def fields(self) -> list[dict[str, str]]:
+        return self._reader.fields
+
+    def having(self, tag: str, **attributes: str) -> list[dict[str, str]]:
+        """Elements with these attributes (`class_` for class, `aria_label` for aria-label)."""
+        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attributes.items()}
+        return [
+            found
+            for name, found in self._reader.elements
+            if name == tag and all(found.get(k) == v for k, v in wanted.items())
+        ]
+
+
+def page(web: Web, url: str, **params: Any) -> Page:
+    """GET `url` as a page. Without gzip: Starlette's GZipMiddleware drops the template and
+    context that TestClient reads (the `http.response.debug` message)."""
+    headers = {"accept-encoding": "identity"}
+    return Page(web.client.get(url, params=params or None, headers=headers))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import httpx2
 import pytest
-from conftest import Web, article
+from conftest import Site, Web, article
+from starlette.testclient import TestClient
 
 from kb.testing import serving
 from kb.web.app import create_app
+from kb.web.preview import Preview
 
 
 @pytest.fixture
@@ -68,7 +72,8 @@ def test_edits_rebuild_errors_show_and_pages_are_told_to_reload(preview: tuple[W
         assert "Texte modifié." in broken  # the last good version keeps serving
         web.site.write({"abonnement/a.md": article("Facture annuelle", "Réparé.")})
         wait_for(lambda: "Réparé." in client.get("/articles/a").text)
-        assert "Aperçu : le contenu a des erreurs." not in client.get("/articles/a").text
+        # The index switches a moment before the banner clears: wait, do not race it.
+        wait_for(lambda: "Aperçu : le contenu a des erreurs." not in client.get("/articles/a").text)
         listener.join(timeout=10)
     assert events.count("data: reload") >= 2
 
@@ -77,3 +82,39 @@ def test_events_exist_only_in_preview(make_web: Callable[..., Web]) -> None:
     web = make_web({"abonnement/a.md": article("A")})
     assert web.client.get("/__apercu/evenements").status_code == 404
     assert "data-live-reload" not in web.client.get("/").text
+
+
+def test_warnings_show_from_the_start_and_errors_with_them(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web({"abonnement/a.md": article("A", "Pourquoi?", summary="S", keywords="[a]")})
+    settings = dataclasses.replace(web.settings, live_reload=True, show_drafts=True)
+    app = create_app(settings, background=False)
+    with TestClient(app) as client:  # the lifespan runs the watcher: it checks at once
+        wait_for(lambda: "avertissement" in client.get("/articles/a").text)
+        page = client.get("/articles/a").text
+        assert '<div role="status">' in page and "Aperçu : 1 avertissement." in page
+        assert "a.md:6: espace manquante dans « Pourquoi? »" in page
+        assert 'role="alert"' not in page
+        web.site.write({"abonnement/b.md": "---\ntitle: [\n---\nx\n"})
+        wait_for(lambda: "Aperçu : le contenu a des erreurs." in client.get("/articles/a").text)
+        page = client.get("/articles/a").text
+        assert "b.md:2: YAML invalide" in page and "espace manquante" in page
+
+
+def test_the_terminal_shows_problems_in_a_block_of_their_own(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site({"abonnement/a.md": article("A", "Voir [B](b.md#x).", summary="S", keywords="[a]"),
+                      "abonnement/b.md": article("B", "Texte.", summary="S", keywords="[a]")},
+                     built=False)  # fmt: skip
+    out = io.StringIO()
+    preview = Preview()
+    preview.rebuild(site.content, site.index, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ""
+    assert re.fullmatch(r"── Aperçu \d\d:\d\d:\d\d : 1 erreur\(s\) ──", lines[1])
+    assert lines[2].startswith("  erreur : ") and "a.md:6: section « #x » introuvable" in lines[2]
+    assert lines[3] == "  la dernière version valide reste affichée"
+    assert set(lines[4]) == {"─"}
+    assert preview.errors and not preview.warnings

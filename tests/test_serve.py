@@ -90,4 +90,4 @@ def test_serve_believes_forwarded_addresses_from_trusted_proxies_only_and_logs_n
             "SELECT address FROM audit WHERE event = 'login_failure'"
         ).fetchone()
     assert address == seen_as
-    assert "GET /activation/… HTTP/1.1" in out and "jeton-secret-de-test-123" not in out
+    assert "/activation/***" in out and "jeton-secret-de-test-123" not in out

@@ -227,7 +227,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
                              first_name="Sam", last_name="Support", email="sam@cpro.fr")  # fmt: skip
     ticket = tickets.get_for(engine, agent, reference)
     tickets.reply(engine, store, ticket, agent, ReceivedForm({"message": "Essayez Firefox."}),
-                  delay=web.services.answer_delay)  # fmt: skip
+                  delay=web.services.answer_delay, limit=1024)  # fmt: skip
     page = web.client.get(f"/tickets/{reference}").text
     assert "En attente de votre réponse" in page
     assert page.index("Le bouton ne répond pas.") < page.index("Essayez Firefox.")

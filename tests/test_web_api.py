@@ -89,6 +89,8 @@ def test_article(web: Web) -> None:
         ("/api/search?q=x&category=nope", 400, "Catégorie inconnue : « nope »."),
         ("/api/search?q=" + "a" * 501, 400, "La recherche est trop longue : 500 caractères au plus."),
         ("/api/suggest", 400, "Le paramètre « q » est obligatoire."),
+        # Counted as sent (the schema's maxLength), spaces around it included.
+        ("/api/suggest?q=%0B" + "a" * 500, 400, "La recherche est trop longue : 500 caractères au plus."),
         ("/api/articles/nope", 404, "Cet article n'existe pas ou n'est plus publié."),
         ("/api/nope", 404, "La page demandée n'existe pas ou a été déplacée."),
     ],

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from html import unescape
 
 import pytest
-from conftest import Web, article
+from conftest import Page, Web, article, page
 
 FILES = {
     "compte-utilisateur/mot-de-passe-oublie.md": article(
@@ -34,107 +33,97 @@ def web(make_web: Callable[..., Web]) -> Web:
     return make_web(FILES)
 
 
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-
-
 def test_home_has_the_search_the_categories_the_frequent_questions_and_tickets(web: Web) -> None:
-    response = web.client.get("/")
-    assert response.status_code == 200
-    html = response.text
-    assert 'placeholder="Rechercher dans l\'assistance..."' in html
-    assert 'role="search"' in html and 'action="/recherche"' in html
-    text = text_of(html)
-    assert "Votre demande concerne" in text
-    tiles = re.findall(r'<a class="tile" href="/categories/([^"]+)">([^<]+)</a>', html)
-    assert [(slug, unescape(title)) for slug, title in tiles] == [
-        ("compte-utilisateur", "Compte utilisateur"),
-        ("abonnement", "Abonnement"),
-        ("utilisation", "Utilisation de l'application"),
+    home = page(web, "/")
+    assert home.status == 200 and home.template == "home.html"
+    [box] = [f for f in home.fields if f.get("type") == "search"]
+    assert box["placeholder"] == "Rechercher dans l'assistance..."
+    assert home.having("form", role="search", action="/recherche")
+    assert "Votre demande concerne" in home.text
+    assert [c["title"] for c in home.context["categories"]] == [
+        "Compte utilisateur",
+        "Abonnement",
+        "Utilisation de l'application",
     ]
-    assert (
-        "text-transform: uppercase"
-        in web.client.get(
-            re.search(r'href="(/static/kb\.[0-9a-f]+\.css)"', html)[1]  # type: ignore[index]
-        ).text
-    )  # shown as COMPTE UTILISATEUR, read as words by screen readers
-    assert "Questions les plus fréquentes" in text
-    assert "J&#39;ai oublié mon mot de passe" in html  # the pinned article
-    assert "Vous ne trouvez pas de réponses à votre question ?" in text
-    assert '<a class="button button--primary" href="/tickets">Créer un ticket d\'aide</a>' in html
+    assert home.link("Abonnement") == "/categories/abonnement"
+    [stylesheet] = home.having("link", rel="stylesheet")
+    # Shown as COMPTE UTILISATEUR, read as words by screen readers.
+    assert "text-transform: uppercase" in web.client.get(stylesheet["href"]).text
+    assert "Questions les plus fréquentes" in home.text
+    assert home.link("J'ai oublié mon mot de passe") == "/articles/mot-de-passe-oublie"  # pinned
+    assert "Vous ne trouvez pas de réponses à votre question ?" in home.text
+    assert home.link("Créer un ticket d'aide") == "/tickets"
 
 
 def test_layout_landmarks_skip_link_and_accessibility_statement(web: Web) -> None:
-    html = web.client.get("/").text
-    assert '<html lang="fr">' in html
-    assert '<a class="skip-link" href="#contenu">Aller au contenu</a>' in html
-    assert 'role="banner"' in html and '<main id="contenu"' in html
-    assert 'role="contentinfo"' in html
-    assert '<a href="/accessibilite">Accessibilité : partiellement conforme</a>' in html
-    statement = web.client.get("/accessibilite")
-    assert statement.status_code == 200
-    assert "partiellement conforme" in statement.text and "Défenseur des droits" in statement.text
+    home = page(web, "/")
+    assert home.having("html", lang="fr")
+    assert home.links[0] == ("#contenu", "Aller au contenu")  # the first stop of the keyboard
+    assert home.having("header", role="banner") and home.having("main", id="contenu")
+    assert home.having("footer", role="contentinfo")
+    assert any(
+        href == "/accessibilite" and words.startswith("Accessibilité") for href, words in home.links
+    )
+    statement = page(web, "/accessibilite")
+    assert statement.status == 200 and statement.template == "accessibilite.html"
+    assert "conforme" in statement.text and "Défenseur des droits" in statement.text
 
 
 def test_search_page_ranks_highlights_and_keeps_the_query(web: Web) -> None:
-    response = web.client.get("/recherche", params={"q": "mdp oublié"})
-    assert response.status_code == 200
-    html = response.text
-    assert 'value="mdp oublié"' in html
-    titles = re.findall(r'<h2 class="result__title"><a href="([^"]+)">', html)
-    assert titles[0] == "/articles/mot-de-passe-oublie"
-    assert "<mark>oublié</mark>" in html
-    assert re.search(r'role="status">\d+ résultats? pour « mdp oublié »', html)
+    found = page(web, "/recherche", q="mdp oublié")
+    assert found.status == 200 and found.template == "search.html"
+    assert found.context["query"] == "mdp oublié"
+    assert any(f.get("name") == "q" and f.get("value") == "mdp oublié" for f in found.fields)
+    assert found.context["results"].hits[0].slug == "mot-de-passe-oublie"
+    assert found.having("mark")  # the matched words, highlighted
+    assert re.search(r"\d+ résultats? pour « mdp oublié »", found.text)
 
 
 def test_search_page_filters_by_category_with_counts(web: Web) -> None:
-    html = web.client.get("/recherche", params={"q": "mot de passe fichier"}).text
-    assert re.search(r"Compte utilisateur <span class=\"facets__count\">2</span>", html)
-    assert re.search(
-        r"Utilisation de l&#39;application <span class=\"facets__count\">1</span>", html
-    )
-    filtered = web.client.get(
-        "/recherche", params={"q": "mot de passe fichier", "categorie": "utilisation"}
-    ).text
-    assert re.findall(r'<h2 class="result__title"><a href="([^"]+)">', filtered) == [
-        "/articles/importer"
+    found = page(web, "/recherche", q="mot de passe fichier")
+    assert found.context["results"].facets == {"compte-utilisateur": 2, "utilisation": 1}
+    assert "Compte utilisateur 2" in found.text and "Utilisation de l'application 1" in found.text
+    filtered = page(web, "/recherche", q="mot de passe fichier", categorie="utilisation")
+    assert [hit.slug for hit in filtered.context["results"].hits] == ["importer"]
+    assert {"tag": "input", "type": "hidden", "name": "categorie", "value": "utilisation"} in [
+        {k: f.get(k) for k in ("tag", "type", "name", "value")} for f in filtered.fields
     ]
-    assert 'name="categorie" value="utilisation"' in filtered
 
 
 def test_search_page_suggests_a_better_spelling(web: Web) -> None:
-    html = web.client.get("/recherche", params={"q": "renouveller"}).text
-    assert "Essayez avec" in html and ">renouveler</a>" in html
+    found = page(web, "/recherche", q="renouveller")
+    assert "Essayez avec : renouveler" in found.text
+    assert found.link("renouveler") == "/recherche?q=renouveler"
 
 
 def test_search_page_without_result_is_kind_and_offers_a_ticket(web: Web) -> None:
-    response = web.client.get("/recherche", params={"q": "xylophone"})
-    text = text_of(response.text)
-    assert response.status_code == 200
-    assert "Aucun article ne correspond à votre recherche" in text
-    assert "Les questions les plus fréquentes" in text
-    assert "Créer un ticket d'aide" in text.replace("&#39;", "'")
+    found = page(web, "/recherche", q="xylophone")
+    assert found.status == 200
+    assert "Aucun article ne correspond à votre recherche" in found.text
+    assert "Les questions les plus fréquentes" in found.text
+    assert "Créer un ticket d'aide" in found.text
 
 
 def test_search_page_paginates(make_web: Callable[..., Web]) -> None:
     files = {f"abonnement/f{n:02}.md": article(f"Facture {n}", "facture") for n in range(23)}
     web = make_web(files)
-    first = web.client.get("/recherche", params={"q": "facture"}).text
-    assert 'aria-label="Pages de résultats"' in first and 'rel="next"' in first
-    third = web.client.get("/recherche", params={"q": "facture", "page": 3}).text
-    assert len(re.findall('class="result"', third)) == 3
-    assert '<ol class="results" start="21">' in third
+    first = page(web, "/recherche", q="facture")
+    assert first.having("nav", aria_label="Pages de résultats")
+    assert first.link("Page suivante") == "/recherche?q=facture&page=2"
+    third = page(web, "/recherche", q="facture", page=3)
+    assert len(third.context["results"].hits) == 3
+    assert third.having("ol", start="21")  # numbered on from the second page
 
 
 def test_search_page_refuses_bad_input_clearly_and_keeps_it(web: Web) -> None:
-    long = web.client.get("/recherche", params={"q": "a" * 600})
-    assert long.status_code == 400
+    long = page(web, "/recherche", q="a" * 600)
+    assert long.status == 400
     assert "La recherche est trop longue : 500 caractères au plus." in long.text
-    page = web.client.get("/recherche", params={"q": "x", "page": "deux"})
-    assert page.status_code == 400
-    assert "Le paramètre « page » doit être un nombre entier." in page.text
-    category = web.client.get("/recherche", params={"q": "x", "categorie": "inconnue"})
-    assert category.status_code == 400 and "Catégorie inconnue" in category.text
+    number = page(web, "/recherche", q="x", page="deux")
+    assert number.status == 400
+    assert "Le paramètre « page » doit être un nombre entier." in number.text
+    category = page(web, "/recherche", q="x", categorie="inconnue")
+    assert category.status == 400 and "Catégorie inconnue" in category.text
 
 
 def test_search_output_is_escaped(make_web: Callable[..., Web]) -> None:
@@ -145,31 +134,33 @@ def test_search_output_is_escaped(make_web: Callable[..., Web]) -> None:
 
 
 def test_category_page_lists_articles_in_editors_order(web: Web) -> None:
-    response = web.client.get("/categories/compte-utilisateur")
-    assert response.status_code == 200
-    links = re.findall(r'class="article-list__link" href="([^"]+)"', response.text)
-    assert links == ["/articles/modifier-mot-de-passe", "/articles/mot-de-passe-oublie"]
-    assert "Le compte." in response.text  # its description
-    assert 'href="/tickets/nouveau?categorie=compte-utilisateur"' in response.text
+    listed = page(web, "/categories/compte-utilisateur")
+    assert listed.status == 200 and listed.template == "category.html"
+    assert [a["slug"] for a in listed.context["articles"]] == [
+        "modifier-mot-de-passe",
+        "mot-de-passe-oublie",
+    ]
+    assert "Le compte." in listed.text  # its description
+    assert "/tickets/nouveau?categorie=compte-utilisateur" in [href for href, _ in listed.links]
     assert web.client.get("/categories/nulle-part").status_code == 404
 
 
 def test_article_page(web: Web) -> None:
-    response = web.client.get("/articles/mot-de-passe-oublie")
-    assert response.status_code == 200
-    html = response.text
-    assert '<nav class="breadcrumbs" aria-label="Fil d\'Ariane">' in html
-    assert '<a href="/categories/compte-utilisateur">Compte utilisateur</a>' in html
-    assert '<h1 id="article-titre">J&#39;ai oublié mon mot de passe</h1>' in html
-    assert 'Mis à jour le <time datetime="2026-11-01">1er novembre 2026</time>' in html
-    assert '<h2 id="demander-un-lien">' in html and 'href="#demander-un-lien"' in html
-    assert '<a href="/articles/modifier-mot-de-passe">modifier</a>' in html
-    related = re.search(r'<section class="related".*?</section>', html, re.S)[0]  # type: ignore[index]
-    links = re.findall(r'href="(/articles/[^"]+)"', related)
-    assert links[0] == "/articles/importer"  # the editors' choice first
-    assert "/articles/mot-de-passe-oublie" not in links
-    assert "Cet article vous a-t-il été utile ?" in html
-    assert 'href="/tickets/nouveau?categorie=compte-utilisateur"' in html
+    shown = page(web, "/articles/mot-de-passe-oublie")
+    assert shown.status == 200 and shown.template == "article.html"
+    assert shown.having("nav", aria_label="Fil d'Ariane")
+    assert shown.link("Compte utilisateur") == "/categories/compte-utilisateur"
+    assert shown.context["article"].title == "J'ai oublié mon mot de passe"
+    assert "Mis à jour le 1er novembre 2026" in shown.text
+    assert shown.having("time", datetime="2026-11-01")
+    assert shown.having("h2", id="demander-un-lien")  # a stable anchor, and a link to it
+    assert "#demander-un-lien" in [href for href, _ in shown.links]
+    assert shown.link("modifier") == "/articles/modifier-mot-de-passe"
+    related = [a["slug"] for a in shown.context["related"]]
+    assert related[0] == "importer"  # the editors' choice first
+    assert "mot-de-passe-oublie" not in related
+    assert "Cet article vous a-t-il été utile ?" in shown.text
+    assert "/tickets/nouveau?categorie=compte-utilisateur" in [href for href, _ in shown.links]
 
 
 def test_old_slug_redirects_and_drafts_are_not_found(web: Web) -> None:
@@ -177,13 +168,13 @@ def test_old_slug_redirects_and_drafts_are_not_found(web: Web) -> None:
     assert moved.status_code == 301
     assert moved.headers["location"] == "/articles/mot-de-passe-oublie"
     assert web.client.get("/articles/brouillon").status_code == 404
-    assert "Article en cours" not in web.client.get("/categories/utilisation").text
+    assert "Article en cours" not in page(web, "/categories/utilisation").text
 
 
 def test_drafts_show_in_preview_mode(make_web: Callable[..., Web]) -> None:
     web = make_web(FILES, show_drafts=True)
-    response = web.client.get("/articles/brouillon")
-    assert response.status_code == 200 and "Brouillon" in response.text
+    draft = page(web, "/articles/brouillon")
+    assert draft.status == 200 and "Brouillon" in draft.text
 
 
 def test_vote_without_javascript(web: Web) -> None:
@@ -191,8 +182,7 @@ def test_vote_without_javascript(web: Web) -> None:
     response = web.client.post("/articles/importer/vote", data={"csrf": token, "utile": "oui"})
     assert response.status_code == 303
     assert response.headers["location"] == "/articles/importer?vote=oui#vote"
-    thanks = web.client.get("/articles/importer?vote=oui").text
-    assert "Merci pour votre avis !" in thanks
+    assert "Merci pour votre avis !" in page(web, "/articles/importer", vote="oui").text
     assert web.services.usage.flush() == 2  # the vote and the view
 
 
@@ -209,20 +199,22 @@ def test_vote_with_javascript_answers_json(web: Web) -> None:
 
 def test_vote_is_refused_without_csrf_token_or_answer(web: Web) -> None:
     web.csrf()
-    refused = web.client.post("/articles/importer/vote", data={"utile": "oui"})
-    assert refused.status_code == 403
+    refused = Page(web.client.post("/articles/importer/vote", data={"utile": "oui"}))
+    assert refused.status == 403
     assert "Le formulaire a expiré ou ne vient pas de ce site." in refused.text
     token = web.client.cookies["kb_csrf"]
-    bad = web.client.post("/articles/importer/vote", data={"csrf": token, "utile": "peut-être"})
-    assert bad.status_code == 400 and "Répondez « Oui » ou « Non »" in bad.text
+    bad = Page(
+        web.client.post("/articles/importer/vote", data={"csrf": token, "utile": "peut-être"})
+    )
+    assert bad.status == 400 and "Répondez « Oui » ou « Non »" in bad.text
 
 
 def test_not_found_page_is_french_in_the_site_layout(web: Web) -> None:
-    response = web.client.get("/nulle-part")
-    assert response.status_code == 404
-    assert "<title>Page introuvable" in response.text
-    assert "La page demandée n&#39;existe pas ou a été déplacée." in response.text
-    assert 'role="search"' in response.text
+    missing = page(web, "/nulle-part")
+    assert missing.status == 404 and missing.template == "error.html"
+    assert missing.context["title"] == "Page introuvable"
+    assert "La page demandée n'existe pas ou a été déplacée." in missing.text
+    assert missing.having("form", role="search")  # and a way on: the search
 
 
 def test_server_error_page_is_french_without_traceback(make_web: Callable[..., Web]) -> None:
@@ -233,10 +225,11 @@ def test_server_error_page_is_french_without_traceback(make_web: Callable[..., W
 
     web.services.index.snapshot().search = boom  # type: ignore[method-assign]
     client = type(web.client)(web.app, raise_server_exceptions=False)
-    response = client.get("/recherche", params={"q": "x"})
-    assert response.status_code == 500
-    assert "Une erreur inattendue s&#39;est produite." in response.text
-    assert "secret detail" not in response.text and "Traceback" not in response.text
+    response = Page(client.get("/recherche", params={"q": "x"}))
+    assert response.status == 500
+    assert "Une erreur inattendue s'est produite." in response.text
+    assert "secret detail" not in response.response.text
+    assert "Traceback" not in response.response.text
 
 
 def test_security_headers(web: Web) -> None:
@@ -257,8 +250,8 @@ def test_no_inline_script_or_style_and_nothing_from_elsewhere(web: Web) -> None:
 
 
 def test_static_assets_have_hashed_urls_and_long_cache(web: Web) -> None:
-    html = web.client.get("/").text
-    url = re.search(r'<script src="(/static/kb\.[0-9a-f]{10}\.js)" defer>', html)[1]  # type: ignore[index]
+    scripts = [s["src"] for s in page(web, "/").having("script")]
+    [url] = [src for src in scripts if re.fullmatch(r"/static/kb\.[0-9a-f]{10}\.js", src)]
     response = web.client.get(url)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"

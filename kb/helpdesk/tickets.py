@@ -16,7 +16,7 @@ from kb.db import accounts, attachments, messages, tickets
 from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
-from kb.helpdesk.attachments import ReceivedForm, Store
+from kb.helpdesk.attachments import ReceivedForm, Store, too_large
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
 
@@ -50,6 +50,7 @@ class Attachment:
     size: int
     sha256: str
     stored_as: str
+    added_at: dt.datetime  # when its message was written: the file never changes after
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def create(
     categories: dict[str, str],
     *,
     delay: AnswerDelay,
+    limit: int,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
 ) -> tuple[str, bool]:
@@ -145,8 +147,10 @@ def create(
             return existing, False
     created = now()
     kept: list[tuple[str, Path | None]] = []
+    uploaded = _distinct(uploaded)
     try:
         with engine.begin() as connection:
+            _check_total(connection, form, uploaded, limit)
             ticket_id: int = connection.execute(
                 sa.insert(tickets)
                 .values(
@@ -182,6 +186,28 @@ def create(
         raise
     store.settled(kept)
     return reference, True
+
+
+def _distinct(uploaded: Sequence[Upload]) -> list[Upload]:
+    """An upload named twice in a form is attached (and counted) once."""
+    return list({upload.id: upload for upload in uploaded}.values())
+
+
+def _check_total(
+    connection: sa.Connection, form: ReceivedForm, uploaded: Sequence[Upload], limit: int
+) -> None:
+    """One limit for a message whatever path its files took (the form, or finished resumable
+    uploads), checked before anything is attached; the sizes of the uploads are read in the
+    transaction that attaches them."""
+    total = sum(received.size for received in form.files)
+    if uploaded:
+        total += connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(uploads_table.c.length), 0)).where(
+                uploads_table.c.id.in_([upload.id for upload in uploaded])
+            )
+        ).scalar_one()
+    if total > limit:
+        raise too_large(limit)
 
 
 def _by_token(engine: Engine, token: str) -> str | None:
@@ -271,6 +297,7 @@ def reply(
     form: ReceivedForm,
     *,
     delay: AnswerDelay,
+    limit: int,
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
@@ -293,8 +320,10 @@ def reply(
         if ticket.status in ("en_attente", "resolu"):
             values["due_at"] = delay.due(at)
     kept: list[tuple[str, Path | None]] = []
+    uploaded = _distinct(uploaded)
     try:
         with engine.begin() as connection:
+            _check_total(connection, form, uploaded, limit)
             message_id = _add_message(
                 connection, store, ticket.id, author, body, form, at, kept, internal,
                 uploaded=uploaded, upload_paths=upload_paths,
@@ -379,9 +408,10 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             .order_by(attachments.c.id)
         ).all()
     by_message: dict[int, list[Attachment]] = {}
+    written = {m.id: m.created_at for m in thread}
     for f in files:
         by_message.setdefault(f.message_id, []).append(
-            Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as)
+            Attachment(f.id, f.filename, f.size, f.sha256, f.stored_as, written[f.message_id])
         )
     ticket = _ticket(row)
     thread_messages = [

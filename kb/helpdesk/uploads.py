@@ -22,6 +22,7 @@ from kb.db import lock_account, uploads
 from kb.errors import BadRequest, KbError, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.attachments import human_size, safe_filename, too_large
+from kb.helpdesk.file_writer import FileWriter
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 
@@ -199,8 +200,7 @@ class Uploads:
         """Make what arrived durable; a chunk whose checksum does not match is taken back."""
         handle = appender.handle
         try:
-            handle.flush()
-            os.fsync(handle.fileno())
+            appender.file.finish()
             written_to = appender.start + appender.written
             mismatch = appender.expected is not None and appender.digest() != appender.expected
             if mismatch:
@@ -285,16 +285,18 @@ class _Appender:
         self.check = algorithm() if algorithm else None
         self.expected = expected
         self.written = 0
+        self.file = FileWriter(handle.fileno(), start, [hasher, self.check])
 
     def write(self, chunk: bytes) -> None:
         if len(chunk) > self.room - self.written:
             raise BadRequest("Le morceau dépasse la taille annoncée de l'envoi.")
-        self.handle.write(chunk)
+        self.file.write(chunk)
         self.written += len(chunk)
-        if self.hasher is not None:
-            self.hasher.update(chunk)
-        if self.check is not None:
-            self.check.update(chunk)
+
+    def write_all(self, chunks: list[bytes]) -> None:
+        """The pieces of a body as the server received them (joining them would copy)."""
+        for chunk in chunks:
+            self.write(chunk)
 
     def digest(self) -> bytes | None:
         return self.check.digest() if self.check is not None else None

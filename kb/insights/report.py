@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
@@ -25,6 +25,7 @@ class Report:
     until: dt.date
     searches: list[dict[str, Any]] = field(default_factory=list)
     no_result: list[dict[str, Any]] = field(default_factory=list)
+    weak_results: list[dict[str, Any]] = field(default_factory=list)
     most_viewed: list[dict[str, Any]] = field(default_factory=list)
     helpfulness: list[dict[str, Any]] = field(default_factory=list)
     most_linked: list[dict[str, Any]] = field(default_factory=list)
@@ -37,7 +38,7 @@ class Report:
         data["since"], data["until"] = self.since.isoformat(), self.until.isoformat()
         for row in data["daily"]:
             row["day"] = row["day"].isoformat()
-        for row in data["no_result"]:
+        for row in data["no_result"] + data["weak_results"]:
             row["last_seen"] = row["last_seen"].isoformat()
         return data
 
@@ -52,69 +53,55 @@ def build(
     categories: dict[str, str],
     since: dt.date,
     until: dt.date,
+    aliases: dict[str, str] | None = None,
 ) -> Report:
-    """Every figure over [since, until], both days included (Paris time)."""
+    """Every figure over [since, until], both days included (Paris time). Figures recorded
+    under an article's old slug (`aliases`: old -> new) count for the article it now is."""
     titles = {a["slug"]: a["title"] for a in listing}
+    current = (aliases or {}).get
     start, end = _start(since), _start(until + dt.timedelta(days=1))
     report = Report(since, until)
     with engine.connect() as c:
-        total = sa.func.sum(searches.c.count).label("total")
         in_days = searches.c.day.between(since, until)
+        _searches(report, c.execute(sa.select(searches).where(in_days)).all())
+        views: Counter[str] = Counter()
         for row in c.execute(
-            sa.select(searches.c.query, total, sa.func.max(searches.c.results).label("results"))
-            .where(in_days)
-            .group_by(searches.c.query)
-            .order_by(total.desc(), searches.c.query)
-            .limit(TOP)
-        ):
-            report.searches.append(
-                {"query": row.query, "count": int(row.total), "results": int(row.results)}
-            )
-        last = sa.func.max(searches.c.last_seen).label("last_seen")
-        for row in c.execute(
-            sa.select(searches.c.query, total, last)
-            .where(in_days, searches.c.results == 0)
-            .group_by(searches.c.query)
-            .order_by(total.desc(), last.desc())
-            .limit(TOP)
-        ):
-            report.no_result.append(
-                {"query": row.query, "count": int(row.total), "last_seen": row.last_seen}
-            )
-        views = sa.func.sum(article_views.c.views).label("views")
-        for row in c.execute(
-            sa.select(article_views.c.slug, views)
+            sa.select(article_views.c.slug, sa.func.sum(article_views.c.views).label("views"))
             .where(article_views.c.day.between(since, until))
             .group_by(article_views.c.slug)
-            .order_by(views.desc(), article_views.c.slug)
-            .limit(TOP)
         ):
-            report.most_viewed.append(
-                {"slug": row.slug, "title": titles.get(row.slug, row.slug), "views": int(row.views)}
-            )
+            views[current(row.slug, row.slug)] += int(row.views)
+        report.most_viewed = [
+            {"slug": slug, "title": titles.get(slug, slug), "views": n}
+            for slug, n in sorted(views.items(), key=lambda sn: (-sn[1], sn[0]))[:TOP]
+        ]
         yes, no = sa.func.sum(votes.c.helpful).label("yes"), sa.func.sum(votes.c.unhelpful)
+        judged: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for row in c.execute(
             sa.select(votes.c.slug, yes, no.label("no"))
             .where(votes.c.day.between(since, until))
             .group_by(votes.c.slug)
         ):
-            report.helpfulness.append(
-                {"slug": row.slug, "title": titles.get(row.slug, row.slug),
-                 "yes": int(row.yes), "no": int(row.no)}
-            )  # fmt: skip
+            counts = judged[current(row.slug, row.slug)]
+            counts[0] += int(row.yes)
+            counts[1] += int(row.no)
+        report.helpfulness = [
+            {"slug": slug, "title": titles.get(slug, slug), "yes": y, "no": n}
+            for slug, (y, n) in sorted(judged.items())
+        ]
         # The least helpful first: that is where editors have work.
         report.helpfulness.sort(key=lambda r: (r["yes"] / (r["yes"] + r["no"]), -r["no"]))
-        links = sa.func.count().label("links")
+        linked: Counter[str] = Counter()
         for row in c.execute(
-            sa.select(article_links.c.slug, links)
+            sa.select(article_links.c.slug, sa.func.count().label("links"))
             .where(article_links.c.at >= start, article_links.c.at < end)
             .group_by(article_links.c.slug)
-            .order_by(links.desc(), article_links.c.slug)
-            .limit(TOP)
         ):
-            report.most_linked.append(
-                {"slug": row.slug, "title": titles.get(row.slug, row.slug), "links": int(row.links)}
-            )
+            linked[current(row.slug, row.slug)] += int(row.links)
+        report.most_linked = [
+            {"slug": slug, "title": titles.get(slug, slug), "links": n}
+            for slug, n in sorted(linked.items(), key=lambda sn: (-sn[1], sn[0]))[:TOP]
+        ]
         created = c.execute(
             sa.select(tickets.c.category, tickets.c.created_at, tickets.c.account_id).where(
                 tickets.c.created_at >= start, tickets.c.created_at < end
@@ -139,13 +126,16 @@ def build(
         {"category": slug, "title": title, "tickets": per_category.get(slug, 0)}
         for slug, title in categories.items()
     ]
-    report.suggestions = _suggestions(opened, created, titles)
+    report.suggestions = _suggestions(opened, created, titles, current)
     report.daily = _daily(since, until, daily_searches, created)
     return report
 
 
 def _suggestions(
-    opened: Sequence[Any], created: Sequence[Any], titles: dict[str, str]
+    opened: Sequence[Any],
+    created: Sequence[Any],
+    titles: dict[str, str],
+    current: Callable[[str, str], str],
 ) -> list[dict[str, Any]]:
     """Opens per article, and how many were not followed by a ticket within the hour."""
     tickets_by_account: dict[int, list[dt.datetime]] = defaultdict(list)
@@ -155,16 +145,59 @@ def _suggestions(
     avoided: Counter[str] = Counter()
     for event in opened:
         at = event.at
-        opens[event.slug] += 1
+        slug = current(event.slug, event.slug)
+        opens[slug] += 1
         followed = any(
             at <= t <= at + AVOIDED_WINDOW for t in tickets_by_account.get(event.account_id, [])
         )
         if not followed:
-            avoided[event.slug] += 1
+            avoided[slug] += 1
     return [
         {"slug": slug, "title": titles.get(slug, slug), "opens": n, "avoided": avoided[slug]}
         for slug, n in opens.most_common(TOP)
     ]
+
+
+def _searches(report: Report, rows: Sequence[Any]) -> None:
+    """Searches per query over the days, shown as last typed; the empty and the weak ones
+    apart, as what the content lacks."""
+    total: Counter[str] = Counter()
+    empty: Counter[str] = Counter()
+    weak: Counter[str] = Counter()
+    latest: dict[str, Any] = {}
+    last_empty: dict[str, dt.datetime] = {}
+    last_weak: dict[str, dt.datetime] = {}
+    for row in rows:
+        seen = row.last_seen
+        total[row.query] += row.count
+        if row.query not in latest or seen > latest[row.query].last_seen:
+            latest[row.query] = row
+        if row.results == 0:
+            empty[row.query] += row.count
+            last_empty[row.query] = max(seen, last_empty.get(row.query, seen))
+        elif row.weak:
+            weak[row.query] += row.count
+            last_weak[row.query] = max(seen, last_weak.get(row.query, seen))
+
+    def shown(query: str) -> str:
+        return latest[query].spelling or query
+
+    def top(counts: Counter[str], last: dict[str, dt.datetime]) -> list[str]:
+        return sorted(counts, key=lambda q: (-counts[q], -last[q].timestamp(), q))[:TOP]
+
+    report.searches = [
+        {"query": shown(q), "count": total[q], "results": latest[q].results}
+        for q in sorted(total, key=lambda q: (-total[q], q))[:TOP]
+    ]
+    report.no_result = [
+        {"query": shown(q), "count": empty[q], "last_seen": last_empty[q]}
+        for q in top(empty, last_empty)
+    ]
+    report.weak_results = [
+        {"query": shown(q), "count": weak[q], "results": latest[q].results,
+         "last_seen": last_weak[q]}
+        for q in top(weak, last_weak)
+    ]  # fmt: skip
 
 
 def _daily(

@@ -32,13 +32,17 @@ class _Search:
     count: int
     results: int
     last_seen: dt.datetime
+    spelling: str
+    weak: bool
 
 
 class Usage:
-    """Counts in memory, so a page view costs no write; `flush()` writes them in one go."""
+    """Counts in memory, so a page view costs no write; `flush()` writes them in one go.
+    Disabled (`enabled=False`) in the editors' preview: their own reloads are not readers."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, enabled: bool = True) -> None:
         self.engine = engine
+        self.enabled = enabled
         self._lock = threading.Lock()
         self._views: Counter[tuple[str, dt.date]] = Counter()
         self._searches: dict[tuple[str, dt.date], _Search] = {}
@@ -47,28 +51,37 @@ class Usage:
 
     def suggestion_opened(self, slug: str, account_id: int | None) -> None:
         """An article suggested under a ticket's subject was opened: perhaps a ticket avoided."""
+        if not self.enabled:
+            return
         event = {"slug": slug, "account_id": account_id, "at": dt.datetime.now(dt.UTC)}
         with self._lock:
             self._opens.append(event)
 
     def view(self, slug: str) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._views[(slug, today())] += 1
 
-    def search(self, query: str, results: int) -> None:
-        normalized = normalized_query(query)
+    def search(self, query: str, results: int, weak: bool = False) -> None:
+        """One search; `weak`: it found articles, but none answering all its words."""
+        normalized = normalized_query(query) if self.enabled else ""
         if not normalized:
             return
         now = dt.datetime.now(dt.UTC)
+        spelling = " ".join(query.split())[:500]  # as typed, accents and capitals kept
         with self._lock:
             key = (normalized, today())
             entry = self._searches.get(key)
             if entry is None:
-                self._searches[key] = _Search(1, results, now)
+                self._searches[key] = _Search(1, results, now, spelling, weak)
             else:
                 entry.count, entry.results, entry.last_seen = entry.count + 1, results, now
+                entry.spelling, entry.weak = spelling, weak
 
     def vote(self, slug: str, helpful: bool) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             counts = self._votes.setdefault((slug, today()), [0, 0])
             counts[0 if helpful else 1] += 1
@@ -95,11 +108,12 @@ class Usage:
                 upsert_many(connection, article_views, ["slug", "day"], ["views"], [], views_rows)
                 search_rows = [
                     {"query": query, "day": day, "count": e.count, "results": e.results,
-                     "last_seen": e.last_seen}
+                     "last_seen": e.last_seen, "spelling": e.spelling, "weak": int(e.weak)}
                     for (query, day), e in sorted(found.items())
                 ]  # fmt: skip
                 upsert_many(connection, searches, ["query", "day"], ["count"],
-                            ["results", "last_seen"], search_rows)  # fmt: skip
+                            ["results", "last_seen", "spelling", "weak"],
+                            search_rows)  # fmt: skip
                 vote_rows = [
                     {"slug": slug, "day": day, "helpful": yes, "unhelpful": no}
                     for (slug, day), (yes, no) in sorted(voted.items())

@@ -28,9 +28,10 @@ class ContentErrors(KbError):
     """The content has errors: nothing was built, the previous index still serves."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        errors = sorted(p for p in problems if not p.warning)
+        errors = sorted(set(p for p in problems if not p.warning))
         super().__init__(f"{len(errors)} erreur(s) dans le contenu")
         self.problems = errors
+        self.warnings = sorted(set(p for p in problems if p.warning))
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def check(content_dir: Path) -> tuple[Content, list[Problem]]:
 
 
 def _outline(article: Article, rendered: Rendered) -> Outline:
-    links = [(k.slug, k.fragment, k.line, k.href) for k in rendered.outlinks]
+    links = [(k.slug, k.fragment, k.line, k.href, k.text) for k in rendered.outlinks]
     return outline_of(article, [h.id for h in rendered.headings], links)
 
 
@@ -190,7 +191,7 @@ def _index(
         }
     )
     if any(not p.warning for p in problems):
-        raise ContentErrors(problems)
+        raise ContentErrors(content.problems + problems)
 
     total = len(indexed)
     report_progress = (lambda n: progress(n, total)) if progress else None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.knowledge.problems import Problem, closest
+from kb.knowledge.typography import french_spacing
 
 if TYPE_CHECKING:
     from kb.knowledge.content import Article
@@ -22,17 +23,28 @@ class Outline:
     draft: bool
     title: str
     anchors: tuple[str, ...]
-    links: tuple[tuple[str, str, int, str], ...]  # (slug, fragment, line, href as written)
+    # (slug, fragment, line, href as written, the link's text)
+    links: tuple[tuple[str, str, int, str, str], ...]
 
 
 def check_links(outlines: Mapping[str, Outline]) -> list[Problem]:
     """A link to a draft is a 404 for readers; a link to a missing section lands at the top."""
     problems: list[Problem] = []
     for outline in outlines.values():
-        for slug, fragment, line, href in outline.links:
+        for slug, fragment, line, href, text in outline.links:
             target = outlines.get(slug)
             if target is None:
                 continue
+            if _names_another_title(text, target.title) and not fragment:
+                problems.append(
+                    Problem(
+                        outline.path,
+                        line,
+                        f"lien « {text} » vers « {target.title} » : un lien qui cite un article "
+                        "reprend son titre exact (ou commence par une minuscule, dans la phrase)",
+                        warning=True,
+                    )
+                )
             if target.draft and not outline.draft:
                 problems.append(
                     Problem(
@@ -47,6 +59,13 @@ def check_links(outlines: Mapping[str, Outline]) -> list[Problem]:
                     Problem(outline.path, line, _missing_anchor(href, fragment, target))
                 )
     return problems
+
+
+def _names_another_title(text: str, title: str) -> bool:
+    """A link text that starts with a capital cites a title: it must be that title."""
+    if not text or not text[0].isupper():
+        return False
+    return " ".join(french_spacing(text).split()) != " ".join(french_spacing(title).split())
 
 
 def _missing_anchor(href: str, fragment: str, target: Outline) -> str:
@@ -66,5 +85,5 @@ def outline_of(article: Article, anchors: Sequence[str], links: Sequence[Sequenc
         draft=article.draft,
         title=article.title,
         anchors=tuple(str(a) for a in anchors),
-        links=tuple((str(s), str(f), int(n), str(h)) for s, f, n, h in links),
+        links=tuple((str(s), str(f), int(n), str(h), str(t)) for s, f, n, h, t in links),
     )

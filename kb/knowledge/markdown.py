@@ -40,6 +40,7 @@ class Link:
     fragment: str
     line: int
     href: str
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,14 +174,15 @@ class Renderer:
         for token in tokens:
             if token.type != "inline" or not token.children:
                 continue
-            for child in token.children:
+            for n, child in enumerate(token.children):
                 if child.type != "link_open":
                     continue
+                text = _link_text(token.children, n)
                 href = str(child.attrGet("href") or "")
                 parts = urlsplit(href)
                 line = article.body_line + (token.map[0] if token.map else 0)
                 if href.startswith("#") and len(href) > 1:
-                    links.append(Link(article.slug, unquote(parts.fragment), line, href))
+                    links.append(Link(article.slug, unquote(parts.fragment), line, href, text))
                     continue
                 if parts.scheme or parts.netloc or not parts.path.endswith(".md"):
                     continue
@@ -199,10 +201,21 @@ class Renderer:
                         )
                     )
                     continue
-                links.append(Link(slug, unquote(parts.fragment), line, href))
+                links.append(Link(slug, unquote(parts.fragment), line, href, text))
                 fragment = f"#{parts.fragment}" if parts.fragment else ""
                 child.attrSet("href", article_url(slug) + fragment)
         return links
+
+
+def _link_text(children: list[Token], start: int) -> str:
+    """The words of the link opened at children[start]."""
+    words: list[str] = []
+    for child in children[start + 1 :]:
+        if child.type == "link_close":
+            break
+        if child.type in ("text", "code_inline"):
+            words.append(child.content)
+    return "".join(words).strip()
 
 
 def _inline_text(children: list[Token]) -> str:

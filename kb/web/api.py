@@ -39,15 +39,16 @@ async def search(services: Services, request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     per_page = int_param(request, "per_page", default=10, low=1, high=PER_PAGE_MAX)
     category = request.query_params.get("category") or None
-    results = snapshot.search(
-        query,
-        category=category,
-        page=page,
-        per_page=per_page,
-        drafts=services.settings.show_drafts,
-    )
+    with services.metrics.search_latency.labels("search").time():
+        results = snapshot.search(
+            query,
+            category=category,
+            page=page,
+            per_page=per_page,
+            drafts=services.settings.show_drafts,
+        )
     if page == 1 and not results.empty_query:
-        services.usage.search(query, results.total)
+        services.usage.search(query, results.total, results.weak)
     return precompressed(
         results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
     )
@@ -57,7 +58,10 @@ async def suggest(services: Services, request: Request) -> Response:
     snapshot = services.snapshot()
     query = _query(request)
     limit = int_param(request, "limit", default=SUGGEST_MAX, low=1, high=SUGGEST_MAX)
-    suggestions = snapshot.suggest(query, limit=limit) if query.strip() else []
+    suggestions = []
+    if query.strip():
+        with services.metrics.search_latency.labels("suggest").time():
+            suggestions = snapshot.suggest(query, limit=limit)
     return JSONResponse({"query": query, "suggestions": suggestions})
 
 

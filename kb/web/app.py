@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage, frequent_questions
 from kb.knowledge.search import SearchIndex
-from kb.web import api, auth, forms, pages, preview, support, tickets, uploads
+from kb.web import api, auth, forms, metrics, pages, preview, support, tickets, uploads
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
@@ -39,10 +39,20 @@ from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.limits import BodyLimits, BodyPolicy
 from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
-from kb.web.security import CSRF_FIELD, REDACT_TOKENS, LastResort, SecurityMiddleware
+from kb.web.request_log import RequestLog
+from kb.web.security import CSRF_FIELD, LastResort, SecurityMiddleware
 from kb.web.services import Frequent, Services, bind
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 FLUSH_SECONDS = 5.0
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
@@ -55,6 +65,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
+    measured = metrics.Metrics(settings.metrics_allow)
     static = StaticFiles()
     frequent = Frequent()
     preview_state = preview.Preview() if settings.live_reload else None
@@ -89,8 +100,8 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         settings=settings,
         index=index,
         engine=engine,
-        usage=Usage(engine),
-        templates=Jinja2Templates(env=environment, context_processors=[page_context]),
+        usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
+        templates=Jinja2Templates(env=environment),
         mailer=Mailer(settings),
         store=Store(settings.data_dir),
         uploads=Uploads(
@@ -104,12 +115,13 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         secret_key=auth_domain.secret_key(settings),
         answer_delay=AnswerDelay(settings.answer_hours, settings.holiday_calendar),
         frequent=frequent,
+        metrics=measured,
+        page_context=page_context,
         preview=preview_state,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        logging.getLogger("uvicorn.access").addFilter(REDACT_TOKENS)  # once: the same filter
         await anyio.to_thread.run_sync(db.upgrade, engine)
         await sweep_uploads(services)
         removed = await anyio.to_thread.run_sync(
@@ -135,6 +147,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             tasks.cancel_scope.cancel()
         await flush_usage(services)
         engine.dispose()
+        measured.close()
 
     # Starlette tries the routes in order: the busiest first (search as you type, then the
     # pages). No two of them match the same path, so the order changes nothing else.
@@ -148,6 +161,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
         Route("/healthz", bind(services, healthz), name="healthz"),
+        *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
     # Bodies larger than a form go only where files go; tus checks each PATCH against the
@@ -159,6 +173,11 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
          "upload": settings.max_upload_bytes},
     )  # fmt: skip
     app = HelpCenter(
+        # Outside Starlette's error middleware: a 500 is logged, timed and given the headers.
+        outer=[
+            Middleware(RequestLog, metrics=measured),
+            Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
+        ],
         routes=routes,
         middleware=[
             Middleware(BodyLimits, policy=body_policy, refuse=on_error),
@@ -179,12 +198,19 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
 
 
 class HelpCenter(Starlette):
-    """Starlette, with the security headers outside its error middleware: a 500 carries them
-    too, and an unexpected error does not cost the client its connection."""
+    """Starlette, with `outer` middleware (the request log, the security headers) outside its
+    error middleware: a 500 carries the headers and its log line too, and an unexpected error
+    does not cost the client its connection."""
+
+    def __init__(self, *, outer: Sequence[Middleware], **options: Any) -> None:
+        self.outer = list(outer)
+        super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
-        secure = self.state.services.settings.secure_cookies
-        return SecurityMiddleware(LastResort(super().build_middleware_stack()), secure)
+        app: ASGIApp = LastResort(super().build_middleware_stack())
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app_from_env() -> Starlette:

@@ -4,12 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 VARY = (b"vary", b"Accept-Encoding")
 MINIMUM_SIZE = 500  # smaller answers are sent as they are: compressing them gains nothing
+# Never gzipped: what is compressed already (gzip would spend CPU to gain nothing, and hide
+# the length a browser shows progress with), and attachments, always sent as octet-stream.
+NOT_COMPRESSED = (
+    *DEFAULT_EXCLUDED_CONTENT_TYPES,
+    "application/octet-stream",
+    "application/pdf",
+    "application/vnd.rar",
+    "application/x-7z-compressed",
+    "application/x-bzip2",
+    "application/x-rar-compressed",
+    "application/x-xz",
+    "application/zstd",
+    "application/epub+zip",
+    "application/java-archive",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "image/heic",
+    "image/heif",
+    "image/jxl",
+)
 
 
 def precompressed(
@@ -30,7 +54,9 @@ class Compression:
 
     def __init__(self, app: ASGIApp, minimum_size: int = MINIMUM_SIZE) -> None:
         self.app = app
-        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+        self.gzip = GZipMiddleware(
+            app, minimum_size=minimum_size, exclude_content_types=NOT_COMPRESSED
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or accepts_gzip(scope):

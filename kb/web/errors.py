@@ -14,7 +14,6 @@ from kb import db
 from kb.errors import KbError
 from kb.helpdesk.attachments import StorageFull, no_space_left
 from kb.helpdesk.tickets import TicketInvalid
-from kb.web.security import redact
 from kb.web.services import Services
 
 log = logging.getLogger("kb")
@@ -24,6 +23,7 @@ ERROR_TITLES = {
     403: "Accès refusé",
     404: "Page introuvable",
     405: "Méthode non autorisée",
+    410: "Fichier indisponible",
     413: "Envoi trop volumineux",
     500: "Erreur du serveur",
     503: "Service momentanément indisponible",
@@ -62,7 +62,7 @@ def error_json(
 async def handle_error(services: Services, request: Request, exc: Exception) -> Response:
     """One handler: a French page in the site's layout, or one JSON error shape."""
     if isinstance(exc, ClientDisconnect):  # nobody is left to read an answer
-        log.info("client left during %s %s", request.method, redact(request.url.path))
+        log.info("client left during %s %s", request.method, request.url.path)
         return Response(status_code=400)
     if isinstance(exc, KbError):
         status, code, message = exc.status, exc.code, exc.message
@@ -71,13 +71,13 @@ async def handle_error(services: Services, request: Request, exc: Exception) -> 
         message = ERROR_MESSAGES.get(status, ERROR_TITLES.get(status, "Erreur."))
     elif _database_unavailable(exc):  # it comes back by itself: the pool reconnects
         reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [""])[0]
-        log.warning("database unavailable on %s: %s", redact(request.url.path), reason)
+        log.warning("database unavailable on %s: %s", request.url.path, reason)
         status, code, message = 503, db.DatabaseUnavailable.code, db.DATABASE_DOWN
     elif no_space_left(exc):
-        log.error("disk full on %s: %s", redact(request.url.path), exc)
+        log.error("disk full on %s: %s", request.url.path, exc)
         status, code, message = 507, StorageFull.code, DISK_FULL
     else:
-        log.exception("unexpected error on %s", redact(request.url.path), exc_info=exc)
+        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
         status, code, message = 500, "erreur_serveur", ERROR_MESSAGES[500]
     headers = {"cache-control": "no-store"}
     if wants_json(request):
@@ -85,6 +85,8 @@ async def handle_error(services: Services, request: Request, exc: Exception) -> 
         return error_json(status, code, message, fields=fields, headers=headers)
     context = {"status": status, "title": ERROR_TITLES.get(status, "Erreur"), "message": message}
     try:
+        # `status` is also a variable of the template: not through render()'s own argument.
+        context = {**services.page_context(request), **context}
         return services.templates.TemplateResponse(
             request, "error.html", context, status_code=status, headers=headers
         )

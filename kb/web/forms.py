@@ -13,6 +13,7 @@ from kb.helpdesk import attachments
 from kb.helpdesk.attachments import ReceivedForm
 from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload
+from kb.web import multipart
 from kb.web.errors import error_json, wants_json
 from kb.web.params import whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
@@ -27,7 +28,7 @@ async def receive(services: Services, request: Request) -> ReceivedForm:
     declared = whole_number(request.headers.get("content-length", ""))
     if declared is not None and declared > limit + MULTIPART_SLACK:
         raise attachments.too_large(limit)
-    form = await attachments.receive(
+    form = await multipart.receive(
         request.stream(), request.headers.get("content-type", ""), services.store.temp_dir, limit
     )
     try:
@@ -39,11 +40,12 @@ async def receive(services: Services, request: Request) -> ReceivedForm:
 
 
 def uploaded(services: Services, request: Request, form: ReceivedForm) -> list[Upload]:
-    """The resumable uploads the form names: this account's, and complete."""
+    """The resumable uploads the form names (each once): this account's, and complete."""
     found = []
-    for upload_id in form.lists.get("televersement", [])[: attachments.MAX_FILES]:
+    named = dict.fromkeys(u.strip() for u in form.lists.get("televersement", []) if u.strip())
+    for upload_id in list(named)[: attachments.MAX_FILES]:
         try:
-            upload = services.uploads.get(request.state.account, upload_id.strip())
+            upload = services.uploads.get(request.state.account, upload_id)
         except KbError:
             raise TicketInvalid(
                 {"fichiers": "Une pièce jointe n'est plus disponible : joignez-la à nouveau."}

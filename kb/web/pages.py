@@ -43,7 +43,10 @@ async def search(services: Services, request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     settings = services.settings
     try:
-        results = snapshot.search(query, category=category, page=page, drafts=settings.show_drafts)
+        with services.metrics.search_latency.labels("search").time():
+            results = snapshot.search(
+                query, category=category, page=page, drafts=settings.show_drafts
+            )
     except BadRequest as exc:
         return services.render(
             request,
@@ -55,7 +58,7 @@ async def search(services: Services, request: Request) -> Response:
             category_titles=_titles(snapshot),
         )
     if page == 1 and not results.empty_query:
-        services.usage.search(query, results.total)
+        services.usage.search(query, results.total, results.weak)
     return services.render(
         request,
         "search.html",

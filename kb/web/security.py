@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
-import re
 import secrets
 from urllib.parse import unquote
 
@@ -167,26 +165,3 @@ def check_csrf(request: Request, submitted: object) -> None:
             "Le formulaire a expiré ou ne vient pas de ce site. "
             "Rechargez la page, puis recommencez."
         )
-
-
-# Single-use links carry their token in the path: it must not outlive the request in a log.
-TOKEN_PATH = re.compile(r"(/(?:activation|confirmation-email|annulation-email)/)[^/?#\s\"']+")
-
-
-def redact(text: str) -> str:
-    """The text with every link token replaced by '…'."""
-    return TOKEN_PATH.sub(r"\1…", text)
-
-
-class RedactTokens(logging.Filter):
-    """On uvicorn's access log: the path of a link is logged without its token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
-REDACT_TOKENS = RedactTokens()

@@ -21,6 +21,7 @@ from kb.insights.usage import Usage
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
+    from kb.web.metrics import Metrics
     from kb.web.preview import Preview
 
 
@@ -46,6 +47,8 @@ class Services:
     secret_key: bytes
     answer_delay: AnswerDelay
     frequent: Frequent
+    metrics: Metrics
+    page_context: Callable[[Request], dict[str, Any]]
     preview: Preview | None = None
 
     def snapshot(self) -> Snapshot:
@@ -53,10 +56,21 @@ class Services:
         return self.index.snapshot()
 
     def render(
-        self, request: Request, template: str, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
     ) -> Response:
-        """A page: the shared context (added by the templates' context processor) plus its own."""
-        return self.templates.TemplateResponse(request, template, context, status_code=status)
+        """A page: what every page shows (`page_context`), then its own context, which wins."""
+        return self.templates.TemplateResponse(
+            request,
+            template,
+            {**self.page_context(request), **context},
+            status_code=status,
+            headers=headers,
+        )
 
 
 Endpoint = Callable[[Services, Request], Awaitable[Response]]

@@ -15,7 +15,7 @@ from kb import clock
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import notifications, support, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import short
 from kb.insights import report
 from kb.web import forms
@@ -128,6 +128,7 @@ async def ticket(services: Services, request: Request) -> Response:
 async def reply(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
     found = await _support_ticket(services, request)
+    form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
@@ -135,14 +136,14 @@ async def reply(services: Services, request: Request) -> Response:
         message_id = await anyio.to_thread.run_sync(
             lambda: tickets.reply(
                 services.engine, services.store, found, agent, form, internal=internal,
-                delay=services.answer_delay,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         if wants_json(request):
             return await forms.form_error(request, exc, lambda: Response())
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     snapshot = services.index.snapshot()
     slugs = support.linked_slugs(
@@ -206,8 +207,11 @@ async def editors_report(services: Services, request: Request) -> Response:
         raise BadRequest("Choisissez une période d'un an au plus.")
     snapshot = services.index.snapshot()
     built = await anyio.to_thread.run_sync(
-        report.build, services.engine, snapshot.listing, categories(services), since, until
-    )
+        lambda: report.build(
+            services.engine, snapshot.listing, categories(services), since, until,
+            aliases=snapshot.aliases,
+        )
+    )  # fmt: skip
     return services.render(
         request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
     )

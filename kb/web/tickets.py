@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import attachments, notifications, tickets
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import UploadTooLarge
+from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
 from kb.web.auth import login_required
+from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
@@ -112,7 +112,7 @@ async def create(services: Services, request: Request) -> Response:
         reference, created = await anyio.to_thread.run_sync(
             lambda: tickets.create(
                 services.engine, services.store, account, form, titles,
-                delay=services.answer_delay,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
@@ -124,7 +124,14 @@ async def create(services: Services, request: Request) -> Response:
         return await forms.form_error(
             request, exc, lambda: _form_page(services, request, 400, form.fields, errors)
         )
+    except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
+        form.discard()
+        too_large, status = {"fichiers": exc.message}, exc.status
+        return await forms.form_error(
+            request, exc, lambda: _form_page(services, request, status, form.fields, too_large)
+        )
     if created:
+        services.metrics.tickets_created.inc()
         subject = " ".join(form.fields["sujet"].split())
         category = titles[form.fields["categorie"].strip()]
         await notify(
@@ -185,18 +192,19 @@ async def _thread_page(
 async def reply(services: Services, request: Request) -> Response:
     account: Account = request.state.account
     ticket = await _ticket(services, request)
+    form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         await anyio.to_thread.run_sync(
             lambda: tickets.reply(
                 services.engine, services.store, ticket, account, form,
-                delay=services.answer_delay,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
-        typed = getattr(exc, "fields", None) or {}
+        typed = getattr(exc, "fields", None) or (form.fields if form else {})
         errors, status = {"message": exc.message}, exc.status
         return await forms.form_error(
             request,
@@ -229,7 +237,8 @@ async def status(services: Services, request: Request) -> Response:
 
 @login_required
 async def download(services: Services, request: Request) -> Response:
-    """Only for the establishment that owns the ticket, and for support; never shown inline."""
+    """Only for the establishment that owns the ticket, and for support; never shown inline,
+    never compressed; a cut download resumes where it stopped (Range, If-Range)."""
     attachment_id = whole_number(request.path_params["attachment"], ID_MAX)
     if attachment_id is None:
         raise NotFound("Cette pièce jointe n'existe pas.")
@@ -237,18 +246,12 @@ async def download(services: Services, request: Request) -> Response:
         tickets.attachment_for,
         services.engine, request.state.account, request.path_params["reference"], attachment_id,
     )  # fmt: skip
-    path = services.store.final_path(found.stored_as)
-    ascii_name = (
-        found.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    )
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(found.filename)}"
-            ),
-            "cache-control": "private, no-store",
-            "x-content-type-options": "nosniff",
-        },
+    try:
+        path = await anyio.to_thread.run_sync(services.store.existing, found.stored_as)
+    except AttachmentMissing:
+        log.warning("attachments: %s (attachment %d) missing from the data dir",
+                    found.stored_as, found.id)  # fmt: skip
+        raise
+    return AttachmentResponse(
+        path, filename=found.filename, sha256=found.sha256, added_at=found.added_at
     )

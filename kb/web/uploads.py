@@ -11,8 +11,8 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.attachments import batches, pipelined
 from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.web.body import batches, pipelined
 from kb.web.limits import BodyTimeout
 from kb.web.params import whole_number
 from kb.web.security import CSRF_COOKIE, same_token
@@ -122,7 +122,7 @@ async def resource(services: Services, request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        await pipelined(batches(request.stream()), appender.write)
+        await pipelined(batches(request.stream()), appender.write_all)
     except (ClientDisconnect, BodyTimeout):
         pass  # what arrived is kept: the client resumes from the new offset
     finally:

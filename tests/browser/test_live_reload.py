@@ -72,9 +72,14 @@ def test_the_open_page_follows_the_file_shows_errors_and_recovers(
     edit(page, source, original.replace(TITLE, "title: Changer son mot de passe"))
     expect(heading).to_have_text("Changer son mot de passe")
 
+    # Read down the page, as an editor checks the end of an article, then break the file: the
+    # page reloads where it was, and the banner is in view there, not above it.
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
     edit(page, source, "---\ntitle: [\n---\nCassé.\n")
     banner = page.get_by_role("alert").filter(has_text="Aperçu : le contenu a des erreurs.")
     expect(banner).to_be_visible()
+    assert page.evaluate("() => window.scrollY") > 0  # still down the page
+    expect(banner).to_be_in_viewport()
     expect(banner).to_contain_text("La dernière version valide reste affichée.")
     expect(banner).to_contain_text("modifier-son-mot-de-passe.md:2: YAML invalide")
     expect(heading).to_have_text("Changer son mot de passe")  # the last good version

@@ -101,6 +101,8 @@ class Ranking:
     total: int
     rows: tuple[HitRow, ...]
     facets: dict[str, int]
+    # No result answers every word of the query: found something, but perhaps not the answer.
+    weak: bool = False
 
     @functools.cached_property
     def json_part(self) -> bytes:
@@ -125,6 +127,11 @@ class SearchResults:
     @property
     def hits(self) -> list[Hit]:
         return [Hit(*row) for row in self.rows]
+
+    @property
+    def weak(self) -> bool:
+        """Results, but none answering every word of the query (see Ranking.weak)."""
+        return self.ranking is not None and self.ranking.weak
 
     @property
     def pages(self) -> int:
@@ -255,11 +262,12 @@ class Snapshot:
         drafts: bool = False,
     ) -> SearchResults:
         """Ranked, highlighted results; `prefix` matches the last word as typed so far."""
-        query = (query or "").strip()
-        if len(query) > MAX_QUERY_CHARS:
+        # The limit applies to what was sent, as /api/openapi.json says: before any trimming.
+        if len(query or "") > MAX_QUERY_CHARS:
             raise BadRequest(
                 f"La recherche est trop longue : {MAX_QUERY_CHARS} caractères au plus."
             )
+        query = (query or "").strip()
         if page < 1 or not 1 <= per_page <= PER_PAGE_MAX:
             raise BadRequest(f"Page à partir de 1, et de 1 à {PER_PAGE_MAX} résultats par page.")
         if category is not None and category not in {c["slug"] for c in self.categories}:
@@ -322,7 +330,13 @@ class Snapshot:
         shown = self._first(scored, start + per_page)[start:]
         rows = tuple(self._hit(d, s, plan.stems) for s, d in shown)
         ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
-        return Ranking(len(scored), rows, ordered)
+        answered = coordination.answered
+        weak = (
+            bool(scored)
+            and answered is not None
+            and (max(answered[d] for _, d in scored) < coordination.size)
+        )
+        return Ranking(len(scored), rows, ordered, weak)
 
     def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
         """The `count` best, equal scores in the order of their slugs (a stable order)."""

@@ -1,0 +1,277 @@
+"""kb backup and kb restore: a round trip finds every ticket, attachment and account again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import (
+    PASSWORD,
+    POSTGRES_ADMIN_URL,
+    Run,
+    Web,
+    activated_account,
+    log_in,
+)
+from starlette.testclient import TestClient
+
+from kb import db
+from kb.config import Settings
+from kb.web.app import create_app
+
+
+@pytest.fixture
+def other_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same kind, where a backup is restored."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored' / 'kb.sqlite3'}"
+        return
+    name = f"kb_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def use(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """The CLI reads the same settings as the app under test."""
+    monkeypatch.setenv("KB_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("KB_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("KB_CONTENT_DIR", str(settings.content_dir))
+    monkeypatch.setenv("KB_INDEX_DIR", str(settings.index_dir))
+
+
+def create_ticket(web: Web, subject: str, content: bytes) -> str:
+    data = {
+        "csrf": web.client.cookies["kb_csrf"],
+        "jeton": hashlib.sha1(subject.encode()).hexdigest(),
+        "categorie": "abonnement",
+        "sujet": subject,
+        "message": "Le bouton ne répond pas.",
+    }
+    files = [("fichiers", (f"{subject}.pdf", content, "application/pdf"))]
+    response = web.client.post("/tickets", data=data, files=files)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].split("/")[2].split("?")[0]
+
+
+def picture(engine: sa.Engine) -> dict[str, object]:
+    """What a restore must give back, read from the database."""
+    with engine.connect() as connection:
+        return {
+            "tickets": sorted(
+                connection.execute(sa.select(db.tickets.c.reference, db.tickets.c.subject))
+            ),
+            "attachments": sorted(
+                connection.execute(
+                    sa.select(
+                        db.attachments.c.filename,
+                        db.attachments.c.sha256,
+                        db.attachments.c.stored_as,
+                    )
+                )
+            ),
+            "accounts": sorted(
+                connection.execute(
+                    sa.select(db.accounts.c.login, db.accounts.c.email, db.accounts.c.password_hash)
+                )
+            ),
+        }
+
+
+def test_a_backup_restored_in_an_empty_place_serves_everything_again(
+    make_web: Callable[..., Web],
+    database_url: str,
+    other_database_url: str,
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    web = make_web({}, database_url=database_url)
+    activated_account(web)
+    activated_account(web, "0010001W", email="paul@example.fr")
+    log_in(web)
+    contents = {f"Ticket {n}": os.urandom(1000 + n) for n in range(3)}
+    references = {
+        create_ticket(web, subject, content): content for subject, content in contents.items()
+    }
+    before = picture(web.services.engine)
+
+    use(monkeypatch, web.settings)
+    result = cli("backup", tmp_path / "sauvegarde")
+    assert result.status == 0, result.err
+    assert "Sauvegarde écrite dans" in result.out
+    manifest = json.loads((tmp_path / "sauvegarde" / "manifest.json").read_text())
+    saved = {entry["path"]: entry["sha256"] for entry in manifest["data"]}
+    for _filename, digest, stored_as in before["attachments"]:  # type: ignore[attr-defined]
+        assert saved[f"attachments/{stored_as}"] == digest
+    assert "secret_key" in saved
+
+    restored = Settings.from_env(
+        {}, content_dir=web.settings.content_dir, index_dir=web.settings.index_dir,
+        data_dir=tmp_path / "restored", database_url=other_database_url,
+    )  # fmt: skip
+    use(monkeypatch, restored)
+    result = cli("restore", tmp_path / "sauvegarde")
+    assert result.status == 0, result.err
+    assert "Sauvegarde restaurée" in result.out
+
+    app = create_app(restored, background=False)
+    with TestClient(app, follow_redirects=False) as client:
+        assert picture(app.state.services.engine) == before
+        client.get("/")
+        response = client.post(
+            "/connexion",
+            data={
+                "csrf": client.cookies["kb_csrf"],
+                "identifiant": "0750654D",
+                "mot_de_passe": PASSWORD,
+            },
+        )
+        assert response.status_code == 303
+        for reference, content in references.items():
+            page = client.get(f"/tickets/{reference}")
+            assert page.status_code == 200
+            link = page.text.split(f"/tickets/{reference}/pieces-jointes/", 1)[1].split('"', 1)[0]
+            download = client.get(f"/tickets/{reference}/pieces-jointes/{link}")
+            assert download.content == content
+
+
+def test_restore_refuses_to_overwrite_without_force(
+    make_web: Callable[..., Web],
+    database_url: str,
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    web = make_web({}, database_url=database_url)
+    activated_account(web)
+    log_in(web)
+    reference = create_ticket(web, "Avant", b"avant" * 100)
+    use(monkeypatch, web.settings)
+    assert cli("backup", tmp_path / "sauvegarde").status == 0
+    create_ticket(web, "Après", b"apres" * 100)
+
+    refused = cli("restore", tmp_path / "sauvegarde")
+    assert refused.status == 1
+    assert "La restauration écraserait des données existantes" in refused.err
+    assert "relancez avec --force" in refused.err
+    assert len(picture(web.services.engine)["tickets"]) == 2  # type: ignore[arg-type]
+
+    web.services.engine.dispose()
+    forced = cli("restore", "--force", tmp_path / "sauvegarde")
+    assert forced.status == 0, forced.err
+    tickets = picture(web.services.engine)["tickets"]
+    assert [t[0] for t in tickets] == [reference]  # type: ignore[union-attr]
+    files = [p for p in (web.settings.data_dir / "attachments").rglob("*") if p.is_file()]
+    assert len(files) == 1  # the later ticket's file went with its row
+
+
+def test_a_damaged_backup_is_refused_before_anything_is_written(
+    make_web: Callable[..., Web],
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    web = make_web({})
+    activated_account(web)
+    log_in(web)
+    create_ticket(web, "Un", b"x" * 5000)
+    use(monkeypatch, web.settings)
+    assert cli("backup", tmp_path / "sauvegarde").status == 0
+    (attachment,) = (tmp_path / "sauvegarde" / "data" / "attachments").rglob("*/*/*")
+    attachment.write_bytes(b"y" * 5000)
+
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "vide"))
+    monkeypatch.setenv("KB_DATABASE_URL", f"sqlite:///{tmp_path / 'vide' / 'kb.sqlite3'}")
+    result = cli("restore", tmp_path / "sauvegarde")
+    assert result.status == 1
+    relative = attachment.relative_to(tmp_path / "sauvegarde").as_posix()
+    assert result.err.splitlines() == [
+        "kb: Sauvegarde endommagée, rien n'a été restauré :",
+        f"kb: {relative} : contenu modifié depuis la sauvegarde (sha256)",
+    ]
+    assert not (tmp_path / "vide" / "kb.sqlite3").exists()
+
+
+def test_backup_refuses_a_folder_that_is_not_empty(
+    make_web: Callable[..., Web],
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    web = make_web({})
+    use(monkeypatch, web.settings)
+    (tmp_path / "plein").mkdir()
+    (tmp_path / "plein" / "x").write_text("x")
+    result = cli("backup", tmp_path / "plein")
+    assert result.status == 1
+    assert (
+        result.err
+        == f"kb: {tmp_path / 'plein'} existe déjà et n'est pas vide : choisissez un autre dossier.\n"
+    )
+    result = cli("restore", tmp_path / "nulle-part")
+    assert result.status == 1
+    assert "n'est pas une sauvegarde de kb : manifest.json manquant" in result.err
+
+
+def test_a_backup_taken_while_tickets_are_created_is_consistent(
+    make_web: Callable[..., Web],
+    database_url: str,
+    other_database_url: str,
+    tmp_path: Path,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every attachment row the copy holds has its file, with the hash the row records."""
+    web = make_web({}, database_url=database_url)
+    activated_account(web)
+    log_in(web)
+    stop = threading.Event()
+    created: list[str] = []
+
+    def keep_creating() -> None:
+        n = 0
+        while not stop.is_set():
+            created.append(create_ticket(web, f"Pendant {n}", os.urandom(20_000)))
+            n += 1
+
+    create_ticket(web, "Avant", os.urandom(20_000))
+    worker = threading.Thread(target=keep_creating)
+    worker.start()
+    try:
+        use(monkeypatch, web.settings)
+        result = cli("backup", tmp_path / "sauvegarde")
+    finally:
+        stop.set()
+        worker.join()
+    assert result.status == 0, result.err
+    restored = Settings.from_env(
+        {}, data_dir=tmp_path / "restored", database_url=other_database_url,
+        content_dir=web.settings.content_dir,
+    )  # fmt: skip
+    use(monkeypatch, restored)
+    assert cli("restore", tmp_path / "sauvegarde").status == 0
+    engine = db.make_engine(restored)
+    try:
+        rows = picture(engine)["attachments"]
+    finally:
+        engine.dispose()
+    assert rows
+    root = restored.data_dir / "attachments"
+    for _filename, digest, stored_as in rows:  # type: ignore[attr-defined]
+        assert hashlib.sha256((root / stored_as).read_bytes()).hexdigest() == digest
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert on_disk == {stored_as for _f, _d, stored_as in rows}  # type: ignore[attr-defined]
