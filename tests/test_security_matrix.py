@@ -123,6 +123,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/uploads/{upload_id}", "DELETE"): Entry(Access.TUS, owned=True),
     ("/static/{name:path}", "GET"): Entry(Access.PUBLIC),
     ("/healthz", "GET"): Entry(Access.PUBLIC),
+    ("/metrics", "GET"): Entry(Access.PUBLIC),  # by address (KB_METRICS_ALLOW), not by account
 }
 
 BODY_METHODS = {"POST", "PATCH", "DELETE", "PUT"}
