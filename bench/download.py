@@ -26,7 +26,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx2
 
@@ -38,6 +37,7 @@ from bench.upload import (
     _interrupted,
     activate_and_log_in,
     bench_arguments,
+    cat_cold,
     cpu_seconds,
     free_port,
     kb_command,
@@ -67,13 +67,6 @@ class Fetch:
     encoding: str
     server_cpu_s: float
     growth_mb: float
-
-
-def cat(path: Path) -> float:
-    start = time.perf_counter()
-    with path.open("rb") as source, open("/dev/null", "wb") as sink:
-        subprocess.run(["cat"], stdin=source, stdout=sink, check=True)
-    return time.perf_counter() - start
 
 
 def curl(url: str, cookie: str, pid: int, size: int, encoding: str, start_at: int = 0) -> Fetch:
@@ -181,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()[0]
         for i in range(1, args.runs + 1):
             print(f"run {i}…", file=sys.stderr)
-            evict(sent.stored)
-            cats.append(cat(sent.stored))
+            cats.append(cat_cold(sent.stored))
             for name, encoding, start_at in (
                 (f"kb, navigateur ({BROWSER})", BROWSER, 0),
                 ("kb, Accept-Encoding: identity", "identity", 0),

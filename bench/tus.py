@@ -73,6 +73,7 @@ from bench.upload import (
     _interrupted,
     activate_and_log_in,
     bench_arguments,
+    cat_cold,
     cpu_seconds,
     dd,
     free_port,
@@ -451,6 +452,7 @@ class Clean:
     peak_kib: int
     sampled_kib: int
     dd_s: float
+    read_s: float  # cat of the stored attachment, its pages dropped first
     python_s: float  # an fsync at every chunk
     python_once_s: float  # one fsync at the end
     reset: bool
@@ -495,6 +497,7 @@ def part_clean(server: Server, http: httpx2.Client, data: Path, size: int, chunk
     notes += [f"1. : {r}" for r in up.refusals]
     if file.read_bytes != size:
         notes.append(f"1. : {file.read_bytes:,} octets lus par tuspy pour {size:,}")
+    read_s = cat_cold(stored)
     stored.unlink()
     os.sync()
     print("  1. dd, python…", file=sys.stderr)
@@ -510,7 +513,7 @@ def part_clean(server: Server, http: httpx2.Client, data: Path, size: int, chunk
         total_s=total, create_s=created - start, patches=patches, patch_count=len(up.patches),
         slowest_s=max(p.seconds for p in up.patches), attach_s=total - (uploaded - start),
         server_cpu_s=server_cpu, server_wait_s=server_wait, client_cpu_s=client_cpu,
-        idle_kib=idle, peak_kib=peak, sampled_kib=sampler.peak_kib, dd_s=dd_s,
+        idle_kib=idle, peak_kib=peak, sampled_kib=sampler.peak_kib, dd_s=dd_s, read_s=read_s,
         python_s=python_s, python_once_s=python_once_s, reset=reset, pid_note=server.note,
     )  # fmt: skip
 
@@ -724,6 +727,8 @@ def report(size: int, chunk: int, runs: list[Run], load: str, logs: str, notes: 
     add("  CPU du client (tuspy, requests, ce processus), s", [x.client_cpu_s for x in c], ".2f")
     add("dd conv=fsync, s", [x.dd_s for x in c], ".2f")
     add("dd conv=fsync, MB/s", [mb_s(size, x.dd_s) for x in c], ".0f")
+    add("cat du fichier reçu (cache vidé), s", [x.read_s for x in c], ".2f")
+    add("cat du fichier reçu (cache vidé), MB/s", [mb_s(size, x.read_s) for x in c], ".0f")
     add("python écriture+sha256, un fsync à la fin, s", [x.python_once_s for x in c], ".2f")
     add(f"python écriture+sha256, fsync tous les {chunk // MIB} Mio, s",
         [x.python_s for x in c], ".2f")  # fmt: skip

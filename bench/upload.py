@@ -416,6 +416,17 @@ def dd(target: Path, size: int) -> float:
     return seconds
 
 
+def cat_cold(path: Path) -> float:
+    """``cat FILE > /dev/null`` with the file's pages dropped first (posix_fadvise DONTNEED, no
+    root needed): the disk's read speed for that file, the cache state kb's own reads see."""
+    with path.open("rb") as source:
+        os.posix_fadvise(source.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    start = time.perf_counter()
+    with path.open("rb") as source, open(os.devnull, "wb") as sink:
+        subprocess.run(["cat"], stdin=source, stdout=sink, check=True)
+    return time.perf_counter() - start
+
+
 def python_write_and_hash(target: Path, size: int) -> tuple[float, str]:
     start = time.perf_counter()
     digest = hashlib.sha256()
@@ -430,6 +441,7 @@ def python_write_and_hash(target: Path, size: int) -> tuple[float, str]:
 @dataclass
 class Run:
     kb: Upload
+    read_s: float  # cat of the stored attachment, its pages dropped first
     dd_s: float
     python_s: float
     python_sha256: str
@@ -553,6 +565,8 @@ def report(size: int, runs: list[Run], idle_kib: int, reset: bool, pid_note: str
     add("  CPU du client (ce processus), s", [r.kb.client_cpu_s for r in runs], ".2f")
     add("dd conv=fsync, s", dd_s, ".2f")
     add("dd conv=fsync, MB/s", [mb_s(size, s) for s in dd_s], ".0f")
+    add("cat du fichier reçu (cache vidé), s", [r.read_s for r in runs], ".2f")
+    add("cat du fichier reçu (cache vidé), MB/s", [mb_s(size, r.read_s) for r in runs], ".0f")
     add("python écriture+sha256+fsync, s", [r.python_s for r in runs], ".2f")
     add("python écriture+sha256+fsync, MB/s", [mb_s(size, r.python_s) for r in runs], ".0f")
     add("ratio kb/dd", ratios, ".2f", f"≤ {TARGET_RATIO}", median(ratios) <= TARGET_RATIO)
@@ -668,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.sync()
                 print(f"run {i} : envoi de {size / GIB:g} Gio à kb…", file=sys.stderr)
                 sent = upload(client, data, pid, size)
+                read_s = cat_cold(sent.stored)
                 sent.stored.unlink()
                 os.sync()
                 print(f"run {i} : dd…", file=sys.stderr)
@@ -679,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
                 (data / "python.bin").unlink()
                 if digest != sent.sha256:
                     raise RuntimeError(f"SHA-256 : {sent.sha256} en base, {digest} attendu")
-                runs.append(Run(sent, dd_s, py_s, digest))
+                runs.append(Run(sent, read_s, dd_s, py_s, digest))
             profile = (
                 profiled_upload(client, data, pid, size, tmp / "profile.txt")
                 if args.profile else ""

@@ -27,23 +27,30 @@ from kb.helpdesk.file_writer import FileWriter
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 
 
+# What can go wrong with an upload, said for people; the web maps each to its tus status.
+
+
 class OffsetConflict(KbError):
-    status = 409
+    """The bytes sent do not start where the upload stands."""
+
     code = "decalage"
 
 
 class UploadBusy(KbError):
-    status = 423
+    """Another connection is writing this upload."""
+
     code = "envoi_en_cours"
 
 
 class ChecksumMismatch(KbError):
-    status = 460
+    """A chunk arrived damaged; it was taken back."""
+
     code = "somme_de_controle"
 
 
 class QuotaExceeded(KbError):
-    status = 403
+    """The account holds as many unattached uploads, or bytes, as it may."""
+
     code = "quota"
 
 

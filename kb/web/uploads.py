@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 
 import anyio
@@ -11,7 +13,16 @@ from starlette.routing import Route
 
 from kb.errors import BadRequest, KbError
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.uploads import CHECKSUMS, Upload, Uploads, parse_metadata
+from kb.helpdesk.uploads import (
+    CHECKSUMS,
+    ChecksumMismatch,
+    OffsetConflict,
+    QuotaExceeded,
+    Upload,
+    UploadBusy,
+    Uploads,
+    parse_metadata,
+)
 from kb.web.body import batches, pipelined
 from kb.web.limits import BodyTimeout
 from kb.web.params import whole_number
@@ -30,6 +41,32 @@ class NotLoggedIn(KbError):
 class TusVersionUnsupported(KbError):
     status = 412
     code = "version_tus"
+
+
+# The statuses the tus 1.0 protocol gives the uploads' own errors (460: its checksum
+# extension's "Checksum Mismatch").
+TUS_STATUS: dict[type[KbError], int] = {
+    OffsetConflict: 409,
+    UploadBusy: 423,
+    ChecksumMismatch: 460,
+    QuotaExceeded: 403,
+}
+
+
+def with_tus_statuses(
+    route: Callable[..., Awaitable[Response]],
+) -> Callable[..., Awaitable[Response]]:
+    """The domain's upload errors answered with their tus status (then the error handler)."""
+
+    @functools.wraps(route)
+    async def answer(services: Services, request: Request) -> Response:
+        try:
+            return await route(services, request)
+        except tuple(TUS_STATUS) as exc:
+            exc.status = TUS_STATUS[type(exc)]
+            raise
+
+    return answer
 
 
 def routes(services: Services) -> list[Route]:
@@ -89,6 +126,7 @@ def _int_header(request: Request, name: str) -> int:
     return value
 
 
+@with_tus_statuses
 async def collection(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
         return _options(services)
@@ -104,6 +142,7 @@ async def collection(services: Services, request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+@with_tus_statuses
 async def resource(services: Services, request: Request) -> Response:
     if request.method == "OPTIONS":
         return _options(services)
