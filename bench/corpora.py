@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from kb.knowledge.content import ARTICLE_KEYS
+from kb.knowledge.content import slugify as heading_anchor
 
 # ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
 CORPUS_ROOT = Path(
@@ -238,8 +239,11 @@ def rewrite_markdown(
 
 
 def external_or_none(dest: str) -> str | None:
-    """Keep absolute URLs and in-page anchors; anything else becomes plain text."""
-    if re.match(r"(?i)(https?:|mailto:|tel:|#)", dest):
+    """Keep absolute URLs and in-page anchors (as kb names its headings' anchors); anything
+    else becomes plain text."""
+    if dest.startswith("#"):
+        return "#" + (heading_anchor(dest[1:]) or "section")
+    if re.match(r"(?i)(https?:|mailto:|tel:)", dest):
         return dest
     return None
 

@@ -102,7 +102,10 @@ class Fts5Index:
             );
             """
         )
-        rows = [row for path in sorted(Path(content_dir).glob("*/*.md")) if (row := _row(path))]
+        # Folders starting with "_" are not categories (canned replies, say): kb skips them too.
+        articles = [p for p in sorted(Path(content_dir).glob("*/*.md"))
+                    if not p.parent.name.startswith("_")]  # fmt: skip
+        rows = [row for path in articles if (row := _row(path))]
         with conn:
             for rowid, (slug, title, keywords, body) in enumerate(rows, 1):
                 conn.execute("INSERT INTO article (id, slug) VALUES (?, ?)", (rowid, slug))

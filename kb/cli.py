@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
@@ -127,6 +127,9 @@ def make_parser() -> argparse.ArgumentParser:
     agent.add_argument("--prenom", required=True)
     agent.add_argument("--nom", required=True)
     agent.add_argument("--editeur", action="store_true", help="rôle éditeur plutôt que support")
+    agent.add_argument(
+        "--admin", action="store_true", help="administrateur : support, et gestion des comptes"
+    )
     imported = actions.add_parser("import", help="importe un CSV d'établissements")
     imported.add_argument(
         "file", type=Path, help="colonnes : uai, etablissement, prenom, nom, email"
@@ -138,6 +141,12 @@ def make_parser() -> argparse.ArgumentParser:
     invite = actions.add_parser("invite", help="renvoie l'e-mail d'activation")
     invite.add_argument("login", help="code UAI ou adresse e-mail")
 
+    p = commands.add_parser("lmtp", help="reçoit les réponses aux e-mails des tickets (LMTP)")
+    p.add_argument(
+        "--listen", default="127.0.0.1:8025", metavar="HÔTE:PORT",
+        help="où le serveur de messagerie livre en LMTP (défaut 127.0.0.1:8025)",
+    )  # fmt: skip
+    _common(p)
     p = commands.add_parser("backup", help="sauvegarde la base, les fichiers et le contenu")
     _common(p)
     p.add_argument("destination", type=Path, help="dossier à créer (absent ou vide)")
@@ -190,8 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("KB_DEBUG"):
             raise
+        from kb.logs import redact
+
+        detail = redact(str(exc).splitlines()[0] if str(exc) else "")
         print(
-            f"kb: erreur inattendue ({type(exc).__name__} : {exc}). "
+            f"kb: erreur inattendue ({type(exc).__name__} : {detail}). "
             "Relancez avec KB_DEBUG=1 pour le détail.",
             file=sys.stderr,
         )
@@ -294,7 +306,10 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     mailer = Mailer(settings)
     action = args.accounts_command
     if action in ("add", "add-agent"):
-        role = "etablissement" if action == "add" else "editeur" if args.editeur else "agent"
+        role = (
+            "etablissement" if action == "add"
+            else "editeur" if args.editeur else "admin" if args.admin else "agent"
+        )  # fmt: skip
         account, outcome = accounts.save(
             engine,
             role=role,
@@ -432,6 +447,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kb import logs
     from kb.knowledge.build import is_stale
+    from kb.web.listening import run_workers
 
     # JSON lines on stdout for operators; readable lines for the editors' preview.
     log_config = logs.config(json_lines=not args.reload)
@@ -458,33 +474,74 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             prefix="kb-metrics-"
         )
     log.info("Centre d'assistance : http://%s:%s/", settings.host, settings.port)
+    app = "kb.web.app:create_app_from_env"
+    options: dict[str, Any] = {
+        "factory": True,
+        # The client's address (login throttling, the audit) and HTTPS come from these
+        # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
+        "server_header": False,
+        "log_config": log_config,
+        # kb's request line replaces it: a route's template and status, never a token.
+        "access_log": False,
+    }
     try:
-        uvicorn.run(
-            "kb.web.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=None if args.reload else settings.workers,
-            reload=args.reload,
-            # Python code restarts the server; content and templates are the app's own watch.
-            reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
-            # The client's address (login throttling, the audit) and HTTPS come from these
-            # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
-            proxy_headers=True,
-            forwarded_allow_ips=settings.trusted_proxies,
-            server_header=False,
-            log_config=log_config,
-            # kb's request line replaces it: a route's template and status, never a token.
-            access_log=False,
-        )
+        if settings.workers > 1 and not args.reload:
+            # Each worker on its own socket: connections shared evenly (kb/web/listening.py).
+            host, port = settings.host, settings.port
+            run_workers(app, host=host, port=port, workers=settings.workers, **options)
+        else:
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                reload=args.reload,
+                # Python code restarts the server; content and templates are the app's own watch.
+                reload_dirs=[str(Path(__file__).parent)] if args.reload else None,
+                **options,
+            )
     finally:
         if own_metrics_dir and metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
+def cmd_lmtp(args: argparse.Namespace, settings: Settings) -> int:
+    """Answers to ticket mails, delivered by the MTA over LMTP, until interrupted."""
+    import signal
+    import threading
+
+    from kb.helpdesk import auth as auth_domain
+    from kb.helpdesk.attachments import Store
+    from kb.helpdesk.lmtp import Receiver
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise KbError(f"--listen {args.listen!r} : écrivez HÔTE:PORT, par exemple 127.0.0.1:8025")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _database(settings) as engine:
+        secret = auth_domain.secret_key(settings)
+        receiver = Receiver(
+            settings, engine, Store(settings.data_dir), secret, host=host, port=int(port)
+        )
+        try:
+            receiver.start()
+        except (OSError, RuntimeError) as exc:
+            raise KbError(f"écoute impossible sur {args.listen} : {exc}") from exc
+        print(f"Réception LMTP sur {host}:{port} (Ctrl-C pour arrêter).", file=sys.stderr)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            receiver.stop()
+    return 0
+
+
 # Commands that open the database or write files under KB_DATA_DIR: it must take new files.
-_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats", "backup", "restore"})
+_USES_DATA_DIR = frozenset({"serve", "db", "accounts", "stats", "backup", "restore", "lmtp"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "build": cmd_build,
@@ -496,6 +553,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "new": cmd_new,
     "mv": cmd_mv,
     "stats": cmd_stats,
+    "lmtp": cmd_lmtp,
     "backup": cmd_backup,
     "restore": cmd_restore,
 }

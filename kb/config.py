@@ -332,6 +332,14 @@ class Settings:
             "check": _at_least(1),
         },
     )
+    close_after_days: int = field(
+        default=5,
+        metadata={
+            "help": "Un ticket résolu et non rouvert est fermé après ce nombre de jours ouvrés",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
     holiday_calendar: str = field(
         default="FR",
         metadata={

@@ -150,6 +150,44 @@ tickets = sa.Table(
     sa.Column("resolved_at", UtcDateTime()),
     # The form's one-time token: a double click or a retried request makes one ticket.
     sa.Column("creation_token", sa.String(64), unique=True),
+    # The agent who handles it; none while it waits in "Non assignés".
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("accounts.id"), index=True),
+    # How the request came: "web" (the form), or "telephone" / "email" typed in by an agent.
+    sa.Column("channel", sa.String(20), nullable=False, server_default="web"),
+    sa.Column("opened_by_id", sa.Integer, sa.ForeignKey("accounts.id")),
+)
+
+# What happened to a ticket besides messages (taken, handed over): shown in its thread.
+ticket_events = sa.Table(
+    "ticket_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("accounts.id")),  # none: kb itself
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("accounts.id")),
+)
+
+# The establishment's opinion of a resolved ticket, and the agent who handled it then.
+ratings = sa.Table(
+    "ratings",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("satisfied", sa.Boolean, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("accounts.id")),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+)
+
+# Agents on a ticket's page right now, and whether they are writing: shared by every replica.
+presence = sa.Table(
+    "presence",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("typing_at", UtcDateTime()),
+    sa.Column("seen_at", UtcDateTime(), nullable=False, index=True),
 )
 
 messages = sa.Table(
@@ -162,6 +200,8 @@ messages = sa.Table(
     sa.Column("internal", sa.Boolean, nullable=False, default=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # An agent's reply held because another agent answered meanwhile: sent once confirmed.
+    sa.Column("held_at", UtcDateTime()),
 )
 
 attachments = sa.Table(
@@ -184,6 +224,25 @@ suggestion_events = sa.Table(
     sa.Column("account_id", sa.Integer),
     sa.Column("slug", sa.String(200), nullable=False),
     sa.Column("at", UtcDateTime(), nullable=False, index=True),
+)
+
+# Articles an establishment read (logged in), kept 90 days: shown beside its next ticket.
+article_reads = sa.Table(
+    "article_reads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, nullable=False, index=True),
+    sa.Column("slug", sa.String(200), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+)
+
+# Canned replies inserted in replies sent, per day: which ones editors should keep sharp.
+canned_uses = sa.Table(
+    "canned_uses",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("uses", sa.Integer, nullable=False),
 )
 
 # Articles that support linked in replies: what editors should keep sharp.

@@ -120,13 +120,24 @@ def test_a_backup_restored_in_an_empty_place_serves_everything_again(
     assert "secret_key" in saved
 
     restored = Settings.from_env(
-        {}, content_dir=web.settings.content_dir, index_dir=web.settings.index_dir,
+        {}, content_dir=tmp_path / "contenu", index_dir=web.settings.index_dir,
         data_dir=tmp_path / "restored", database_url=other_database_url,
     )  # fmt: skip
     use(monkeypatch, restored)
     result = cli("restore", tmp_path / "sauvegarde")
     assert result.status == 0, result.err
     assert "Sauvegarde restaurée" in result.out
+    # The content comes back too, into a content folder that was missing.
+    original = {
+        p.relative_to(web.settings.content_dir): p.read_bytes()
+        for p in web.settings.content_dir.rglob("*")
+        if p.is_file()
+    }
+    assert original and original == {
+        p.relative_to(restored.content_dir): p.read_bytes()
+        for p in restored.content_dir.rglob("*")
+        if p.is_file()
+    }
 
     app = create_app(restored, background=False)
     with TestClient(app, follow_redirects=False) as client:

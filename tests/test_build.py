@@ -164,3 +164,52 @@ def test_concurrent_builds_take_turns(make_site: Callable[..., Site]) -> None:
     assert errors == []
     assert site.slugs("devis") == ["a0"]
     assert len(site.slugs("facture", per_page=50)) == 29
+
+
+def _many(n: int) -> dict[str, str | bytes]:
+    words = ("facture", "devis", "mot de passe", "connexion", "abonnement", "export")
+    return {
+        f"abonnement/a{i}.md": article(f"Article {i} {words[i % 6]}", f"Texte {words[i % 5]}.")
+        for i in range(n)
+    }
+
+
+def test_a_large_build_shared_among_processes_finds_the_same(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site(_many(24))  # written in this process: below PARALLEL_FROM
+    queries = ("facture", "devis", "mdp", "connexion abonnement", "expo")
+    alone = {q: site.snapshot().search(q, prefix=True, per_page=50).as_json() for q in queries}
+    monkeypatch.setattr("kb.knowledge.search.indexer.PARALLEL_FROM", 4)
+    assert site.build(full=True).changed == 24
+    for query in queries:
+        assert site.snapshot().search(query, prefix=True, per_page=50).as_json() == alone[query]
+    site.write({"abonnement/a3.md": article("Article 3", "Un devis rectifié.")})
+    assert site.build().changed == 1
+    assert "a3" in site.slugs("rectifié")
+    # Its old version, still in its segment but deleted, is found no more.
+    assert "a3" not in site.slugs("connexion", per_page=50)
+    assert "a9" in site.slugs("connexion", per_page=50)
+
+
+def test_problems_found_by_the_build_processes_are_all_reported(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _many(12)
+    site = make_site(files)
+    live = current_generation(site.index)
+    monkeypatch.setattr("kb.knowledge.search.indexer.PARALLEL_FROM", 4)
+    site.write(
+        {
+            "abonnement/a1.md": article("Article 1", "[lien](nulle-part.md)"),
+            "abonnement/a2.md": article("Article 2", "[lien](ailleurs.md)"),
+        }
+    )
+    with pytest.raises(ContentErrors) as raised:
+        site.build(full=True)
+    messages = sorted(str(p) for p in raised.value.problems)
+    assert len(messages) == 2
+    assert "a1.md" in messages[0] and "nulle-part.md" in messages[0]
+    assert "a2.md" in messages[1] and "ailleurs.md" in messages[1]
+    assert current_generation(site.index) == live
+    assert [p.name for p in site.index.iterdir() if p.name.startswith("gen-")] == [live.name]  # type: ignore[union-attr]

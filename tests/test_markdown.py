@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CATEGORIES, Site, article, write_tree
+from conftest import CATEGORIES, Site, Web, article, write_tree
 
 from kb.knowledge.build import check
 
@@ -100,3 +100,16 @@ def test_check_warns_where_no_space_was_typed(tmp_path: Path) -> None:
         "8: espace manquante dans « Voir: »",
         "8: espace manquante dans « «ici» »",
     ]
+
+
+def test_titles_and_summaries_are_shown_with_french_spacing(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web({"abonnement/a.md": article("Que faire du devis ?", summary='"Ceci : cela."')})
+    page = web.client.get("/articles/a").text
+    assert '<h1 id="article-titre">Que faire du devis\u202f?' in page
+    listing = web.client.get("/categories/abonnement").text
+    assert "Que faire du devis\u202f?" in listing and "Ceci\u00a0: cela." in listing
+    assert web.client.get("/api/search", params={"q": "devis"}).json()["results"][0]["title"] == (
+        "Que faire du devis\u202f?"
+    )

@@ -259,6 +259,7 @@ def test_two_workers_log_json_and_sum_their_metrics(tmp_path: Path) -> None:
         for _ in range(30):
             status, _, headers = fetch(base + "/api/search?q=abonnement")
             assert status == 200 and headers["x-request-id"]
+        assert fetch(base + "/activation/jeton-secret-de-test-123")[0] == 410
         request = urllib.request.Request(base + "/", headers={"X-Request-ID": "from-proxy-1"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.headers["x-request-id"] == "from-proxy-1"
@@ -284,6 +285,8 @@ def test_two_workers_log_json_and_sum_their_metrics(tmp_path: Path) -> None:
     ]
     assert len(searches) == 30 and all(x["request_id"] for x in searches)
     assert any(x.get("request_id") == "from-proxy-1" for x in parsed)
+    assert "jeton-secret-de-test-123" not in out
+    assert any(x.get("path") == "/activation/***" and x["status"] == 410 for x in parsed)
     # uvicorn's own access lines (with raw paths and query strings) are not printed.
     assert not any("HTTP/1.1" in line for line in out.splitlines())
     # Nothing but JSON on stdout once the server runs (the build's progress is on stderr).

@@ -51,7 +51,7 @@ needs_demarches = pytest.mark.skipif(
 
 
 def _slugs(content: Path) -> set[str]:
-    return {p.stem for p in content.glob("*/*.md")}
+    return {p.stem for p in content.glob("*/*.md") if not p.parent.name.startswith("_")}
 
 
 @pytest.fixture(scope="module")

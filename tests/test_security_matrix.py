@@ -46,6 +46,7 @@ class Access(Enum):
     ACCOUNT = "a logged-in account"
     AGENT = "a support agent"
     STAFF = "an agent or an editor"
+    ADMIN = "an administrator"
     TUS = "a logged-in account, tus headers and the CSRF token in a header"
 
 
@@ -54,8 +55,10 @@ class Entry:
     access: Access
     owned: bool = False  # the path names something of one account: others get `foreign`
     foreign: int = 404  # not found, as for what does not exist
+    refused: tuple[int, ...] = (403,)  # without its CSRF token
     form: dict[str, str] = field(default_factory=dict)  # a body that would work with a token
     files: bool = False  # multipart, as ticket forms are sent
+    stream: bool = False  # server-sent events: only refusals are tried, an open stream never ends
 
 
 TICKET = {"jeton": "matrice", "categorie": "abonnement", "sujet": "S", "message": "M"}
@@ -124,6 +127,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/static/{name:path}", "GET"): Entry(Access.PUBLIC),
     ("/healthz", "GET"): Entry(Access.PUBLIC),
     ("/metrics", "GET"): Entry(Access.PUBLIC),  # by address (KB_METRICS_ALLOW), not by account
+    ("/admin", "GET"): Entry(Access.ADMIN),
+    ("/admin/comptes", "POST"): Entry(Access.ADMIN),
+    ("/admin/comptes/{account:int}/desactiver", "POST"): Entry(Access.ADMIN),
+    ("/admin/comptes/{account:int}/invitation", "POST"): Entry(Access.ADMIN),
+    ("/admin/import", "POST"): Entry(Access.ADMIN),
+    ("/avis/{reference}/{token}", "GET"): Entry(Access.PUBLIC),
+    # A link that names no ticket is a 404 before any token is read.
+    ("/avis/{reference}/{token}", "POST"): Entry(
+        Access.VISITOR_FORM, form={"note": "5"}, refused=(403, 404)
+    ),
+    ("/tickets/{reference}/avis", "POST"): Entry(Access.ACCOUNT, owned=True, form={"note": "5"}),
+    ("/support/tickets", "POST"): Entry(Access.AGENT, form=TICKET, files=True),
+    ("/support/tickets/nouveau", "GET"): Entry(Access.AGENT),
+    ("/support/tickets/{reference}/attribution", "POST"): Entry(Access.AGENT),
+    ("/support/tickets/{reference}/presence", "GET"): Entry(Access.AGENT, stream=True),
+    ("/support/tickets/{reference}/presence", "POST"): Entry(Access.AGENT),
+    ("/support/tickets/{reference}/retenues/{message:int}", "POST"): Entry(Access.AGENT),
 }
 
 BODY_METHODS = {"POST", "PATCH", "DELETE", "PUT"}
@@ -205,7 +225,8 @@ def make_world(make_web: Callable[..., Web], database_url: str) -> World:
     values = {"slug": "a", "reference": reference, "attachment": str(attachment_ids(web)["a.txt"]),
               "upload_id": tus_upload(school, b"abc", complete=False), "name": "kb.css",
               "activation": activation, "confirmation-email": change,
-              "annulation-email": cancel}  # fmt: skip
+              "annulation-email": cancel, "account": str(pending.id), "message": "1",
+              "avis": "jeton-inconnu"}  # fmt: skip
     return World(web, school, other, client_for(web, "sam@cpro.fr"), client_for(web, "eve@cpro.fr"),
                  client_for(web), values)  # fmt: skip
 
@@ -245,7 +266,7 @@ def test_the_hostile_matrix_on_every_route(world: World) -> None:
         what = f"{method} {template}"
         body = {"data": {**entry.form, "csrf": ""}} if method in BODY_METHODS else {}
         # No session.
-        if entry.access in (Access.ACCOUNT, Access.AGENT, Access.STAFF):
+        if entry.access in (Access.ACCOUNT, Access.AGENT, Access.STAFF, Access.ADMIN):
             response = send(world.anonymous, method, path, entry, **body)
             check.expect(f"{what} without a session", response, 303)
             if response.status_code == 303 and not response.headers["location"].startswith(
@@ -261,12 +282,14 @@ def test_the_hostile_matrix_on_every_route(world: World) -> None:
             response = send(world.other, method, path, entry, **(own_token if body else {}))
             check.expect(f"{what} from another establishment", response, entry.foreign)
         # An establishment (or an editor) on support's routes.
-        if entry.access in (Access.AGENT, Access.STAFF):
+        if entry.access in (Access.AGENT, Access.STAFF, Access.ADMIN):
             check.expect(
                 f"{what} as an establishment", send(world.school, method, path, entry), 403
             )
-        if entry.access is Access.AGENT:
+        if entry.access in (Access.AGENT, Access.ADMIN):
             check.expect(f"{what} as an editor", send(world.editor, method, path, entry), 403)
+        if entry.stream:
+            continue
         # No CSRF token, an empty one, another browser's.
         client = world.support if entry.access is Access.AGENT else world.school
         if method in BODY_METHODS and entry.access is not Access.PUBLIC:
@@ -278,7 +301,7 @@ def test_the_hostile_matrix_on_every_route(world: World) -> None:
                 else:
                     data = dict(entry.form) if token is None else {**entry.form, "csrf": token}
                     response = send(client, method, path, entry, data=data)
-                check.expect(f"{what} csrf={token!r}", response, 403)
+                check.expect(f"{what} csrf={token!r}", response, *entry.refused)
         # A body larger than the route takes, announced: refused before it is read.
         if method in BODY_METHODS or method == "GET":
             limit = world.web.app.state.body_policy.limit_for(

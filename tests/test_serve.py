@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,12 +30,40 @@ def test_serve_builds_migrates_and_serves_the_shipped_content(tmp_path: Path, wo
         assert "Votre demande concerne" in html and "Questions les plus fréquentes" in html
         with urllib.request.urlopen(base + "/api/search?q=mot%20de%20passe%20oubli%C3%A9") as r:
             assert b'"slug":"mot-de-passe-oublie"' in r.read()
+        # Each worker accepts on its own socket: the kernel shares the connections evenly.
+        assert listening_sockets(int(base.rsplit(":", 1)[1])) == int(workers)
     finally:
         out = stop(process)
     assert "Index absent ou plus ancien que le contenu : construction" in out
     assert (tmp_path / "search_index" / "CURRENT").exists()
     assert (tmp_path / "var" / "kb.sqlite3").exists()
     assert "Traceback" not in out
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets listening on 127.0.0.1:port, from the kernel's table."""
+    local = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1] == local and line.split()[3] == "0A")
+
+
+def test_serve_with_workers_says_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["serve", "--content", str(ROOT / "content"), "--port", str(port)]
+        result = subprocess.run(
+            [sys.executable, "-m", "kb.cli", *command, "--workers", "2"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"Impossible d'écouter sur 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_refuses_broken_content_with_path_line_messages(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from conftest import Web, activated_account, log_in, outbox
 
 from kb import db
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, replies, tickets
 from kb.helpdesk.attachments import ReceivedForm, Store, safe_filename
 from kb.helpdesk.business_hours import PARIS, add_business_hours, in_words
 
@@ -120,6 +120,9 @@ def test_support_gets_a_mail_for_each_new_ticket(web: Web) -> None:
     assert mail["To"] == "support@cpro-education.fr"
     assert re.match(r"\[T-\d{4}-\d{6}\] Renouvellement bloqué", mail["Subject"])
     assert "Le bouton ne répond pas." in mail.get_body(("plain",)).get_content()
+    assert re.search(
+        r"http://\S+/support/tickets/T-\d{4}-\d{6}\n", mail.get_body(("plain",)).get_content()
+    )  # the agents' page
 
 
 def test_category_is_required_and_nothing_typed_is_lost(web: Web) -> None:
@@ -226,7 +229,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
     agent, _ = accounts.save(engine, role="agent", login="sam@cpro.fr", establishment="",
                              first_name="Sam", last_name="Support", email="sam@cpro.fr")  # fmt: skip
     ticket = tickets.get_for(engine, agent, reference)
-    tickets.reply(engine, store, ticket, agent, ReceivedForm({"message": "Essayez Firefox."}),
+    replies.reply(engine, store, ticket, agent, ReceivedForm({"message": "Essayez Firefox."}),
                   delay=web.services.answer_delay, limit=1024)  # fmt: skip
     page = web.client.get(f"/tickets/{reference}").text
     assert "En attente de votre réponse" in page
@@ -240,7 +243,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
     assert answer.headers["location"] == f"/tickets/{reference}?repondu=1#fil"
     page = web.client.get(f"/tickets/{reference}").text
     assert (
-        '<span class="status status--en_cours">En cours</span>' in page
+        '<span class="status status--en_cours">En cours de traitement</span>' in page
         and ">capture.png</a>" in page
     )
     empty = web.client.post(

@@ -131,3 +131,14 @@ def test_openapi_describes_every_api_route(web: Web) -> None:
     assert routes == set(spec["paths"])
     error = spec["components"]["schemas"]["Error"]["properties"]["error"]
     assert error["required"] == ["status", "code", "message"]
+
+
+def test_a_query_over_the_limit_is_refused_even_when_blank(web: Web) -> None:
+    for path in ("/api/search", "/api/suggest"):
+        response = web.client.get(
+            path, params={"q": " " * 501, "limit": ""} if "suggest" in path else {"q": " " * 501}
+        )
+        assert response.status_code == 400, path
+        assert response.json()["error"]["message"] == (
+            "La recherche est trop longue : 500 caractères au plus."
+        )

@@ -19,8 +19,12 @@ from sqlalchemy.engine import Engine
 from kb.db import accounts, audit, sessions, tokens
 from kb.errors import KbError
 
-ROLES = ("etablissement", "agent", "editeur")
-ROLE_LABELS = {"etablissement": "Établissement", "agent": "Support", "editeur": "Éditeur"}
+ROLES = ("etablissement", "agent", "editeur", "admin")
+ROLE_LABELS = {
+    "etablissement": "Établissement", "agent": "Support", "editeur": "Éditeur",
+    "admin": "Administrateur",
+}  # fmt: skip
+AGENT_ROLES = ("agent", "admin")
 UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 UAI_RE = re.compile(r"^\d{7}[A-Z]$")
 EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
@@ -62,7 +66,12 @@ class Account:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("agent", "editeur")
+        return self.role in ("agent", "editeur", "admin")
+
+    @property
+    def is_agent(self) -> bool:
+        """Works the tickets: an agent, or an administrator (an agent who also manages accounts)."""
+        return self.role in AGENT_ROLES
 
 
 def now() -> dt.datetime:

@@ -172,7 +172,7 @@ def send_new_ticket(
                 f"{account.login}), catégorie « {category} » :",
                 body,
             ),
-            link=("Ouvrir le ticket", _url(settings, f"/tickets/{reference}")),
+            link=("Ouvrir le ticket", _url(settings, f"/support/tickets/{reference}")),
             after_link=("Réponse attendue sous 72 heures ouvrées.",),
         )
     )

@@ -24,6 +24,8 @@ _ARTICLE_URL = re.compile(r"(?:https?://[^\s/]+)?/articles/([a-z0-9]+(?:-[a-z0-9
 @dataclass(frozen=True)
 class QueueFilter:
     status: str = "ouverts"  # a status, "ouverts" (not resolved) or "tous"
+    view: str = "tous"  # "mes" (the agent's own), "non_assignes" or "tous"
+    agent_id: int | None = None  # whose "mes" is, or a colleague's tickets
     category: str = ""
     account_id: int | None = None
     words: str = ""
@@ -50,6 +52,10 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
         conditions.append(tickets.c.status.in_(OPEN_STATUSES))
     elif wanted.status in STATUSES:
         conditions.append(tickets.c.status == wanted.status)
+    if wanted.view == "non_assignes":
+        conditions.append(tickets.c.assignee_id.is_(None))
+    elif wanted.view == "mes" or wanted.agent_id is not None:
+        conditions.append(tickets.c.assignee_id == wanted.agent_id)
     if wanted.category:
         conditions.append(tickets.c.category == wanted.category)
     if wanted.account_id:
@@ -72,7 +78,7 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
                         sa.exists(in_thread),
                     )
                 )
-    resolved_last = sa.case((tickets.c.status == "resolu", 1), else_=0)
+    resolved_last = sa.case((tickets.c.status.in_(("resolu", "ferme")), 1), else_=0)
     with engine.connect() as connection:
         base = _select().where(*conditions)
         total = connection.execute(
@@ -127,16 +133,3 @@ def record_links(engine: Engine, message_id: int, slugs: Iterable[str]) -> None:
     if rows:
         with engine.begin() as connection:
             connection.execute(sa.insert(article_links), rows)
-
-
-def contact_of(engine: Engine, ticket: Ticket) -> dict[str, Any]:
-    with engine.connect() as connection:
-        row = connection.execute(
-            sa.select(accounts).where(accounts.c.id == ticket.account_id)
-        ).one()
-    return {
-        "establishment": row.establishment,
-        "uai": row.login if row.role == "etablissement" else None,
-        "name": f"{row.first_name} {row.last_name}",
-        "email": row.email,
-    }

@@ -16,16 +16,29 @@ from kb.db import accounts, attachments, messages, tickets
 from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
+from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store, too_large
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
 
+# The same status reads from each side: the establishment waits for support, or support
+# waits for the establishment.
 STATUSES = {
     "nouveau": "Nouveau",
-    "en_cours": "En cours",
+    "en_cours": "En cours de traitement",
     "en_attente": "En attente de votre réponse",
     "resolu": "Résolu",
+    "ferme": "Fermé",
 }
+STAFF_STATUSES = {
+    "nouveau": "Nouveau",
+    "en_cours": "À traiter",
+    "en_attente": "En attente de l'établissement",
+    "resolu": "Résolu",
+    "ferme": "Fermé",
+}
+# Where a request came from: the form, or a call or an e-mail that an agent typed in.
+CHANNELS = {"web": "Formulaire", "telephone": "Téléphone", "email": "E-mail"}
 SUBJECT_MAX = 200
 MESSAGE_MAX = 50_000
 PER_PAGE = 20
@@ -62,6 +75,7 @@ class Message:
     body: str
     created_at: dt.datetime
     attachments: list[Attachment] = field(default_factory=list)
+    author_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,14 +91,30 @@ class Ticket:
     due_at: dt.datetime
     updated_at: dt.datetime
     messages: list[Message] = field(default_factory=list)
+    assignee_id: int | None = None
+    assignee: str | None = None
+    channel: str = "web"
 
     @property
     def status_label(self) -> str:
         return STATUSES[self.status]
 
     @property
+    def staff_status_label(self) -> str:
+        return STAFF_STATUSES[self.status]
+
+    @property
+    def last_message_id(self) -> int:
+        return max((m.id for m in self.messages), default=0)
+
+    @property
     def open(self) -> bool:
-        return self.status != "resolu"
+        return self.status not in ("resolu", "ferme")
+
+    @property
+    def closed(self) -> bool:
+        """Closed for good (resolved long ago): a new question is a new ticket."""
+        return self.status == "ferme"
 
 
 @dataclass(frozen=True)
@@ -130,10 +160,14 @@ def create(
     limit: int,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    channel: str = "web",
+    opened_by: Account | None = None,
 ) -> tuple[str, bool]:
     """The ticket, its first message and its attachments, all or nothing: (reference, created).
 
-    A second submission of the same form (same token) gives the first ticket back.
+    A second submission of the same form (same token) gives the first ticket back. An agent
+    opening a ticket for an establishment (`opened_by`, `channel`) takes it, and the request
+    is the establishment's, as it said it.
     """
     category, subject, body = validate(form, categories)
     # The token is the account's own: another account sending the same one makes its own
@@ -147,10 +181,10 @@ def create(
             return existing, False
     created = now()
     kept: list[tuple[str, Path | None]] = []
-    uploaded = _distinct(uploaded)
+    uploaded = distinct(uploaded)
     try:
         with engine.begin() as connection:
-            _check_total(connection, form, uploaded, limit)
+            check_total(connection, form, uploaded, limit)
             ticket_id: int = connection.execute(
                 sa.insert(tickets)
                 .values(
@@ -162,6 +196,8 @@ def create(
                     due_at=delay.due(created),
                     updated_at=created,
                     creation_token=token,
+                    channel=channel,
+                    opened_by_id=opened_by.id if opened_by else None,
                 )
                 .returning(tickets.c.id)
             ).scalar_one()
@@ -169,10 +205,12 @@ def create(
             connection.execute(
                 sa.update(tickets).where(tickets.c.id == ticket_id).values(reference=reference)
             )
-            _add_message(
+            add_message(
                 connection, store, ticket_id, account, body, form, created, kept,
                 uploaded=uploaded, upload_paths=upload_paths,
             )  # fmt: skip
+            if opened_by is not None:
+                take_if_unassigned(connection, ticket_id, opened_by)
     except sa.exc.IntegrityError:
         store.forget(kept)
         form.discard()
@@ -188,12 +226,12 @@ def create(
     return reference, True
 
 
-def _distinct(uploaded: Sequence[Upload]) -> list[Upload]:
+def distinct(uploaded: Sequence[Upload]) -> list[Upload]:
     """An upload named twice in a form is attached (and counted) once."""
     return list({upload.id: upload for upload in uploaded}.values())
 
 
-def _check_total(
+def check_total(
     connection: sa.Connection, form: ReceivedForm, uploaded: Sequence[Upload], limit: int
 ) -> None:
     """One limit for a message whatever path its files took (the form, or finished resumable
@@ -217,7 +255,7 @@ def _by_token(engine: Engine, token: str) -> str | None:
         ).scalar()
 
 
-def _add_message(
+def add_message(
     connection: sa.Connection,
     store: Store,
     ticket_id: int,
@@ -229,6 +267,7 @@ def _add_message(
     internal: bool = False,
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
+    held: bool = False,
 ) -> int:
     upload_paths = upload_paths or {}
     message_id: int = connection.execute(
@@ -240,6 +279,7 @@ def _add_message(
             internal=internal,
             body=body,
             created_at=at,
+            held_at=at if held else None,
         )
         .returning(messages.c.id)
     ).scalar_one()
@@ -289,54 +329,6 @@ def _attach(
     )  # fmt: skip
 
 
-def reply(
-    engine: Engine,
-    store: Store,
-    ticket: Ticket,
-    author: Account,
-    form: ReceivedForm,
-    *,
-    delay: AnswerDelay,
-    limit: int,
-    internal: bool = False,
-    uploaded: Sequence[Upload] = (),
-    upload_paths: Mapping[str, Path] | None = None,
-) -> int:
-    """A message in the thread. Support answering waits for the user; the user answering
-    (or reopening by writing) puts the ticket back to support with a new due date."""
-    body = form.fields.get("message", "").strip()
-    if not body and not form.files and not uploaded:
-        form.discard()
-        raise TicketInvalid({"message": "Écrivez votre réponse ou joignez un fichier."})
-    if len(body) > MESSAGE_MAX:
-        form.discard()
-        raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
-    at = now()
-    values: dict[str, Any] = {"updated_at": at}
-    if author.is_staff and not internal:
-        values["status"] = "en_attente"
-    elif not author.is_staff:
-        values.update(status="en_cours", resolved_at=None)
-        if ticket.status in ("en_attente", "resolu"):
-            values["due_at"] = delay.due(at)
-    kept: list[tuple[str, Path | None]] = []
-    uploaded = _distinct(uploaded)
-    try:
-        with engine.begin() as connection:
-            _check_total(connection, form, uploaded, limit)
-            message_id = _add_message(
-                connection, store, ticket.id, author, body, form, at, kept, internal,
-                uploaded=uploaded, upload_paths=upload_paths,
-            )  # fmt: skip
-            connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
-    except BaseException:
-        store.forget(kept)
-        form.discard()
-        raise
-    store.settled(kept)
-    return message_id
-
-
 def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDelay) -> None:
     if status not in STATUSES:
         raise BadRequest(f"Statut inconnu « {status} ».")
@@ -344,7 +336,7 @@ def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDela
     values: dict[str, Any] = {"status": status, "updated_at": at}
     if status == "resolu":
         values["resolved_at"] = at
-    elif ticket.status == "resolu":  # reopened: support has a new full delay
+    elif ticket.status in ("resolu", "ferme"):  # reopened: support has a new full delay
         values.update(resolved_at=None, due_at=delay.due(at))
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
@@ -362,12 +354,25 @@ def _ticket(row: Any) -> Ticket:
         created_at=row.created_at,
         due_at=row.due_at,
         updated_at=row.updated_at,
+        assignee_id=row.assignee_id,
+        channel=row.channel,
+        assignee=f"{row.assignee_first} {row.assignee_last}".strip() if row.assignee_id else None,
     )
 
 
+_assignees = accounts.alias("assignees")
+
+
 def _select() -> sa.Select[Any]:
-    return sa.select(tickets, accounts.c.establishment).join(
-        accounts, accounts.c.id == tickets.c.account_id
+    return (
+        sa.select(
+            tickets,
+            accounts.c.establishment,
+            _assignees.c.first_name.label("assignee_first"),
+            _assignees.c.last_name.label("assignee_last"),
+        )
+        .join(accounts, accounts.c.id == tickets.c.account_id)
+        .outerjoin(_assignees, _assignees.c.id == tickets.c.assignee_id)
     )
 
 
@@ -391,12 +396,12 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
     """The ticket with its thread, if this account may see it; otherwise: not found."""
     with engine.connect() as connection:
         row = connection.execute(_select().where(tickets.c.reference == reference)).first()
-        if row is None or not (account.role == "agent" or row.account_id == account.id):
+        if row is None or not (account.is_agent or row.account_id == account.id):
             raise NotFound("Ce ticket n'existe pas, ou il appartient à un autre établissement.")
         query = (
             sa.select(messages, accounts.c.first_name, accounts.c.last_name)
             .join(accounts, accounts.c.id == messages.c.author_id)
-            .where(messages.c.ticket_id == row.id)
+            .where(messages.c.ticket_id == row.id, messages.c.held_at.is_(None))
             .order_by(messages.c.created_at, messages.c.id)
         )
         if not internal:
@@ -423,16 +428,26 @@ def get_for(engine: Engine, account: Account, reference: str, internal: bool = F
             body=m.body,
             created_at=m.created_at,
             attachments=by_message.get(m.id, []),
+            author_id=m.author_id,
         )
         for m in thread
     ]
     return Ticket(**{**ticket.__dict__, "messages": thread_messages})
 
 
+def owner_of(engine: Engine, reference: str) -> int | None:
+    """The account that owns this ticket, if there is such a ticket."""
+    with engine.connect() as connection:
+        owner: int | None = connection.execute(
+            sa.select(tickets.c.account_id).where(tickets.c.reference == reference)
+        ).scalar()
+    return owner
+
+
 def attachment_for(
     engine: Engine, account: Account, reference: str, attachment_id: int
 ) -> Attachment:
-    ticket = get_for(engine, account, reference, internal=account.role == "agent")
+    ticket = get_for(engine, account, reference, internal=account.is_agent)
     for message in ticket.messages:
         for attachment in message.attachments:
             if attachment.id == attachment_id:

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import today
-from kb.db import article_views, searches, suggestion_events, upsert_many, votes
+from kb.db import article_reads, article_views, searches, suggestion_events, upsert_many, votes
 from kb.knowledge.search.analysis import words
 
 FREQUENT_COUNT = 3
 FREQUENT_WINDOW_DAYS = 30
+READS_KEPT = dt.timedelta(days=90)
 
 
 @lru_cache(maxsize=4096)  # the popular queries and their prefixes come back all day
@@ -48,6 +49,7 @@ class Usage:
         self._searches: dict[tuple[str, dt.date], _Search] = {}
         self._votes: dict[tuple[str, dt.date], list[int]] = {}
         self._opens: list[dict[str, Any]] = []
+        self._reads: list[dict[str, Any]] = []
 
     def suggestion_opened(self, slug: str, account_id: int | None) -> None:
         """An article suggested under a ticket's subject was opened: perhaps a ticket avoided."""
@@ -56,6 +58,13 @@ class Usage:
         event = {"slug": slug, "account_id": account_id, "at": dt.datetime.now(dt.UTC)}
         with self._lock:
             self._opens.append(event)
+
+    def read_by(self, slug: str, account_id: int) -> None:
+        """An establishment read this article: support sees it beside a ticket written soon
+        after ("articles lus dans l'heure avant le ticket")."""
+        event = {"slug": slug, "account_id": account_id, "at": dt.datetime.now(dt.UTC)}
+        with self._lock:
+            self._reads.append(event)
 
     def view(self, slug: str) -> None:
         if not self.enabled:
@@ -88,7 +97,10 @@ class Usage:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._views) + len(self._searches) + len(self._votes) + len(self._opens)
+            return (
+                len(self._views) + len(self._searches) + len(self._votes) + len(self._opens)
+                + len(self._reads)
+            )  # fmt: skip
 
     def flush(self) -> int:
         """Write what was counted since the last flush; kept for the next one if it fails."""
@@ -97,7 +109,8 @@ class Usage:
             found, self._searches = self._searches, {}
             voted, self._votes = self._votes, {}
             opens, self._opens = self._opens, []
-        if not (views or found or voted or opens):
+            reads, self._reads = self._reads, []
+        if not (views or found or voted or opens or reads):
             return 0
         try:
             with self.engine.begin() as connection:
@@ -122,10 +135,15 @@ class Usage:
                             vote_rows)  # fmt: skip
                 if opens:
                     connection.execute(sa.insert(suggestion_events), opens)
+                if reads:
+                    connection.execute(sa.insert(article_reads), reads)
+                    # Who read what is kept no longer than a ticket's context needs it.
+                    oldest = dt.datetime.now(dt.UTC) - READS_KEPT
+                    connection.execute(sa.delete(article_reads).where(article_reads.c.at < oldest))
         except sa.exc.SQLAlchemyError:
-            self._restore(views, found, voted, opens)
+            self._restore(views, found, voted, opens, reads)
             raise
-        return len(views) + len(found) + len(voted) + len(opens)
+        return len(views) + len(found) + len(voted) + len(opens) + len(reads)
 
     def _restore(
         self,
@@ -133,10 +151,12 @@ class Usage:
         found: dict[tuple[str, dt.date], _Search],
         voted: dict[tuple[str, dt.date], list[int]],
         opens: list[dict[str, Any]],
+        reads: list[dict[str, Any]],
     ) -> None:
         with self._lock:
             self._views.update(views)
             self._opens[:0] = opens
+            self._reads[:0] = reads
             for key, entry in found.items():
                 current = self._searches.get(key)
                 if current is None:

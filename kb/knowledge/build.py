@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import KbError
+from kb.knowledge import canned
 from kb.knowledge import content as content_module
 from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.links import Outline, check_links, outline_of
@@ -22,6 +23,10 @@ from kb.knowledge.search.indexer import (
     write_generation,
 )
 from kb.knowledge.search.schema import SCHEMA_VERSION
+from kb.knowledge.typography import french_spacing
+
+# What a build process tells of an article it rendered: slug, outline, problems found.
+Learnt = tuple[str, dict[str, Any], list[Problem]]
 
 
 class ContentErrors(KbError):
@@ -73,12 +78,19 @@ def check(content_dir: Path) -> tuple[Content, list[Problem]]:
         problems += found
         outlines[article.slug] = _outline(article, rendered)
     problems += check_links(outlines)
+    problems += canned_problems(content_dir, content)
     return content, sorted(set(problems))
 
 
 def _outline(article: Article, rendered: Rendered) -> Outline:
     links = [(k.slug, k.fragment, k.line, k.href, k.text) for k in rendered.outlinks]
     return outline_of(article, [h.id for h in rendered.headings], links)
+
+
+def canned_problems(content_dir: Path, content: Content) -> list[Problem]:
+    """The canned replies' problems: their links name articles by slug (or an old slug)."""
+    slugs = {a.slug for a in content.articles} | {s for a in content.articles for s in a.aliases}
+    return canned.load(content_dir, slugs, {c.slug for c in content.categories})[1]
 
 
 def content_fingerprint(content_dir: Path) -> str:
@@ -166,54 +178,69 @@ def _index(
     ]
     removed = sorted(set(previous) - set(digests))
 
-    indexed: list[IndexedArticle] = []
-    problems: list[Problem] = []
-    outlines: dict[str, dict[str, Any]] = {}
     renamed = {alias: a.slug for a in content.articles for alias in a.aliases}
-    for article in changed:
+    warnings: list[Problem] = []
+
+    def prepare(article: Article) -> tuple[IndexedArticle, Learnt]:
+        """In a build process: the article rendered, its outline and its problems."""
         rendered, found = renderer.render(article)
-        problems += found
-        indexed.append(_indexed(article, rendered, digests[article.slug], renamed))
         outline = _outline(article, rendered)
-        outlines[article.slug] = {
+        said = {
             "anchors": list(outline.anchors),
             "links": [list(link) for link in outline.links],
             "notes": [[p.line, p.message] for p in found if p.warning],
         }
-    for article in content.articles:
-        if article.slug not in outlines:  # unchanged: what the last build saw of it
-            outlines[article.slug] = kept[article.slug]
-            problems += [Problem(article.path, n, m, True) for n, m in kept[article.slug]["notes"]]
-    problems += check_links(
-        {
-            a.slug: outline_of(a, outlines[a.slug]["anchors"], outlines[a.slug]["links"])
-            for a in content.articles
-        }
-    )
-    if any(not p.warning for p in problems):
-        raise ContentErrors(content.problems + problems)
+        return _indexed(article, rendered, digests[article.slug], renamed), (
+            article.slug,
+            said,
+            found,
+        )
 
-    total = len(indexed)
+    def finish(learnt: list[Learnt]) -> dict[str, Any]:
+        """Links checked across all articles, then the generation's meta; or ContentErrors."""
+        problems: list[Problem] = []
+        outlines: dict[str, dict[str, Any]] = {}
+        for slug, outline, found in learnt:
+            outlines[slug] = outline
+            problems += found
+        for article in content.articles:
+            if article.slug not in outlines:  # unchanged: what the last build saw of it
+                outlines[article.slug] = kept[article.slug]
+                notes = kept[article.slug]["notes"]
+                problems += [Problem(article.path, n, m, True) for n, m in notes]
+        problems += check_links(
+            {
+                a.slug: outline_of(a, outlines[a.slug]["anchors"], outlines[a.slug]["links"])
+                for a in content.articles
+            }
+        )
+        if any(not p.warning for p in problems):
+            raise ContentErrors(content.problems + problems)
+        warnings.extend(problems)
+        return {
+            "schema": SCHEMA_VERSION,
+            "render": RENDER_VERSION,
+            "fingerprint": fingerprint,
+            "built_at": time.time(),
+            "categories": [
+                {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
+                for c in content.categories
+            ],
+            "articles": [_listing(a) for a in content.articles],
+            "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
+            "synonyms": [list(group) for group in content.synonyms],
+            "digests": digests,
+            "outlines": outlines,
+        }
+
+    total = len(changed)
     report_progress = (lambda n: progress(n, total)) if progress else None
-    meta = {
-        "schema": SCHEMA_VERSION,
-        "render": RENDER_VERSION,
-        "fingerprint": fingerprint,
-        "built_at": time.time(),
-        "categories": [
-            {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
-            for c in content.categories
-        ],
-        "articles": [_listing(a) for a in content.articles],
-        "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
-        "synonyms": [list(group) for group in content.synonyms],
-        "digests": digests,
-        "outlines": outlines,
-    }
+    # From the live generation go the removed articles and the old versions of the changed.
+    gone = removed + [a.slug for a in changed] if base is not None else []
     generation = write_generation(
-        index_dir, indexed, meta, base=base, remove=removed, progress=report_progress
+        index_dir, changed, prepare, finish, base=base, remove=gone, progress=report_progress
     )
-    return generation, changed, removed, problems
+    return generation, changed, removed, warnings
 
 
 def _links_key(content: Content) -> str:
@@ -232,9 +259,9 @@ def _article_digest(article: Article, links_key: str) -> str:
 def _listing(article: Article) -> dict[str, object]:
     return {
         "slug": article.slug,
-        "title": article.title,
+        "title": french_spacing(article.title),
         "category": article.category,
-        "summary": article.summary,
+        "summary": french_spacing(article.summary),
         "order": article.order,
         "featured": article.featured,
         "updated": article.updated.isoformat() if article.updated else None,
@@ -249,15 +276,16 @@ def _indexed(
     return IndexedArticle(
         slug=article.slug,
         category=article.category,
-        title=article.title,
-        summary=article.summary,
+        # Shown as readers see them: the spaces before ? ! ; : made non-breaking.
+        title=french_spacing(article.title),
+        summary=french_spacing(article.summary),
         keywords=article.keywords,
         headings=tuple((h.level, h.text, h.id) for h in rendered.headings),
         html=rendered.html,
         text=rendered.text,
         body_text=rendered.body_text,
         meta={
-            "summary": article.summary,
+            "summary": french_spacing(article.summary),
             "keywords": list(article.keywords),
             "headings": [[h.level, h.text, h.id] for h in rendered.headings],
             "updated": article.updated.isoformat() if article.updated else None,

@@ -21,7 +21,7 @@ from kb.knowledge.content import Article, Problem, slugify
 from kb.knowledge.typography import french_spacing
 
 # Bump when the HTML produced for the same Markdown changes: every article is re-rendered.
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 ANCHOR_LEVELS = ("h2", "h3", "h4")
 
 

@@ -30,6 +30,8 @@ def _query(request: Request) -> str:
     query = request.query_params.get("q")
     if query is None:
         raise BadRequest("Le paramètre « q » est obligatoire.")
+    if len(query) > MAX_QUERY_CHARS:  # blank or not: the documented limit holds for every q
+        raise BadRequest(f"La recherche est trop longue : {MAX_QUERY_CHARS} caractères au plus.")
     return query
 
 
@@ -49,9 +51,7 @@ async def search(services: Services, request: Request) -> Response:
         )
     if page == 1 and not results.empty_query:
         services.usage.search(query, results.total, results.weak)
-    return precompressed(
-        results.json_bytes, lambda: results.json_gzip, request.scope, "application/json"
-    )
+    return precompressed(results.json_bytes, request.scope, "application/json")
 
 
 async def suggest(services: Services, request: Request) -> Response:

@@ -19,6 +19,10 @@ class Garbage:
     what survives is frozen: later collections skip it, and freed objects still go at once
     (reference counting is untouched). Cycles that became garbage after their objects were
     frozen wait for the hourly full collection, which unfreezes everything first.
+
+    Measured (bench/README.md, HTTP): a full collection with warm caches went from 78 to
+    10 ms, the longest pause on a mixed replay from 118 to 13 ms, and bench.http's
+    all-distinct p99 from 90-175 ms to 46-48 ms (54.6 ms with the collector off entirely).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

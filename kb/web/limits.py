@@ -83,11 +83,15 @@ class BodyPolicy:
         return cls(table, sizes=dict(sizes))
 
     def limit_for(self, scope: Scope) -> int:
+        """The limit of the route that serves this method, else of one with the path (405)."""
+        partial = None
         for route, limit in self.routes:
             match, _ = route.matches(scope)
-            if match is not Match.NONE:
+            if match is Match.FULL:
                 return limit
-        return self.unmatched
+            if match is Match.PARTIAL and partial is None:
+                partial = limit
+        return self.unmatched if partial is None else partial
 
 
 class BodyLimits:

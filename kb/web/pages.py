@@ -96,8 +96,10 @@ async def article(services: Services, request: Request) -> Response:
             return RedirectResponse(f"/articles/{target}", status_code=301)
         raise NotFound("Cet article n'existe pas ou n'est plus publié.")
     services.usage.view(page.slug)
+    account = request.state.account
+    if account is not None and account.role == "etablissement":
+        services.usage.read_by(page.slug, account.id)
     if request.query_params.get("depuis") == "ticket":
-        account = request.state.account
         services.usage.suggestion_opened(page.slug, account.id if account else None)
     related = _related(snapshot, page.slug, page.related, drafts)
     category_info = next((c for c in snapshot.categories if c["slug"] == page.category), None)

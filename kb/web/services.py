@@ -18,6 +18,7 @@ from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
+from kb.knowledge.canned import Library
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Services:
     secret_key: bytes
     answer_delay: AnswerDelay
     frequent: Frequent
+    canned: Library
     metrics: Metrics
     page_context: Callable[[Request], dict[str, Any]]
     preview: Preview | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 from starlette.requests import Request
@@ -13,12 +14,21 @@ from starlette.routing import Route
 
 from kb import clock
 from kb.errors import BadRequest, KbError
-from kb.helpdesk import notifications, support, tickets
+from kb.helpdesk import (
+    assignment,
+    notifications,
+    presence,
+    replies,
+    satisfaction,
+    support,
+    tickets,
+)
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import short
-from kb.insights import report
-from kb.web import forms
+from kb.helpdesk.context import context_of
+from kb.insights import canned_uses, report
+from kb.web import canned, forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
 from kb.web.params import date_param, id_param, int_param
@@ -56,7 +66,9 @@ def roles(*allowed: str) -> Any:
         @functools.wraps(endpoint)
         async def wrapper(services: Services, request: Request) -> Response:
             account: Account = request.state.account
-            if account.role not in allowed:
+            # An administrator is an agent too: what agents may, they may.
+            role = "agent" if account.role == "admin" else account.role
+            if account.role not in allowed and role not in allowed:
                 raise Forbidden("Cette page est réservée à l'équipe d'assistance et aux éditeurs.")
             response: Response = await endpoint(services, request)
             return response
@@ -66,19 +78,39 @@ def roles(*allowed: str) -> Any:
     return decorate
 
 
+QUEUE_VIEWS = {"mes": "Mes tickets", "non_assignes": "Non assignés", "tous": "Tous"}
+
+
 @roles("agent")
 async def queue(services: Services, request: Request) -> Response:
     params = request.query_params
+    agent: Account = request.state.account
+    view = params.get("vue", "tous")
+    if view not in QUEUE_VIEWS:
+        view = "tous"
+    agent_param = params.get("agent", "")
+    agent_id = agent.id if view == "mes" else None
+    if view == "tous" and agent_param.isdigit() and len(agent_param) < 10:
+        agent_id = int(agent_param)
     wanted = support.QueueFilter(
         status=params.get("statut", "ouverts"),
+        view=view,
+        agent_id=agent_id,
         category=params.get("categorie", ""),
         account_id=id_param(request, "etablissement"),
         words=params.get("q", "")[:200],
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
-    found = await anyio.to_thread.run_sync(support.queue, services.engine, wanted)
-    return services.render(request, "support_queue.html", queue=found, wanted=wanted,
-        overdue=support.is_overdue, **ticket_context(services),
+    engine = services.engine
+    found = await anyio.to_thread.run_sync(support.queue, engine, wanted)
+    team = await anyio.to_thread.run_sync(assignment.agents, engine)
+    unassigned = await anyio.to_thread.run_sync(assignment.unassigned_count, engine)
+    mine = next((a.open_tickets for a in team if a.id == agent.id), 0)
+    return services.render(
+        request, "support_queue.html", queue=found, wanted=wanted, views=QUEUE_VIEWS,
+        view_counts={"mes": mine, "non_assignes": unassigned,
+                     "tous": sum(found.counts[s] for s in support.OPEN_STATUSES)},
+        team=team, overdue=support.is_overdue, **ticket_context(services),
     )  # fmt: skip
 
 
@@ -99,7 +131,30 @@ async def _page(
     message: str = "",
 ) -> Response:
     found = await _support_ticket(services, request)
-    contact = await anyio.to_thread.run_sync(support.contact_of, services.engine, found)
+    engine, agent = services.engine, request.state.account
+    snapshot = services.snapshot()
+    published = {a["slug"]: a for a in snapshot.listing if not a["draft"]}
+    # An article renamed since it was read is found under its old slug too.
+    published.update(
+        {old: published[new] for old, new in snapshot.aliases.items() if new in published}
+    )
+    context = await anyio.to_thread.run_sync(context_of, engine, found, published)
+    offered = await anyio.to_thread.run_sync(canned.offers, services, request, found, context)
+    rating = await anyio.to_thread.run_sync(satisfaction.rating_of, engine, found.id)
+    if offered.chosen and not message:
+        message = offered.chosen.text
+    events = await anyio.to_thread.run_sync(assignment.events, engine, found.id)
+    team = await anyio.to_thread.run_sync(assignment.agents, engine)
+    await anyio.to_thread.run_sync(presence.here, engine, found.id, agent)
+    colleagues = await anyio.to_thread.run_sync(presence.colleagues, engine, found.id, agent)
+    held = None
+    held_id = request.query_params.get("retenue", "")
+    seen_param = request.query_params.get("vu", "")
+    if held_id.isdigit() and len(held_id) < 10:
+        seen = int(seen_param) if seen_param.isdigit() and len(seen_param) < 10 else 0
+        held = await anyio.to_thread.run_sync(
+            replies.held_reply, engine, found, agent, int(held_id), seen
+        )
     query = request.query_params.get("article", "").strip()
     articles = []
     if query:
@@ -109,12 +164,18 @@ async def _page(
         "repondu": "Réponse envoyée : l'établissement est prévenu par e-mail.",
         "note": "Note interne ajoutée : l'établissement ne la voit pas.",
         "statut": "Statut modifié.",
+        "assigne": "Attribution enregistrée.",
+        "ouvert": "Ticket ouvert pour l'établissement : il le retrouve dans sa liste des tickets.",
+        "abandonne": "Votre réponse retenue est supprimée : elle n'a pas été envoyée.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
     return services.render(
-        request, "support_ticket.html", status=status, ticket=found, contact=contact,
+        request, "support_ticket.html", status=status, ticket=found, context=context,
         notice=notice, error=error, message=message, article_query=query, articles=articles,
         base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
+        timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
+        team=team, colleagues=colleagues, held=held, canned=offered, canned_field=canned.FIELD,
+        rating=rating,
         **ticket_context(services),
     )  # fmt: skip
 
@@ -133,10 +194,12 @@ async def reply(services: Services, request: Request) -> Response:
         form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
-        message_id = await anyio.to_thread.run_sync(
-            lambda: tickets.reply(
+        seen_field = form.fields.get("dernier_message", "").strip()
+        seen = int(seen_field) if seen_field.isdigit() and len(seen_field) < 10 else None
+        sent = await anyio.to_thread.run_sync(
+            lambda: replies.reply(
                 services.engine, services.store, found, agent, form, internal=internal,
-                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
+                delay=services.answer_delay, limit=services.settings.max_upload_bytes, seen=seen,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
             )
         )  # fmt: skip
@@ -145,12 +208,41 @@ async def reply(services: Services, request: Request) -> Response:
             return await forms.form_error(request, exc, lambda: Response())
         typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
-    snapshot = services.index.snapshot()
-    slugs = support.linked_slugs(
-        form.fields.get("message", ""), snapshot.aliases, (a["slug"] for a in snapshot.listing)
-    )
-    await anyio.to_thread.run_sync(support.record_links, services.engine, message_id, slugs)
     next_status = form.fields.get("statut_apres", "")
+    used = canned.used(services, form.lists.get(canned.FIELD, []))
+    if sent.held:
+        url = held_url(found.reference, sent.message_id, seen or 0, next_status, used)
+        if wants_json(request):
+            return JSONResponse({"reference": found.reference, "url": url, "held": True})
+        return RedirectResponse(url, status_code=303)
+    await after_reply(services, request, found, sent.message_id, form.fields.get("message", ""),
+                      next_status, internal, used)  # fmt: skip
+    notice = "note" if internal else "repondu"
+    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
+    if wants_json(request):  # the page's script sent it, with its progress bar
+        return JSONResponse({"reference": found.reference, "url": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def held_url(reference: str, message_id: int, seen: int, next_status: str, used: list[str]) -> str:
+    after = next_status if next_status in tickets.STATUSES else "en_attente"
+    query = urlencode(
+        {"retenue": message_id, "vu": seen, "apres": after, "modeles": ",".join(used)}
+    )
+    return f"/support/tickets/{reference}?{query}#retenue"
+
+
+async def after_reply(
+    services: Services, request: Request, found: tickets.Ticket, message_id: int, body: str,
+    next_status: str, internal: bool, used: list[str],
+) -> None:  # fmt: skip
+    """What a reply sent sets off: its article links and canned replies counted, the status
+    chosen, the mail."""
+    snapshot = services.index.snapshot()
+    slugs = support.linked_slugs(body, snapshot.aliases, (a["slug"] for a in snapshot.listing))
+    await anyio.to_thread.run_sync(support.record_links, services.engine, message_id, slugs)
+    if not internal:
+        await anyio.to_thread.run_sync(canned_uses.record, services.engine, used)
     if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
         refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
@@ -165,11 +257,6 @@ async def reply(services: Services, request: Request) -> Response:
             notifications.send_support_reply,
             services.mailer, services.settings, owner, found.reference, found.subject,
         )  # fmt: skip
-    notice = "note" if internal else "repondu"
-    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
-    if wants_json(request):  # the page's script sent it, with its progress bar
-        return JSONResponse({"reference": found.reference, "url": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def _owner(engine: Any, account_id: int) -> Account:
@@ -212,6 +299,16 @@ async def editors_report(services: Services, request: Request) -> Response:
             aliases=snapshot.aliases,
         )
     )  # fmt: skip
-    return services.render(
-        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short
+    titles = {r.slug: r.title for r in canned.library(services)}
+    uses = await anyio.to_thread.run_sync(canned_uses.most_used, services.engine, since, until)
+    start = dt.datetime.combine(since, dt.time(), tzinfo=clock.PARIS)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=clock.PARIS)
+    per_category = await anyio.to_thread.run_sync(
+        satisfaction.by_category, services.engine, start, end, categories(services)
     )
+    per_agent = await anyio.to_thread.run_sync(satisfaction.by_agent, services.engine, start, end)
+    return services.render(
+        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short,
+        canned_uses=[(slug, titles.get(slug, slug), n) for slug, n in uses],
+        satisfaction_per_category=per_category, satisfaction_per_agent=per_agent,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest, NotFound
-from kb.helpdesk import attachments, notifications, tickets
+from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.business_hours import in_words, short
@@ -54,6 +54,8 @@ def ticket_context(services: Services) -> dict[str, Any]:
     settings = services.settings
     return {
         "statuses": tickets.STATUSES,
+        "staff_statuses": tickets.STAFF_STATUSES,
+        "channels": tickets.CHANNELS,
         "category_titles": categories(services),
         "in_words": in_words,
         "short": short,
@@ -180,11 +182,13 @@ async def _thread_page(
         "repondu": "Votre réponse est ajoutée au fil.",
         "resolu": "Le ticket est marqué comme résolu.",
         "rouvert": "Le ticket est rouvert.",
+        "avis": "Merci : votre avis est enregistré.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
+    rating = await anyio.to_thread.run_sync(satisfaction.rating_of, services.engine, ticket.id)
     return services.render(
         request, "ticket.html", status=status, ticket=ticket, notice=notice, errors=errors or {},
-        message=message, **ticket_context(services),
+        message=message, rating=rating, **ticket_context(services),
     )  # fmt: skip
 
 
@@ -197,7 +201,7 @@ async def reply(services: Services, request: Request) -> Response:
         form = await forms.receive(services, request)
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         await anyio.to_thread.run_sync(
-            lambda: tickets.reply(
+            lambda: replies.reply(
                 services.engine, services.store, ticket, account, form,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
@@ -226,6 +230,8 @@ async def status(services: Services, request: Request) -> Response:
     if wanted == "resolu":
         new_status, notice = "resolu", "resolu"
     elif wanted == "rouvrir":
+        if ticket.closed:
+            raise BadRequest(replies.CLOSED)
         new_status, notice = "en_cours", "rouvert"
     else:
         raise BadRequest("Action inconnue sur ce ticket.")

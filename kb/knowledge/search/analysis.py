@@ -8,18 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from whoosh.analysis import (
-    Analyzer,
-    CharsetFilter,
-    Filter,
-    LowercaseFilter,
-    RegexTokenizer,
-    StemFilter,
-    StopFilter,
-)
+import Stemmer
+from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, RegexTokenizer, Tokenizer
 from whoosh.analysis.acore import Token
 from whoosh.lang import stopwords_for_language
-from whoosh.lang.snowball.french import FrenchStemmer
 from whoosh.support.charset import accent_map
 
 # Words, with apostrophes and hyphens as separators: l'abonnement -> l, abonnement.
@@ -172,74 +164,78 @@ FIXED_EXPRESSIONS: dict[tuple[str, ...], str] = {
 _LONGEST_FIXED = max(len(k) for k in FIXED_EXPRESSIONS)
 
 
+_FIRST_WORDS = frozenset(words[0] for words in FIXED_EXPRESSIONS)
+_LAST_WORDS = frozenset(words[-1] for words in FIXED_EXPRESSIONS)
+
+
 def join_fixed(folded: list[str]) -> list[str]:
     """['mise', 'a', 'jour', 'du', 'navigateur'] -> ['miseajour', 'du', 'navigateur']."""
+    if _LAST_WORDS.isdisjoint(folded):  # nearly always ("a" is common, "jour" is not)
+        return folded
     out: list[str] = []
     i = 0
     while i < len(folded):
-        for length in range(min(_LONGEST_FIXED, len(folded) - i), 1, -1):
-            joined = FIXED_EXPRESSIONS.get(tuple(folded[i : i + length]))
-            if joined:
-                out.append(joined)
-                i += length
-                break
+        if folded[i] in _FIRST_WORDS:
+            for length in range(min(_LONGEST_FIXED, len(folded) - i), 1, -1):
+                joined = FIXED_EXPRESSIONS.get(tuple(folded[i : i + length]))
+                if joined:
+                    out.append(joined)
+                    i += length
+                    break
+            else:
+                out.append(folded[i])
+                i += 1
         else:
             out.append(folded[i])
             i += 1
     return out
 
 
-_FIRST_WORDS = frozenset(words[0] for words in FIXED_EXPRESSIONS)
-_LONGEST_FIRST = max(map(len, _FIRST_WORDS))
+def index_terms(text: str) -> list[str]:
+    """The terms a ranked field indexes for `text`: its words lower-cased, fixed expressions
+    joined, stop words dropped, folded, stemmed. The build computes them in its worker
+    processes and hands Whoosh the list; queries go through `words` and `stem`, alike."""
+    folded = join_fixed([w.translate(accent_map) for w in _WORD_RE.findall(text.lower())])
+    terms: list[str] = _stemmer.stemWords([w for w in folded if w not in _FOLDED_STOP_WORDS])
+    return terms
 
 
-class FixedExpressionFilter(Filter):  # type: ignore[misc]  # Whoosh has no types
-    """The index side of `join_fixed`, on Whoosh tokens (lower case, before stop words)."""
-
-    def __call__(self, tokens: Iterable[Token]) -> Iterable[Token]:
-        # Tokens are held (copied: the tokenizer reuses its token) only from a word that can
-        # begin an expression; every other word goes straight through, in order.
-        window: list[Token] = []
-        for token in tokens:
-            if not window and not _may_begin(token.text):
-                yield token
-                continue
-            window.append(token.copy())
-            while len(window) >= _LONGEST_FIXED:
-                yield from self._emit(window)
-        while window:
-            yield from self._emit(window)
-
-    def _emit(self, window: list[Token]) -> Iterable[Token]:
-        folded = [t.text.translate(accent_map) for t in window]
-        for length in range(min(_LONGEST_FIXED, len(window)), 1, -1):
-            joined = FIXED_EXPRESSIONS.get(tuple(folded[:length]))
-            if joined:
-                first, last = window[0], window[length - 1]
-                first.text = joined
-                if hasattr(first, "endchar") and hasattr(last, "endchar"):
-                    first.endchar = last.endchar
-                del window[:length]
-                yield first
-                return
-        yield window.pop(0)
+def spelling_terms(text: str) -> list[str]:
+    """The whole folded words of `text`, as the spelling field indexes them."""
+    return [w.translate(accent_map) for w in _WORD_RE.findall(text.lower())]
 
 
-def _may_begin(text: str) -> bool:
-    return len(text) <= _LONGEST_FIRST and text.translate(accent_map) in _FIRST_WORDS
+class FrenchTerms(Tokenizer):  # type: ignore[misc]
+    """`index_terms` as a Whoosh analyzer, for what Whoosh analyzes itself (more_like)."""
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterable[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for position, term in enumerate(index_terms(value) if tokenize else [value]):
+            token.text = term
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = start_pos + position
+            if chars:  # no offsets: snippets find their words in the text itself
+                token.startchar = token.endchar = start_char
+            yield token
 
 
 def french_analyzer() -> Analyzer:
     """For the ranked fields: folded before stemming, or `securite` and `sécurité` stem apart."""
-    return (
-        RegexTokenizer(WORD_PATTERN)
-        | LowercaseFilter()
-        | FixedExpressionFilter()
-        | StopFilter(stoplist=STOP_WORDS, minsize=1)
-        | CharsetFilter(accent_map)
-        | StopFilter(stoplist=_FOLDED_STOP_WORDS, minsize=1)
-        | StemFilter(lang="fr", cachesize=100_000)
-    )
+    return FrenchTerms()
 
 
 def spelling_analyzer() -> Analyzer:
@@ -247,12 +243,14 @@ def spelling_analyzer() -> Analyzer:
     return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
 
 
-_stemmer = FrenchStemmer()
+# Snowball's French stemmer in C (PyStemmer): the same algorithm as Whoosh's pure-Python
+# port, a newer release of it, and four times as fast on words not seen before.
+_stemmer = Stemmer.Stemmer("french")
 
 
 @lru_cache(maxsize=100_000)
 def stem(folded_word: str) -> str:
-    stemmed: str = _stemmer.stem(folded_word)
+    stemmed: str = _stemmer.stemWord(folded_word)
     return stemmed
 
 

@@ -7,7 +7,7 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from kb.knowledge.search.analysis import french_analyzer, spelling_analyzer
 
 # Bump when the schema or the analysis changes: the next build is a full one.
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 # Field weights for BM25F: what a title says counts more than what the body mentions.
 RANKED_FIELDS: tuple[tuple[str, float], ...] = (

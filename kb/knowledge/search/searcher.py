@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 import heapq
 import json
 import math
@@ -148,11 +147,6 @@ class SearchResults:
         )
         tail = b',"suggestion":' + _dumps(self.suggestion) + b"}"
         return head[:-1] + b"," + self.ranking.json_part + tail
-
-    @functools.cached_property
-    def json_gzip(self) -> bytes:
-        """`json_bytes` compressed once, for the browsers (they all accept gzip)."""
-        return gzip.compress(self.json_bytes, compresslevel=6, mtime=0)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -379,11 +373,11 @@ class Snapshot:
 
     def _hit(self, docnum: int, score: float, stems: set[str]) -> HitRow:
         shown = self._shown_of(docnum)
-        passage = snippet(shown.text, stems, shown.folded, shown.index)
+        passage = snippet(shown.text, stems, shown.folded)
         return (
             shown.slug,
             shown.title,
-            highlight_all(shown.title, stems, shown.folded_title, shown.title_index),
+            highlight_all(shown.title, stems, shown.folded_title),
             shown.category,
             f"/articles/{shown.slug}",
             passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),

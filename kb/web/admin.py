@@ -1,0 +1,158 @@
+"""Administration (role "admin"): establishments and agents, as `kb accounts` manages them."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from kb.helpdesk import accounts, administration
+from kb.helpdesk.accounts import Account, AccountError
+from kb.helpdesk.business_hours import short
+from kb.web.auth import login_required
+from kb.web.params import int_param
+from kb.web.security import CSRF_FIELD, check_csrf
+from kb.web.services import Services, bind
+from kb.web.support import Forbidden
+
+CSV_MAX_BYTES = 5 * 1024 * 1024
+NOTICES = {
+    "desactive": "Compte désactivé : ses sessions sont fermées.",
+    "invite": "E-mail d'activation envoyé à nouveau.",
+}
+
+
+def routes(services: Services) -> list[Route]:
+    return [
+        Route("/admin", bind(services, home), name="admin"),
+        Route("/admin/comptes", bind(services, save), methods=["POST"], name="admin_save"),
+        Route("/admin/comptes/{account:int}/desactiver", bind(services, disable),
+              methods=["POST"], name="admin_disable"),
+        Route("/admin/comptes/{account:int}/invitation", bind(services, invite),
+              methods=["POST"], name="admin_invite"),
+        Route("/admin/import", bind(services, import_csv), methods=["POST"], name="admin_import"),
+    ]  # fmt: skip
+
+
+def admins_only(endpoint: Any) -> Any:
+    @functools.wraps(endpoint)
+    async def wrapper(services: Services, request: Request) -> Response:
+        if request.state.account.role != "admin":
+            raise Forbidden("Cette page est réservée aux administrateurs.")
+        response: Response = await endpoint(services, request)
+        return response
+
+    return login_required(wrapper)
+
+
+async def _page(
+    services: Services, request: Request, status: int = 200, *, error: str | None = None,
+    notice: str | None = None, fields: dict[str, str] | None = None,
+    report: Any = None,
+) -> Response:  # fmt: skip
+    params = request.query_params
+    words, role = params.get("q", "")[:200], params.get("role", "")
+    page = int_param(request, "page", default=1, low=1, high=10_000)
+    listing = await anyio.to_thread.run_sync(
+        administration.search, services.engine, words, role, page
+    )
+    actions = await anyio.to_thread.run_sync(administration.recent_actions, services.engine)
+    notice = notice or next((t for k, t in NOTICES.items() if k in params), None)
+    return services.render(
+        request, "admin.html", status=status, listing=listing, words=words, role=role,
+        roles=accounts.ROLE_LABELS, actions=actions, error=error, notice=notice,
+        fields=fields or {}, report=report, short=short,
+    )  # fmt: skip
+
+
+@admins_only
+async def home(services: Services, request: Request) -> Response:
+    return await _page(services, request)
+
+
+@admins_only
+async def save(services: Services, request: Request) -> Response:
+    admin: Account = request.state.account
+    form = await request.form()
+    check_csrf(request, form.get(CSRF_FIELD))
+    fields = {k: str(form.get(k, ""))[:254] for k in
+              ("role", "uai", "etablissement", "prenom", "nom", "email")}  # fmt: skip
+    try:
+        account, outcome = await anyio.to_thread.run_sync(
+            lambda: administration.save(
+                services.engine, services.mailer, services.settings, admin,
+                role=fields["role"], login=fields["uai"], establishment=fields["etablissement"],
+                first_name=fields["prenom"], last_name=fields["nom"], email=fields["email"],
+            )
+        )  # fmt: skip
+    except AccountError as exc:
+        return await _page(services, request, 400, error=exc.message, fields=fields)
+    invited = " ; e-mail d'activation envoyé" if outcome == "créé" else ""
+    return await _page(services, request, notice=f"Compte {account.login} {outcome}{invited}.")
+
+
+@admins_only
+async def disable(services: Services, request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get(CSRF_FIELD))
+    try:
+        await anyio.to_thread.run_sync(
+            administration.disable, services.engine, request.state.account,
+            request.path_params["account"],
+        )  # fmt: skip
+    except AccountError as exc:
+        return await _page(services, request, 400, error=exc.message)
+    return RedirectResponse("/admin?desactive=1", status_code=303)
+
+
+@admins_only
+async def invite(services: Services, request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, form.get(CSRF_FIELD))
+    try:
+        await anyio.to_thread.run_sync(
+            administration.invite, services.engine, services.mailer, services.settings,
+            request.state.account, request.path_params["account"],
+        )  # fmt: skip
+    except AccountError as exc:
+        return await _page(services, request, 400, error=exc.message)
+    return RedirectResponse("/admin?invite=1", status_code=303)
+
+
+@admins_only
+async def import_csv(services: Services, request: Request) -> Response:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > CSV_MAX_BYTES + 64 * 1024:
+        return await _page(services, request, 413, error="Le fichier dépasse 5 Mo.")
+    async with request.form(max_files=1, max_fields=10, max_part_size=CSV_MAX_BYTES) as form:
+        check_csrf(request, form.get(CSRF_FIELD))
+        upload = form.get("fichier")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return await _page(services, request, 400, error="Choisissez un fichier CSV.")
+        name = os.path.basename(upload.filename)[:100]
+        content = await upload.read(CSV_MAX_BYTES + 1)
+    if len(content) > CSV_MAX_BYTES:
+        return await _page(services, request, 413, error="Le fichier dépasse 5 Mo.")
+    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle, raw_path = tempfile.mkstemp(prefix="import-", suffix=".csv",
+                                        dir=services.settings.data_dir)  # fmt: skip
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        report = await anyio.to_thread.run_sync(
+            administration.import_csv, services.engine, services.mailer, services.settings,
+            request.state.account, Path(raw_path), name,
+        )  # fmt: skip
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(raw_path)
+    return await _page(services, request, 200 if not report.problems else 400, report=report)

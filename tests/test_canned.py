@@ -1,0 +1,140 @@
+"""Canned replies: checked by kb check, searched and filled on a ticket, counted in /rapport."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+
+import pytest
+from conftest import SHIPPED_CONTENT, Run, Site, Web, activated_account, article, log_in
+from test_support import agent, as_agent, new_ticket
+
+from kb.knowledge import canned, content
+
+FILES = {
+    "compte-utilisateur/mot-de-passe-oublie.md": article(
+        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
+    ),
+    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+    "_reponses-types/mot-de-passe.md": (
+        "---\ntitle: Mot de passe oublié\ncategory: compte-utilisateur\n"
+        "keywords: [mdp, connexion]\n---\n"
+        "Bonjour {{ prenom }},\n\nPour {{etablissement}} : {{ article:mdp-perdu }}\n"
+        "Ticket {{ reference }}, réponse avant le {{ echeance }}.\n"
+    ),
+    "_reponses-types/renouvellement.md": (
+        "---\ntitle: Renouveler\ncategory: abonnement\n---\nVoir {{ article:renouveler }}.\n"
+    ),
+    "_reponses-types/capture.md": (
+        "---\ntitle: Demander une capture d'écran\nkeywords: capture, navigateur\n---\n"
+        "Pouvez-vous envoyer une capture, {{ prenom }} ?\n"
+    ),
+}
+
+
+def test_kb_check_reports_every_canned_reply_problem_at_its_line(
+    make_site: Callable[..., Site], cli: Callable[..., Run]
+) -> None:
+    site = make_site(
+        {
+            "abonnement/a.md": article("A", summary="Un.", keywords="[a]"),
+            "_reponses-types/bon.md": "---\ntitle: Bon\n---\nVoir {{ article:a }}.\n",
+            "_reponses-types/cles.md": "---\ntitle: Clés\nauteur: moi\ncategory: inconnue\n---\nT\n",
+            "_reponses-types/champs.md": (
+                "---\ntitle: Champs\n---\nBonjour {{ nom }},\n\nvoir {{ article:absent }}\n"
+            ),
+            "_reponses-types/sans-titre.md": "---\nkeywords: [x]\n---\nTexte\n",
+            "_reponses-types/vide.md": "---\ntitle: Vide\n---\n\n",
+            "_reponses-types/yaml.md": "---\ntitle: [non fermé\n---\nT\n",
+            "_reponses-types/doublon.md": "---\ntitle: Doublon\nslug: bon\n---\nT\n",
+            "_reponses-types/notes.txt": "brouillon",
+        },
+        built=False,
+    )
+    result = cli("check", "--content", site.content)
+    assert result.status == 1
+    out = result.out
+    folder = "_reponses-types"
+    assert f"{folder}/cles.md:3: clé inconnue « auteur » : title, category, keywords, slug" in out
+    assert f"{folder}/cles.md:4: catégorie inconnue « inconnue » : abonnement" in out
+    assert f"{folder}/champs.md:4: champ inconnu {{{{ nom }}}} : {{{{ etablissement }}}}" in out
+    assert f"{folder}/champs.md:6: article inconnu « absent » dans {{{{ article:absent }}}}" in out
+    assert f"{folder}/sans-titre.md:1: « title » est obligatoire" in out
+    assert f"{folder}/vide.md:3: réponse type vide" in out
+    assert f"{folder}/yaml.md:2: en-tête YAML invalide : vérifiez les crochets" in out
+    assert f"{folder}/doublon.md:1: réponse type « bon » déjà définie par bon.md" in out
+    assert f"{folder}/notes.txt:1: seuls des fichiers .md vont dans ce dossier" in out
+    assert f"{folder}/bon.md:" not in out
+    assert "Traceback" not in out + result.err
+    assert "9 erreur(s)" in out, out
+
+
+def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
+    result = cli("check", "--content", SHIPPED_CONTENT)
+    assert result.status == 0, result.out
+    shipped = content.load(SHIPPED_CONTENT)
+    slugs = {a.slug for a in shipped.articles}
+    replies, problems = canned.load(SHIPPED_CONTENT, slugs, {c.slug for c in shipped.categories})
+    assert problems == [] and len(replies) >= 4
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    web = make_web(FILES, database_url=database_url)
+    activated_account(web)
+    agent(web)
+    return web
+
+
+def offered(page: str) -> list[str]:
+    return re.findall(r"Insérer « ([^»]+) »</a>", html.unescape(page))
+
+
+def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)  # category compte-utilisateur
+    as_agent(web)
+    page = web.client.get(f"/support/tickets/{reference}").text
+    # This ticket's category first, then the others by title.
+    assert offered(page) == ["Mot de passe oublié", "Demander une capture d'écran", "Renouveler"]
+    text = html.unescape(re.search(r'data-canned-insert="([^"]*)"', page)[1])  # type: ignore[index]
+    assert text.startswith("Bonjour Marie,\n\nPour Lycée Louis-le-Grand : ")
+    assert "J'ai oublié mon mot de passe : http://testserver/articles/mot-de-passe-oublie" in text
+    assert f"Ticket {reference}, réponse avant le " in text and "{{" not in text
+
+    searched = web.client.get(f"/support/tickets/{reference}?reponse_type=navigateur").text
+    assert offered(searched) == ["Demander une capture d'écran"]  # keywords count, accents aside
+    accents = web.client.get(f"/support/tickets/{reference}?reponse_type=ECRAN").text
+    assert offered(accents) == ["Demander une capture d'écran"]
+    assert offered(web.client.get(f"/support/tickets/{reference}?reponse_type=echeance").text) == []
+    none = web.client.get(f"/support/tickets/{reference}?reponse_type=zzz").text
+    assert "Aucune réponse type ne contient « zzz »." in none
+
+    # Without JavaScript: the link fills the message and says which canned reply it is.
+    chosen = web.client.get(f"/support/tickets/{reference}?modele=capture").text
+    assert ">Pouvez-vous envoyer une capture, Marie ?</textarea>" in chosen
+    assert 'name="reponse_type_utilisee" value="capture"' in chosen
+    sent = web.client.post(
+        f"/support/tickets/{reference}/reponses",
+        data={"csrf": web.client.cookies["kb_csrf"], "message": "Pouvez-vous… ?",
+              "reponse_type_utilisee": ["capture", "inconnue"]},
+        files=[("fichiers", ("", b"", "x"))],
+    )  # fmt: skip
+    assert sent.status_code == 303
+    report = html.unescape(web.client.get("/rapport").text)
+    section = report[report.index("Réponses types utilisées") :]
+    assert re.search(r"<td>Demander une capture d'écran</td><td>1</td>", section)
+    assert "inconnue" not in section
+
+
+def test_a_broken_canned_reply_is_left_out_and_an_edit_shows_at_once(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    as_agent(web)
+    folder = web.site.content / canned.FOLDER
+    (folder / "casse.md").write_text("---\ntitle: Cassé\n---\nBonjour {{ nom }}\n", "utf-8")
+    page = web.client.get(f"/support/tickets/{reference}").text
+    assert "Cassé" not in offered(page) and len(offered(page)) == 3
+    (folder / "casse.md").write_text("---\ntitle: Réparé\n---\nBonjour {{ prenom }}\n", "utf-8")
+    assert "Réparé" in offered(web.client.get(f"/support/tickets/{reference}").text)

@@ -1,0 +1,80 @@
+"""Tickets opened by support for an establishment that phoned or wrote."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from conftest import Web, activated_account, log_in
+from test_support import FILES, agent, as_agent
+
+from kb import db
+from kb.helpdesk import accounts
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    web = make_web(FILES, database_url=database_url)
+    activated_account(web)
+    agent(web)
+    return web
+
+
+def open_for(web: Web, **fields: str) -> object:
+    data = {"csrf": web.client.cookies["kb_csrf"], "jeton": "t1", "uai": "0750654d",
+            "canal": "telephone", "categorie": "compte-utilisateur", "sujet": "Appel : connexion",
+            "message": "La directrice ne peut plus se connecter depuis lundi.", **fields}  # fmt: skip
+    return web.client.post("/support/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
+
+
+def test_an_agent_opens_a_ticket_for_an_establishment_that_phoned(web: Web) -> None:
+    as_agent(web)
+    form = web.client.get("/support/tickets/nouveau")
+    assert form.status_code == 200 and "Ouvrir un ticket pour un établissement" in form.text
+    assert 'href="/support/tickets/nouveau"' in web.client.get("/support").text
+    opened = open_for(web)
+    location = opened.headers["location"]  # type: ignore[attr-defined]
+    assert location.endswith("?ouvert=1")
+    reference = location.split("?")[0].rsplit("/", 1)[1]
+    assert open_for(web).headers["location"].startswith(f"/support/tickets/{reference}")  # type: ignore[attr-defined]
+    with web.services.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 1
+    page = html.unescape(web.client.get(location).text)
+    assert "Ticket ouvert pour l'établissement" in page
+    assert "Reçu par</dt><dd>Téléphone, saisi par le support" in page
+    assert "Vous traitez ce ticket." in page and "Sam Support a pris le ticket en charge" in page
+    assert "La directrice ne peut plus se connecter depuis lundi." in page
+
+    web.client.cookies.clear()
+    log_in(web)
+    assert reference in web.client.get("/tickets").text
+    mine = html.unescape(web.client.get(f"/tickets/{reference}").text)
+    assert "Appel : connexion" in mine and "Reçu par</dt><dd>Téléphone" in mine
+    assert web.client.get("/support/tickets/nouveau").status_code == 403
+
+
+def test_every_problem_of_the_form_is_said_at_once(web: Web) -> None:
+    disabled = activated_account(web, "0750655" + accounts.uai_check_letter("0750655"),
+                                 email="x@example.fr")  # fmt: skip
+    accounts.disable(web.services.engine, disabled.login)
+    as_agent(web)
+    free = "0750656" + accounts.uai_check_letter("0750656")
+    cases = {
+        "": "Indiquez le code UAI de l'établissement qui a appelé ou écrit.",
+        "12": "n'est pas un code UAI",
+        free: f"Aucun établissement n'a le code UAI {free}.",
+        "sam@cpro.fr": "n'est pas un code UAI",
+        disabled.login: f"Le compte de l'établissement {disabled.login} est désactivé.",
+    }
+    for uai, message in cases.items():
+        refused = open_for(web, uai=uai, jeton=f"j-{uai}", canal="fax", sujet="")
+        assert refused.status_code == 400  # type: ignore[attr-defined]
+        text = html.unescape(refused.text)  # type: ignore[attr-defined]
+        assert message in text, uai
+        assert "Indiquez comment la demande est arrivée : téléphone ou e-mail." in text
+        assert "Indiquez l'objet de votre demande" in text
+        assert "La directrice ne peut plus se connecter depuis lundi.</textarea>" in text
+    with web.services.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0

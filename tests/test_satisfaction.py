@@ -1,0 +1,136 @@
+"""Satisfaction: the establishment rates a resolved ticket (page or mail link); resolved
+tickets close after KB_CLOSE_AFTER_DAYS business days; /rapport per category and agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from conftest import Web, activated_account, log_in
+from test_support import FILES, agent, as_agent, new_ticket
+
+from kb import db
+from kb.config import Settings, SettingsError
+from kb.helpdesk import accounts, satisfaction
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    web = make_web(FILES, database_url=database_url)
+    activated_account(web)
+    activated_account(web, "0750655" + accounts.uai_check_letter("0750655"), email="b@example.fr")
+    agent(web)
+    return web
+
+
+def resolved_ticket(web: Web, subject: str = "Mot de passe perdu") -> str:
+    """A ticket of the Lycée, answered and resolved by Sam; the Lycée logged in again."""
+    log_in(web)
+    reference = new_ticket(web, subject)
+    as_agent(web)
+    token = web.client.cookies["kb_csrf"]
+    web.client.post(f"/support/tickets/{reference}/reponses",
+                    data={"csrf": token, "message": "Voici.", "statut_apres": "resolu"},
+                    files=[("fichiers", ("", b"", "x"))])  # fmt: skip
+    web.client.cookies.clear()
+    log_in(web)
+    return reference
+
+
+def rate(web: Web, reference: str, choice: str, comment: str = "") -> object:
+    return web.client.post(
+        f"/tickets/{reference}/avis",
+        data={"csrf": web.client.cookies["kb_csrf"], "avis": choice, "commentaire": comment},
+    )
+
+
+def test_the_establishment_rates_its_resolved_ticket_and_the_report_shows_it(web: Web) -> None:
+    log_in(web)
+    open_one = new_ticket(web, "Encore ouvert")
+    refused = rate(web, open_one, "satisfait")
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    assert "quand le ticket sera résolu" in html.unescape(refused.text)  # type: ignore[attr-defined]
+    reference = resolved_ticket(web)
+    page = html.unescape(web.client.get(f"/tickets/{reference}").text)
+    assert "Êtes-vous satisfait de la réponse du support ?" in page
+    assert rate(web, reference, "peut-etre").status_code == 400  # type: ignore[attr-defined]
+    done = rate(web, reference, "pas_satisfait", "Trop long.")
+    assert done.headers["location"] == f"/tickets/{reference}?avis=1#avis"  # type: ignore[attr-defined]
+    page = html.unescape(web.client.get(f"/tickets/{reference}?avis=1").text)
+    assert "Merci : votre avis est enregistré." in page
+    assert "Votre avis : « Pas satisfait » — Trop long." in page
+    rate(web, reference, "satisfait", "Finalement réglé.")  # an opinion can change
+
+    as_agent(web)
+    aside = html.unescape(web.client.get(f"/support/tickets/{reference}").text)
+    assert "<strong>Satisfait</strong> : « Finalement réglé. »" in aside
+    assert rate(web, reference, "satisfait").status_code == 400  # type: ignore[attr-defined]
+    report = html.unescape(web.client.get("/rapport").text)
+    section = report[report.index("Satisfaction des établissements") :]
+    assert re.search(r"<td>Compte utilisateur</td><td>1</td><td>0</td><td>100 %</td>", section)
+    assert re.search(r"<td>Sam Support</td><td>1</td><td>0</td><td>100 %</td>", section)
+
+    web.client.cookies.clear()  # another establishment: not its ticket
+    log_in(web, "0750655" + accounts.uai_check_letter("0750655"))
+    assert rate(web, reference, "pas_satisfait").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_the_mail_link_rates_after_a_confirmation_without_logging_in(web: Web) -> None:
+    reference = resolved_ticket(web)
+    web.client.cookies.clear()
+    token = satisfaction.link_token(web.services.secret_key, reference)
+    link = f"/avis/{reference}/{token}"
+    opened = web.client.get(f"{link}?note=satisfait")  # what a link checker would do too
+    assert opened.status_code == 200
+    assert 'value="satisfait" required checked' in opened.text
+    assert satisfaction.rating_of(web.services.engine, 1) is None  # nothing yet
+    csrf = web.client.cookies["kb_csrf"]
+    sent = web.client.post(link, data={"csrf": csrf, "avis": "satisfait", "commentaire": "Merci"})
+    assert "Merci : votre avis est enregistré (« Satisfait »)" in html.unescape(sent.text)
+    for wrong in (f"/avis/{reference}/{'0' * 32}", f"/avis/T-2026-999999/{token}"):
+        gone = web.client.get(wrong)
+        assert gone.status_code == 404
+        assert "Ce lien d&#39;avis n&#39;est pas valable" in gone.text
+
+
+def test_resolved_tickets_close_after_the_business_days_with_a_notice(web: Web) -> None:
+    reference = resolved_ticket(web)
+    recent = resolved_ticket(web, "Résolu ce matin")
+    engine = web.services.engine
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(db.tickets).where(db.tickets.c.reference == reference)
+            .values(resolved_at=accounts.now() - dt.timedelta(days=14))
+        )  # fmt: skip
+    closed = satisfaction.close_resolved(engine, 5, "FR")
+    assert len(closed) == 1 and satisfaction.close_resolved(engine, 5, "FR") == []  # once
+    page = html.unescape(web.client.get(f"/tickets/{reference}").text)
+    assert "Ce ticket est fermé : il était résolu et n'a pas été rouvert." in page
+    assert '<span class="status status--ferme">Fermé</span>' in page
+    assert "Votre message" not in page  # no reply form on a closed ticket
+    assert "status--resolu" in web.client.get(f"/tickets/{recent}").text  # too recent
+    token = web.client.cookies["kb_csrf"]
+    written = web.client.post(f"/tickets/{reference}/reponses",
+                              data={"csrf": token, "message": "Et aussi…"},
+                              files=[("fichiers", ("", b"", "x"))])  # fmt: skip
+    assert written.status_code == 400
+    assert "Ce ticket est fermé : pour une nouvelle question" in html.unescape(written.text)
+    reopen = web.client.post(
+        f"/tickets/{reference}/statut", data={"csrf": token, "statut": "rouvrir"}
+    )
+    assert reopen.status_code == 400
+    assert rate(web, reference, "satisfait").status_code == 303  # type: ignore[attr-defined]
+    as_agent(web)
+    thread = web.client.get(f"/support/tickets/{reference}").text
+    assert "Ticket fermé automatiquement : résolu et non rouvert" in thread
+
+
+def test_the_closing_delay_is_checked_at_start() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"KB_CLOSE_AFTER_DAYS": "0"})
+    assert "KB_CLOSE_AFTER_DAYS" in str(error.value)
+    assert Settings.from_env({"KB_CLOSE_AFTER_DAYS": "10"}).close_after_days == 10

@@ -1,0 +1,291 @@
+"""The agents' workspace: assignment, views and counters, presence, held replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import PASSWORD, Web, activated_account, log_in, outbox
+from starlette.testclient import TestClient
+from test_support import FILES, agent, new_ticket
+
+from kb import db
+from kb.helpdesk import accounts, replies, tickets
+from kb.helpdesk.attachments import ReceivedForm
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    web = make_web(FILES, database_url=database_url)
+    activated_account(web)
+    agent(web)
+    agent(web, email="alex@cpro.fr")
+    with web.services.engine.begin() as connection:  # two agents, two names
+        connection.execute(
+            sa.update(db.accounts).where(db.accounts.c.login == "alex@cpro.fr")
+            .values(first_name="Alex", last_name="Agent")
+        )  # fmt: skip
+    return web
+
+
+def browser(web: Web, login: str) -> TestClient:
+    """Another browser on the same help center, logged in as `login`."""
+    client = TestClient(web.app, follow_redirects=False)
+    client.get("/")
+    response = client.post(
+        "/connexion",
+        data={"csrf": client.cookies["kb_csrf"], "identifiant": login, "mot_de_passe": PASSWORD},
+    )
+    assert response.status_code == 303
+    return client
+
+
+def seen_on(page: str) -> str:
+    """The last message the reply form says its agent saw."""
+    return re.search(r'name="dernier_message" value="(\d+)"', page)[1]  # type: ignore[index]
+
+
+def send(client: TestClient, reference: str, text: str, seen: str | None = None) -> str:
+    data = {"csrf": client.cookies["kb_csrf"], "message": text, "statut_apres": "en_attente"}
+    if seen is not None:
+        data["dernier_message"] = seen
+    response = client.post(
+        f"/support/tickets/{reference}/reponses", data=data, files=[("fichiers", ("", b"", "x"))]
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+def ids(web: Web) -> dict[str, int]:
+    return {a.login: a.id for a in accounts.all_accounts(web.services.engine)}
+
+
+def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
+    log_in(web)
+    first = new_ticket(web, "Mot de passe perdu")
+    second = new_ticket(web, "Renouvellement", "abonnement")
+    sam = browser(web, "sam@cpro.fr")
+    queue = sam.get("/support?vue=non_assignes").text
+    assert first in queue and second in queue
+    assert re.search(r'Non assignés <span class="counts__n">2</span>', queue)
+    assert "Aucun ticket ne correspond" in sam.get("/support?vue=mes").text
+
+    send(sam, first, "Voici la marche à suivre.")
+    page = sam.get(f"/support/tickets/{first}").text
+    assert "Sam Support a pris le ticket en charge" in page
+    assert "Vous traitez ce ticket." in page
+    mine = sam.get("/support?vue=mes").text
+    assert first in mine and second not in mine
+    assert re.search(r'Mes tickets <span class="counts__n">1</span>', mine)
+    assert second in sam.get("/support?vue=non_assignes").text
+    assert first not in sam.get("/support?vue=non_assignes").text
+    # Each agent's open tickets, and a colleague's queue from their counter.
+    assert re.search(r'Sam Support <span class="counts__n">1</span>', mine)
+    assert re.search(r'Alex Agent <span class="counts__n">0</span>', mine)
+    assert first in sam.get(f"/support?vue=tous&agent={ids(web)['sam@cpro.fr']}").text
+
+    alex = browser(web, "alex@cpro.fr")  # a second reply does not take the ticket away
+    send(alex, first, "Je complète.", seen_on(alex.get(f"/support/tickets/{first}").text))
+    assert "Attribué à</dt><dd>Sam Support" in alex.get(f"/support/tickets/{first}").text
+
+
+def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam = browser(web, "sam@cpro.fr")
+    token, everyone = sam.cookies["kb_csrf"], ids(web)
+    url = f"/support/tickets/{reference}/attribution"
+    assert sam.post(url, data={"csrf": token, "agent": "moi"}).status_code == 303
+    handed = sam.post(url, data={"csrf": token, "agent": str(everyone["alex@cpro.fr"])})
+    assert handed.headers["location"] == f"/support/tickets/{reference}?assigne=1"
+    page = sam.get(handed.headers["location"]).text
+    assert "Attribution enregistrée." in page
+    assert page.index("Sam Support a pris le ticket en charge") < page.index(
+        "Sam Support a confié le ticket à Alex Agent"
+    )
+    assert "Traité par Alex Agent." in page
+    assert reference in browser(web, "alex@cpro.fr").get("/support?vue=mes").text
+    sam.post(url, data={"csrf": token, "agent": ""})
+    assert (
+        "Sam Support a remis le ticket dans les non assignés"
+        in sam.get(f"/support/tickets/{reference}").text
+    )
+    # Not an agent, not a number, nobody: a French message, and nothing changes.
+    for wrong in (str(everyone["0750654D"]), "abc", "99999999", "-1"):
+        refused = sam.post(url, data={"csrf": token, "agent": wrong})
+        assert refused.status_code == 400
+        assert "Choisissez un agent du support dans la liste." in refused.text
+    assert sam.post(url, data={"csrf": "x", "agent": "moi"}).status_code == 403
+    # The establishment never sees who handles its ticket, nor these events.
+    assert "confié" not in web.client.get(f"/tickets/{reference}").text
+
+
+def test_statuses_read_right_from_each_side(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam = browser(web, "sam@cpro.fr")
+    send(sam, reference, "Pouvez-vous m'envoyer une capture ?")
+    assert "En attente de votre réponse" in web.client.get(f"/tickets/{reference}").text
+    page = sam.get(f"/support/tickets/{reference}").text
+    assert "En attente de l&#39;établissement" in page
+    assert "En attente de votre réponse" not in page
+
+
+def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    seen_by_sam = seen_on(sam.get(f"/support/tickets/{reference}").text)
+    seen_by_alex = seen_on(alex.get(f"/support/tickets/{reference}").text)
+    send(alex, reference, "Réinitialisez depuis la page de connexion.", seen_by_alex)
+    mails = len(outbox(web))
+
+    held_at = send(sam, reference, "Cliquez sur Mot de passe oublié.", seen_by_sam)
+    assert "retenue=" in held_at
+    page = sam.get(held_at).text
+    assert "Un autre agent a répondu pendant que vous écriviez" in page
+    held = page[page.index('id="retenue"') : page.index('class="workspace"')]
+    assert "Alex Agent" in held and "Réinitialisez depuis la page de connexion." in held
+    assert ">Cliquez sur Mot de passe oublié.</textarea>" in held
+    assert len(outbox(web)) == mails  # nothing went to the establishment
+    school = web.client.get(f"/tickets/{reference}").text
+    assert "Cliquez sur Mot de passe oublié." not in school
+
+    form = {
+        "csrf": sam.cookies["kb_csrf"], "action": "envoyer", "statut_apres": "en_attente",
+        "message": "Comme mon collègue l'indique : cliquez sur Mot de passe oublié.",
+        "dernier_message": seen_on(held),
+    }  # fmt: skip
+    action = re.search(r'action="(/support/tickets/[^"]+/retenues/\d+)"', held)[1]  # type: ignore[index]
+    sent = sam.post(action, data=form)
+    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
+    school = web.client.get(f"/tickets/{reference}").text
+    assert school.index("Réinitialisez") < school.index("Comme mon collègue l&#39;indique")
+    assert len(outbox(web)) == mails + 1
+    again = sam.post(action, data=form)  # sent once: a second click finds nothing to send
+    assert again.status_code == 404 and "retenue n&#39;existe plus" in again.text
+
+
+def test_a_held_reply_given_up_goes_with_its_attachments(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    seen = seen_on(sam.get(f"/support/tickets/{reference}").text)
+    send(alex, reference, "Déjà répondu.", seen)
+    held_at = sam.post(
+        f"/support/tickets/{reference}/reponses",
+        data={"csrf": sam.cookies["kb_csrf"], "message": "Moi aussi.", "dernier_message": seen},
+        files=[("fichiers", ("notice.pdf", b"%PDF-1.4 notice", "application/pdf"))],
+    ).headers["location"]
+    page = sam.get(held_at).text
+    assert "Pièces jointes gardées : notice.pdf." in page
+    stored = web.settings.data_dir / "attachments"
+
+    def kept() -> list[Path]:
+        return [
+            p for p in stored.rglob("*") if p.is_file() and p.relative_to(stored).parts[0] != "tmp"
+        ]
+
+    files_before = kept()
+    action = re.search(r'action="(/support/tickets/[^"]+/retenues/\d+)"', page)[1]  # type: ignore[index]
+    gone = sam.post(action, data={"csrf": sam.cookies["kb_csrf"], "action": "abandonner"})
+    assert gone.headers["location"] == f"/support/tickets/{reference}?abandonne=1"
+    assert "Votre réponse retenue est supprimée" in sam.get(gone.headers["location"]).text
+    files_after = kept()
+    assert len(files_after) == len(files_before) - 1
+    assert "Moi aussi." not in sam.get(f"/support/tickets/{reference}").text
+    # Another agent cannot send or drop someone else's held reply.
+    assert alex.post(action, data={"csrf": alex.cookies["kb_csrf"], "action": "abandonner"}
+                     ).status_code == 404  # fmt: skip
+
+
+def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
+    web: Web,
+) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    engine, store = web.services.engine, web.services.store
+    team = [agent(web, email=f"agent{n}@cpro.fr") for n in range(4)]
+    ticket = tickets.get_for(engine, team[0], reference)
+    seen = ticket.last_message_id
+    results: list[replies.Sent] = []
+    start = threading.Barrier(len(team))
+
+    def answer(who: accounts.Account) -> None:
+        start.wait()
+        results.append(
+            replies.reply(
+                engine,
+                store,
+                ticket,
+                who,
+                ReceivedForm({"message": "Réponse."}),
+                delay=web.services.answer_delay,
+                limit=1024,
+                seen=seen,
+            )
+        )
+
+    threads = [threading.Thread(target=answer, args=(who,)) for who in team]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.held for r in results) == [False, True, True, True]
+    public = tickets.get_for(engine, team[0], reference).messages
+    assert [m.body for m in public] == ["Je ne peux plus me connecter.", "Réponse."]
+
+
+def test_colleagues_on_the_ticket_are_shown(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    assert "consulte ce ticket" not in sam.get(f"/support/tickets/{reference}").text
+    alex.get(f"/support/tickets/{reference}")
+    assert "Alex Agent consulte ce ticket" in sam.get(f"/support/tickets/{reference}").text
+    typing = alex.post(
+        f"/support/tickets/{reference}/presence", headers={"x-csrf-token": alex.cookies["kb_csrf"]}
+    )
+    assert typing.status_code == 204
+    assert "Alex Agent écrit une réponse" in sam.get(f"/support/tickets/{reference}").text
+    assert alex.post(f"/support/tickets/{reference}/presence").status_code == 403
+    log_in(web)  # an establishment can neither watch nor be counted
+    assert web.client.get(f"/support/tickets/{reference}/presence").status_code == 403
+
+
+def test_the_context_beside_the_thread(web: Web) -> None:
+    log_in(web)
+    resolved = new_ticket(web, "Ancienne demande")
+    still_open = new_ticket(web, "Facture", "abonnement")
+    with web.services.engine.begin() as connection:
+        connection.execute(
+            sa.update(db.tickets).where(db.tickets.c.reference == resolved).values(status="resolu")
+        )
+        long_ago = accounts.now() - dt.timedelta(hours=3)  # not "in the hour before"
+        connection.execute(
+            sa.insert(db.article_reads).values(account_id=ids(web)["0750654D"], slug="renouveler",
+                                               at=long_ago)
+        )  # fmt: skip
+    assert web.client.get("/articles/mdp-perdu", follow_redirects=True).status_code == 200
+    web.services.usage.flush()
+    reference = new_ticket(web, "Toujours bloqué")
+    page = browser(web, "sam@cpro.fr").get(f"/support/tickets/{reference}").text
+    aside = page[page.index('class="workspace__context"') :]
+    assert "Lycée Louis-le-Grand (0750654D)" in aside and "Contact : Marie Curie" in aside
+    assert aside.index(still_open) < aside.index(resolved)  # open first
+    assert reference not in aside.split("Ses autres tickets")[1]
+    read = aside.split("Articles lus dans l'heure avant le ticket")[1]
+    assert '<a href="/articles/mot-de-passe-oublie">J&#39;ai oublié mon mot de passe</a>' in read
+    assert "Renouveler" not in read
+    # Agents' reads are not an establishment's: nothing is recorded for them.
+    sam = browser(web, "sam@cpro.fr")
+    sam.get("/articles/renouveler")
+    web.services.usage.flush()
+    with web.services.engine.connect() as connection:
+        readers = connection.execute(sa.select(db.article_reads.c.account_id)).scalars().all()
+    assert set(readers) == {ids(web)["0750654D"]}
