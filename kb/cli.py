@@ -163,6 +163,13 @@ def make_parser() -> argparse.ArgumentParser:
     db_commands.required = True
     upgrade = db_commands.add_parser("upgrade", help="applique les migrations")
     _common(upgrade)
+
+    p = commands.add_parser("mail", help="e-mails en file d'attente")
+    mail_commands = p.add_subparsers(dest="mail_command", metavar="ACTION", parser_class=_Parser)
+    mail_commands.required = True
+    listed_mail = mail_commands.add_parser("queue", help="ce qui attend d'être envoyé, et pourquoi")
+    listed_mail.add_argument("--json", action="store_true", help="sortie JSON")
+    mail_commands.add_parser("send", help="envoie maintenant ce qui est dû")
     return parser
 
 
@@ -301,9 +308,12 @@ def cmd_accounts(args: argparse.Namespace, settings: Settings) -> int:
 
 def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
     from kb.helpdesk import accounts, notifications, provisioning
-    from kb.helpdesk.mail import Mailer
 
-    mailer = Mailer(settings)
+    def invite(account: accounts.Account) -> None:
+        with engine.begin() as connection:
+            notifications.queue_activation(connection, settings, account)
+        _deliver_now(engine, settings, f"E-mail d'activation envoyé à {account.email}.")
+
     action = args.accounts_command
     if action in ("add", "add-agent"):
         role = (
@@ -321,14 +331,15 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
         )
         print(f"Compte {outcome} : {provisioning.describe(account)}")
         if not account.activated:
-            notifications.send_activation(engine, mailer, settings, account)
-            print(f"E-mail d'activation envoyé à {account.email}.")
+            invite(account)
         return 0
     if action == "import":
-        report = provisioning.import_csv(engine, mailer, settings, args.file)
+        report = provisioning.import_csv(engine, settings, args.file)
         for problem in report.problems:
             print(problem, file=sys.stderr)
         print(report.summary())
+        if report.counts["créé"]:
+            _deliver_now(engine, settings, "E-mails d'activation envoyés.")
         return 1 if report.problems else 0
     if action == "list":
         found = accounts.all_accounts(engine)
@@ -350,9 +361,72 @@ def _accounts(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     if named.disabled:
         print(f"kb: le compte {named.login} est désactivé.", file=sys.stderr)
         return 1
-    notifications.send_activation(engine, mailer, settings, named)
-    print(f"E-mail d'activation envoyé à {named.email}.")
+    invite(named)
     return 0
+
+
+def _deliver_now(engine: Engine, settings: Settings, sent: str) -> None:
+    """The CLI sends what it queued at once; what cannot leave now waits for the servers."""
+    from kb.helpdesk.mail import Mailer
+    from kb.helpdesk.outbox import Sender
+
+    done = Sender(engine, Mailer(settings), settings, f"cli-{os.getpid()}").deliver()
+    if done.retried or done.abandoned:
+        print(
+            f"kb: {done.retried + done.abandoned} e-mail(s) pas encore envoyé(s) : ils restent "
+            "en file d'attente (kb mail queue) et partiront avec le serveur.",
+            file=sys.stderr,
+        )
+    else:
+        print(sent)
+
+
+def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.helpdesk import outbox
+    from kb.helpdesk.mail import Mailer
+
+    with _database(settings) as engine:
+        if args.mail_command == "send":
+            done = outbox.Sender(engine, Mailer(settings), settings, f"cli-{os.getpid()}").deliver(
+                passes=1_000
+            )
+            print(
+                f"{done.sent} envoyé(s), {done.retried} à réessayer, {done.abandoned} abandonné(s)."
+            )
+            return 1 if done.retried or done.abandoned else 0
+        queued = outbox.waiting(engine)
+    if args.json:
+        print(json.dumps([_mail_json(q) for q in queued], ensure_ascii=False, indent=2))
+        return 0
+    for q in queued:
+        when = q.abandoned_at or q.next_attempt_at
+        print(
+            f"#{q.id:<6} {q.state:<19} {_when(q.created_at)}  "
+            f"{q.attempts} essai(s)  {q.recipient} — {q.subject}"
+        )
+        if q.last_error:
+            label = "abandonné le" if q.abandoned_at else "prochain essai"
+            print(f"        {q.last_error} ({label} {_when(when) if when else '-'})")
+    waiting = sum(1 for q in queued if not q.abandoned_at)
+    abandoned = len(queued) - waiting
+    print(
+        f"{waiting} e-mail(s) en attente, {abandoned} abandonné(s) ces "
+        f"{outbox.SHOWN_DAYS} derniers jours."
+    )
+    return 0
+
+
+def _when(moment: dt.datetime) -> str:
+    """'03/12/2026 14:05', Paris time, as support reads it."""
+    from kb.clock import PARIS
+
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+
+
+def _mail_json(q: object) -> dict[str, object]:
+    values = dataclasses.asdict(q)  # type: ignore[call-overload]
+    values["state"] = q.state  # type: ignore[attr-defined]
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in values.items()}
 
 
 def cmd_new(args: argparse.Namespace, settings: Settings) -> int:
@@ -438,7 +512,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Build when the index is missing or stale, migrate, then run uvicorn."""
+    """Migrate, then run uvicorn; each serving process builds a missing or stale index in the
+    background (the preview, `--reload`, builds first and stops on content errors)."""
     import logging.config
     import shutil
     import tempfile
@@ -455,12 +530,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config["loggers"]["kb.request"] = {"level": "WARNING"}
     logging.config.dictConfig(log_config)
     log = logging.getLogger("kb.serve")
-    if is_stale(settings.content_dir, settings.index_dir):
-        log.info("Index absent ou plus ancien que le contenu : construction…")
-        report = run_build(settings)
-        log.info("Index construit : %s", report.summary())
     with _database(settings):
-        pass  # migrated before the workers start, so they never race to do it
+        pass  # migrated (or refused: a newer schema) before building or starting workers
+    if is_stale(settings.content_dir, settings.index_dir):
+        if args.reload:
+            log.info("Index absent ou plus ancien que le contenu : construction…")
+            report = run_build(settings)
+            log.info("Index construit : %s", report.summary())
+        else:
+            log.info(
+                "Index absent ou plus ancien que le contenu : construction en arrière-plan "
+                "(la version précédente reste servie ; sans index, /readyz répond 503 "
+                "jusqu'à la fin de la construction)."
+            )
     if args.reload:  # the editor's preview: drafts shown, pages follow every change
         settings = dataclasses.replace(settings, live_reload=True, show_drafts=True)
     # Workers and the reloader import the app anew: they read the settings from KB_*.
@@ -485,6 +567,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "log_config": log_config,
         # kb's request line replaces it: a route's template and status, never a token.
         "access_log": False,
+        # A stop (SIGTERM) waits this long for requests in flight, uploads included, then
+        # cuts them: a resumable upload goes on from its last byte on another replica.
+        "timeout_graceful_shutdown": settings.shutdown_seconds,
     }
     try:
         if settings.workers > 1 and not args.reload:
@@ -549,6 +634,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "search": cmd_search,
     "serve": cmd_serve,
     "db": cmd_db,
+    "mail": cmd_mail,
     "accounts": cmd_accounts,
     "new": cmd_new,
     "mv": cmd_mv,

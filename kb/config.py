@@ -216,6 +216,48 @@ class Settings:
             "check": _database_url,
         },
     )
+    shutdown_seconds: int = field(
+        default=30,
+        metadata={
+            "help": "Arrêt : attente maximale des requêtes en cours (envois compris), en "
+            "secondes ; un envoi reprenable interrompu reprend sur une autre réplique",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
+    content_check_seconds: int = field(
+        default=10,
+        metadata={
+            "help": "Intervalle de vérification du contenu : une nouvelle version est "
+            "construite en arrière-plan (0 : jamais, kb build seulement)",
+            "cast": _int,
+            "check": _at_least(0),
+        },
+    )
+    db_connect_timeout: int = field(
+        default=5,
+        metadata={
+            "help": "PostgreSQL : délai de connexion, en secondes",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
+    db_statement_timeout: int = field(
+        default=10,
+        metadata={
+            "help": "PostgreSQL : durée maximale d'une requête, en secondes (0 : sans limite)",
+            "cast": _int,
+            "check": _at_least(0),
+        },
+    )
+    db_pool_timeout: int = field(
+        default=5,
+        metadata={
+            "help": "Attente d'une connexion libre du pool, en secondes",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
     host: str = field(
         default="127.0.0.1", metadata={"help": "Adresse d'écoute", "cast": str, "check": _not_empty}
     )
@@ -259,6 +301,24 @@ class Settings:
     mail_from: str = field(
         default="CPRO éducation - Assistance <assistance@cpro-education.fr>",
         metadata={"help": "Expéditeur des e-mails", "cast": str, "check": _email},
+    )
+    mail_retry_seconds: int = field(
+        default=30,
+        metadata={
+            "help": "Premier délai avant de réessayer un e-mail non envoyé, doublé à chaque "
+            "essai (une heure au plus)",
+            "cast": _int,
+            "check": _at_least(1),
+        },
+    )
+    mail_give_up_hours: int = field(
+        default=48,
+        metadata={
+            "help": "Un e-mail qui n'a pas pu partir pendant ce temps est abandonné "
+            "(et signalé au support)",
+            "cast": _int,
+            "check": _at_least(1),
+        },
     )
     activation_hours: int = field(
         default=72,
@@ -322,6 +382,15 @@ class Settings:
             "help": "Octets d'envois inachevés par compte",
             "cast": _int,
             "check": _at_least(1),
+        },
+    )
+    lease_seconds: int = field(
+        default=120,
+        metadata={
+            "help": "Bail d'un processus sur ses envois en cours, renouvelé en base ; à son "
+            "expiration, ce qu'un processus arrêté a laissé est supprimé",
+            "cast": _int,
+            "check": _at_least(2),
         },
     )
     answer_hours: int = field(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +275,44 @@ uploads = sa.Table(
 )
 
 
+# The mail outbox: a mail is a row written in the transaction of what causes it; background
+# senders claim due rows (a lease), deliver them and mark them sent, or retry with backoff.
+# next_attempt_at is NULL once nothing is left to do (sent or abandoned).
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("sender", sa.String(500), nullable=False),  # "": KB_MAIL_FROM when sent
+    sa.Column("recipient", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON list of [name, value]
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_until", UtcDateTime()),
+    sa.Column("sent_at", UtcDateTime()),
+    sa.Column("abandoned_at", UtcDateTime(), index=True),
+)
+
+
+# Serving processes: an instance id owns in-flight files while its lease is renewed. A PID
+# means nothing across hosts and containers (every container's kb may be PID 1).
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),  # for operators reading the table
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("lease_until", UtcDateTime(), nullable=False, index=True),
+)
+
+
 DATABASE_DOWN = (
     "La base de données ne répond pas pour le moment. Réessayez dans quelques instants : "
     "les articles d'aide et la recherche restent consultables."
@@ -327,7 +368,22 @@ def make_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A database that hangs must not hold requests: the connection, each statement (on the
+    # server) and the wait for a pooled connection are bounded; unacknowledged packets (a host
+    # gone) and idle connections (keepalives) are given up on the same scale.
+    connect_args = {
+        "connect_timeout": settings.db_connect_timeout,
+        "options": f"-c statement_timeout={settings.db_statement_timeout * 1000}",
+        "tcp_user_timeout": (settings.db_connect_timeout + settings.db_statement_timeout) * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+        pool_timeout=settings.db_pool_timeout, connect_args=connect_args,
+    )  # fmt: skip
 
 
 def _alembic_config(engine: Engine) -> Any:
@@ -339,16 +395,75 @@ def _alembic_config(engine: Engine) -> Any:
     return config
 
 
+class SchemaTooNew(KbError):
+    status = 500
+    code = "schema_trop_recent"
+
+
+# Any fixed number: the PostgreSQL advisory lock every kb process takes to migrate.
+MIGRATION_LOCK = 0x6B62_6D69_6772  # "kbmigr"
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the latest migration (idempotent)."""
+    """Bring the database to the latest migration (idempotent), one process at a time: replicas
+    started together wait for the first one's migration, then find nothing left to do."""
     from alembic import command
 
     try:
-        command.upgrade(_alembic_config(engine), "head")
+        with _migration_lock(engine) as connection:
+            check_schema(connection)
+            config = _alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
     except sa.exc.OperationalError as exc:
         raise DatabaseUnavailable(
             f"Base de données injoignable : {str(exc.orig).strip().splitlines()[0]}"
         ) from exc
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
+    """PostgreSQL: an advisory lock, held by the transaction that migrates. SQLite: a file
+    lock next to the database file (its own locks do not cover Alembic's read-then-write)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            # Waiting for another replica's migration, and migrating, may take longer.
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
+            yield connection
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with open(f"{database}.migration-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with engine.begin() as connection:
+                yield connection
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def check_schema(connection: sa.Connection) -> None:
+    """Refuse a database migrated by a newer kb: this code would misread its tables."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return
+    script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current not in known:
+        raise SchemaTooNew(
+            f"La base de données est à la révision {current}, plus récente que cette version "
+            f"de kb (dernière révision connue : {script.get_current_head()}). Installez la "
+            "version de kb qui a migré cette base (ou une plus récente) avant de la servir."
+        )
 
 
 def head_revision() -> str:
@@ -364,6 +479,12 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_engine_schema(engine: Engine) -> None:
+    """`check_schema` on a connection of its own."""
+    with engine.connect() as connection:
+        check_schema(connection)
 
 
 def upsert_add(

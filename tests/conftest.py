@@ -227,7 +227,9 @@ PASSWORD = "correct cheval agrafe pile"
 
 
 def outbox(web: Web) -> list[EmailMessage]:
-    """The messages kb wrote to the data dir's outbox, oldest first."""
+    """The messages kb wrote to the data dir's outbox, oldest first, once its sender (which a
+    serving process runs in the background) has delivered what was queued."""
+    web.services.mail_sender.deliver()
     folder = web.settings.data_dir / "outbox"
     if not folder.exists():
         return []

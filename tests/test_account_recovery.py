@@ -33,10 +33,12 @@ def ask_email_change(client: TestClient, email: str, password: str = PASSWORD): 
 
 def test_a_reset_is_notified_and_every_earlier_link_dies(web: Web) -> None:
     account = activated_account(web)
-    engine, mailer, settings = web.services.engine, web.services.mailer, web.settings
-    notifications.send_email_change(engine, mailer, settings, account, "autre@example.fr")
+    engine, settings = web.services.engine, web.settings
+    with engine.begin() as connection:
+        notifications.queue_email_change(connection, settings, account, "autre@example.fr")
     change_link = link_in(outbox(web)[-1])
-    notifications.send_reset(engine, mailer, settings, account)
+    with engine.begin() as connection:
+        notifications.queue_reset(connection, settings, account)
     reset_link = link_in(outbox(web)[-1])
     browser = client_for(web)
     done = browser.post(
@@ -55,7 +57,8 @@ def test_a_reset_is_notified_and_every_earlier_link_dies(web: Web) -> None:
 
 def test_a_password_change_is_notified_and_ends_a_pending_reset_link(web: Web) -> None:
     account = activated_account(web)
-    notifications.send_reset(web.services.engine, web.services.mailer, web.settings, account)
+    with web.services.engine.begin() as connection:
+        notifications.queue_reset(connection, web.settings, account)
     reset_link = link_in(outbox(web)[-1])
     log_in(web)
     changed = web.client.post(

@@ -68,7 +68,8 @@ def test_login_page_checks_the_uai_before_any_password(web: Web) -> None:
 
 def test_first_login_from_the_activation_mail(web: Web) -> None:
     account = make_account(web)
-    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
+    with web.services.engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, account)
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
     assert mail["Subject"] == "Activez votre compte CPRO éducation"
@@ -105,8 +106,8 @@ def test_first_login_from_the_activation_mail(web: Web) -> None:
 
 def test_expired_link_is_refused(web: Web) -> None:
     account = make_account(web)
-    raw = accounts.issue_link(web.services.engine, account, "activation", hours=1)
     with web.services.engine.begin() as connection:
+        raw = accounts.issue_link(connection, account, "activation", hours=1)
         connection.execute(
             sa.update(db.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
         )
@@ -117,8 +118,10 @@ def test_expired_link_is_refused(web: Web) -> None:
 
 def test_a_new_link_replaces_the_previous_one(web: Web) -> None:
     account = make_account(web)
-    first = accounts.issue_link(web.services.engine, account, "activation", hours=1)
-    accounts.issue_link(web.services.engine, account, "activation", hours=1)
+    with web.services.engine.begin() as connection:
+        first = accounts.issue_link(connection, account, "activation", hours=1)
+    with web.services.engine.begin() as connection:
+        accounts.issue_link(connection, account, "activation", hours=1)
     assert web.client.get(f"/activation/{first}").status_code == 410
 
 

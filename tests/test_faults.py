@@ -185,7 +185,7 @@ class Served:
         process = subprocess.Popen(
             [*program, "serve", "--content", "content", "--index", "index",
              "--port", str(self.port)],
-            cwd=self.root, env=kb_env(KB_DATA_DIR=self.data_dir),
+            cwd=self.root, env=kb_env(KB_DATA_DIR=self.data_dir, KB_LEASE_SECONDS=2),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         self.processes.append(process)
@@ -250,7 +250,19 @@ MULTIPART_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
 MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 
+def leftovers_removed(site: Served) -> None:
+    """A killed process's lease (KB_LEASE_SECONDS=2 here) ends; then its leftovers go."""
+    deadline = time.monotonic() + 30
+    while files_under(site.data_dir / "attachments" / "tmp") or files_under(
+        site.data_dir / "journal"
+    ):
+        assert time.monotonic() < deadline, "what the killed process left is still there"
+        time.sleep(0.2)
+    time.sleep(0.5)  # the folders go right after their files
+
+
 def assert_nothing_half_written(site: Served) -> None:
+    leftovers_removed(site)
     rows = count_rows(site.database, db.tickets, db.messages, db.attachments)
     assert rows == {"tickets": 0, "messages": 0, "attachments": 0}
     assert files_under(site.data_dir / "attachments") == []
@@ -264,7 +276,7 @@ def test_serve_killed_during_an_upload_keeps_no_ticket_and_no_file(served: Serve
     with logged_in(served.base) as client:
         cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         head = multipart_head(client.cookies["kb_csrf"])
-    temp_dir = served.data_dir / "attachments" / "tmp" / str(server.pid)
+    temp_root = served.data_dir / "attachments" / "tmp"
     with socket.create_connection(("127.0.0.1", served.port)) as connection:
         connection.sendall(
             (
@@ -276,16 +288,17 @@ def test_serve_killed_during_an_upload_keeps_no_ticket_and_no_file(served: Serve
         )
         chunk = b"\x00kb" * (MIB // 3)
         deadline = time.monotonic() + 30
-        while not any(p.stat().st_size > 2 * MIB for p in files_under(temp_dir)):
+        while not any(p.stat().st_size > 2 * MIB for p in files_under(temp_root)):
             assert time.monotonic() < deadline, "the upload never reached the disk"
             connection.sendall(chunk)
         os.killpg(server.pid, signal.SIGKILL)  # part of the file on disk, the rest to come
         server.wait(timeout=20)
-    assert files_under(temp_dir)  # what the dead process left, for the next start to remove
+    [temp_dir] = temp_root.iterdir()  # named by the process's instance id, not its PID
+    assert files_under(temp_dir)  # what the dead process left, for its lease's end
 
     served.start()
-    assert not temp_dir.exists()
     assert_nothing_half_written(served)
+    assert not temp_dir.exists()
     with logged_in(served.base) as client:  # and the help center works again
         assert client.get("/tickets").status_code == 200
 
@@ -322,12 +335,12 @@ def test_a_dead_process_moves_are_undone_unless_their_rows_were_committed(tmp_pa
     committed = store.keep(store.temp_dir / "recu", 2026, 1)
     moved_back = store.keep(upload, 2026, 1)
     deleted = store.keep(store.temp_dir / "perdu", 2026, 1)
-    store.temp_dir.rename(store.temp_root / "999999999")  # the process is gone
-    store.journal_dir.rename(store.journal_root / "999999999")
+    store.temp_dir.rename(store.temp_root / "dead-instance")  # its lease has ended
+    store.journal_dir.rename(store.journal_root / "dead-instance")
 
     asked: list[list[str]] = []
     attached = lambda names: asked.append(sorted(names)) or {committed}  # noqa: E731
-    assert store.remove_leftovers(attached) == 2
+    assert store.remove_leftovers(attached, alive=(), quiet_seconds=0) == 2
     assert asked == [sorted([committed, moved_back, deleted])]
     assert store.final_path(committed).read_bytes() == b"formulaire"
     assert upload.read_bytes() == b"tus"  # back where a ticket can take it again
@@ -498,8 +511,12 @@ def test_postgresql_going_away_gives_a_french_503_and_kb_recovers_by_itself(
             as_json = member.get("/tickets", headers={"accept": "application/json"})
             assert as_json.status_code == 503
             assert as_json.json()["error"]["code"] == "base_indisponible"
-            health = anon.get("/healthz")
-            assert (health.status_code, health.json()["database"]) == (503, "unavailable")
+            # The replica stays in rotation: articles and search still work, and say so.
+            health = anon.get("/readyz")
+            assert health.status_code == 200
+            assert health.json()["database"] == "unavailable"
+            assert health.json()["status"] == "degraded"
+            assert anon.get("/livez").status_code == 200
             # What needs no database keeps working: articles and search.
             assert anon.get("/articles/mot-de-passe").status_code == 200
             assert (
@@ -571,7 +588,10 @@ def test_a_corrupted_index_gives_a_clear_error_and_build_full_repairs_it(
         assert "L&#39;index de recherche est endommagé" in page.text
         api = client.get("/api/search", params={"q": "facture"})
         assert api.status_code == 503 and api.json()["error"]["code"] == "index_endommage"
-        assert client.get("/healthz").json()["status"] == "degraded"
+        health = client.get("/readyz")  # nothing to search with: out of rotation
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert "endommagé" in health.json()["reason"]
+        assert client.get("/livez").status_code == 200  # but not to be restarted
 
         repaired = cli("build", "--full", "--content", content, "--index", index)
         assert repaired.status == 0, repaired.err

@@ -147,7 +147,8 @@ def test_every_form_without_its_csrf_token_is_refused(make_web: Callable[..., We
     pending, _ = accounts.save(web.services.engine, role="etablissement", login="0750655E",
                                establishment="Collège", first_name="Jean", last_name="Moulin",
                                email="jean@example.fr")  # fmt: skip
-    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, pending)
+    with web.services.engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, pending)
     activation = link_in(outbox(web)[-1])
     before, counted = state_of(web), web.services.usage.pending()
 

@@ -178,7 +178,8 @@ def test_tickets_names_and_mails_come_back_escaped(make_web: Callable[..., Web])
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               email="marie@example.fr", **HOSTILE_NAMES)  # fmt: skip
     accounts.set_password(engine, school, PASSWORD)
-    notifications.send_activation(engine, web.services.mailer, web.settings, school)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, school)
     assert_escaped(html_of(outbox(web)[-1]), school.name, "Lycée " + IMG)
     agent(web)
 
@@ -270,7 +271,8 @@ def test_an_account_name_cannot_change_who_gets_its_mail(
     school, _ = accounts.save(engine, role="etablissement", login="0750654D",
                               establishment="Lycée", first_name=first_name, last_name="Curie",
                               email="marie@example.fr")  # fmt: skip
-    notifications.send_activation(engine, web.services.mailer, web.settings, school)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, school)
     [mail] = outbox(web)  # as written to the outbox, or sent through SMTP: the same bytes
     assert recipients(mail) == ["marie@example.fr"], mail["To"]
 

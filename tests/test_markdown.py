@@ -25,8 +25,8 @@ def test_headings_get_stable_french_ids_and_a_link_to_copy(make_site: Callable[.
     # The link follows the heading, outside it: the heading's name stays its text.
     assert (
         '<div class="section-heading"><h2 id="etape-1-se-connecter">Étape 1\u00a0: se connecter</h2>'
-        '<a href="#etape-1-se-connecter" class="heading-anchor" '
-        'aria-label="Lien vers la section « Étape 1\u00a0: se connecter »">#</a></div>' in html
+        '<a href="#etape-1-se-connecter" class="heading-anchor">#<span class="visually-hidden">'
+        " Lien vers la section « Étape 1\u00a0: se connecter »</span></a></div>" in html
     )
     headings = site.snapshot().article("a").headings  # type: ignore[union-attr]
     assert headings[0] == (2, "Étape 1\u00a0: se connecter", "etape-1-se-connecter")
@@ -41,9 +41,13 @@ def test_raw_html_is_shown_as_text(make_site: Callable[..., Site]) -> None:
 
 
 def test_tables_render_in_a_scrollable_box(make_site: Callable[..., Site]) -> None:
-    body = "| Navigateur | Recommandé |\n|---|---|\n| Firefox | Oui |\n"
+    body = "## Navigateurs\n\n| Navigateur | Recommandé |\n|---|---|\n| Firefox | Oui |\n"
     html = page_of(make_site({"abonnement/a.md": article("A", body)}), "a")
-    assert '<div class="table-wrap" tabindex="0"><table>' in html
+    # Focusable to scroll from the keyboard, hence a region with a name.
+    assert (
+        '<div class="table-wrap" tabindex="0" role="region" '
+        'aria-label="Tableau de la section « Navigateurs »"><table>' in html
+    )
     assert "<th>Navigateur</th>" in html and "<td>Firefox</td>" in html
 
 

@@ -95,9 +95,9 @@ def test_lines_logged_during_a_request_carry_its_id_and_account(
     assert line["account_id"] == account.id and line["route"] == "/tickets"
     # kb's own info lines are kept, and name the request they belong to.
     web.client.post("/deconnexion", data={"csrf": web.client.cookies["kb_csrf"]})
-    notifications.send_activation(
-        web.services.engine, web.services.mailer, web.settings, make_account(web, "0010001W")
-    )
+    with web.services.engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, make_account(web, "0010001W"))
+    web.services.mail_sender.deliver()
     assert any(x["logger"] == "kb.helpdesk.mail" and x["level"] == "info" for x in json_lines())
 
 
@@ -106,7 +106,8 @@ def test_single_use_links_never_reach_the_logs(
 ) -> None:
     web = make_web({})
     account = make_account(web)
-    notifications.send_activation(web.services.engine, web.services.mailer, web.settings, account)
+    with web.services.engine.begin() as connection:
+        notifications.queue_activation(connection, web.settings, account)
     path = link_in(outbox(web)[-1])
     token = path.rsplit("/", 1)[1]
     assert len(token) > 20

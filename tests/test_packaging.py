@@ -18,11 +18,15 @@ def test_every_folder_of_kb_is_a_package_of_the_wheel() -> None:
         for path in (ROOT / "kb").rglob("*")
         if path.is_dir() and path.name != "__pycache__" and any(path.iterdir())
     }
-    assert folders | {"kb", "kb.templates"} == set(SETUPTOOLS["packages"])
+    assert folders | {"kb", "kb.templates", "kb.accessibilite"} == set(SETUPTOOLS["packages"])
 
 
 def test_the_top_level_templates_are_mapped_into_the_package() -> None:
-    assert SETUPTOOLS["package-dir"] == {"kb.templates": "templates"}
+    assert SETUPTOOLS["package-dir"] == {
+        "kb.templates": "templates",
+        "kb.accessibilite": "docs/accessibilite",
+    }
+    assert SETUPTOOLS["package-data"]["kb.accessibilite"] == ["grille-rgaa.yml"]
     assert SETUPTOOLS["package-data"]["kb.templates"] == ["*.html"]
     assert {p.suffix for p in (ROOT / "templates").iterdir()} == {".html"}
     static = SETUPTOOLS["package-data"]["kb"]
@@ -53,3 +57,12 @@ def test_an_installed_package_reads_its_own_templates(tmp_path) -> None:  # type
     package = tmp_path / "site-packages" / "kb"
     (package / "templates").mkdir(parents=True)
     assert app.templates_dir(package) == package / "templates"
+
+
+def test_the_accessibility_grid_is_read_from_docs_or_from_the_package(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kb.insights import accessibility
+
+    assert accessibility.statement_dir() == ROOT / "docs" / "accessibilite"
+    package = tmp_path / "site-packages" / "kb"
+    (package / "accessibilite").mkdir(parents=True)
+    assert accessibility.statement_dir(package) == package / "accessibilite"

@@ -214,13 +214,16 @@ def make_world(make_web: Callable[..., Web], database_url: str) -> World:
     accounts.set_password(web.services.engine, editor, "correct cheval agrafe pile")
     school, other = client_for(web, "0750654D"), client_for(web, "0750655E")
     reference = new_ticket(school, files=[("fichiers", ("a.txt", b"a", "text/plain"))])
-    engine, mailer, settings = web.services.engine, web.services.mailer, web.settings
+    engine, settings = web.services.engine, web.settings
     pending = make_account(web, "0750656F", email="paul@example.fr")
-    notifications.send_activation(engine, mailer, settings, pending)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, settings, pending)
     owner = accounts.by_login(engine, "0750654D")
     assert owner is not None
-    notifications.send_email_change(engine, mailer, settings, owner, "nouvelle@example.fr")
-    notifications.send_email_change_notice(engine, mailer, settings, owner, "nouvelle@example.fr")
+    with engine.begin() as connection:
+        notifications.queue_email_change(connection, settings, owner, "nouvelle@example.fr")
+    with engine.begin() as connection:
+        notifications.queue_email_change_notice(connection, settings, owner, "nouvelle@example.fr")
     activation, change, cancel = (link_in(m).rsplit("/", 1)[1] for m in outbox(web)[-3:])
     values = {"slug": "a", "reference": reference, "attachment": str(attachment_ids(web)["a.txt"]),
               "upload_id": tus_upload(school, b"abc", complete=False), "name": "kb.css",

@@ -71,8 +71,8 @@ def test_serve_refuses_broken_content_with_path_line_messages(tmp_path: Path) ->
         tmp_path / "content",
         {"abonnement/_category.yml": "title: A\n", "abonnement/a.md": "---\ntitle: [\n---\nx\n"},
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "kb.cli", "serve", "--content", str(content)],
+    result = subprocess.run(  # the editors' preview stops at once; replicas: test_publishing
+        [sys.executable, "-m", "kb.cli", "serve", "--reload", "--content", str(content)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -65,7 +65,7 @@ def test_gaps_as_typed_weak_beside_empty_reads_merged(web: Web, cli: Callable[..
     html = web.client.get("/rapport").text
     assert "Recherches aux résultats faibles" in html
     assert "<td>Télétravail à l&#39;école</td>" in html
-    assert '<a href="/recherche?q=Emploi%20du%20Temps">Emploi du Temps</a>' in html
+    assert '<a href="/recherche?q=Emploi+du+Temps">Emploi du Temps</a>' in html
 
 
 def test_the_preview_counts_no_reads_searches_or_votes(web: Web) -> None:

@@ -198,6 +198,14 @@ def test_report_figures_match_the_events(
     html = web.client.get("/rapport").text
     assert '<svg class="chart" role="img"' in html and "<polyline" in html
     assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in html
+    # The chart's data as a table, each series told apart by its line, not its colour alone.
+    assert "stroke-dasharray" in html and "<caption" in html
+    rows = re.findall(r'<tr><th scope="row"><time datetime="([\d-]+)">', html)
+    assert len(rows) == 30  # one row per day of the period
+    cells = re.findall(r"</time></th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", html)
+    assert [sum(int(c[i]) for c in cells) for i in range(3)] == [4, 1, 1]
+    # Every table is named by its title.
+    assert html.count('<table class="tickets"') == html.count('<table class="tickets" aria-l')
     result = cli("stats", "--json", "--index", web.site.index)
     assert result.status == 0, result.err  # type: ignore[attr-defined]
     data = json.loads(result.out)  # type: ignore[attr-defined]

@@ -297,24 +297,28 @@ def _digest(raw: str) -> str:
 
 
 def issue_link(
-    engine: Engine, account: Account, purpose: str, hours: int, new_email: str | None = None
+    connection: sa.Connection,
+    account: Account,
+    purpose: str,
+    hours: int,
+    new_email: str | None = None,
 ) -> str:
-    """A new single-use token; the earlier unused ones for the same purpose stop working
-    (except cancel links: each undoes its own change)."""
+    """A new single-use token, in the caller's transaction (with the mail that carries it);
+    the earlier unused ones for the same purpose stop working (except cancel links: each
+    undoes its own change)."""
     raw = secrets.token_urlsafe(32)
-    with engine.begin() as connection:
-        if purpose not in KEPT_LINKS:
-            _end_links(connection, account, purpose)
-        connection.execute(
-            sa.insert(tokens).values(
-                digest=_digest(raw),
-                account_id=account.id,
-                purpose=purpose,
-                new_email=new_email,
-                created_at=now(),
-                expires_at=now() + dt.timedelta(hours=hours),
-            )
+    if purpose not in KEPT_LINKS:
+        _end_links(connection, account, purpose)
+    connection.execute(
+        sa.insert(tokens).values(
+            digest=_digest(raw),
+            account_id=account.id,
+            purpose=purpose,
+            new_email=new_email,
+            created_at=now(),
+            expires_at=now() + dt.timedelta(hours=hours),
         )
+    )
     return raw
 
 

@@ -17,7 +17,6 @@ from kb.db import accounts as accounts_table
 from kb.db import audit
 from kb.helpdesk import accounts, notifications, provisioning
 from kb.helpdesk.accounts import Account, AccountError
-from kb.helpdesk.mail import Mailer
 
 PER_PAGE = 50
 ADMIN_EVENTS = (
@@ -102,7 +101,7 @@ def _record(engine: Engine, admin: Account, event: str, detail: str) -> None:
 
 
 def save(
-    engine: Engine, mailer: Mailer, settings: Settings, admin: Account, *, role: str,
+    engine: Engine, settings: Settings, admin: Account, *, role: str,
     login: str, establishment: str, first_name: str, last_name: str, email: str,
 ) -> tuple[Account, str]:  # fmt: skip
     """Create or update an account as `kb accounts add` does, and invite it if not active."""
@@ -118,7 +117,8 @@ def save(
     )  # fmt: skip
     _record(engine, admin, "admin_account_saved", f"{account.login} ({role}) : {outcome}")
     if outcome == "créé" and not account.activated:
-        notifications.send_activation(engine, mailer, settings, account)
+        with engine.begin() as connection:  # sent by the background sender, never in the request
+            notifications.queue_activation(connection, settings, account)
     return account, outcome
 
 
@@ -131,9 +131,7 @@ def disable(engine: Engine, admin: Account, account_id: int) -> Account:
     return disabled
 
 
-def invite(
-    engine: Engine, mailer: Mailer, settings: Settings, admin: Account, account_id: int
-) -> Account:
+def invite(engine: Engine, settings: Settings, admin: Account, account_id: int) -> Account:
     """The activation e-mail again, as `kb accounts invite`."""
     target = _target(engine, account_id)
     if target.disabled:
@@ -142,16 +140,17 @@ def invite(
         raise AccountError(
             "Ce compte est déjà activé : il peut utiliser « Mot de passe oublié ? »."
         )
-    notifications.send_activation(engine, mailer, settings, target)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, settings, target)
     _record(engine, admin, "admin_invitation_sent", target.login)
     return target
 
 
 def import_csv(
-    engine: Engine, mailer: Mailer, settings: Settings, admin: Account, path: Path, name: str
+    engine: Engine, settings: Settings, admin: Account, path: Path, name: str
 ) -> provisioning.ImportReport:
     """`kb accounts import` on an uploaded file; its problems name the file as uploaded."""
-    report = provisioning.import_csv(engine, mailer, settings, path)
+    report = provisioning.import_csv(engine, settings, path)
     report.problems = [p.replace(str(path), name, 1) for p in report.problems]
     _record(engine, admin, "admin_import", f"{name} : {report.summary()}")
     return report

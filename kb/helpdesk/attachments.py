@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ from kb.errors import KbError
 
 MAX_FILES = 20
 NOTE_SECONDS = 3600  # a note on a move this old: its transaction was committed or undone
+# A folder whose owner holds no lease is removed once nothing in it changed for this long.
+QUIET_SECONDS = 120.0  # KB_LEASE_SECONDS in a serving process
 
 
 class UploadTooLarge(KbError):
@@ -103,15 +106,17 @@ class ReceivedForm:
 
 
 class Store:
-    """Where attachments live: data_dir/attachments/<yyyy>/<mm>/<random>; each process has a
-    temp dir for what it receives, and a journal dir for what it moves in place."""
+    """Where attachments live: data_dir/attachments/<yyyy>/<mm>/<random>; each serving process
+    (its instance id, never its PID) has a temp dir for what it receives, and a journal dir for
+    what it moves in place."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, owner: str | None = None) -> None:
+        owner = owner or uuid.uuid4().hex[:16]
         self.root = data_dir / "attachments"
         self.temp_root = self.root / "tmp"
-        self.temp_dir = self.temp_root / str(os.getpid())
+        self.temp_dir = self.temp_root / owner
         self.journal_root = data_dir / "journal"
-        self.journal_dir = self.journal_root / str(os.getpid())
+        self.journal_dir = self.journal_root / owner
         self._notes_pruned_at = time.time()
 
     def final_path(self, stored_as: str) -> Path:
@@ -179,13 +184,22 @@ class Store:
                     note.unlink()
 
     def remove_leftovers(
-        self, attached: Callable[[list[str]], Collection[str]] | None = None
+        self,
+        attached: Callable[[list[str]], Collection[str]] | None = None,
+        alive: Collection[str] = (),
+        quiet_seconds: float = QUIET_SECONDS,
     ) -> int:
-        """What processes that died (killed, crashed) left: their unfinished uploads, and the
-        files they moved in place for rows never committed. `attached` says which rows were
-        (without it, moved files are kept)."""
+        """What processes that died (killed, crashed, on any host) left: their unfinished
+        uploads, and the files they moved in place for rows never committed. `alive` names the
+        instances whose lease runs; a folder of any other owner is left alone until nothing in
+        it changed for `quiet_seconds` (an instance just starting, or a kb of an older version
+        still receiving). `attached` says which rows were committed (without it, moved files
+        are kept)."""
         removed = 0
-        for folder in _of_dead_processes(self.journal_root):
+        dead = functools.partial(
+            _of_dead_owners, alive={*alive, self.temp_dir.name}, quiet_seconds=quiet_seconds
+        )
+        for folder in dead(self.journal_root):
             notes = dict(_read_note(p) for p in folder.iterdir())
             notes.pop("", None)  # a note the process died writing: its move never happened
             committed = set(notes) if attached is None or not notes else attached(list(notes))
@@ -194,32 +208,31 @@ class Store:
                     self._undo(stored_as, Path(origin) if origin else None)
                     removed += 1
             shutil.rmtree(folder, ignore_errors=True)
-        for folder in _of_dead_processes(self.temp_root):
+        for folder in dead(self.temp_root):
             removed += sum(1 for p in folder.rglob("*") if p.is_file())
             shutil.rmtree(folder, ignore_errors=True)
         return removed
 
 
-def _of_dead_processes(root: Path) -> list[Path]:
+def _of_dead_owners(root: Path, alive: Collection[str], quiet_seconds: float) -> list[Path]:
     if not root.is_dir():
         return []
+    limit = time.time() - quiet_seconds
     return [
-        f for f in root.iterdir() if f.is_dir() and not (f.name.isdigit() and _alive(int(f.name)))
+        f for f in root.iterdir() if f.is_dir() and f.name not in alive and _last_change(f) < limit
     ]
+
+
+def _last_change(folder: Path) -> float:
+    latest = 0.0
+    with contextlib.suppress(OSError):
+        latest = folder.stat().st_mtime
+        for path in folder.rglob("*"):
+            with contextlib.suppress(OSError):
+                latest = max(latest, path.stat().st_mtime)
+    return latest
 
 
 def _read_note(path: Path) -> tuple[str, str]:
     stored_as, _, origin = path.read_text(encoding="utf-8").partition("\n")
     return stored_as, origin
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

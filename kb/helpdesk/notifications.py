@@ -1,13 +1,18 @@
-"""What kb writes to people: each e-mail, its French words and its single-use link."""
+"""What kb writes to people: each e-mail, its French words and its single-use link.
+
+Each function queues its mail in the caller's transaction (kb.helpdesk.outbox): the mail
+leaves if, and only if, what it tells about is committed."""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+import dataclasses
+
+import sqlalchemy as sa
 
 from kb.config import Settings
-from kb.helpdesk import accounts
+from kb.helpdesk import accounts, outbox
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.mail import Mail, Mailer, address
+from kb.helpdesk.mail import Mail, address
 
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
 
@@ -18,15 +23,21 @@ def _url(settings: Settings, path: str) -> str:
     return base.rstrip("/") + path
 
 
-def send_activation(engine: Engine, mailer: Mailer, settings: Settings, account: Account) -> None:
+def _queue(connection: sa.Connection, settings: Settings, mail: Mail) -> str:
+    return outbox.enqueue(connection, dataclasses.replace(mail, sender=settings.mail_from))
+
+
+def queue_activation(connection: sa.Connection, settings: Settings, account: Account) -> None:
     """The first-login e-mail: a single-use link to choose the password."""
-    raw = accounts.issue_link(engine, account, "activation", settings.activation_hours)
+    raw = accounts.issue_link(connection, account, "activation", settings.activation_hours)
     who = (
         f"de l'établissement {account.establishment} (code UAI {account.uai})"
         if account.uai
         else ""
     )
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, account.email),
             subject="Activez votre compte CPRO éducation",
@@ -42,15 +53,17 @@ def send_activation(engine: Engine, mailer: Mailer, settings: Settings, account:
                 "Si vous n'attendiez pas ce message, ignorez-le : rien ne sera activé.",
                 SIGNATURE,
             ),
-        )
+        ),
     )
 
 
-def send_reset(engine: Engine, mailer: Mailer, settings: Settings, account: Account) -> None:
+def queue_reset(connection: sa.Connection, settings: Settings, account: Account) -> None:
     """'Mot de passe oublié ?': the same kind of link, shorter-lived."""
     purpose = "reset" if account.activated else "activation"
-    raw = accounts.issue_link(engine, account, purpose, settings.reset_hours)
-    mailer.send(
+    raw = accounts.issue_link(connection, account, purpose, settings.reset_hours)
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, account.email),
             subject="Choisir un nouveau mot de passe CPRO éducation",
@@ -69,22 +82,23 @@ def send_reset(engine: Engine, mailer: Mailer, settings: Settings, account: Acco
                 "votre mot de passe actuel reste valable.",
                 SIGNATURE,
             ),
-        )
+        ),
     )
 
 
-def send_email_change(
-    engine: Engine,
-    mailer: Mailer,
+def queue_email_change(
+    connection: sa.Connection,
     settings: Settings,
     account: Account,
     new_email: str,
 ) -> None:
     """The confirmation goes to the new address: only its owner can confirm it."""
     raw = accounts.issue_link(
-        engine, account, "email_change", settings.reset_hours, new_email=new_email
+        connection, account, "email_change", settings.reset_hours, new_email=new_email
     )
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, new_email),
             subject="Confirmez votre nouvelle adresse e-mail CPRO éducation",
@@ -102,19 +116,21 @@ def send_email_change(
                 "l'adresse du compte ne changera pas.",
                 SIGNATURE,
             ),
-        )
+        ),
     )
 
 
-def send_email_change_notice(
-    engine: Engine, mailer: Mailer, settings: Settings, account: Account, new_email: str
+def queue_email_change_notice(
+    connection: sa.Connection, settings: Settings, account: Account, new_email: str
 ) -> None:
     """To the address in use: a change was asked for, with a link that undoes it. The link
     outlives the confirmation, so a borrowed session cannot take the account for good."""
     raw = accounts.issue_link(
-        engine, account, "email_cancel", settings.activation_hours, new_email=account.email
+        connection, account, "email_cancel", settings.activation_hours, new_email=account.email
     )
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, account.email),
             subject="Changement de l'adresse e-mail de votre compte CPRO éducation",
@@ -129,13 +145,15 @@ def send_email_change_notice(
             ),
             link=("Annuler ce changement", _url(settings, f"/annulation-email/{raw}")),
             after_link=(SIGNATURE,),
-        )
+        ),
     )
 
 
-def send_password_changed(mailer: Mailer, settings: Settings, account: Account) -> None:
+def queue_password_changed(connection: sa.Connection, settings: Settings, account: Account) -> None:
     """A new password was chosen: its owner hears of it, whoever chose it."""
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, account.email),
             subject="Votre mot de passe CPRO éducation a été modifié",
@@ -149,12 +167,12 @@ def send_password_changed(mailer: Mailer, settings: Settings, account: Account) 
             ),
             link=("Choisir un nouveau mot de passe", _url(settings, "/mot-de-passe-oublie")),
             after_link=(SIGNATURE,),
-        )
+        ),
     )
 
 
-def send_new_ticket(
-    mailer: Mailer,
+def queue_new_ticket(
+    connection: sa.Connection,
     settings: Settings,
     account: Account,
     reference: str,
@@ -163,7 +181,9 @@ def send_new_ticket(
     body: str,
 ) -> None:
     """To the support team: a new ticket to answer."""
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=settings.support_email,
             subject=f"[{reference}] {subject}",
@@ -174,19 +194,21 @@ def send_new_ticket(
             ),
             link=("Ouvrir le ticket", _url(settings, f"/support/tickets/{reference}")),
             after_link=("Réponse attendue sous 72 heures ouvrées.",),
-        )
+        ),
     )
 
 
-def send_support_reply(
-    mailer: Mailer,
+def queue_support_reply(
+    connection: sa.Connection,
     settings: Settings,
     account: Account,
     reference: str,
     subject: str,
 ) -> None:
     """To the establishment: support answered; the answer is read in the ticket's thread."""
-    mailer.send(
+    _queue(
+        connection,
+        settings,
         Mail(
             to=address(account.name, account.email),
             subject=f"[{reference}] Réponse du support : {subject}",
@@ -197,5 +219,5 @@ def send_support_reply(
             ),
             link=("Lire la réponse", _url(settings, f"/tickets/{reference}")),
             after_link=(SIGNATURE,),
-        )
+        ),
     )

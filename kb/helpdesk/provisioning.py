@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 from kb.config import Settings
 from kb.helpdesk import accounts, notifications
 from kb.helpdesk.accounts import Account, AccountError
-from kb.helpdesk.mail import Mailer
 
 COLUMNS = {
     "uai": "uai",
@@ -58,7 +57,7 @@ def _read(path: Path) -> str:
 
 
 def import_csv(
-    engine: Engine, mailer: Mailer, settings: Settings, path: Path, *, send: bool = True
+    engine: Engine, settings: Settings, path: Path, *, send: bool = True
 ) -> ImportReport:
     """Create or update each row's account; report bad rows as file:line and go on."""
     report = ImportReport()
@@ -113,7 +112,8 @@ def import_csv(
         seen[uai] = line
         report.counts[outcome] += 1
         if outcome == "créé" and send:
-            notifications.send_activation(engine, mailer, settings, account)
+            with engine.begin() as connection:
+                notifications.queue_activation(connection, settings, account)
     return report
 
 

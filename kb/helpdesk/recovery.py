@@ -11,7 +11,6 @@ from kb.config import Settings
 from kb.helpdesk import accounts, notifications, throttle
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.auth import record
-from kb.helpdesk.mail import Mailer
 
 # Three mails an hour to one account: enough to retry after a typo or a spam folder, too few
 # to bomb anyone's mailbox; an address asking for many accounts is a robot.
@@ -33,9 +32,7 @@ def _allowed(engine: Engine, account_key: str | None, address: str) -> bool:
     return True
 
 
-def request_reset(
-    engine: Engine, mailer: Mailer, settings: Settings, login: str, address: str
-) -> None:
+def request_reset(engine: Engine, settings: Settings, login: str, address: str) -> None:
     """'Mot de passe oublié ?' for a well-formed login: a link when the account can use one
     and the limits allow it; the person asking is told the same thing in every case."""
     account = accounts.by_login(engine, login)
@@ -45,16 +42,16 @@ def request_reset(
         return
     record(engine, "reset_requested", login=login, address=address)
     if usable and account is not None:
-        notifications.send_reset(engine, mailer, settings, account)
+        with engine.begin() as connection:  # queued: sent by the background sender
+            notifications.queue_reset(connection, settings, account)
 
 
-def activation_hint(
-    engine: Engine, mailer: Mailer, settings: Settings, account: Account, address: str
-) -> None:
+def activation_hint(engine: Engine, settings: Settings, account: Account, address: str) -> None:
     """A login attempt on an account not yet activated: its owner gets a fresh activation
     link by e-mail (the page said only 'wrong credentials')."""
     if not _allowed(engine, f"mail:{account.id}", address):
         record(engine, "activation_limited", account=account, address=address)
         return
     record(engine, "activation_hint", account=account, address=address)
-    notifications.send_activation(engine, mailer, settings, account)
+    with engine.begin() as connection:
+        notifications.queue_activation(connection, settings, account)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,14 @@ def reply(
     uploaded: Sequence[Upload] = (),
     upload_paths: Mapping[str, Path] | None = None,
     seen: int | None = None,
+    notify: Callable[[sa.Connection, int], object] | None = None,
 ) -> Sent:
     """A message in the thread. Support answering waits for the user; the user answering
     (or reopening by writing) puts the ticket back to support with a new due date.
 
     An agent's reply written while another agent answered (a reply after `seen`, the last
-    message its author saw) is held, not sent: its author compares the two first."""
+    message its author saw) is held, not sent: its author compares the two first.
+    `notify(connection, message_id)` queues its mails in the same transaction, once sent."""
     body = form.fields.get("message", "").strip()
     if ticket.closed and not author.is_staff:
         form.discard()
@@ -88,6 +90,8 @@ def reply(
             )  # fmt: skip
             if not held:
                 after_message(connection, ticket, author, internal, at, delay)
+                if notify:
+                    notify(connection, message_id)
     except BaseException:
         store.forget(kept)
         form.discard()
@@ -181,10 +185,10 @@ def _held(ticket: Ticket, author: Account, message_id: int) -> sa.Select[Any]:
 
 def release(
     engine: Engine, ticket: Ticket, author: Account, message_id: int, body: str, seen: int,
-    *, delay: AnswerDelay,
+    *, delay: AnswerDelay, notify: Callable[[sa.Connection, int], object] | None = None,
 ) -> Sent:  # fmt: skip
     """Send a held reply as its author now words it; held again if yet another agent answered
-    after `seen`."""
+    after `seen`. `notify` as for `reply`."""
     body = body.strip()
     if len(body) > MESSAGE_MAX:
         raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
@@ -209,6 +213,8 @@ def release(
             .values(body=body, held_at=None, created_at=at)
         )
         after_message(connection, ticket, author, False, at, delay)
+        if notify:
+            notify(connection, message_id)
     return Sent(message_id)
 
 

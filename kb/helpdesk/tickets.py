@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,10 +162,12 @@ def create(
     upload_paths: Mapping[str, Path] | None = None,
     channel: str = "web",
     opened_by: Account | None = None,
+    notify: Callable[[sa.Connection, str], object] | None = None,
 ) -> tuple[str, bool]:
     """The ticket, its first message and its attachments, all or nothing: (reference, created).
 
-    A second submission of the same form (same token) gives the first ticket back. An agent
+    `notify(connection, reference)` queues its mails in the same transaction. A second
+    submission of the same form (same token) gives the first ticket back, and no mail. An agent
     opening a ticket for an establishment (`opened_by`, `channel`) takes it, and the request
     is the establishment's, as it said it.
     """
@@ -211,6 +213,8 @@ def create(
             )  # fmt: skip
             if opened_by is not None:
                 take_if_unassigned(connection, ticket_id, opened_by)
+            if notify:
+                notify(connection, reference)
     except sa.exc.IntegrityError:
         store.forget(kept)
         form.discard()

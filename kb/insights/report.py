@@ -216,18 +216,32 @@ def _daily(
     return days
 
 
+# Each series has its own line (solid, dashed, dotted) and marker, so that colour is never
+# the only difference; the colours themselves reach 3:1 on white.
 SERIES = (
-    ("searches", "Recherches", "#1f4e8c"),
-    ("no_result", "Recherches sans résultat", "#a4161a"),
-    ("tickets", "Tickets créés", "#1d5c2e"),
+    ("searches", "Recherches", "#1f4e8c", "", "circle"),
+    ("no_result", "Recherches sans résultat", "#a4161a", "8 5", "square"),
+    ("tickets", "Tickets créés", "#1d5c2e", "2 4", "triangle"),
 )
+FONT = 14  # drawn at its own size in a scrolling box: never shrunk below legibility
 
 
-def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 260) -> str:
-    """A line chart in SVG, drawn here: no script, readable by screen readers (title, desc)."""
-    left, right, top, bottom = 48, 16, 16, 56
+def _marker(shape: str, cx: float, cy: float, colour: str) -> str:
+    if shape == "circle":
+        return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{colour}"/>'
+    if shape == "square":
+        return f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="{colour}"/>'
+    return (
+        f'<path d="M{cx:.1f} {cy - 5:.1f}L{cx + 5:.1f} {cy + 4:.1f}L{cx - 5:.1f} {cy + 4:.1f}Z" '
+        f'fill="{colour}"/>'
+    )
+
+
+def chart_svg(daily: Sequence[dict[str, Any]], width: int = 760, height: int = 300) -> str:
+    """A line chart in SVG, drawn here: no script; its data are also in a table beside it."""
+    left, right, top, bottom = 52, 16, 16, 80
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max([1] + [d[key] for d in daily for key, _, _ in SERIES])
+    peak = max([1] + [d[s[0]] for d in daily for s in SERIES])
     step = plot_w / max(1, len(daily) - 1)
 
     def x(i: int) -> float:
@@ -236,40 +250,51 @@ def chart_svg(daily: Sequence[dict[str, Any]], width: int = 720, height: int = 2
     def y(value: int) -> float:
         return float(top + plot_h - value * plot_h / peak)
 
-    totals = {key: sum(d[key] for d in daily) for key, _, _ in SERIES}
-    description = ", ".join(f"{label} : {totals[key]}" for key, label, _ in SERIES)
+    totals = {s[0]: sum(d[s[0]] for d in daily) for s in SERIES}
+    description = ", ".join(f"{s[1]} : {totals[s[0]]}" for s in SERIES)
     parts = [
         f'<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'xmlns="http://www.w3.org/2000/svg">',
         '<title id="chart-title">Recherches, recherches sans résultat et tickets par jour</title>',
-        f'<desc id="chart-desc">Sur la période : {escape(description)}.</desc>',
+        f'<desc id="chart-desc">Totaux sur la période : {escape(description)}. '
+        "Le détail jour par jour est dans le tableau qui suit le graphique.</desc>",
     ]
     for tick in range(5):
         value = round(peak * tick / 4)
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             'stroke="#cfd8e3" stroke-width="1"/>'
-            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11" '
+            f'<text x="{left - 6}" y="{y(value) + 5:.1f}" text-anchor="end" font-size="{FONT}" '
             f'fill="#4a5461">{value}</text>'
         )
-    labels_every = max(1, len(daily) // 8)
+    labels_every = max(1, len(daily) // 7)
     for i, d in enumerate(daily):
         if i % labels_every == 0 or i == len(daily) - 1:
             parts.append(
-                f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
-                f'font-size="11" fill="#4a5461">{d["day"].strftime("%d/%m")}</text>'
+                f'<text x="{x(i):.1f}" y="{height - bottom + 20}" text-anchor="middle" '
+                f'font-size="{FONT}" fill="#4a5461">{d["day"].strftime("%d/%m")}</text>'
             )
-    for key, label, colour in SERIES:
+    marks_every = max(1, len(daily) // 10)
+    for key, _label, colour, dashes, shape in SERIES:
         points = " ".join(f"{x(i):.1f},{y(d[key]):.1f}" for i, d in enumerate(daily))
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
         parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="{points}">'
-            f"<title>{escape(label)}</title></polyline>"
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2.5"{dash} points="{points}"/>'
         )
-    for n, (_, label, colour) in enumerate(SERIES):
-        lx = left + n * 210
+        parts.extend(
+            _marker(shape, x(i), y(d[key]), colour)
+            for i, d in enumerate(daily)
+            if i % marks_every == 0 or i == len(daily) - 1
+        )
+    for n, (_, label, colour, dashes, shape) in enumerate(SERIES):
+        lx, ly = left + n * 235, height - 24
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
         parts.append(
-            f'<rect x="{lx}" y="{height - 22}" width="14" height="4" fill="{colour}"/>'
-            f'<text x="{lx + 20}" y="{height - 16}" font-size="12" fill="#1b1f24">'
+            f'<line x1="{lx}" x2="{lx + 34}" y1="{ly}" y2="{ly}" stroke="{colour}" '
+            f'stroke-width="2.5"{dash}/>'
+            + _marker(shape, lx + 17, ly, colour)
+            + f'<text x="{lx + 42}" y="{ly + 5}" font-size="{FONT}" fill="#1b1f24">'
             f"{escape(label)}</text>"
         )
     parts.append("</svg>")

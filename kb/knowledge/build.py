@@ -105,6 +105,19 @@ def content_fingerprint(content_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def content_version(content_dir: Path) -> str:
+    """What the content says, whatever the host: the same files give the same version on every
+    replica (unlike the fingerprint, made of modification times, that tells a change cheaply)."""
+    digest = hashlib.sha256()
+    if content_dir.is_dir():
+        for path in sorted(content_dir.rglob("*")):
+            relative = path.relative_to(content_dir)
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                digest.update(f"{relative.as_posix()}\0".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
 def is_stale(content_dir: Path, index_dir: Path) -> bool:
     """True when the index is missing or was built from other content than what is there now."""
     generation = current_generation(index_dir)
@@ -138,9 +151,11 @@ def build(
     links_key = _links_key(content)
     digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
 
+    version = content_version(content_dir)
+
     with build_lock(index_dir):
         generation, changed, removed, warnings = _index(
-            content, renderer, digests, fingerprint, index_dir, full, progress
+            content, renderer, digests, fingerprint, index_dir, full, progress, version
         )
     return BuildReport(
         articles=len(content.articles),
@@ -161,6 +176,7 @@ def _index(
     index_dir: Path,
     full: bool,
     progress: Callable[[int, int], None] | None,
+    version: str = "",
 ) -> tuple[Path, list[Article], list[str], list[Problem]]:
     """Render what changed since the live generation and write the next one."""
     base = None if full else current_generation(index_dir)
@@ -221,6 +237,7 @@ def _index(
             "schema": SCHEMA_VERSION,
             "render": RENDER_VERSION,
             "fingerprint": fingerprint,
+            "content_version": version,  # the same on every replica: /readyz shows it
             "built_at": time.time(),
             "categories": [
                 {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}

@@ -86,8 +86,15 @@ def _french_spacing(state: StateCore) -> None:
 def _table_open(
     self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
-    # A wide table scrolls inside its own box instead of widening the page on a phone.
-    return '<div class="table-wrap" tabindex="0">' + self.renderToken(tokens, idx, options, env)
+    # A wide table scrolls inside its own box instead of widening the page on a phone; the
+    # box takes the focus (to scroll from the keyboard), so it is a region named after the
+    # section it is in.
+    section = env.get("section")
+    label = escapeHtml(f"Tableau de la section « {section} »" if section else "Tableau")
+    return (
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{label}">'
+        + self.renderToken(tokens, idx, options, env)
+    )
 
 
 def _table_close(
@@ -111,9 +118,12 @@ def _heading_close(
     meta = tokens[idx].meta
     if "anchor" not in meta:
         return html
-    label = escapeHtml(f"Lien vers la section « {meta['text']} »")
+    env["section"] = meta["text"]
+    # The visible "#" begins the link's name (RGAA 6.1, WCAG 2.5.3 "label in name").
+    hidden = escapeHtml(f" Lien vers la section « {meta['text']} »")
     link = (
-        f'<a href="#{escapeHtml(meta["anchor"])}" class="heading-anchor" aria-label="{label}">#</a>'
+        f'<a href="#{escapeHtml(meta["anchor"])}" class="heading-anchor">'
+        f'#<span class="visually-hidden">{hidden}</span></a>'
     )
     return html.rstrip("\n") + link + "</div>\n"
 

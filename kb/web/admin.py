@@ -89,7 +89,7 @@ async def save(services: Services, request: Request) -> Response:
     try:
         account, outcome = await anyio.to_thread.run_sync(
             lambda: administration.save(
-                services.engine, services.mailer, services.settings, admin,
+                services.engine, services.settings, admin,
                 role=fields["role"], login=fields["uai"], establishment=fields["etablissement"],
                 first_name=fields["prenom"], last_name=fields["nom"], email=fields["email"],
             )
@@ -120,7 +120,7 @@ async def invite(services: Services, request: Request) -> Response:
     check_csrf(request, form.get(CSRF_FIELD))
     try:
         await anyio.to_thread.run_sync(
-            administration.invite, services.engine, services.mailer, services.settings,
+            administration.invite, services.engine, services.settings,
             request.state.account, request.path_params["account"],
         )  # fmt: skip
     except AccountError as exc:
@@ -149,7 +149,7 @@ async def import_csv(services: Services, request: Request) -> Response:
         with os.fdopen(handle, "wb") as out:
             out.write(content)
         report = await anyio.to_thread.run_sync(
-            administration.import_csv, services.engine, services.mailer, services.settings,
+            administration.import_csv, services.engine, services.settings,
             request.state.account, Path(raw_path), name,
         )  # fmt: skip
     finally:

@@ -6,22 +6,18 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from kb import db
+from kb import db, instances
 from kb.config import Settings
 from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
@@ -29,15 +25,21 @@ from kb.helpdesk import satisfaction
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
+from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
+from kb.insights import accessibility
+from kb.insights.accessibility import STATEMENT_DIR
 from kb.insights.usage import Usage, frequent_questions
+from kb.instances import Instance
 from kb.knowledge import canned
-from kb.knowledge.search import SearchIndex
+from kb.knowledge.publishing import Publisher
+from kb.knowledge.search import IndexMissing, SearchIndex
 from kb.web import (
     admin,
     api,
     auth,
     forms,
+    health,
     intake,
     metrics,
     pages,
@@ -51,28 +53,20 @@ from kb.web import (
 from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
-from kb.web.formatting import french_date, linkify
 from kb.web.garbage import SETTLE_SECONDS, Garbage
 from kb.web.limits import BodyLimits, BodyPolicy
-from kb.web.pages import NEW_TICKET_URL, TICKETS_URL
+from kb.web.outbox_metrics import OutboxCollector
 from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, LastResort, SecurityMiddleware
-from kb.web.services import Frequent, Services, bind
+from kb.web.services import Frequent, Services
+from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def templates_dir(package: Path = PACKAGE_DIR) -> Path:
-    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
-    installed = package / "templates"
-    return installed if installed.is_dir() else package.parent / "templates"
-
-
-TEMPLATES_DIR = templates_dir()
+__all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
 FLUSH_SECONDS = 5.0
 ADMIN_IMPORT_BYTES = 16 * 1024 * 1024  # a CSV of every establishment of a large academy
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
+MAIL_SECONDS = 2.0
 
 log = logging.getLogger("kb")
 
@@ -82,19 +76,12 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     flush and rankings, and sets what startup built aside from garbage collection."""
     index = SearchIndex(settings.index_dir)
     engine = db.make_engine(settings)
-    measured = metrics.Metrics(settings.metrics_allow)
+    measured = metrics.Metrics(settings.metrics_allow, collectors=(OutboxCollector(engine),))
     static = StaticFiles()
     frequent = Frequent()
+    instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
+    mailer = Mailer(settings)
     preview_state = preview.Preview() if settings.live_reload else None
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.globals.update(static=static.url, site_name=settings.site_name)
-    environment.filters["date_fr"] = french_date
-    environment.filters["linkify"] = linkify
 
     def page_context(request: Request) -> dict[str, Any]:
         """What every page, error pages included, is rendered with."""
@@ -108,8 +95,6 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             "csrf_token": getattr(request.state, "csrf", ""),
             "account": getattr(request.state, "account", None),
             "preview": preview_state,
-            "tickets_url": TICKETS_URL,
-            "new_ticket_url": NEW_TICKET_URL,
             "frequent": frequent.questions,
         }
 
@@ -118,9 +103,12 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
-        templates=Jinja2Templates(env=environment),
-        mailer=Mailer(settings),
-        store=Store(settings.data_dir),
+        templates=make_templates(settings, static.url, accessibility.load(STATEMENT_DIR)),
+        mailer=mailer,
+        mail_sender=Sender(engine, mailer, settings, instance.id),
+        publisher=Publisher(settings.content_dir, settings.index_dir),
+        instance=instance,
+        store=Store(settings.data_dir, owner=instance.id),
         uploads=Uploads(
             engine,
             settings.data_dir,
@@ -141,14 +129,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(db.upgrade, engine)
+        await anyio.to_thread.run_sync(instance.renew)
+        await remove_leftovers(services)
         await sweep_uploads(services)
-        removed = await anyio.to_thread.run_sync(
-            services.store.remove_leftovers, lambda names: _attached(engine, names)
-        )
-        if removed:
-            log.warning(
-                "attachments: %d unfinished upload(s) from a stopped process removed", removed
-            )
         await refresh_frequent(services)
         garbage = Garbage()
         if background:  # a serving process: what every request uses is in place now
@@ -157,14 +140,26 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
             if preview_state is not None:
                 tasks.start_soon(preview.watch, services, TEMPLATES_DIR)
             if background:
+                # A new replica listens at once and is ready when its first build is done; a
+                # running one serves the previous generation while it builds the next.
+                tasks.start_soon(publish, services)
+                if settings.content_check_seconds and preview_state is None:
+                    check = settings.content_check_seconds
+                    tasks.start_soon(_every, check, lambda: publish(services))
                 tasks.start_soon(_every, FLUSH_SECONDS, lambda: flush_usage(services))
                 tasks.start_soon(_every, SETTLE_SECONDS, _sync(garbage.settle))
                 tasks.start_soon(_every, SWEEP_SECONDS, lambda: sweep_uploads(services))
                 tasks.start_soon(_every, SWEEP_SECONDS, lambda: close_resolved(services))
                 tasks.start_soon(_every, FREQUENT_SECONDS, lambda: refresh_frequent(services))
+                tasks.start_soon(_every, MAIL_SECONDS, lambda: send_mail(services))
+            tasks.start_soon(_every, instance.renew_seconds, lambda: renew_lease(services))
+            tasks.start_soon(_every, instance.renew_seconds * 2, lambda: remove_leftovers(services))
             yield
+            services.mail_sender.stop()
             tasks.cancel_scope.cancel()
         await flush_usage(services)
+        with contextlib.suppress(Exception):  # the lease ends by itself if the database is down
+            await anyio.to_thread.run_sync(instance.retire)
         engine.dispose()
         measured.close()
 
@@ -185,7 +180,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *preview.routes(services),
         *uploads.routes(services),
         Route("/static/{name:path}", static.serve, name="static"),
-        Route("/healthz", bind(services, healthz), name="healthz"),
+        *health.routes(services),
         *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
@@ -266,6 +261,29 @@ async def flush_usage(services: Services) -> None:
         log.exception("usage: flush failed, will retry")
 
 
+async def renew_lease(services: Services) -> None:
+    try:
+        await anyio.to_thread.run_sync(services.instance.renew)
+    except Exception as exc:  # renewed four times per lease: a short outage costs nothing
+        log.warning("instance: lease not renewed: %s", exc)
+
+
+async def remove_leftovers(services: Services) -> None:
+    """What stopped processes (on any host, in any container) left: once their lease ended."""
+    engine = services.engine
+    try:
+        live = await anyio.to_thread.run_sync(instances.alive, engine)
+        removed = await anyio.to_thread.run_sync(
+            lambda: services.store.remove_leftovers(
+                lambda names: _attached(engine, names), live, services.settings.lease_seconds
+            )
+        )
+        if removed:
+            log.warning("attachments: %d upload(s) left by a stopped process removed", removed)
+    except Exception:
+        log.exception("attachments: leftovers not removed, will retry")
+
+
 async def close_resolved(services: Services) -> None:
     """Resolved tickets not reopened within KB_CLOSE_AFTER_DAYS business days are closed."""
     settings = services.settings
@@ -281,19 +299,51 @@ async def close_resolved(services: Services) -> None:
 
 
 async def sweep_uploads(services: Services) -> None:
-    """Unfinished uploads past their expiry go, with their bytes."""
+    """Unfinished uploads past their expiry go, with their bytes; sent mails after a month."""
     try:
         removed = await anyio.to_thread.run_sync(services.uploads.sweep)
         if removed:
             log.info("uploads: %d expired upload(s) removed", removed)
+        await anyio.to_thread.run_sync(services.mail_sender.purge)
     except Exception:
         log.exception("uploads: sweep failed, will retry")
+
+
+async def publish(services: Services) -> None:
+    """A new content version becomes a new generation, built in the background."""
+    try:
+        # Abandoned on shutdown: a stopping replica does not wait for a build to finish (the
+        # next start builds again; an unfinished generation is never made live).
+        generation = await anyio.to_thread.run_sync(
+            services.publisher.check, abandon_on_cancel=True
+        )
+    except Exception:
+        log.exception("content: check failed, will retry")
+        return
+    if generation:
+        await refresh_frequent(services)
+
+
+async def send_mail(services: Services) -> None:
+    """The outbox's sender: what requests queued leaves here, never in the request."""
+    try:
+        # Abandoned on shutdown (after `stop`): the mail being sent finishes or is sent again
+        # by another replica, with the same Message-ID.
+        await anyio.to_thread.run_sync(services.mail_sender.deliver, abandon_on_cancel=True)
+    except Exception:
+        log.exception("mail: sender failed, will retry")
 
 
 async def refresh_frequent(services: Services) -> None:
     """Recompute the frequent questions in the background: never per request."""
     try:
         snapshot = services.snapshot()
+    except IndexMissing:  # a new replica's first build: refreshed when it is done
+        return
+    except KbError as exc:  # a damaged index: pages say so; a repair refreshes them
+        log.warning("frequent questions: no usable index: %s", exc.message)
+        return
+    try:
         services.frequent.questions = await anyio.to_thread.run_sync(
             frequent_questions, services.engine, snapshot.listing
         )
@@ -309,25 +359,3 @@ def _attached(engine: Any, names: list[str]) -> set[str]:
             query = sa.select(column).where(column.in_(names[start : start + 500]))
             found.update(connection.execute(query).scalars())
     return found
-
-
-async def healthz(services: Services, request: Request) -> Response:
-    body: dict[str, Any] = {"status": "ok"}
-    status = 200
-    try:
-        body["index"] = services.snapshot().generation.name
-    except KbError:
-        body["index"] = None
-        body["status"], status = "degraded", 503
-    try:
-        await anyio.to_thread.run_sync(_ping, services.engine)
-        body["database"] = "ok"
-    except Exception:
-        body["database"] = "unavailable"
-        body["status"], status = "degraded", 503
-    return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
-
-
-def _ping(engine: Any) -> None:
-    with engine.connect() as connection:
-        connection.execute(sa.text("SELECT 1"))

@@ -22,7 +22,6 @@ from kb.errors import BadRequest
 from kb.helpdesk import accounts, auth, notifications, recovery
 from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
 from kb.helpdesk.auth import LoginRefused, NotYetActivated, TooManyAttempts
-from kb.helpdesk.mail import MailError
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Endpoint, Services, bind
 
@@ -46,10 +45,23 @@ def routes(services: Services) -> list[Route]:
             name="activate",
         ),
         Route(ACCOUNT_URL, bind(services, personal_space), name="account"),
-        Route(f"{ACCOUNT_URL}/mot-de-passe", bind(services, change_password), methods=["POST"]),
-        Route(f"{ACCOUNT_URL}/email", bind(services, change_email), methods=["POST"]),
         Route(
-            "/confirmation-email/{token}", bind(services, confirm_email), methods=["GET", "POST"]
+            f"{ACCOUNT_URL}/mot-de-passe",
+            bind(services, change_password),
+            methods=["POST"],
+            name="account_password",
+        ),
+        Route(
+            f"{ACCOUNT_URL}/email",
+            bind(services, change_email),
+            methods=["POST"],
+            name="account_email",
+        ),
+        Route(
+            "/confirmation-email/{token}",
+            bind(services, confirm_email),
+            methods=["GET", "POST"],
+            name="confirm_email",
         ),
         Route("/annulation-email/{token}", bind(services, cancel_email), methods=["GET", "POST"]),
     ]
@@ -156,7 +168,7 @@ async def login(services: Services, request: Request) -> Response:
     if request.state.account is not None and request.method == "GET":
         return RedirectResponse(target, status_code=303)
     if request.method == "GET":
-        return services.render(request, "login.html", login="", error=None, target=target)
+        return services.render(request, "login.html", login="", errors={}, target=target)
     form = await _form(request)
     login_value = _field(form, "identifiant")
     try:
@@ -170,14 +182,13 @@ async def login(services: Services, request: Request) -> Response:
     except (AccountError, LoginRefused, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 400
         refused = services.render(
-            request, "login.html", status=status, login=login_value, error=exc.message,
-            target=target,
+            request, "login.html", status=status, login=login_value,
+            errors={"identifiant": exc.message}, target=target,
         )  # fmt: skip
         if isinstance(exc, NotYetActivated):  # by e-mail, after the answer: same words, same time
             refused.background = after_answer(
                 recovery.activation_hint,
-                services.engine, services.mailer, services.settings, exc.account,
-                _address(request),
+                services.engine, services.settings, exc.account, _address(request),
             )  # fmt: skip
         return refused
     if request.state.session:  # a new id at login: a planted cookie is worth nothing
@@ -195,6 +206,12 @@ async def logout(services: Services, request: Request) -> Response:
     return response
 
 
+def _queue(engine: Any, queue_mail: Any, *args: Any) -> None:
+    """The link and its mail in one transaction: both, or neither."""
+    with engine.begin() as connection:
+        queue_mail(connection, *args)
+
+
 FORGOT_SENT = (
     "Si un compte correspond à cet identifiant, un e-mail vient d'être envoyé à l'adresse "
     "enregistrée pour ce compte. Le lien qu'il contient est valable {hours} heures. "
@@ -204,22 +221,23 @@ FORGOT_SENT = (
 
 async def forgot(services: Services, request: Request) -> Response:
     if request.method == "GET":
-        return services.render(request, "forgot.html", login="", error=None, sent=None)
+        return services.render(request, "forgot.html", login="", errors={}, sent=None)
     form = await _form(request)
     login_value = _field(form, "identifiant")
     try:
         normalized = accounts.normalize_login(login_value)
     except AccountError as exc:
         return services.render(
-            request, "forgot.html", status=400, login=login_value, error=exc.message, sent=None
-        )
+            request, "forgot.html", status=400, login=login_value,
+            errors={"identifiant": exc.message}, sent=None,
+        )  # fmt: skip
     # The same answer, at the same speed, whether the account exists, is disabled, or has had
-    # its share of mails this hour: the mail (if any) goes after the answer.
+    # its share of mails this hour: the mail (if any) is queued after the answer.
     sent = FORGOT_SENT.format(hours=services.settings.reset_hours)
-    response = services.render(request, "forgot.html", login=login_value, error=None, sent=sent)
+    response = services.render(request, "forgot.html", login=login_value, errors={}, sent=sent)
     response.background = after_answer(
         recovery.request_reset,
-        services.engine, services.mailer, services.settings, normalized, _address(request),
+        services.engine, services.settings, normalized, _address(request),
     )  # fmt: skip
     return response
 
@@ -233,19 +251,15 @@ async def activate(services: Services, request: Request) -> Response:
     except LinkInvalid as exc:
         return services.render(request, "link_invalid.html", status=410, message=exc.message)
     first = row.purpose == "activation"
-    context: dict[str, Any] = {"account_for_link": account, "first": first, "error": None}
+    context: dict[str, Any] = {"account_for_link": account, "first": first, "errors": {}}
     if request.method == "GET":
         return services.render(request, "activation.html", **context)
     form = await _form(request)
     password, confirmation = _field(form, "mot_de_passe"), _field(form, "confirmation")
-    error = None
-    if password != confirmation:
-        error = "Les deux mots de passe ne sont pas identiques."
-    else:
-        error = accounts.password_problem(password, account)
-    if error:
+    errors = _password_errors(account, password, confirmation, "mot_de_passe")
+    if errors:
         return services.render(
-            request, "activation.html", status=400, **{**context, "error": error}
+            request, "activation.html", status=400, **{**context, "errors": errors}
         )
     try:
         accounts.use_link(services.engine, token, purposes)
@@ -258,7 +272,11 @@ async def activate(services: Services, request: Request) -> Response:
     )
     if not first:  # a reset: the owner hears of it, whoever followed the link
         response.background = after_answer(
-            notifications.send_password_changed, services.mailer, services.settings, account
+            _queue,
+            services.engine,
+            notifications.queue_password_changed,
+            services.settings,
+            account,
         )
     return response
 
@@ -271,7 +289,32 @@ async def personal_space(services: Services, request: Request) -> Response:
         "email": "Votre nouvelle adresse e-mail est confirmée.",
     }
     notice = next((text for key, text in notices.items() if key in request.query_params), None)
-    return services.render(request, "account.html", notice=notice, errors={}, new_email="")
+    return _personal_page(services, request, notice=notice)
+
+
+def _personal_page(
+    services: Services, request: Request, status: int = 200, notice: str | None = None,
+    password_errors: dict[str, str] | None = None, email_errors: dict[str, str] | None = None,
+    new_email: str = "",
+) -> Response:  # fmt: skip
+    return services.render(
+        request, "account.html", status=status, notice=notice,
+        password_errors=password_errors or {}, email_errors=email_errors or {},
+        new_email=new_email,
+    )  # fmt: skip
+
+
+def _password_errors(
+    account: Account, password: str, confirmation: str, field: str
+) -> dict[str, str]:
+    """What is wrong with a new password and its confirmation, field by field."""
+    errors = {}
+    problem = accounts.password_problem(password, account)
+    if problem:
+        errors[field] = problem
+    if password != confirmation:
+        errors["confirmation"] = "Les deux mots de passe ne sont pas identiques."
+    return errors
 
 
 @login_required
@@ -279,24 +322,37 @@ async def change_password(services: Services, request: Request) -> Response:
     form = await _form(request)
     account: Account = request.state.account
     new, confirmation = _field(form, "nouveau"), _field(form, "confirmation")
-    try:
-        if new != confirmation:
-            raise AccountError("Les deux nouveaux mots de passe ne sont pas identiques.")
-        auth.change_password(
-            services.engine, account, _field(form, "actuel"), new, request.state.session,
-            _address(request),
-        )  # fmt: skip
-    except (AccountError, TooManyAttempts) as exc:
-        return services.render(
-            request, "account.html", status=exc.status, notice=None,
-            errors={"password": exc.message}, new_email="",
-        )  # fmt: skip
+    current = _field(form, "actuel")
+    errors = _password_errors(account, new, confirmation, "nouveau")
+    if not current:
+        errors = {"actuel": "Saisissez votre mot de passe actuel.", **errors}
+    elif errors and not accounts.verify_password(services.engine, account, current):
+        errors = {"actuel": "Le mot de passe actuel est incorrect.", **errors}
+    status = 400
+    if not errors:
+        try:
+            auth.change_password(
+                services.engine, account, current, new, request.state.session,
+                _address(request),
+            )  # fmt: skip
+        except (AccountError, TooManyAttempts) as exc:
+            errors, status = {"actuel": exc.message}, exc.status
+    if errors:
+        return _personal_page(services, request, status, password_errors=errors)
     auth.record(services.engine, "password_changed", account=account, address=_address(request))
     response = RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
     response.background = after_answer(
-        notifications.send_password_changed, services.mailer, services.settings, account
+        _queue, services.engine, notifications.queue_password_changed, services.settings, account
     )
     return response
+
+
+def _queue_email_change(services: Services, account: Account, email: str) -> None:
+    """The confirmation to the new address and the notice, with its cancel link, to the
+    address in use: one transaction, both or neither."""
+    with services.engine.begin() as connection:
+        notifications.queue_email_change(connection, services.settings, account, email)
+        notifications.queue_email_change_notice(connection, services.settings, account, email)
 
 
 @login_required
@@ -314,22 +370,17 @@ async def change_email(services: Services, request: Request) -> Response:
             auth.check_password,
             services.engine, account, _field(form, "mot_de_passe"), _address(request),
         )  # fmt: skip
-        for send in (notifications.send_email_change, notifications.send_email_change_notice):
-            await anyio.to_thread.run_sync(
-                send, services.engine, services.mailer, services.settings, account, email
-            )
-    except (AccountError, MailError, TooManyAttempts) as exc:
-        return services.render(
-            request, "account.html", status=exc.status, notice=None,
-            errors={"email": exc.message}, new_email=new_email,
+        await anyio.to_thread.run_sync(_queue_email_change, services, account, email)
+    except (AccountError, TooManyAttempts) as exc:
+        return _personal_page(
+            services, request, exc.status, email_errors={"email": exc.message},
+            new_email=new_email,
         )  # fmt: skip
-    return services.render(
+    return _personal_page(
+        services,
         request,
-        "account.html",
         notice=f"Un e-mail de confirmation a été envoyé à {email}. L'adresse du compte changera "
         "quand vous aurez suivi son lien, depuis une session ouverte sur ce compte.",
-        errors={},
-        new_email="",
     )
 
 
@@ -377,6 +428,6 @@ async def cancel_email(services: Services, request: Request) -> Response:
     if request.state.session:
         response.delete_cookie(SESSION_COOKIE)
     response.background = after_answer(
-        notifications.send_reset, services.engine, services.mailer, services.settings, restored
+        _queue, services.engine, notifications.queue_reset, services.settings, restored
     )
     return response

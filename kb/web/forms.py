@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from kb.errors import KbError
 from kb.helpdesk import attachments
-from kb.helpdesk.attachments import ReceivedForm
+from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload
 from kb.web import multipart
@@ -62,12 +62,24 @@ def upload_paths(services: Services, found: list[Upload]) -> dict[str, Path]:
     return {u.id: services.uploads.path(u.id) for u in found}
 
 
+def field_errors(exc: KbError) -> dict[str, str]:
+    """A refused message's errors by field id: the form's own, or the attachments'."""
+    if isinstance(exc, TicketInvalid):
+        return dict(exc.errors)
+    if isinstance(exc, UploadTooLarge):
+        return {"fichiers": exc.message}
+    return {"message": exc.message}
+
+
 async def form_error(
-    request: Request, exc: KbError, page: Callable[[], Awaitable[Response] | Response]
+    request: Request,
+    exc: KbError,
+    errors: dict[str, str],
+    page: Callable[[], Awaitable[Response] | Response],
 ) -> Response:
-    """A refused form: the JSON error shape for the page's script, else the page again."""
+    """A refused form: the same errors, field by field, for the page's script (the JSON
+    error shape) and for the plain form (the page again)."""
     if wants_json(request):
-        fields = exc.errors if isinstance(exc, TicketInvalid) else None
-        return error_json(exc.status, exc.code, exc.message, fields=fields)
+        return error_json(exc.status, exc.code, exc.message, fields=errors)
     response = page()
     return await response if isinstance(response, Awaitable) else response

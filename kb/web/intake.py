@@ -72,7 +72,7 @@ async def create(services: Services, request: Request) -> Response:
         fields: dict[str, str] = getattr(exc, "fields", {})
         errors, status = {"fichiers": exc.message}, exc.status
         return await forms.form_error(
-            request, exc, lambda: _page(services, request, status, fields, errors)
+            request, exc, errors, lambda: _page(services, request, status, fields, errors)
         )
     errors = {}
     channel = form.fields.get("canal", "")
@@ -103,7 +103,10 @@ async def create(services: Services, request: Request) -> Response:
             found["fichiers"] = "Sélectionnez à nouveau les pièces jointes avant d'envoyer."
         form.discard()
         return await forms.form_error(
-            request, TicketInvalid(found), lambda: _page(services, request, 400, form.fields, found)
+            request,
+            TicketInvalid(found),
+            found,
+            lambda: _page(services, request, 400, form.fields, found),
         )
     url = f"/support/tickets/{reference}?ouvert=1"
     if wants_json(request):

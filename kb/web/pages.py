@@ -17,8 +17,6 @@ from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
 
 RELATED_COUNT = 5
-TICKETS_URL = "/tickets"
-NEW_TICKET_URL = "/tickets/nouveau"
 
 
 def routes(services: Services) -> list[Route]:

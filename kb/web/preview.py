@@ -70,7 +70,7 @@ def print_problems(
 
 
 def routes(services: Services) -> list[Route]:
-    return [Route(EVENTS_URL, bind(services, events))]
+    return [Route(EVENTS_URL, bind(services, events), name="preview_events")]
 
 
 async def events(services: Services, request: Request) -> Response:

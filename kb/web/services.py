@@ -16,9 +16,12 @@ from kb.config import Settings
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
+from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
+from kb.instances import Instance
 from kb.knowledge.canned import Library
+from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import SearchIndex, Snapshot
 
 if TYPE_CHECKING:
@@ -43,6 +46,9 @@ class Services:
     usage: Usage
     templates: Jinja2Templates
     mailer: Mailer
+    mail_sender: Sender
+    publisher: Publisher
+    instance: Instance
     store: Store
     uploads: Uploads
     secret_key: bytes

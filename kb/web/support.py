@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ from kb.errors import BadRequest, KbError
 from kb.helpdesk import (
     assignment,
     notifications,
+    outbox,
     presence,
     replies,
     satisfaction,
@@ -34,7 +36,7 @@ from kb.web.errors import wants_json
 from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
-from kb.web.tickets import categories, notify, ticket_context
+from kb.web.tickets import categories, ticket_context
 
 REPORT_DAYS = 30
 
@@ -54,7 +56,12 @@ def routes(services: Services) -> list[Route]:
             methods=["POST"],
             name="support_reply",
         ),
-        Route("/support/tickets/{reference}/statut", bind(services, status), methods=["POST"]),
+        Route(
+            "/support/tickets/{reference}/statut",
+            bind(services, status),
+            methods=["POST"],
+            name="support_status",
+        ),
         Route("/rapport", bind(services, editors_report), name="report"),
     ]
 
@@ -105,12 +112,14 @@ async def queue(services: Services, request: Request) -> Response:
     found = await anyio.to_thread.run_sync(support.queue, engine, wanted)
     team = await anyio.to_thread.run_sync(assignment.agents, engine)
     unassigned = await anyio.to_thread.run_sync(assignment.unassigned_count, engine)
+    mail_failures = await anyio.to_thread.run_sync(outbox.failures, engine)
     mine = next((a.open_tickets for a in team if a.id == agent.id), 0)
     return services.render(
         request, "support_queue.html", queue=found, wanted=wanted, views=QUEUE_VIEWS,
         view_counts={"mes": mine, "non_assignes": unassigned,
                      "tous": sum(found.counts[s] for s in support.OPEN_STATUSES)},
-        team=team, overdue=support.is_overdue, **ticket_context(services),
+        team=team, overdue=support.is_overdue, mail_failures=mail_failures,
+        **ticket_context(services),
     )  # fmt: skip
 
 
@@ -189,6 +198,9 @@ async def ticket(services: Services, request: Request) -> Response:
 async def reply(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
     found = await _support_ticket(services, request)
+    owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
+    notify = reply_mail(services, found, owner)
+
     form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
@@ -201,11 +213,12 @@ async def reply(services: Services, request: Request) -> Response:
                 services.engine, services.store, found, agent, form, internal=internal,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes, seen=seen,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
+                notify=None if internal else notify,
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
         if wants_json(request):
-            return await forms.form_error(request, exc, lambda: Response())
+            return await forms.form_error(request, exc, forms.field_errors(exc), lambda: Response())
         typed = getattr(exc, "fields", None) or (form.fields if form else {})
         return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")
@@ -251,12 +264,19 @@ async def after_reply(
                 delay=services.answer_delay,
             )
         )  # fmt: skip
-    if not internal:
-        owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
-        await notify(
-            notifications.send_support_reply,
-            services.mailer, services.settings, owner, found.reference, found.subject,
-        )  # fmt: skip
+
+
+def reply_mail(
+    services: Services, found: tickets.Ticket, owner: Account
+) -> Callable[[Any, int], None]:
+    """Queues the establishment's "Réponse du support" mail in the reply's own transaction."""
+
+    def notify(connection: Any, _message_id: int) -> None:
+        notifications.queue_support_reply(
+            connection, services.settings, owner, found.reference, found.subject
+        )
+
+    return notify
 
 
 def _owner(engine: Any, account_id: int) -> Account:

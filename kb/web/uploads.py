@@ -71,7 +71,7 @@ def with_tus_statuses(
 
 def routes(services: Services) -> list[Route]:
     return [
-        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"]),
+        Route(ENDPOINT, bind(services, collection), methods=["OPTIONS", "POST"], name="uploads"),
         Route(
             ENDPOINT + "/{upload_id}",
             bind(services, resource),

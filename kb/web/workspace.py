@@ -17,7 +17,7 @@ from kb.helpdesk.tickets import TicketInvalid
 from kb.web import canned
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
-from kb.web.support import _page, _support_ticket, after_reply, held_url, roles
+from kb.web.support import _owner, _page, _support_ticket, after_reply, held_url, reply_mail, roles
 
 STREAM_POLL_SECONDS = 2.0
 # An event stream ends after a while and the browser opens a new one (EventSource retries):
@@ -138,11 +138,12 @@ async def held(services: Services, request: Request) -> Response:
     body = str(form.get("message", ""))
     seen = _number(form.get("dernier_message")) or 0
     next_status = str(form.get("statut_apres", ""))
+    owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
     try:
         sent = await anyio.to_thread.run_sync(
             lambda: replies.release(
                 services.engine, found, agent, message_id, body, seen,
-                delay=services.answer_delay,
+                delay=services.answer_delay, notify=reply_mail(services, found, owner),
             )
         )  # fmt: skip
     except TicketInvalid as exc:

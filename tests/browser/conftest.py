@@ -71,7 +71,9 @@ class Server:
         return settings
 
     def outbox(self) -> list[EmailMessage]:
-        """What the server has sent, oldest first: .eml files in the data dir's outbox."""
+        """What the server has sent, oldest first: .eml files in the data dir's outbox, once
+        its mail sender (in the background when serving for real) has delivered the queue."""
+        self.app.state.services.mail_sender.deliver()
         folder = self.settings.data_dir / "outbox"
         return [
             message_from_bytes(p.read_bytes(), policy=email_policy.default)  # type: ignore[misc]

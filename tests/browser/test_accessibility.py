@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -88,12 +89,27 @@ def luminance(rgb: list[int]) -> float:
 def test_heading_links_are_readable(page: Page) -> None:
     page.goto("/articles/modifier-son-mot-de-passe")
     anchor = page.locator(".heading-anchor").first
-    expect(anchor).to_have_text("#")
     # A screen reader's list of headings reads each heading's text, not the link's label too.
     heading = page.locator(".article__body h2").first
     name = heading.inner_text()
     expect(page.get_by_role("heading", name=name, exact=True)).to_have_count(1)
-    expect(page.get_by_role("link", name=f"Lien vers la section « {name} »")).to_be_visible()
+    # The link's name begins with what the eye reads, "#" (RGAA 6.1, label in name).
+    link = page.get_by_role("link", name=f"# Lien vers la section « {name} »", exact=True)
+    expect(link).to_be_visible()
+    assert anchor.evaluate("a => a.firstChild.textContent") == "#"
     colour = anchor.evaluate(EFFECTIVE_COLOUR)
     ratio = (1.05) / (luminance(colour) + 0.05)  # on the article's white background
     assert ratio >= 4.5, f"« # » en {colour} sur blanc : contraste {ratio:.2f}:1"
+
+
+def test_article_tables_are_named_regions_and_breadcrumb_separators_are_silent(
+    page: Page,
+) -> None:
+    page.goto("/articles/question-sur-l-abonnement")
+    tables = page.locator(".article__body .table-wrap")
+    expect(tables.first).to_have_attribute("tabindex", "0")  # to scroll it from the keyboard
+    for wrap in tables.all():  # focusable, hence a region with a name
+        expect(wrap).to_have_role("region")
+        expect(wrap).to_have_accessible_name(re.compile(r"^Tableau"))
+    crumbs = page.get_by_role("navigation", name="Fil d'Ariane")
+    assert "›" not in crumbs.aria_snapshot() and "›" not in crumbs.inner_text()

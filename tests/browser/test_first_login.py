@@ -61,7 +61,7 @@ def test_first_login_from_the_activation_mail_to_logging_out(
     password.fill("trop court")
     confirmation.fill("trop court")
     page.get_by_role("button", name="Enregistrer et me connecter").click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.get_by_role("alert")).to_contain_text(
         "Le mot de passe doit compter au moins 12 caractères."
     )
     expect(password).to_have_attribute("aria-invalid", "true")
@@ -82,7 +82,7 @@ def test_first_login_from_the_activation_mail_to_logging_out(
     expect(
         banner.get_by_role("link", name=re.compile("Espace personnel de Marie Curie", re.I))
     ).to_be_visible()
-    expect(banner.get_by_role("link", name="Assistance")).to_have_attribute("href", "/")
+    expect(banner.get_by_role("link", name="Assistance", exact=True)).to_have_attribute("href", "/")
     details = page.locator("dl.details")
     for term, value in {
         "Nom": "Marie Curie",
@@ -100,7 +100,7 @@ def test_first_login_from_the_activation_mail_to_logging_out(
     expect(page.get_by_role("main").get_by_role("status")).to_have_text("Vous êtes déconnecté.")
     expect(banner.locator(".banner__name")).to_have_count(0)
     expect(banner.get_by_role("button", name="Déconnexion")).to_have_count(0)
-    banner.get_by_role("link", name="Assistance").click()
+    banner.get_by_role("link", name="Assistance", exact=True).click()
     expect(banner.get_by_role("link", name="Se connecter")).to_be_visible()
     page.goto("/espace-personnel")  # the session is really closed
     expect(page).to_have_url(re.compile(r"/connexion\?suivant=/espace-personnel$"))

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from kb.helpdesk import tickets
+from kb.helpdesk.attachments import ReceivedForm
+
+from .conftest import Server
 
 pytestmark = pytest.mark.browser
 
@@ -38,30 +44,61 @@ def test_the_skip_link_comes_first_and_moves_focus_to_the_content(page: Page) ->
     expect(page).to_have_url(re.compile("#contenu$"))
 
     page.keyboard.press("Tab")  # the next stop is inside the content, not back in the banner
-    expect(main.get_by_role("link", name="Assistance")).to_be_focused()
+    expect(main.get_by_role("link", name="Assistance", exact=True)).to_be_focused()
     focus = page.evaluate(FOCUS_STYLE)
     assert focus["outlineStyle"] != "none" and focus["outlineWidth"] != "0px", focus
 
 
-@pytest.mark.parametrize(
-    "path", ["/", "/recherche?q=abonnement", "/articles/modifier-son-mot-de-passe"]
-)
-def test_every_stop_of_the_tab_order_shows_where_the_focus_is(page: Page, path: str) -> None:
+def tab_through(page: Page, path: str, most: int = MAX_TABS) -> list[dict[str, object]]:
+    """Every stop of the page's Tab order until it comes back to the start: no trap, each
+    stop's focus drawn and on screen."""
     page.goto(path)
-    stops = []
-    for _ in range(MAX_TABS):
+    stops: list[dict[str, object]] = []
+    for _ in range(most):
         page.keyboard.press("Tab")
         focus = page.evaluate(FOCUS_STYLE)
         if focus["atStart"] or (stops and focus == stops[0]):
             break
         stops.append(focus)
     else:
-        pytest.fail(f"plus de {MAX_TABS} arrêts de tabulation sur {path}")
+        pytest.fail(f"plus de {most} arrêts de tabulation sur {path}")
     assert len(stops) >= 5, stops
     invisible = [s for s in stops if s["outlineStyle"] == "none" or s["outlineWidth"] == "0px"]
     assert not invisible, f"focus invisible sur {path} : {invisible}"
     hidden = [s for s in stops if not s["inViewport"]]
     assert not hidden, f"élément focalisé hors de l'écran sur {path} : {hidden}"
+    return stops
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/recherche?q=abonnement", "/articles/modifier-son-mot-de-passe", "/connexion"]
+)
+def test_every_stop_of_the_tab_order_shows_where_the_focus_is(page: Page, path: str) -> None:
+    tab_through(page, path)
+
+
+def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
+    helpdesk: Server, visit: Callable[..., Page]
+) -> None:
+    marie = helpdesk.establishment()
+    helpdesk.agent()
+    services = helpdesk.app.state.services
+    form = ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où ?"})
+    reference, _ = tickets.create(
+        services.engine, services.store, marie, form, {"abonnement": "Abonnement"},
+        delay=services.answer_delay, limit=1024**3,
+    )  # fmt: skip
+    for login, paths in (
+        (
+            "0750654D",
+            ["/tickets", "/tickets/nouveau", f"/tickets/{reference}", "/espace-personnel"],
+        ),
+        ("sam@cpro.fr", ["/support", f"/support/tickets/{reference}", "/rapport"]),
+    ):
+        page = visit(helpdesk.url)
+        helpdesk.log_in(page, login)
+        for path in paths:
+            tab_through(page, path, most=200)
 
 
 def test_voting_from_the_keyboard_keeps_the_focus_on_the_answer(page: Page) -> None:

@@ -105,15 +105,35 @@ def test_pause_resume_and_cancel(
     throttle(page, SLOW)
     page.get_by_label("Pièces jointes (facultatif)").set_input_files(str(path))
     item = page.locator(".resumable__item")
+    # The input emptied of the large file says where it went.
+    files = page.get_by_label("Pièces jointes (facultatif)")
+    expect(files).to_have_accessible_description(re.compile("1 fichier joint, envoyé à part"))
     expect(item.locator(".resumable__text")).to_contain_text(" %")
-    item.get_by_role("button", name="Pause").click()
+    # While it goes, the submit button stays in the Tab order and says why it waits.
+    submit = page.get_by_role("button", name="Envoyer le ticket")
+    expect(submit).to_have_attribute("aria-disabled", "true")
+    expect(page.get_by_role("status").filter(has_text="Le bouton s'activera")).to_be_visible()
+    submit.focus()
+    page.keyboard.press("Enter")  # held back, announced again, the focus stays
+    expect(submit).to_be_focused()
+    expect(page).to_have_url(re.compile(r"/tickets/nouveau$"))
+    # Each button that disappears hands the focus to the one that takes its place.
+    pause = item.get_by_role("button", name="Pause de l'envoi de « video.mp4 »")
+    pause.focus()
+    page.keyboard.press("Enter")
     expect(item.locator(".resumable__text")).to_contain_text("En pause à")
-    item.get_by_role("button", name="Reprendre").click()
+    resume = item.get_by_role("button", name="Reprendre l'envoi de « video.mp4 »")
+    expect(resume).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(pause).to_be_focused()
     throttle(page, -1)
     expect(item.locator(".resumable__text")).to_have_text("Envoyé : 12 Mo.", timeout=60_000)
-    expect(page.get_by_role("button", name="Envoyer le ticket")).to_be_enabled()
-    item.get_by_role("button", name="Annuler").click()
+    remove = item.get_by_role("button", name="Retirer la pièce jointe « video.mp4 »")
+    expect(remove).to_be_focused()  # Pause is gone with the upload done
+    expect(submit).not_to_have_attribute("aria-disabled", "true")
+    page.keyboard.press("Enter")
     expect(page.locator(".resumable__item")).to_have_count(0)
+    expect(files).to_be_focused()  # the row went: back to the file input, not to <body>
     expect(page.locator("input[name=televersement]")).to_have_count(0)
     # Cancelled on the server too (tus termination), once the DELETE has arrived.
     deadline = time.monotonic() + 10

@@ -78,7 +78,7 @@ def test_an_agent_answers_with_a_linked_article_and_the_establishment_follows_it
     )
     agent.get_by_role("button", name="Envoyer", exact=True).click()
     expect(agent).to_have_url(re.compile(rf"/support/tickets/{reference}\?repondu=1(#fil)?$"))
-    expect(agent.locator(".notice[role=status]")).to_have_text(
+    expect(agent.locator(".notice--success[role=status]")).to_have_text(
         "Réponse envoyée : l'établissement est prévenu par e-mail."
     )
     expect(agent.locator(".thread__message--support")).to_have_count(1)
@@ -92,7 +92,7 @@ def test_an_agent_answers_with_a_linked_article_and_the_establishment_follows_it
         "En attente de votre réponse"
     )
     reply = school.locator(".thread__message--support")
-    expect(reply.locator(".thread__meta")).to_contain_text("Support CPRO éducation — Sam Support")
+    expect(reply.locator(".thread__meta")).to_contain_text("Équipe d'assistance — Sam Support")
     expect(reply.locator(".thread__body")).to_contain_text(f"{title} : {url}")
     assert not (found := axe(school)), f"axe, ticket avec la réponse :\n{found}"
     reply.get_by_role("link", name=url).click()

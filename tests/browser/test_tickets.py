@@ -100,18 +100,31 @@ def test_create_a_ticket_with_suggestions_progress_and_an_attachment(
     expect(page.get_by_label("Message")).to_have_value(MESSAGE)
 
     throttle_uploads(page, UPLOAD_BYTES_PER_SECOND)
-    page.get_by_role("button", name="Envoyer le ticket").click()
+    submit = page.get_by_role("button", name="Envoyer le ticket")
+    announced: list[str] = []
+    page.expose_function("heard", lambda text: announced.append(text))
+    page.evaluate("""() => {
+      const region = document.querySelector("[data-upload-announce]");
+      new MutationObserver(() => window.heard(region.textContent)).observe(region, {childList: true, characterData: true, subtree: true});
+    }""")
+    submit.click()
     progress = page.get_by_role("progressbar", name="Envoi en cours")
     expect(progress).to_be_visible()
     # One moment seen whole: the bar partly filled, its percentage and the time left in words.
     page.wait_for_function(PART_SENT)
-    expect(page.get_by_role("button", name="Envoyer le ticket")).to_be_disabled()
+    # Sending: the button keeps the focus (a disabled one would drop it to <body>).
+    expect(submit).to_be_focused()
+    expect(submit).to_have_attribute("aria-disabled", "true")
 
     expect(page).to_have_url(TICKET_URL, timeout=20_000)
+    # Screen readers heard the progress by steps of 10 %, not at every progress event.
+    steps = [a for a in announced if a.startswith("Envoi : ")]
+    assert steps and len(steps) == len(set(steps)) <= 11, announced
+    assert all(re.fullmatch(r"Envoi : (100|[1-9]?0) %", a) for a in steps), steps
     reference = TICKET_URL.search(page.url)[1]  # type: ignore[index]
     expect(page.get_by_role("heading", level=1)).to_have_text("mot de passe oublié")
     main = page.get_by_role("main")
-    expect(main.get_by_role("status")).to_have_text(
+    expect(main.get_by_role("status").filter(has_text="enregistrée")).to_have_text(
         "Votre demande est enregistrée. Vous recevrez la réponse dans ce fil."
     )
     details = main.locator("dl.details")
@@ -158,9 +171,12 @@ def test_a_file_over_the_limit_is_refused_before_sending_and_nothing_is_lost(
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
 
     page.get_by_role("button", name="Envoyer le ticket").click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.get_by_role("alert").get_by_role("link")).to_have_text(
         "Les pièces jointes font 2 Mo : c'est plus que les 1 Mo autorisés. "
         "Retirez ou compressez un fichier ; votre message est conservé."
+    )
+    expect(page.get_by_label("Pièces jointes (facultatif)")).to_have_attribute(
+        "aria-invalid", "true"
     )
     assert posts == []  # refused in the page: nothing went to the server
     expect(page).to_have_url(re.compile(r"/tickets/nouveau\?categorie=abonnement$"))
@@ -200,7 +216,7 @@ def test_missing_fields_are_named_and_what_was_typed_stays(
 
     # The page the server answers when the form is sent as plain HTML (no submit handler runs).
     page.locator("form[data-upload]").evaluate("form => form.submit()")
-    errors = page.get_by_role("alert").filter(has_text="Le ticket n'est pas encore envoyé :")
+    errors = page.get_by_role("alert").filter(has_text="Le ticket n'est pas encore envoyé")
     expect(errors).to_contain_text("catégorie")
     expect(page.get_by_label("Objet")).to_have_value("Sans catégorie")
     assert not (found := axe(page)), f"axe, erreurs montrées par le serveur :\n{found}"
@@ -219,7 +235,7 @@ def test_without_javascript_the_plain_form_creates_a_ticket_with_an_attachment(
     page.get_by_role("button", name="Envoyer le ticket").click()
 
     errors = page.get_by_role("alert")
-    expect(errors).to_contain_text("Le ticket n'est pas encore envoyé :")
+    expect(errors).to_contain_text("Le ticket n'est pas encore envoyé")
     expect(errors).to_contain_text("catégorie")
     expect(page.get_by_label("Catégorie de la demande")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Objet")).to_have_value("Export impossible")

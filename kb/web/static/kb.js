@@ -2,14 +2,8 @@
 (function () {
   "use strict";
 
-  var DEBOUNCE_MS = 150;
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text) node.textContent = text;
-    return node;
-  }
+  if (!window.kb) return;
+  var el = window.kb.el, size = window.kb.size, duration = window.kb.duration;
 
   /* Search as you type: an ARIA 1.2 combobox over /api/suggest. */
   function enhanceSearch(form, n) {
@@ -26,7 +20,7 @@
     input.setAttribute("aria-expanded", "false");
     input.setAttribute("aria-controls", listId);
 
-    var timer = null, controller = null, active = -1, items = [], lastQuery = null;
+    var active = -1, items = [];
 
     function close() {
       list.hidden = true;
@@ -67,25 +61,9 @@
         : suggestions.length + (suggestions.length > 1 ? " suggestions" : " suggestion") + " : flèches haut et bas pour les parcourir.";
     }
 
-    function fetchSuggestions() {
-      var query = input.value;
-      if (query.trim().length < 2) { close(); status.textContent = ""; lastQuery = null; return; }
-      if (query === lastQuery) return;
-      lastQuery = query;
-      if (controller) controller.abort();   // the answer to an older query is no longer wanted
-      controller = new AbortController();
-      fetch(form.dataset.suggest + "?q=" + encodeURIComponent(query), {
-        headers: { Accept: "application/json" }, signal: controller.signal
-      }).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) {
-          if (data && input.value === query && document.activeElement === input) show(query, data.suggestions);
-        })
-        .catch(function () { /* aborted or offline: the form still submits */ });
-    }
-
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(fetchSuggestions, DEBOUNCE_MS);
+    window.kb.suggest(input, { url: form.dataset.suggest, delay: 150 }, function (query, suggestions) {
+      if (suggestions === null) { close(); status.textContent = ""; return; }
+      if (document.activeElement === input) show(query, suggestions);
     });
     input.addEventListener("keydown", function (e) {
       var count = list.querySelectorAll("[role=option]").length;
@@ -161,86 +139,63 @@
     var list = box && box.querySelector("ul");
     var statusNode = input.parentNode.querySelector("[data-suggestions-status]");
     if (!list) return;
-    var timer = null, controller = null;
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () {
-        var query = input.value.trim();
-        if (query.length < 3) { box.hidden = true; return; }
-        if (controller) controller.abort();
-        controller = new AbortController();
-        fetch(input.dataset.suggest + "?q=" + encodeURIComponent(query) + "&limit=5", {
-          headers: { Accept: "application/json" }, signal: controller.signal
-        }).then(function (r) { return r.ok ? r.json() : null; })
-          .then(function (data) {
-            if (!data || input.value.trim() !== query) return;
-            list.textContent = "";
-            data.suggestions.forEach(function (s) {
-              var li = el("li");
-              var a = el("a", { href: s.url + "?depuis=ticket", target: "_blank", rel: "noopener" }, s.title);
-              a.appendChild(el("span", { "class": "new-tab", "aria-hidden": "true" }, " ↗"));
-              a.appendChild(el("span", { "class": "visually-hidden" }, " (nouvel onglet)"));
-              li.appendChild(a);
-              list.appendChild(li);
-            });
-            box.hidden = data.suggestions.length === 0;
-            if (statusNode) {
-              statusNode.textContent = data.suggestions.length
-                ? data.suggestions.length + " article(s) répondent peut-être à votre question, sous le champ Objet."
-                : "";
-            }
-          })
-          .catch(function () {});
-      }, 300);
+    window.kb.suggest(input, { url: input.dataset.suggest, limit: 5, minLength: 3, delay: 300 }, function (query, suggestions) {
+      if (suggestions === null) { box.hidden = true; return; }
+      list.textContent = "";
+      suggestions.forEach(function (s) {
+        var li = el("li");
+        var a = el("a", { href: s.url + "?depuis=ticket", target: "_blank", rel: "noopener" }, s.title);
+        a.appendChild(el("span", { "class": "new-tab", "aria-hidden": "true" }, " ↗"));
+        a.appendChild(el("span", { "class": "visually-hidden" }, " (nouvel onglet)"));
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      box.hidden = suggestions.length === 0;
+      if (statusNode) {
+        statusNode.textContent = suggestions.length
+          ? suggestions.length + " article(s) répondent peut-être à votre question, sous le champ Objet."
+          : "";
+      }
     });
   }
 
-  function duration(seconds) {
-    if (!isFinite(seconds)) return "";
-    if (seconds < 60) return Math.max(1, Math.round(seconds)) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    var h = Math.floor(seconds / 3600);
-    return h + " h " + Math.round((seconds - h * 3600) / 60) + " min";
-  }
-
-  function size(bytes) {
-    var units = ["octets", "Ko", "Mo", "Go", "To"], i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
-    return (i ? bytes.toFixed(1).replace(".", ",").replace(",0", "") : bytes) + " " + units[i];
-  }
-
   /* Sending a ticket or a reply: checked against the limit before sending, a progress bar
-     with the percentage and the time left, and on failure the form stays as typed. */
+     with the percentage and the time left (announced every 10 %), and on failure the form
+     stays as typed, its errors shown field by field as the server would show them. */
   function enhanceUpload(form) {
     var progress = form.querySelector("[data-progress]");
     var bar = progress.querySelector("progress");
     var text = progress.querySelector("[data-progress-text]");
-    var errorNode = form.querySelector("[data-upload-error]");
+    var announce = form.querySelector("[data-upload-announce]");
     var button = form.querySelector("button[type=submit]");
     var max = Number(form.dataset.maxBytes);
+    var sending = false;
 
-    function fail(message) {
+    function fail(fields, general) {
+      sending = false;
       progress.hidden = true;
-      errorNode.textContent = message;
-      errorNode.hidden = false;
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
+      announce.textContent = "";
+      window.kb.showErrors(form, fields, general);
     }
 
     form.addEventListener("submit", function (e) {
       if (!window.XMLHttpRequest || !window.FormData) return;
+      if (e.defaultPrevented) return;  // held back (attachments still on their way)
       e.preventDefault();
-      errorNode.hidden = true;
+      if (sending) return;  // one sending at a time; the button keeps the focus meanwhile
       var total = 0;
       form.querySelectorAll("input[type=file]").forEach(function (input) {
         Array.prototype.forEach.call(input.files, function (f) { total += f.size; });
       });
       if (total > max) {
-        fail("Les pièces jointes font " + size(total) + " : c'est plus que les " + form.dataset.maxWords +
-             " autorisés. Retirez ou compressez un fichier ; votre message est conservé.");
+        fail({ fichiers: "Les pièces jointes font " + size(total) + " : c'est plus que les " + form.dataset.maxWords +
+              " autorisés. Retirez ou compressez un fichier ; votre message est conservé." });
         return;
       }
+      window.kb.clearErrors(form);
       var xhr = new XMLHttpRequest();
-      var started = Date.now();
+      var started = Date.now(), step = -1;
       xhr.open("POST", form.action);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (event) {
@@ -251,6 +206,10 @@
         bar.value = percent;
         text.textContent = percent + " % envoyés (" + size(event.loaded) + " sur " + size(event.total) + ")" +
           (percent < 100 && elapsed > 1 ? ", environ " + duration(left) + " restantes" : "");
+        if (Math.floor(percent / 10) !== step) {  // a screen reader hears steps, not a stream
+          step = Math.floor(percent / 10);
+          announce.textContent = "Envoi : " + step * 10 + " %";
+        }
       });
       xhr.addEventListener("load", function () {
         var data = null;
@@ -260,22 +219,27 @@
         // to send again what was already received.
         var followed = xhr.responseURL && xhr.responseURL !== new URL(form.action, window.location.href).href;
         if (xhr.status >= 200 && xhr.status < 300 && data && data.url) {
-          text.textContent = "Envoyé.";
+          announce.textContent = text.textContent = "Envoyé.";
           window.location.assign(data.url);
         } else if (xhr.status >= 200 && xhr.status < 300 && !data && followed) {
-          text.textContent = "Envoyé.";
+          announce.textContent = text.textContent = "Envoyé.";
           window.location.assign(xhr.responseURL);
+        } else if (data && data.error) {
+          fail(data.error.fields, data.error.message);
         } else {
-          fail(data && data.error ? data.error.message : "L'envoi a échoué. Réessayez : votre message est conservé.");
+          fail(null, "L'envoi a échoué. Réessayez : votre message est conservé.");
         }
       });
       xhr.addEventListener("error", function () {
-        fail("La connexion a été interrompue pendant l'envoi. Réessayez : votre message est conservé.");
+        fail(null, "La connexion a été interrompue pendant l'envoi. Réessayez : votre message est conservé.");
       });
-      button.disabled = true;
+      // Not `disabled`: a disabled button drops the focus to <body> and leaves the Tab order.
+      sending = true;
+      button.setAttribute("aria-disabled", "true");
       progress.hidden = false;
       bar.value = 0;
       text.textContent = "0 % envoyé";
+      announce.textContent = "Envoi en cours.";
       xhr.send(new FormData(form));
     });
   }
@@ -287,7 +251,6 @@
     var statusNode = form.querySelector("[data-picker-status]");
     var reply = document.querySelector("textarea[data-reply]");
     if (!input || !results || !reply) return;
-    var timer = null, controller = null;
 
     function insert(text) {
       var start = reply.selectionStart || reply.value.length, end = reply.selectionEnd || start;
@@ -304,33 +267,19 @@
       var button = e.target.closest("[data-insert]");
       if (button) insert(button.getAttribute("data-insert"));
     });
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () {
-        var query = input.value.trim();
-        if (query.length < 2) return;
-        if (controller) controller.abort();
-        controller = new AbortController();
-        fetch("/api/suggest?q=" + encodeURIComponent(query), {
-          headers: { Accept: "application/json" }, signal: controller.signal
-        }).then(function (r) { return r.ok ? r.json() : null; })
-          .then(function (data) {
-            if (!data || input.value.trim() !== query) return;
-            results.textContent = "";
-            data.suggestions.forEach(function (s) {
-              var li = el("li");
-              var url = window.location.origin + s.url;
-              var button = el("button", { type: "button", "class": "button button--link", "data-insert": s.title + " : " + url },
-                              "Insérer « " + s.title + " »");
-              li.appendChild(button);
-              li.appendChild(document.createTextNode(" "));
-              li.appendChild(el("code", {}, url));
-              results.appendChild(li);
-            });
-            statusNode.textContent = data.suggestions.length + " article(s) trouvé(s).";
-          })
-          .catch(function () {});
-      }, 200);
+    window.kb.suggest(input, { url: form.dataset.pickerSuggest, delay: 200 }, function (query, suggestions) {
+      if (suggestions === null) return;
+      results.textContent = "";
+      suggestions.forEach(function (s) {
+        var li = el("li");
+        var url = window.location.origin + s.url;
+        li.appendChild(el("button", { type: "button", "class": "button button--link", "data-insert": s.title + " : " + url },
+                          "Insérer « " + s.title + " »"));
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("code", {}, url));
+        results.appendChild(li);
+      });
+      statusNode.textContent = suggestions.length + " article(s) trouvé(s).";
     });
   }
 

@@ -5,32 +5,13 @@
    meanwhile. A file over the limit stays in the form, which refuses it before sending. */
 (function () {
   "use strict";
-  if (!window.tus || !window.tus.isSupported || !window.localStorage) return;
+  if (!window.kb || !window.tus || !window.tus.isSupported || !window.localStorage) return;
 
   var CHUNK = 8 * 1024 * 1024;  // a resume sends at most one chunk twice
   // Smaller files go with the form itself, in seconds; larger ones are worth resuming.
   var RESUMABLE_FROM = 8 * 1024 * 1024;
 
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text) node.textContent = text;
-    return node;
-  }
-
-  function size(bytes) {
-    var units = ["octets", "Ko", "Mo", "Go", "To"], i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
-    return (i ? bytes.toFixed(1).replace(".", ",").replace(",0", "") : Math.round(bytes)) + " " + units[i];
-  }
-
-  function duration(seconds) {
-    if (!isFinite(seconds) || seconds < 0) return "";
-    if (seconds < 60) return Math.max(1, Math.round(seconds)) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    var h = Math.floor(seconds / 3600);
-    return h + " h " + Math.round((seconds - h * 3600) / 60) + " min";
-  }
+  var el = window.kb.el, size = window.kb.size, duration = window.kb.duration;
 
   function csrf(form) {
     var field = form.querySelector("input[name=csrf]");
@@ -58,33 +39,54 @@
     var input = form.querySelector("input[type=file]");
     var list = form.querySelector("[data-resumable-list]");
     var waiting = form.querySelector("[data-resumable-wait]");
+    var announce = form.querySelector("[data-upload-announce]");
+    var summary = form.querySelector("[data-resumable-summary]");
     var button = form.querySelector("button[type=submit]");
     if (!input || !list) return;
     var max = Number(form.dataset.maxBytes);
     var pending = 0;
     var forget = keepTyping(form);
 
+    /* The button stays focusable and in the Tab order while files are on their way
+       (aria-disabled, not disabled); the waiting notice is a status message. */
     function update() {
-      button.disabled = pending > 0;
-      if (waiting) waiting.hidden = pending === 0;
+      if (pending > 0) {
+        button.setAttribute("aria-disabled", "true");
+        waiting.textContent = "Le bouton s'activera quand toutes les pièces jointes seront envoyées (" +
+          pending + (pending > 1 ? " envois en cours)." : " envoi en cours).");
+      } else {
+        button.removeAttribute("aria-disabled");
+        if (waiting.textContent) waiting.textContent = list.children.length ? "Pièces jointes envoyées : vous pouvez envoyer." : "";
+      }
+      // The file input is emptied of the files that travel on their own: say where they are.
+      var rows = list.children.length;
+      summary.textContent = rows ? rows + (rows > 1 ? " fichiers joints, envoyés" : " fichier joint, envoyé") +
+        " à part : voir la liste ci-dessous." : "";
     }
 
     function add(file) {
       var row = el("li", { "class": "resumable__item" });
       var name = el("p", { "class": "resumable__name" }, file.name + " (" + size(file.size) + ")");
       var bar = el("progress", { max: "100", value: "0", "aria-label": "Envoi de " + file.name });
-      var text = el("p", { "class": "resumable__text", "aria-live": "polite" }, "Préparation…");
+      var text = el("p", { "class": "resumable__text" }, "Préparation…");
       var controls = el("p", { "class": "resumable__controls" });
-      var pause = el("button", { type: "button", "class": "button button--link" }, "Pause");
-      var resume = el("button", { type: "button", "class": "button button--link", hidden: "" }, "Reprendre");
-      var cancel = el("button", { type: "button", "class": "button button--link" }, "Annuler");
-      controls.appendChild(pause); controls.appendChild(resume); controls.appendChild(cancel);
+      // Visible words first, then the file: the accessible name contains the visible label.
+      function control(label, rest, hidden) {
+        var button = el("button", { type: "button", "class": "button button--link" }, label);
+        button.appendChild(el("span", { "class": "visually-hidden" }, rest + " « " + file.name + " »"));
+        if (hidden) button.hidden = true;
+        controls.appendChild(button);
+        return button;
+      }
+      var pause = control("Pause", " de l'envoi de"), resume = control("Reprendre", " l'envoi de", true);
+      var cancel = control("Annuler", " l'envoi de");
       row.appendChild(name); row.appendChild(bar); row.appendChild(text); row.appendChild(controls);
       list.appendChild(row);
 
       pending += 1;
       update();
-      var hidden = null, done = false, started = Date.now(), startOffset = null;
+      var hidden = null, done = false, started = Date.now(), startOffset = null, step = -1;
+      function say(message) { if (announce) announce.textContent = message; }
       var upload = new window.tus.Upload(file, {
         endpoint: form.dataset.resumable,
         chunkSize: CHUNK,
@@ -101,12 +103,19 @@
           text.textContent = percent + " % (" + size(sent) + " sur " + size(total) + ")" +
             (speed > 0 && percent < 100 ? ", " + size(speed) + "/s, environ " +
              duration((total - sent) / speed) + " restantes" : "");
+          if (Math.floor(percent / 10) !== step) {  // announced every 10 %, not ten times a second
+            step = Math.floor(percent / 10);
+            say(file.name + " : " + step * 10 + " %");
+          }
         },
         onSuccess: function () {
           done = true;
           bar.value = 100;
           text.textContent = "Envoyé : " + size(file.size) + ".";
-          pause.hidden = true; resume.hidden = true;
+          say(file.name + " : envoyé.");
+          keepFocus(row, function () { pause.hidden = true; resume.hidden = true; }, function () { return cancel; });
+          cancel.firstChild.textContent = "Retirer";
+          cancel.lastChild.textContent = " la pièce jointe « " + file.name + " »";
           hidden = el("input", { type: "hidden", name: "televersement",
                                  value: upload.url.split("/").pop() });
           form.appendChild(hidden);
@@ -114,30 +123,39 @@
           update();
         },
         onError: function (error) {
-          var message = "L'envoi s'est interrompu";
+          var message = "L'envoi s'est interrompu.";
           var response = error && error.originalResponse;
           if (response) {
             try { message = JSON.parse(response.getBody()).error.message; } catch (e) { /* keep */ }
           }
           text.textContent = message + " Cliquez sur « Reprendre » pour continuer.";
-          pause.hidden = true; resume.hidden = false;
+          say(file.name + " : " + text.textContent);
+          keepFocus(row, function () { pause.hidden = true; resume.hidden = false; }, function () { return resume; });
         }
       });
       pause.addEventListener("click", function () {
         upload.abort();
         text.textContent = "En pause à " + bar.value + " %.";
-        pause.hidden = true; resume.hidden = false;
+        say(file.name + " : " + text.textContent);
+        keepFocus(row, function () { pause.hidden = true; resume.hidden = false; }, function () { return resume; });
       });
       resume.addEventListener("click", function () {
         startOffset = null;
         upload.start();
-        resume.hidden = true; pause.hidden = false;
+        say(file.name + " : reprise de l'envoi.");
+        keepFocus(row, function () { resume.hidden = true; pause.hidden = false; }, function () { return pause; });
       });
       cancel.addEventListener("click", function () {
         upload.abort(true).catch(function () {});
         if (hidden) hidden.remove();
-        if (!done) { pending -= 1; update(); }
-        row.remove();
+        if (!done) pending -= 1;
+        // The focus goes to the next file's button, else the previous one's, else the input.
+        var sibling = row.nextElementSibling || row.previousElementSibling;
+        keepFocus(row, function () { row.remove(); }, function () {
+          return sibling ? sibling.querySelector(".resumable__controls button:last-child") : input;
+        });
+        say(file.name + (done ? " retiré." : " : envoi annulé."));
+        update();
       });
       // The same file chosen again (name, size, date) resumes where it stopped.
       upload.findPreviousUploads().then(function (previous) {
@@ -149,6 +167,8 @@
       });
     }
 
+    var keepFocus = window.kb.keepFocus;
+
     input.addEventListener("change", function () {
       var chosen = Array.prototype.slice.call(input.files);
       var large = chosen.filter(function (f) { return f.size >= RESUMABLE_FROM && f.size <= max; });
@@ -159,14 +179,17 @@
       chosen.forEach(function (f) { if (large.indexOf(f) === -1) rest.items.add(f); });
       input.files = rest.files;
     });
+    // Capture, so that this runs before the sending script's own handler.
     form.addEventListener("submit", function (e) {
       if (pending > 0) {
         e.preventDefault();
-        if (waiting) waiting.hidden = false;
+        e.stopImmediatePropagation();
+        waiting.textContent = "";  // said again, so that it is announced again
+        window.setTimeout(update, 50);
         return;
       }
       forget();
-    });
+    }, true);
   }
 
   document.querySelectorAll("form[data-resumable]").forEach(enhance);

@@ -1,0 +1,70 @@
+"""The Jinja2 environment: templates find URLs by route name, and format through filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from starlette.templating import Jinja2Templates
+
+from kb.config import Settings
+from kb.helpdesk.attachments import human_size
+from kb.helpdesk.business_hours import in_words, short
+from kb.helpdesk.support import is_overdue
+from kb.web.formatting import french_date, linkify
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """kb/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
+
+
+@pass_context
+def url_for(
+    context: Context, name: str, /, _query: Mapping[str, Any] | None = None, **params: Any
+) -> str:
+    """The path of a named route (never an absolute URL: the Host header is not trusted),
+    with an optional query string; empty query values are left out."""
+    path = str(context["request"].app.url_path_for(name, **params))
+    query = {k: v for k, v in (_query or {}).items() if v not in (None, "")}
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def make_templates(
+    settings: Settings,
+    static_url: Callable[[str], str],
+    statement: Any = None,
+) -> Jinja2Templates:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(
+        static=static_url,
+        url_for=url_for,  # set before Jinja2Templates, which only adds its own when absent
+        site_name=settings.site_name,
+        answer_hours=settings.answer_hours,
+        support_email=settings.support_email,
+        accessibility=statement,
+    )
+    environment.filters.update(
+        date_fr=french_date,
+        linkify=linkify,
+        in_words=in_words,
+        short=short,
+        human_size=human_size,
+    )
+    environment.tests["overdue"] = is_overdue
+    return Jinja2Templates(env=environment)

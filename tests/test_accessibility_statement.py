@@ -1,0 +1,95 @@
+"""The RGAA 4.1 audit grid and the statement generated from it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html import unescape
+from pathlib import Path
+
+import pytest
+from conftest import Web, article
+
+from kb.insights import accessibility
+from kb.insights.accessibility import GridError
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web]) -> Web:
+    return make_web({"abonnement/a.md": article("Une question")})
+
+
+def test_the_shipped_grid_holds_the_106_criteria_each_checked() -> None:
+    statement = accessibility.load()
+    assert len(statement.criteria) == 106
+    assert all(c.result in ("C", "NC", "NA") and c.checked for c in statement.criteria)
+    roles = {page.role for page in statement.sample}
+    assert {"visiteur", "établissement", "agent du support"} <= roles
+    assert any("lecteur d'écran" in e.lower() for e in statement.environment)
+
+
+def test_the_statement_and_the_footer_say_what_the_grid_says(web: Web) -> None:
+    statement = accessibility.load()
+    html = unescape(web.client.get("/accessibilite").text)
+    text = re.sub(r"<[^>]+>", "", html)
+    assert f"Le centre d'assistance est {statement.status} avec" in " ".join(text.split())
+    assert f"{statement.rate} %" in text
+    assert f"Accessibilité : {statement.status}" in text  # the footer
+    for page in statement.sample:
+        assert page.title in text
+    # A contact that works without an account, and the recourse links.
+    assert 'href="mailto:support@cpro-education.fr?subject=' in html
+    assert 'href="https://formulaire.defenseurdesdroits.fr/"' in html
+    assert 'href="https://www.defenseurdesdroits.fr/carte-des-delegues"' in html
+
+
+def grid(tmp_path: Path, change: dict[str, tuple[str, str]]) -> Path:
+    """The shipped grid with some criteria's result and note changed."""
+    text = (accessibility.STATEMENT_DIR / accessibility.GRID_FILE).read_text(encoding="utf-8")
+    for number, (result, note) in change.items():
+        pattern = rf'(- numero: "{re.escape(number)}"\n    titre: .*\n    resultat: )\w+'
+        text, n = re.subn(pattern, rf'\g<1>{result}\n    note: "{note}"', text)
+        assert n == 1, number
+    (tmp_path / accessibility.GRID_FILE).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_failing_criterion_makes_it_partial_and_is_listed(web: Web, tmp_path: Path) -> None:
+    folder = grid(tmp_path, {"10.11": ("NC", "Le rapport déborde à 320 px.")})
+    statement = accessibility.load(folder)
+    assert statement.status == "partiellement conforme"
+    assert statement.rate == 100 * (statement.count("C")) // (statement.count("C") + 1)
+    services = web.app.state.services
+    services.templates.env.globals["accessibility"] = statement
+    text = unescape(web.client.get("/accessibilite").text)
+    assert "<strong>Critère 10.11</strong>" in text and "Le rapport déborde à 320 px." in text
+    assert "Accessibilité : partiellement conforme" in text
+
+
+def test_below_half_it_says_non_conforme(tmp_path: Path) -> None:
+    applicable = [c.number for c in accessibility.load().criteria if c.result == "C"]
+    folder = grid(tmp_path, {n: ("NC", "Échoue.") for n in applicable[: len(applicable) // 2 + 1]})
+    assert accessibility.load(folder).status == "non conforme"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('- numero: "13.12"', '- numero: "13.13"'), "manquants : 13.12"),
+        (lambda t: t.replace("resultat: NA", "resultat: peut-être", 1), "resultat doit valoir"),
+        (lambda t: t.replace("criteres:", "criteres: [", 1), "YAML illisible"),
+    ],
+)
+def test_a_broken_grid_says_where(tmp_path: Path, edit: object, message: str) -> None:
+    text = (accessibility.STATEMENT_DIR / accessibility.GRID_FILE).read_text(encoding="utf-8")
+    (tmp_path / accessibility.GRID_FILE).write_text(edit(text), encoding="utf-8")  # type: ignore[operator]
+    with pytest.raises(GridError, match=re.escape(message)):
+        accessibility.load(tmp_path)
+
+
+def test_a_failing_criterion_needs_a_note(tmp_path: Path) -> None:
+    folder = grid(tmp_path, {"3.1": ("NC", "")})
+    with pytest.raises(
+        GridError, match=re.escape("critère 3.1 : une non-conformité dit ce qui échoue")
+    ):
+        accessibility.load(folder)
