@@ -522,6 +522,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kb import logs
     from kb.knowledge.build import is_stale
+    from kb.knowledge.search.indexer import current_generation
     from kb.web.listening import run_workers
 
     # JSON lines on stdout for operators; readable lines for the editors' preview.
@@ -533,7 +534,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with _database(settings):
         pass  # migrated (or refused: a newer schema) before building or starting workers
     if is_stale(settings.content_dir, settings.index_dir):
-        if args.reload:
+        # Several workers and no index at all: built once here first, or some workers would
+        # answer 503 while another, already built, says the replica is ready.
+        first = settings.workers > 1 and current_generation(settings.index_dir) is None
+        if args.reload or first:
             log.info("Index absent ou plus ancien que le contenu : construction…")
             report = run_build(settings)
             log.info("Index construit : %s", report.summary())
