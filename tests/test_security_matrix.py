@@ -126,6 +126,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("/api/uploads/{upload_id}", "DELETE"): Entry(Access.TUS, owned=True),
     ("/static/{name:path}", "GET"): Entry(Access.PUBLIC),
     ("/healthz", "GET"): Entry(Access.PUBLIC),
+    ("/livez", "GET"): Entry(Access.PUBLIC),
+    ("/readyz", "GET"): Entry(Access.PUBLIC),
     ("/metrics", "GET"): Entry(Access.PUBLIC),  # by address (KB_METRICS_ALLOW), not by account
     ("/admin", "GET"): Entry(Access.ADMIN),
     ("/admin/comptes", "POST"): Entry(Access.ADMIN),

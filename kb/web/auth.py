@@ -63,7 +63,12 @@ def routes(services: Services) -> list[Route]:
             methods=["GET", "POST"],
             name="confirm_email",
         ),
-        Route("/annulation-email/{token}", bind(services, cancel_email), methods=["GET", "POST"]),
+        Route(
+            "/annulation-email/{token}",
+            bind(services, cancel_email),
+            methods=["GET", "POST"],
+            name="cancel_email",
+        ),
     ]
 
 
