@@ -563,7 +563,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = "kb.web.app:create_app_from_env"
     options: dict[str, Any] = {
         "factory": True,
+        # The client's address (login throttling, the audit) and HTTPS come from these
+        # proxies' X-Forwarded-For and X-Forwarded-Proto, and from nobody else's.
         "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
         "server_header": False,
         "log_config": log_config,
         # kb's request line replaces it: a route's template and status, never a token.

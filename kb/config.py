@@ -132,6 +132,20 @@ def _email(value: str) -> str | None:
     return None if at and local and domain else "adresse e-mail attendue"
 
 
+def _proxies(value: str) -> str | None:
+    """What uvicorn's forwarded-allow-ips takes: addresses or networks, or '*'."""
+    import ipaddress
+
+    for item in (item.strip() for item in value.split(",")):
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return "adresses IP ou réseaux (10.0.0.0/8) séparés par des virgules, ou * attendus"
+    return None
+
+
 def _secret_key(value: str) -> str | None:
     if not value or len(value.encode()) >= 32:
         return None
@@ -320,6 +334,15 @@ class Settings:
             "help": "Validité des liens de mot de passe et d'e-mail, en heures",
             "cast": _int,
             "check": _at_least(1),
+        },
+    )
+    trusted_proxies: str = field(
+        default="127.0.0.1",
+        metadata={
+            "help": "Proxys dont on croit X-Forwarded-For et X-Forwarded-Proto (adresses ou "
+            "réseaux, séparés par des virgules)",
+            "cast": str,
+            "check": _proxies,
         },
     )
     secure_cookies: bool = field(

@@ -124,6 +124,18 @@ audit = sa.Table(
     sa.Column("detail", sa.String(500)),
 )
 
+# Attempts that a limit counts (logins, password e-mails), one row per account or address:
+# each attempt is reserved by a compare-and-swap on `version` before it is acted on.
+throttles = sa.Table(
+    "throttles",
+    metadata,
+    sa.Column("key", sa.String(320), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("blocked_until", sa.DateTime(timezone=True)),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 
 # Help tickets: a thread of messages, each with its attachments (files in the data dir).
 tickets = sa.Table(
@@ -310,6 +322,25 @@ DATABASE_DOWN = (
 class DatabaseUnavailable(KbError):
     status = 503
     code = "base_indisponible"
+
+
+def lock_account(connection: sa.Connection, account_id: int) -> None:
+    """Hold the account's row until the transaction ends, so that a check-then-insert on what
+    the account owns is one step: a row lock on PostgreSQL; on SQLite, a write at the start
+    takes the database's write lock before anything is read."""
+    accounts_table = accounts
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.select(accounts_table.c.id)
+            .where(accounts_table.c.id == account_id)
+            .with_for_update()
+        )
+    else:
+        connection.execute(
+            sa.update(accounts_table)
+            .where(accounts_table.c.id == account_id)
+            .values(id=accounts_table.c.id)
+        )
 
 
 def database_url(settings: Settings) -> str:

@@ -18,8 +18,8 @@ FIELDS = ("method", "path", "route", "status", "duration_ms", "account_id", "cli
 _REDACTIONS = (
     # Single-use links: the token is the whole secret.
     (
-        ("/activation/", "/confirmation-email/"),
-        re.compile(r"(/(?:activation|confirmation-email)/)[^/\s?#\"'<>]+"),
+        ("/activation/", "/confirmation-email/", "/annulation-email/"),
+        re.compile(r"(/(?:activation|confirmation-email|annulation-email)/)[^/\s?#\"'<>]+"),
         r"\1***",
     ),
     # Query strings and form-like text: token=…, password=…, mot_de_passe=…

@@ -7,7 +7,7 @@ import re
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from kb import db
 from kb.cli import main
 from kb.config import Settings
 from kb.helpdesk import accounts
@@ -278,6 +279,168 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
         accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
     accounts._dummy_hash.cache_clear()
+
+
+# --- what hostile tests share: payloads, what a browser would run, other browsers ---------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+ATTRIBUTE = "' onmouseover='alert(1)' \" onmouseover=\"alert(1)"
+TEMPLATE = "{{7*7}} {% raw %}"
+PAYLOADS = (SCRIPT, IMG, ATTRIBUTE, TEMPLATE)
+EVERYTHING = " ".join(PAYLOADS)
+
+# --- what a browser would make of a page --------------------------------------------------------
+
+_URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "poster", "data"}
+
+
+class _Browser(HTMLParser):
+    """Collects what would run (elements, handlers, script URLs) and the text a reader sees."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.injected: list[str] = []
+        self.shown: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "script" and not values.get("src"):
+            self.injected.append("<script> inline")
+        if tag == "img" and values.get("src") == "x":
+            self.injected.append("<img src=x>")
+        for name, value in values.items():
+            if name.startswith("on"):
+                self.injected.append(f"<{tag} {name}=…>")
+            url = re.sub(r"[\x00-\x20]", "", value).lower()
+            if name in _URL_ATTRIBUTES and url.startswith(("javascript:", "vbscript:")):
+                self.injected.append(f"<{tag} {name}={value!r}>")
+            if name == "href" and url.startswith("data:"):
+                self.injected.append(f"<{tag} href={value!r}>")
+            self.shown.append(value)
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        self.shown.append(data)
+
+
+@dataclass
+class Seen:
+    injected: list[str]
+    text: str  # text nodes and attribute values, unescaped, one a line
+
+
+def seen(markup: str) -> Seen:
+    browser = _Browser()
+    browser.feed(markup)
+    browser.close()
+    return Seen(browser.injected, "\n".join(browser.shown))
+
+
+def assert_escaped(markup: str, *shown: str) -> None:
+    """Nothing runs, and each of `shown` reaches the reader as text."""
+    page = seen(markup)
+    assert page.injected == [], page.injected
+    assert SCRIPT not in markup and "<img src=x" not in markup
+    for text in shown:
+        assert text in page.text, text
+
+
+def assert_json_error(response: httpx2.Response, status: int) -> None:
+    assert response.status_code == status, response.text[:500]
+    error = response.json()["error"]
+    assert set(error) >= {"status", "code", "message"} and error["status"] == status
+    assert error["message"] and "Traceback" not in error["message"]
+
+
+def client_for(web: Web, login: str | None = None) -> TestClient:
+    """Another browser on the same help center; 500s come back as responses, not exceptions."""
+    client = TestClient(web.app, follow_redirects=False, raise_server_exceptions=False)
+    client.get("/")
+    if login is not None:
+        response = client.post(
+            "/connexion",
+            data={
+                "csrf": client.cookies["kb_csrf"],
+                "identifiant": login,
+                "mot_de_passe": PASSWORD,
+            },
+        )
+        assert response.status_code == 303, response.text[:500]
+    return client
+
+
+def agent(web: Web, email: str = "sam@cpro.fr") -> accounts.Account:
+    account, _ = accounts.save(web.services.engine, role="agent", login=email, establishment="",
+                               first_name="Sam", last_name="Support", email=email)  # fmt: skip
+    accounts.set_password(web.services.engine, account, PASSWORD)
+    return account
+
+
+def new_ticket(
+    client: TestClient,
+    subject: str = "Facture introuvable",
+    message: str = "Le bouton ne répond pas.",
+    files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+    **fields: str,
+) -> str:
+    data = {"csrf": client.cookies["kb_csrf"], "jeton": uuid.uuid4().hex, "categorie": "abonnement",
+            "sujet": subject, "message": message, **fields}  # fmt: skip
+    response = client.post(
+        "/tickets", data=data, files=files or [("fichiers", ("", b"", "application/octet-stream"))]
+    )
+    assert response.status_code == 303, response.text[:1000]
+    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+
+@dataclass
+class Refusals:
+    """Responses collected route by route, so one run names every route that failed."""
+
+    failures: list[str] = field(default_factory=list)
+
+    def expect(self, what: str, response: httpx2.Response, *statuses: int) -> None:
+        if response.status_code not in statuses:
+            self.failures.append(f"{what}: {response.status_code}, expected {statuses}")
+
+    def below_500(self, what: str, response: httpx2.Response) -> None:
+        if response.status_code >= 500:
+            self.failures.append(f"{what}: {response.status_code}")
+
+
+def attachment_ids(web: Web) -> dict[str, int]:
+    with web.services.engine.connect() as connection:
+        rows = connection.execute(sa.select(db.attachments.c.filename, db.attachments.c.id))
+        return {name: int(id_) for name, id_ in rows}
+
+
+def state_of(web: Web) -> tuple[object, ...]:
+    """Everything another establishment must not be able to change."""
+    with web.services.engine.connect() as connection:
+        tickets = connection.execute(
+            sa.select(db.tickets.c.reference, db.tickets.c.status).order_by(db.tickets.c.id)
+        ).all()
+        counts = [
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            for table in (db.messages, db.attachments, db.uploads)
+        ]
+    files = sorted(str(p) for p in web.settings.data_dir.rglob("*") if p.is_file())
+    return tuple(tickets), tuple(counts), tuple(f for f in files if "/outbox/" not in f)
+
+
+def tus_upload(client: TestClient, data: bytes, complete: bool) -> str:
+    tus = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": client.cookies["kb_csrf"]}
+    created = client.post("/api/uploads", headers={**tus, "Upload-Length": str(len(data))})
+    assert created.status_code == 201
+    url = created.headers["location"]
+    if complete:
+        patched = client.patch(
+            url, content=data,
+            headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+        )  # fmt: skip
+        assert patched.status_code == 204
+    return url.rsplit("/", 1)[1]
 
 
 # --- pages as a person reads them -----------------------------------------------------------

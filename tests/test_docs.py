@@ -44,3 +44,16 @@ def test_a_bad_setting_names_the_variable_and_the_value() -> None:
         assert exc.message == "KB_PORT='x' : nombre entier attendu"
     else:
         raise AssertionError("no error")
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings.from_env({"KB_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}).trusted_proxies
+    try:
+        Settings.from_env({"KB_TRUSTED_PROXIES": "10.0.0.1,proxy.local"})
+    except SettingsError as exc:
+        assert exc.message == (
+            "KB_TRUSTED_PROXIES='10.0.0.1,proxy.local' : adresses IP ou réseaux (10.0.0.0/8) "
+            "séparés par des virgules, ou * attendus"
+        )
+    else:
+        raise AssertionError("no error")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -80,3 +82,41 @@ def test_serve_refuses_broken_content_with_path_line_messages(tmp_path: Path) ->
     assert result.returncode == 1
     assert "abonnement/a.md:2: YAML invalide" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("trusted", "seen_as"), [("127.0.0.1", "203.0.113.9"), ("192.0.2.0/24", "127.0.0.1")]
+)
+def test_serve_believes_forwarded_addresses_from_trusted_proxies_only_and_logs_no_token(
+    tmp_path: Path, trusted: str, seen_as: str
+) -> None:
+    content = write_tree(tmp_path / "content", {"abonnement/_category.yml": "title: A\n"})
+    process, base = start_kb(
+        "serve", "--content", str(content), cwd=tmp_path, env={"KB_TRUSTED_PROXIES": trusted}
+    )
+    try:
+        wait_until_up(process, base)
+        with urllib.request.urlopen(base + "/connexion") as response:
+            cookie = response.headers["set-cookie"].split(";")[0]
+        token = cookie.split("=", 1)[1]
+        login = urllib.request.Request(
+            base + "/connexion",
+            data=f"csrf={token}&identifiant=0750654D&mot_de_passe=x".encode(),
+            headers={"Cookie": cookie, "X-Forwarded-For": "203.0.113.9"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(login)
+        assert refused.value.code == 400
+        refused.value.close()  # the answer's socket
+        with pytest.raises(urllib.error.HTTPError) as expired:
+            urllib.request.urlopen(base + "/activation/jeton-secret-de-test-123")
+        assert expired.value.code == 410
+        expired.value.close()
+    finally:
+        out = stop(process)
+    with sqlite3.connect(tmp_path / "var" / "kb.sqlite3") as database:
+        [address] = database.execute(
+            "SELECT address FROM audit WHERE event = 'login_failure'"
+        ).fetchone()
+    assert address == seen_as
+    assert "/activation/***" in out and "jeton-secret-de-test-123" not in out

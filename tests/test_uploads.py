@@ -300,14 +300,37 @@ def test_each_account_has_bounded_unfinished_uploads(make_web: Callable[..., Web
         over_bytes = http.post("/api/uploads", headers={**tus, "Upload-Length": "60"})
         assert (
             over_bytes.status_code == 403
-            and "Trop de données en cours d'envoi" in over_bytes.json()["error"]["message"]
+            and "Trop de fichiers en attente d'un ticket" in over_bytes.json()["error"]["message"]
         )
         assert http.post("/api/uploads", headers={**tus, "Upload-Length": "10"}).status_code == 201
         over_count = http.post("/api/uploads", headers={**tus, "Upload-Length": "1"})
         assert (
             over_count.status_code == 403
-            and "2 envois inachevés au plus" in over_count.json()["error"]["message"]
+            and "2 fichiers en attente au plus" in over_count.json()["error"]["message"]
         )
+
+
+def test_finished_uploads_count_until_a_ticket_takes_them(make_web: Callable[..., Web]) -> None:
+    web = make_web({}, max_unfinished_uploads=1, max_unfinished_bytes=100)
+    activated_account(web)
+    with serving(web) as base, session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        url = http.post("/api/uploads", headers={**tus, "Upload-Length": "3"}).headers["location"]
+        patch = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+        assert http.patch(url, content=b"abc", headers=patch).status_code == 204
+        # Finished, parked, not attached: it still holds its bytes, so it still counts.
+        parked = http.post("/api/uploads", headers={**tus, "Upload-Length": "3"})
+        assert parked.status_code == 403
+        assert "1 fichier en attente au plus" in parked.json()["error"]["message"]
+        ticket = http.post(
+            "/tickets",
+            data={"csrf": http.cookies["kb_csrf"], "jeton": "t", "categorie": "abonnement",
+                  "sujet": "S", "message": "M", "televersement": url.rsplit("/", 1)[1]},
+            files=[("fichiers", ("", b"", "application/octet-stream"))],
+        )  # fmt: skip
+        assert ticket.status_code == 303
+        # Attached to the ticket: the quota is free again.
+        assert http.post("/api/uploads", headers={**tus, "Upload-Length": "3"}).status_code == 201
 
 
 def test_expired_uploads_are_swept_with_their_bytes(served: tuple[Web, str]) -> None:
@@ -442,13 +465,9 @@ def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path:
     assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
 
 
-def test_a_body_that_stalls_frees_the_upload(
-    served: tuple[Web, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from kb.web import uploads as tus_routes
-
-    monkeypatch.setattr(tus_routes, "IDLE_SECONDS", 0.5)
-    _, base = served
+def test_a_body_that_stalls_frees_the_upload(served: tuple[Web, str]) -> None:
+    web, base = served
+    web.app.state.body_policy.idle_seconds = 0.5
     with session(base) as http:
         tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
         url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[

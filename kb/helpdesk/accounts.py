@@ -233,11 +233,32 @@ def password_problem(password: str, account: Account) -> str | None:
     return None
 
 
+# A cancel link is held by the previous address's owner to undo a takeover: nothing the new
+# holder of the account does (a new password, another change) may take it back.
+KEPT_LINKS = ("email_cancel",)
+
+
+def _end_links(connection: sa.Connection, account: Account, *purposes: str) -> None:
+    """Unused links of the account stop working (all of them but cancel links by default)."""
+    statement = (
+        sa.update(tokens)
+        .where(tokens.c.account_id == account.id, tokens.c.used_at.is_(None))
+        .values(used_at=now())
+    )
+    if purposes:
+        statement = statement.where(tokens.c.purpose.in_(purposes))
+    else:
+        statement = statement.where(tokens.c.purpose.not_in(KEPT_LINKS))
+    connection.execute(statement)
+
+
 def set_password(engine: Engine, account: Account, password: str) -> None:
+    """The new password; every link mailed before it (reset, activation, e-mail change) dies."""
     problem = password_problem(password, account)
     if problem:
         raise AccountError(problem)
     with engine.begin() as connection:
+        _end_links(connection, account)
         connection.execute(
             sa.update(accounts)
             .where(accounts.c.id == account.id)
@@ -283,17 +304,11 @@ def issue_link(
     new_email: str | None = None,
 ) -> str:
     """A new single-use token, in the caller's transaction (with the mail that carries it);
-    the earlier unused ones for the same purpose stop working."""
+    the earlier unused ones for the same purpose stop working (except cancel links: each
+    undoes its own change)."""
     raw = secrets.token_urlsafe(32)
-    connection.execute(
-        sa.update(tokens)
-        .where(
-            tokens.c.account_id == account.id,
-            tokens.c.purpose == purpose,
-            tokens.c.used_at.is_(None),
-        )
-        .values(used_at=now())
-    )
+    if purpose not in KEPT_LINKS:
+        _end_links(connection, account, purpose)
     connection.execute(
         sa.insert(tokens).values(
             digest=_digest(raw),
@@ -340,11 +355,25 @@ def use_link(engine: Engine, raw: str, purposes: tuple[str, ...]) -> tuple[Accou
 
 
 def change_email(engine: Engine, account: Account, email: str) -> None:
+    """Confirmed from the new address: it is the account's; other pending changes die."""
     with engine.begin() as connection:
         connection.execute(
             sa.update(accounts).where(accounts.c.id == account.id).values(email=email)
         )
+        _end_links(connection, account, "email_change")
         _audit(connection, "email_changed", account, detail=email)
+
+
+def cancel_email_change(engine: Engine, account: Account, previous: str) -> None:
+    """The previous address's owner says it was not them: their address comes back, every
+    session ends and every link mailed since dies; the account is theirs to secure again."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(accounts).where(accounts.c.id == account.id).values(email=previous)
+        )
+        _end_links(connection, account)
+        connection.execute(sa.delete(sessions).where(sessions.c.account_id == account.id))
+        _audit(connection, "email_change_cancelled", account, detail=previous)
 
 
 def _audit(

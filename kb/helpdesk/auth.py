@@ -16,13 +16,14 @@ from sqlalchemy.engine import Engine
 from kb.config import Settings
 from kb.db import audit, sessions
 from kb.errors import KbError
-from kb.helpdesk import accounts
+from kb.helpdesk import accounts, throttle
 from kb.helpdesk.accounts import Account, AccountError, now
 
 SESSION_DAYS = 14
-FREE_FAILURES = 5  # then each failure doubles the wait: 2 s, 4 s, 8 s… up to MAX_WAIT
-MAX_WAIT = dt.timedelta(minutes=5)
-FAILURE_WINDOW = dt.timedelta(hours=1)
+# Five tries per login, then each failure doubles the wait (2 s, 4 s, 8 s… up to 5 minutes);
+# an address gets more (a school's staff share one), forgotten after an hour without a try.
+LOGIN_RULE = throttle.Rule(free=5, window=dt.timedelta(hours=1), backoff=True)
+ADDRESS_RULE = throttle.Rule(free=20, window=dt.timedelta(hours=1), backoff=True)
 WRONG_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 
 
@@ -77,7 +78,7 @@ def sign(value: str, key: bytes) -> str:
 
 def unsign(signed: str, key: bytes) -> str | None:
     value, _, _mac = signed.rpartition(".")
-    if value and hmac.compare_digest(sign(value, key), signed):
+    if value and hmac.compare_digest(sign(value, key).encode(), signed.encode("utf-8", "replace")):
         return value
     return None
 
@@ -108,57 +109,48 @@ def record(
         )
 
 
-def _wait_for(engine: Engine, column: sa.Column[str], value: str, at: dt.datetime) -> int:
-    """Seconds to wait before the next attempt, from the failures since the last success."""
-    with engine.connect() as connection:
-        last_success = connection.execute(
-            sa.select(sa.func.max(audit.c.at)).where(
-                column == value, audit.c.event == "login_success"
-            )
-        ).scalar()
-        since = at - FAILURE_WINDOW
-        if last_success is not None:
-            last_success = (
-                last_success if last_success.tzinfo else last_success.replace(tzinfo=dt.UTC)
-            )
-            since = max(since, last_success)
-        failures = connection.execute(
-            sa.select(sa.func.count(), sa.func.max(audit.c.at)).where(
-                column == value, audit.c.event == "login_failure", audit.c.at > since
-            )
-        ).one()
-    count: int = failures[0]
-    last: dt.datetime | None = failures[1]
-    if count < FREE_FAILURES or last is None:
-        return 0
-    wait = min(dt.timedelta(seconds=2 ** (count - FREE_FAILURES + 1)), MAX_WAIT)
-    remaining = (last + wait - at).total_seconds()
-    return max(0, int(remaining + 0.999))
+class NotYetActivated(LoginRefused):
+    """Refused with the same words as a wrong password; the web sends the activation hint by
+    e-mail, so that nobody learns at the login form which accounts exist."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__(WRONG_CREDENTIALS)
+        self.account = account
+
+
+def _refuse_throttled(engine: Engine, login: str, address: str, seconds: int) -> TooManyAttempts:
+    record(engine, "login_throttled", login=login, address=address)
+    return TooManyAttempts(seconds)
 
 
 def log_in(engine: Engine, raw_login: str, password: str, address: str) -> Account:
-    """The account, or a French reason; the UAI's shape is checked before any password."""
+    """The account, or a French reason; the UAI's shape is checked before any password.
+
+    The attempt is counted (per address, then per login) before the password is checked, so
+    parallel guesses are throttled like successive ones. Unknown, disabled and not-activated
+    accounts get the same answer after the same work as a wrong password.
+    """
     login = accounts.normalize_login(raw_login)  # AccountError: says what a UAI looks like
     at = now()
-    wait = max(
-        _wait_for(engine, audit.c.login, login, at),
-        _wait_for(engine, audit.c.address, address, at),
-    )
-    if wait:
-        record(engine, "login_throttled", login=login, address=address)
-        raise TooManyAttempts(wait)
+    by_address = throttle.take(engine, f"address:{address}", ADDRESS_RULE, at)
+    if isinstance(by_address, throttle.Limited):
+        raise _refuse_throttled(engine, login, address, by_address.seconds)
+    by_login = throttle.take(engine, f"login:{login}", LOGIN_RULE, at)
+    if isinstance(by_login, throttle.Limited):
+        throttle.release(engine, by_address)  # refused before any check: it tried nothing
+        raise _refuse_throttled(engine, login, address, by_login.seconds)
     account = accounts.by_login(engine, login)
-    if account is not None and account.disabled:
-        account = None
-    if account is not None and not account.activated:
-        record(engine, "login_failure", login=login, address=address, detail="not activated")
-        raise LoginRefused(
-            "Ce compte n'est pas encore activé : suivez le lien de l'e-mail d'activation, "
-            "ou demandez un nouveau lien avec « Mot de passe oublié ? »."
-        )
-    if not accounts.verify_password(engine, account, password) or account is None:
+    usable = account is not None and not account.disabled and account.activated
+    if not accounts.verify_password(engine, account if usable else None, password) or not usable:
         record(engine, "login_failure", login=login, address=address)
+        if account is not None and not account.disabled and not account.activated:
+            raise NotYetActivated(account)
         raise LoginRefused(WRONG_CREDENTIALS)
+    assert account is not None
+    # The account's own count starts again; the address keeps its other failures, whoever
+    # they tried: one good password does not buy a sprayer a fresh allowance.
+    throttle.clear(engine, by_login.key)
+    throttle.release(engine, by_address)
     record(engine, "login_success", account=account, address=address)
     return account
 
@@ -207,11 +199,23 @@ def close_other_sessions(engine: Engine, account: Account, keep: str | None) -> 
         return int(connection.execute(statement).rowcount or 0)
 
 
-def change_password(
-    engine: Engine, account: Account, current: str, new: str, keep_session: str | None
-) -> None:
-    """Current password required; every other session of the account is then logged out."""
-    if not accounts.verify_password(engine, account, current):
+def check_password(engine: Engine, account: Account, password: str, address: str) -> None:
+    """The current password, asked again before a change that could take the account: a
+    borrowed session guessing it is throttled like a login."""
+    reservation = throttle.take(engine, f"login:{account.login}", LOGIN_RULE, now())
+    if isinstance(reservation, throttle.Limited):
+        raise _refuse_throttled(engine, account.login, address, reservation.seconds)
+    if not accounts.verify_password(engine, account, password):
+        record(engine, "password_check_failure", account=account, address=address)
         raise AccountError("Le mot de passe actuel est incorrect.")
+    throttle.clear(engine, reservation.key)
+
+
+def change_password(
+    engine: Engine, account: Account, current: str, new: str, keep_session: str | None,
+    address: str,
+) -> None:  # fmt: skip
+    """Current password required; every other session of the account is then logged out."""
+    check_password(engine, account, current, address)
     accounts.set_password(engine, account, new)
     close_other_sessions(engine, account, keep_session)

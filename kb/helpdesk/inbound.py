@@ -83,7 +83,9 @@ def ticket_of(secret: bytes, recipient: str) -> str:
             "Adresse inconnue : répondez avec le bouton « Répondre » d'un e-mail de ticket."
         )
     reference = match["ref"].upper()
-    if not hmac.compare_digest(reply_token(secret, reference), match["token"].lower()):
+    if not hmac.compare_digest(
+        reply_token(secret, reference).encode(), match["token"].lower().encode("utf-8", "replace")
+    ):
         raise Refused("Adresse de réponse invalide pour ce ticket.")
     return reference
 

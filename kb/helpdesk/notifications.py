@@ -179,6 +179,57 @@ def queue_email_change(
     )
 
 
+def queue_email_change_notice(
+    connection: sa.Connection, settings: Settings, account: Account, new_email: str
+) -> None:
+    """To the address in use: a change was asked for, with a link that undoes it. The link
+    outlives the confirmation, so a borrowed session cannot take the account for good."""
+    raw = accounts.issue_link(
+        connection, account, "email_cancel", settings.activation_hours, new_email=account.email
+    )
+    _queue(
+        connection,
+        settings,
+        Mail(
+            to=address(account.name, account.email),
+            subject="Changement de l'adresse e-mail de votre compte CPRO éducation",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"Une demande a été faite pour que le compte {account.login} utilise désormais "
+                f"l'adresse {new_email}. Si c'est vous, il n'y a rien à faire.",
+                "Si ce n'est pas vous, annulez ce changement : votre adresse sera rétablie, "
+                "toutes les sessions ouvertes sur le compte seront fermées et vous recevrez un "
+                f"lien pour choisir un nouveau mot de passe. Ce lien reste valable "
+                f"{settings.activation_hours} heures, même après la confirmation :",
+            ),
+            link=("Annuler ce changement", _url(settings, f"/annulation-email/{raw}")),
+            after_link=(SIGNATURE,),
+        ),
+    )
+
+
+def queue_password_changed(connection: sa.Connection, settings: Settings, account: Account) -> None:
+    """A new password was chosen: its owner hears of it, whoever chose it."""
+    _queue(
+        connection,
+        settings,
+        Mail(
+            to=address(account.name, account.email),
+            subject="Votre mot de passe CPRO éducation a été modifié",
+            paragraphs=(
+                f"Bonjour {account.name},",
+                f"Le mot de passe du compte {account.login} vient d'être modifié. Les autres "
+                "sessions ouvertes sur le compte ont été fermées et les liens envoyés "
+                "auparavant par e-mail ne fonctionnent plus.",
+                "Si ce n'est pas vous, choisissez tout de suite un nouveau mot de passe avec "
+                "« Mot de passe oublié ? » :",
+            ),
+            link=("Choisir un nouveau mot de passe", _url(settings, "/mot-de-passe-oublie")),
+            after_link=(SIGNATURE,),
+        ),
+    )
+
+
 def queue_new_ticket(
     connection: sa.Connection,
     settings: Settings,

@@ -53,7 +53,10 @@ def link_token(secret: bytes, reference: str) -> str:
 
 
 def token_valid(secret: bytes, reference: str, token: str) -> bool:
-    return hmac.compare_digest(link_token(secret, reference), token)
+    # As bytes: compare_digest raises TypeError on a str with non-ASCII characters ("²").
+    return hmac.compare_digest(
+        link_token(secret, reference).encode(), token.encode("utf-8", "replace")
+    )
 
 
 def rate(engine: Engine, ticket: Ticket, satisfied: bool, comment: str) -> None:

@@ -172,7 +172,10 @@ def create(
     is the establishment's, as it said it.
     """
     category, subject, body = validate(form, categories)
-    token = form.fields.get("jeton", "").strip()[:64] or None
+    # The token is the account's own: another account sending the same one makes its own
+    # ticket, and never learns the reference of someone else's.
+    typed = form.fields.get("jeton", "").strip()[:40]
+    token = f"{account.id}:{typed}" if typed else None
     if token:
         existing = _by_token(engine, token)
         if existing:

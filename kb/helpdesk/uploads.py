@@ -18,7 +18,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import uploads
+from kb.db import lock_account, uploads
 from kb.errors import BadRequest, KbError, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.attachments import human_size, safe_filename, too_large
@@ -133,24 +133,27 @@ class Uploads:
         if length > self.limit:
             raise too_large(self.limit)
         with self.engine.begin() as connection:
-            unfinished = connection.execute(
+            # Counted and reserved in one step: parallel creations for one account wait for
+            # each other here, so none of them counts without the ones before it.
+            lock_account(connection, account.id)
+            # Every upload not yet attached to a ticket counts, finished or not: a finished
+            # one holds its bytes on disk until a ticket takes it or it expires.
+            pending = connection.execute(
                 sa.select(
                     sa.func.count(), sa.func.coalesce(sa.func.sum(uploads.c.length), 0)
-                ).where(
-                    uploads.c.account_id == account.id,
-                    uploads.c.completed_at.is_(None),
-                    uploads.c.expires_at > now(),
-                )
+                ).where(uploads.c.account_id == account.id, uploads.c.expires_at > now())
             ).one()
-            if unfinished[0] >= self.max_unfinished:
+            if pending[0] >= self.max_unfinished:
                 raise QuotaExceeded(
-                    f"{self.max_unfinished} envois inachevés au plus : terminez ou annulez-en un."
+                    f"{self.max_unfinished} fichier{'s' if self.max_unfinished > 1 else ''} "
+                    "en attente au plus pour ce compte : "
+                    "envoyez le ticket qui les joint, ou retirez-en un."
                 )
-            if unfinished[1] + length > self.max_unfinished_bytes:
+            if pending[1] + length > self.max_unfinished_bytes:
                 raise QuotaExceeded(
-                    "Trop de données en cours d'envoi pour ce compte "
-                    f"({human_size(self.max_unfinished_bytes)} au plus) : terminez ou annulez "
-                    "un envoi."
+                    "Trop de fichiers en attente d'un ticket pour ce compte "
+                    f"({human_size(self.max_unfinished_bytes)} au plus) : envoyez le ticket qui "
+                    "les joint, ou retirez-en un."
                 )
             upload_id = secrets.token_hex(16)
             created = now()

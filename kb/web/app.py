@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from kb import db, instances
 from kb.config import Settings
@@ -37,6 +38,7 @@ from kb.web import (
     admin,
     api,
     auth,
+    forms,
     health,
     intake,
     metrics,
@@ -52,14 +54,16 @@ from kb.web.assets import StaticFiles
 from kb.web.compression import Compression
 from kb.web.errors import handle_error
 from kb.web.garbage import SETTLE_SECONDS, Garbage
+from kb.web.limits import BodyLimits, BodyPolicy
 from kb.web.outbox_metrics import OutboxCollector
 from kb.web.request_log import RequestLog
-from kb.web.security import CSRF_FIELD, SecurityMiddleware
+from kb.web.security import CSRF_FIELD, LastResort, SecurityMiddleware
 from kb.web.services import Frequent, Services
 from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
 __all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
 FLUSH_SECONDS = 5.0
+ADMIN_IMPORT_BYTES = 16 * 1024 * 1024  # a CSV of every establishment of a large academy
 FREQUENT_SECONDS = 60.0
 SWEEP_SECONDS = 600.0
 MAIL_SECONDS = 2.0
@@ -180,11 +184,24 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *metrics.routes(services),
     ]
     on_error = functools.partial(handle_error, services)
-    app = Starlette(
-        routes=routes,
-        middleware=[
+    # Bodies larger than a form go only where files go; tus checks each PATCH against the
+    # length its upload announced, never above the per-message limit.
+    with_files = settings.max_upload_bytes + forms.MULTIPART_SLACK
+    body_policy = BodyPolicy.for_routes(
+        routes,
+        {"tickets": with_files, "ticket_reply": with_files, "support_reply": with_files,
+         "support_create_ticket": with_files, "upload": settings.max_upload_bytes,
+         "admin_import": ADMIN_IMPORT_BYTES},
+    )  # fmt: skip
+    app = HelpCenter(
+        # Outside Starlette's error middleware: a 500 is logged, timed and given the headers.
+        outer=[
             Middleware(RequestLog, metrics=measured),
             Middleware(SecurityMiddleware, secure_cookies=settings.secure_cookies),
+        ],
+        routes=routes,
+        middleware=[
+            Middleware(BodyLimits, policy=body_policy, refuse=on_error),
             Middleware(auth.SessionMiddleware, services=services),
             Middleware(Compression),
         ],
@@ -197,7 +214,24 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services  # for tests and tools only: routes get it passed
+    app.state.body_policy = body_policy  # for tests: shorter clocks
     return app
+
+
+class HelpCenter(Starlette):
+    """Starlette, with `outer` middleware (the request log, the security headers) outside its
+    error middleware: a 500 carries the headers and its log line too, and an unexpected error
+    does not cost the client its connection."""
+
+    def __init__(self, *, outer: Sequence[Middleware], **options: Any) -> None:
+        self.outer = list(outer)
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = LastResort(super().build_middleware_stack())
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app_from_env() -> Starlette:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 import sqlalchemy as sa
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,9 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kb.db import DATABASE_DOWN, DatabaseUnavailable
 from kb.errors import BadRequest
-from kb.helpdesk import accounts, auth, notifications
+from kb.helpdesk import accounts, auth, notifications, recovery
 from kb.helpdesk.accounts import Account, AccountError, LinkInvalid
-from kb.helpdesk.auth import LoginRefused, TooManyAttempts
+from kb.helpdesk.auth import LoginRefused, NotYetActivated, TooManyAttempts
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Endpoint, Services, bind
 
@@ -60,6 +62,12 @@ def routes(services: Services) -> list[Route]:
             bind(services, confirm_email),
             methods=["GET", "POST"],
             name="confirm_email",
+        ),
+        Route(
+            "/annulation-email/{token}",
+            bind(services, cancel_email),
+            methods=["GET", "POST"],
+            name="cancel_email",
         ),
     ]
 
@@ -116,6 +124,19 @@ def _next_url(raw: str | None) -> str:
     return "/"
 
 
+def after_answer(job: Callable[..., object], *args: object) -> BackgroundTask:
+    """Work done once the answer has gone (a mail): its time tells the asker nothing, and a
+    failure is logged, never shown."""
+
+    def run() -> None:
+        try:
+            job(*args)
+        except Exception:
+            log.exception("accounts: %s failed", getattr(job, "__name__", job))
+
+    return BackgroundTask(run)
+
+
 def _address(request: Request) -> str:
     return request.client.host if request.client else "inconnue"
 
@@ -165,10 +186,16 @@ async def login(services: Services, request: Request) -> Response:
         )
     except (AccountError, LoginRefused, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 400
-        return services.render(
+        refused = services.render(
             request, "login.html", status=status, login=login_value,
             errors={"identifiant": exc.message}, target=target,
         )  # fmt: skip
+        if isinstance(exc, NotYetActivated):  # by e-mail, after the answer: same words, same time
+            refused.background = after_answer(
+                recovery.activation_hint,
+                services.engine, services.settings, exc.account, _address(request),
+            )  # fmt: skip
+        return refused
     if request.state.session:  # a new id at login: a planted cookie is worth nothing
         auth.close_session(services.engine, request.state.session)
     return _start_session(services, request, account, target)
@@ -209,15 +236,15 @@ async def forgot(services: Services, request: Request) -> Response:
             request, "forgot.html", status=400, login=login_value,
             errors={"identifiant": exc.message}, sent=None,
         )  # fmt: skip
-    account = await anyio.to_thread.run_sync(accounts.by_login, services.engine, normalized)
-    if account is not None and not account.disabled:
-        await anyio.to_thread.run_sync(
-            _queue, services.engine, notifications.queue_reset, services.settings, account
-        )
-    auth.record(services.engine, "reset_requested", login=normalized, address=_address(request))
-    # The same answer whether or not the account exists: nobody learns who has one.
+    # The same answer, at the same speed, whether the account exists, is disabled, or has had
+    # its share of mails this hour: the mail (if any) is queued after the answer.
     sent = FORGOT_SENT.format(hours=services.settings.reset_hours)
-    return services.render(request, "forgot.html", login=login_value, errors={}, sent=sent)
+    response = services.render(request, "forgot.html", login=login_value, errors={}, sent=sent)
+    response.background = after_answer(
+        recovery.request_reset,
+        services.engine, services.settings, normalized, _address(request),
+    )  # fmt: skip
+    return response
 
 
 async def activate(services: Services, request: Request) -> Response:
@@ -245,9 +272,18 @@ async def activate(services: Services, request: Request) -> Response:
         return services.render(request, "link_invalid.html", status=410, message=exc.message)
     accounts.set_password(services.engine, account, password)
     auth.close_other_sessions(services.engine, account, keep=None)
-    return _start_session(
+    response = _start_session(
         services, request, account, f"{ACCOUNT_URL}?bienvenue=1" if first else "/"
     )
+    if not first:  # a reset: the owner hears of it, whoever followed the link
+        response.background = after_answer(
+            _queue,
+            services.engine,
+            notifications.queue_password_changed,
+            services.settings,
+            account,
+        )
+    return response
 
 
 @login_required
@@ -297,19 +333,37 @@ async def change_password(services: Services, request: Request) -> Response:
         errors = {"actuel": "Saisissez votre mot de passe actuel.", **errors}
     elif errors and not accounts.verify_password(services.engine, account, current):
         errors = {"actuel": "Le mot de passe actuel est incorrect.", **errors}
+    status = 400
     if not errors:
         try:
-            auth.change_password(services.engine, account, current, new, request.state.session)
-        except AccountError as exc:
-            errors = {"actuel": exc.message}
+            auth.change_password(
+                services.engine, account, current, new, request.state.session,
+                _address(request),
+            )  # fmt: skip
+        except (AccountError, TooManyAttempts) as exc:
+            errors, status = {"actuel": exc.message}, exc.status
     if errors:
-        return _personal_page(services, request, 400, password_errors=errors)
+        return _personal_page(services, request, status, password_errors=errors)
     auth.record(services.engine, "password_changed", account=account, address=_address(request))
-    return RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
+    response = RedirectResponse(f"{ACCOUNT_URL}?mot-de-passe=1", status_code=303)
+    response.background = after_answer(
+        _queue, services.engine, notifications.queue_password_changed, services.settings, account
+    )
+    return response
+
+
+def _queue_email_change(services: Services, account: Account, email: str) -> None:
+    """The confirmation to the new address and the notice, with its cancel link, to the
+    address in use: one transaction, both or neither."""
+    with services.engine.begin() as connection:
+        notifications.queue_email_change(connection, services.settings, account, email)
+        notifications.queue_email_change_notice(connection, services.settings, account, email)
 
 
 @login_required
 async def change_email(services: Services, request: Request) -> Response:
+    """The current password first: a borrowed session must not be enough to take the account.
+    The new address confirms; the address in use is told, with a link that undoes it all."""
     form = await _form(request)
     account: Account = request.state.account
     new_email = _field(form, "email")
@@ -318,33 +372,67 @@ async def change_email(services: Services, request: Request) -> Response:
         if email == account.email:
             raise AccountError("C'est déjà l'adresse e-mail du compte.")
         await anyio.to_thread.run_sync(
-            _queue, services.engine, notifications.queue_email_change, services.settings,
-            account, email,
+            auth.check_password,
+            services.engine, account, _field(form, "mot_de_passe"), _address(request),
         )  # fmt: skip
-    except AccountError as exc:
+        await anyio.to_thread.run_sync(_queue_email_change, services, account, email)
+    except (AccountError, TooManyAttempts) as exc:
         return _personal_page(
-            services, request, 400, email_errors={"email": exc.message}, new_email=new_email
-        )
+            services, request, exc.status, email_errors={"email": exc.message},
+            new_email=new_email,
+        )  # fmt: skip
     return _personal_page(
         services,
         request,
         notice=f"Un e-mail de confirmation a été envoyé à {email}. L'adresse du compte changera "
-        "quand vous aurez suivi son lien.",
+        "quand vous aurez suivi son lien, depuis une session ouverte sur ce compte.",
     )
 
 
+@login_required
 async def confirm_email(services: Services, request: Request) -> Response:
-    """A button, not the link itself, confirms: mail scanners that open links change nothing."""
+    """A button, not the link itself, confirms (mail scanners that open links change nothing),
+    and only from a session of the account the link was made for."""
     token = request.path_params["token"]
     try:
         account, row = accounts.check_link(services.engine, token, ("email_change",))
+        if account.id != request.state.account.id:
+            raise LinkInvalid(
+                "Ce lien concerne un autre compte que celui qui est connecté : déconnectez-vous, "
+                "puis connectez-vous avec le compte dont l'adresse change."
+            )
         if request.method == "POST":
             await _form(request)
             account, row = accounts.use_link(services.engine, token, ("email_change",))
             accounts.change_email(services.engine, account, row.new_email)
+            auth.close_other_sessions(services.engine, account, keep=request.state.session)
             return RedirectResponse(f"{ACCOUNT_URL}?email=1", status_code=303)
     except LinkInvalid as exc:
         return services.render(request, "link_invalid.html", status=410, message=exc.message)
     return services.render(
         request, "confirm_email.html", new_email=row.new_email, login_name=account.login
     )
+
+
+async def cancel_email(services: Services, request: Request) -> Response:
+    """From the notice sent to the previous address: that address comes back, every session
+    ends, and a link to choose a new password goes to it."""
+    token = request.path_params["token"]
+    try:
+        account, row = accounts.check_link(services.engine, token, ("email_cancel",))
+        if request.method == "GET":
+            return services.render(request, "cancel_email.html", previous=row.new_email, done=False)
+        await _form(request)
+        account, row = accounts.use_link(services.engine, token, ("email_cancel",))
+    except LinkInvalid as exc:
+        return services.render(request, "link_invalid.html", status=410, message=exc.message)
+    accounts.cancel_email_change(services.engine, account, row.new_email)
+    restored = accounts.get(services.engine, account.id) or account
+    request.state.account = None  # its session, if any, has just ended with the others
+    response = services.render(request, "cancel_email.html", previous=row.new_email, done=True)
+    if request.state.session:
+        response.delete_cookie(SESSION_COOKIE)
+    response.background = after_answer(
+        _queue, services.engine, notifications.queue_reset, services.settings, restored
+    )
+    return response

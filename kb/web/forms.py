@@ -15,6 +15,7 @@ from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload
 from kb.web import multipart
 from kb.web.errors import error_json, wants_json
+from kb.web.params import whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services
 
@@ -24,8 +25,8 @@ MULTIPART_SLACK = 1024 * 1024  # the form's text fields and multipart framing ar
 async def receive(services: Services, request: Request) -> ReceivedForm:
     """The body, streamed: refused at once when it announces more than the limit."""
     limit = services.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit + MULTIPART_SLACK:
         raise attachments.too_large(limit)
     form = await multipart.receive(
         request.stream(), request.headers.get("content-type", ""), services.store.temp_dir, limit

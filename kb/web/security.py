@@ -39,6 +39,9 @@ HEADERS = (
 )
 
 RAW_HEADERS = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in HEADERS)
+# Over HTTPS (seen directly, or from a trusted proxy's X-Forwarded-Proto): browsers keep to
+# HTTPS for a year, so a network in between cannot strip it on the next visit.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class CsrfRejected(KbError):
@@ -67,7 +70,8 @@ class SecurityMiddleware:
         if fresh:
             token = secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf"] = token
-        secure = self.secure_cookies or scope.get("scheme") == "https"
+        https = scope.get("scheme") == "https"
+        secure = self.secure_cookies or https
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -75,6 +79,8 @@ class SecurityMiddleware:
                 raw = message["headers"] = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in raw}
                 raw.extend(pair for pair in RAW_HEADERS if pair[0] not in present)
+                if https and HSTS[0] not in present:
+                    raw.append(HSTS)
                 # Pages carry forms; JSON answers and static files need no token.
                 if fresh and any(
                     name.lower() == b"content-type" and value.startswith(b"text/html")
@@ -86,6 +92,32 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class LastResort:
+    """Below the security headers, around Starlette's error middleware: an error that escaped
+    every handler has had its French 500 sent and its traceback logged; it is not raised to
+    the server, which would log it twice and drop the keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if scope["type"] != "http" or started:
+                return
+            # The error page itself failed: plain French words, still with the headers.
+            page = '<!doctype html><html lang="fr"><title>Erreur</title><p>Erreur du serveur.</p>'
+            await HTMLResponse(page, status_code=500)(scope, receive, send)
 
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -118,10 +150,17 @@ def _refusal(path: str, status: int, code: str, message: str) -> Response:
     return HTMLResponse(page, status_code=status, headers=headers)
 
 
+def same_token(expected: str, sent: object) -> bool:
+    """Constant-time equality of two tokens, whatever bytes a client put in `sent`
+    (compare_digest refuses str with non-ASCII characters with a TypeError)."""
+    if not expected or not isinstance(sent, str):
+        return False
+    return hmac.compare_digest(expected.encode(), sent.encode("utf-8", "replace"))
+
+
 def check_csrf(request: Request, submitted: object) -> None:
     """The form's token must be the browser's cookie: another site cannot read either."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not isinstance(submitted, str) or not hmac.compare_digest(cookie, submitted):
+    if not same_token(request.cookies.get(CSRF_COOKIE, ""), submitted):
         raise CsrfRejected(
             "Le formulaire a expiré ou ne vient pas de ce site. "
             "Rechargez la page, puis recommencez."

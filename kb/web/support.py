@@ -33,7 +33,7 @@ from kb.insights import canned_uses, report
 from kb.web import canned, forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
-from kb.web.params import int_param
+from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
 from kb.web.tickets import categories, ticket_context
@@ -91,7 +91,6 @@ QUEUE_VIEWS = {"mes": "Mes tickets", "non_assignes": "Non assignés", "tous": "T
 @roles("agent")
 async def queue(services: Services, request: Request) -> Response:
     params = request.query_params
-    account_param = params.get("etablissement", "")
     agent: Account = request.state.account
     view = params.get("vue", "tous")
     if view not in QUEUE_VIEWS:
@@ -105,7 +104,7 @@ async def queue(services: Services, request: Request) -> Response:
         view=view,
         agent_id=agent_id,
         category=params.get("categorie", ""),
-        account_id=int(account_param) if account_param.isdigit() else None,
+        account_id=id_param(request, "etablissement"),
         words=params.get("q", "")[:200],
         page=int_param(request, "page", default=1, low=1, high=10_000),
     )
@@ -306,20 +305,10 @@ async def status(services: Services, request: Request) -> Response:
     return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)
 
 
-def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
-    raw = request.query_params.get(name, "")
-    if not raw:
-        return default
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"La date « {raw} » doit s'écrire AAAA-MM-JJ.") from None
-
-
 @roles("agent", "editeur")
 async def editors_report(services: Services, request: Request) -> Response:
-    until = _date_param(request, "jusqu_au", clock.today())
-    since = _date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
+    until = date_param(request, "jusqu_au", clock.today())
+    since = date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
     if since > until:
         raise BadRequest("La date de début doit précéder la date de fin.")
     if (until - since).days > 366:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import clock
-from kb.errors import BadRequest
+from kb.errors import BadRequest, NotFound
 from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
@@ -23,7 +23,7 @@ from kb.web import forms
 from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
-from kb.web.params import int_param
+from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
 
@@ -48,7 +48,7 @@ def routes(services: Services) -> list[Route]:
             name="ticket_status",
         ),
         Route(
-            "/tickets/{reference}/pieces-jointes/{attachment:int}",
+            "/tickets/{reference}/pieces-jointes/{attachment}",
             bind(services, download),
             name="attachment",
         ),
@@ -271,10 +271,12 @@ async def status(services: Services, request: Request) -> Response:
 async def download(services: Services, request: Request) -> Response:
     """Only for the establishment that owns the ticket, and for support; never shown inline,
     never compressed; a cut download resumes where it stopped (Range, If-Range)."""
+    attachment_id = whole_number(request.path_params["attachment"], ID_MAX)
+    if attachment_id is None:
+        raise NotFound("Cette pièce jointe n'existe pas.")
     found = await anyio.to_thread.run_sync(
         tickets.attachment_for,
-        services.engine, request.state.account, request.path_params["reference"],
-        request.path_params["attachment"],
+        services.engine, request.state.account, request.path_params["reference"], attachment_id,
     )  # fmt: skip
     try:
         path = await anyio.to_thread.run_sync(services.store.existing, found.stored_as)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 
 import anyio
@@ -25,7 +24,9 @@ from kb.helpdesk.uploads import (
     parse_metadata,
 )
 from kb.web.body import batches, pipelined
-from kb.web.security import CSRF_COOKIE
+from kb.web.limits import BodyTimeout
+from kb.web.params import whole_number
+from kb.web.security import CSRF_COOKIE, same_token
 from kb.web.services import Services, bind
 
 TUS_VERSION = "1.0.0"
@@ -66,23 +67,6 @@ def with_tus_statuses(
             raise
 
     return answer
-
-
-IDLE_SECONDS = 60.0  # a body that stops arriving for this long is a dropped connection
-
-
-async def _until_idle(stream: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """The body, until it ends or stalls: a connection gone without a word frees the upload."""
-    chunks = stream.__aiter__()
-    while True:
-        with anyio.move_on_after(seconds) as scope:
-            try:
-                chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-        if scope.cancelled_caught:
-            raise ClientDisconnect()
-        yield chunk
 
 
 def routes(services: Services) -> list[Route]:
@@ -130,16 +114,16 @@ def _account(request: Request) -> Account:
     if request.method != "HEAD":
         cookie = request.cookies.get(CSRF_COOKIE, "")
         sent = request.headers.get("x-csrf-token", "")
-        if not cookie or not hmac.compare_digest(cookie, sent):
+        if not same_token(cookie, sent):
             raise KbError("Jeton CSRF manquant ou invalide : rechargez la page.", status=403)
     return account
 
 
 def _int_header(request: Request, name: str) -> int:
-    raw = request.headers.get(name, "")
-    if not raw.isdigit():
+    value = whole_number(request.headers.get(name, ""))
+    if value is None:
         raise BadRequest(f"En-tête {name} manquant ou invalide : un nombre entier est attendu.")
-    return int(raw)
+    return value
 
 
 @with_tus_statuses
@@ -177,8 +161,8 @@ async def resource(services: Services, request: Request) -> Response:
     checksum = request.headers.get("upload-checksum")
     appender = await anyio.to_thread.run_sync(store.begin_append, upload, offset, checksum)
     try:
-        await pipelined(batches(_until_idle(request.stream(), IDLE_SECONDS)), appender.write_all)
-    except ClientDisconnect:
+        await pipelined(batches(request.stream()), appender.write_all)
+    except (ClientDisconnect, BodyTimeout):
         pass  # what arrived is kept: the client resumes from the new offset
     finally:
         await anyio.to_thread.run_sync(store.end_append, upload, appender)
