@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import clock
+from kb import db
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
@@ -84,9 +85,12 @@ def acknowledge(
     ticket's own transaction."""
 
     def queue(connection: Any, reference: str) -> None:
+        due_at = connection.execute(
+            sa.select(db.tickets.c.due_at).where(db.tickets.c.reference == reference)
+        ).scalar_one()  # the ticket's own due date, as its page shows it
         notifications.queue_acknowledgment(
             connection, services.settings, services.secret_key, owner, reference, subject,
-            category, services.answer_delay.due(clock.now()),
+            category, due_at,
         )  # fmt: skip
 
     return queue
