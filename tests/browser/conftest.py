@@ -81,11 +81,12 @@ class Server:
         ]
 
     def link_in_last_mail(self) -> str:
-        """The address in the text of the last message sent, as the recipient would click it."""
+        """The address the last message sent asks to follow, as the recipient would click it: its
+        last link (an answer's own text, quoted above it, may hold others)."""
         body = self.outbox()[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        found = re.search(r"https?://\S+", body)
+        found = re.findall(r"https?://\S+", body)
         assert found, f"aucun lien dans le dernier e-mail :\n{body}"
-        return found[0]
+        return str(found[-1])
 
     def establishment(self, uai: str = "0750654D", email: str = "marie@example.fr") -> Account:
         """An activated establishment account: Marie Curie of the Lycée Louis-le-Grand."""

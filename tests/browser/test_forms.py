@@ -117,7 +117,8 @@ def test_every_form_shows_its_errors_the_same_way(
         page = pages[case.role]
         path = case.path
         if name == "première connexion":  # a fresh link each time: a used one is refused
-            path += accounts.issue_link(engine, marie, "reset", 2)
+            with engine.begin() as connection:
+                path += accounts.issue_link(connection, marie, "reset", 2)
         page.goto(path)
         form = page.locator(case.form)
         for field, value in case.fill.items():

@@ -62,6 +62,7 @@ def sample_paths(server: Server, reference: str, token: str) -> dict[str, str]:
         "support_ticket": {"reference": reference},
         "activate": {"token": token},
         "confirm_email": {"token": token},  # replaced by an e-mail link below
+        "cancel_email": {"token": token},  # likewise
     }
     paths = {}
     for name, route in page_routes(server).items():
@@ -114,10 +115,13 @@ def test_every_page_reflows_at_320_px_for_every_role(
     )  # fmt: skip
     engine = helpdesk.app.state.services.engine
     # Real links (they are only looked at, never used): the pages as their mail opens them.
-    reset = accounts.issue_link(engine, marie, "reset", 2)
-    email = accounts.issue_link(engine, marie, "email_change", 2, new_email="m@example.fr")
+    with engine.begin() as connection:
+        reset = accounts.issue_link(connection, marie, "reset", 2)
+        email = accounts.issue_link(connection, marie, "email_change", 2, new_email="m@example.fr")
+        cancel = accounts.issue_link(connection, marie, "email_cancel", 2, new_email=marie.email)
     paths = sample_paths(helpdesk, reference, reset)
     paths["confirm_email"] = str(helpdesk.app.url_path_for("confirm_email", token=email))
+    paths["cancel_email"] = str(helpdesk.app.url_path_for("cancel_email", token=cancel))
 
     problems = []
     for role, login in (
