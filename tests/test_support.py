@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Web, activated_account, article, log_in, outbox
+from conftest import PASSWORD, Web, activated_account, article, log_in, outbox, page
 
 from kb import db
 from kb.helpdesk import accounts
@@ -112,7 +112,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
     sent = web.client.post(f"/support/tickets/{reference}/reponses",
                            data={"csrf": token, "message": body, "statut_apres": "en_attente"},
                            files=[("fichiers", ("", b"", "x"))])  # fmt: skip
-    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
+    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1"
     with web.services.engine.connect() as connection:
         linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
     assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
@@ -240,10 +240,23 @@ def test_report_figures_match_the_events(
     assert re.search(r"\n  Recherche +Fois +Dernière fois\n  xylophone +1 +\d\d/\d\d/\d{4}", text)
 
 
-def test_report_period_is_checked(web: Web) -> None:
+def test_report_period_is_checked_at_its_fields(web: Web) -> None:
     as_agent(web)
-    assert web.client.get("/rapport?depuis=hier").status_code == 400
-    assert "doit précéder" in web.client.get("/rapport?depuis=2026-12-01&jusqu_au=2026-11-01").text
+    malformed = page(web, "/rapport", depuis="hier")
+    assert malformed.status == 400 and malformed.template == "report.html"
+    assert malformed.context["errors"] == {"depuis": "La date « hier » doit s'écrire AAAA-MM-JJ."}
+    backwards = page(web, "/rapport", depuis="2026-12-01", jusqu_au="2026-11-01")
+    assert backwards.status == 400
+    assert backwards.context["errors"] == {
+        "depuis": "La date de début doit précéder la date de fin."
+    }
+    assert "Erreur : La date de début doit précéder la date de fin." in backwards.text
+    (field,) = backwards.having("input", id="depuis")
+    assert field["aria-invalid"] == "true" and field["aria-describedby"] == "depuis-erreur"
+    assert field["value"] == "2026-12-01"  # as typed; the last days are shown meanwhile
+    assert "Cette période n'est pas affichée" in backwards.text
+    too_long = page(web, "/rapport", depuis="2024-01-01", jusqu_au="2026-01-01")
+    assert too_long.context["errors"] == {"jusqu_au": "Choisissez une période d'un an au plus."}
 
 
 def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
@@ -298,7 +311,7 @@ def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None
     )  # fmt: skip
     assert sent.json() == {
         "reference": reference,
-        "url": f"/support/tickets/{reference}?repondu=1#fil",
+        "url": f"/support/tickets/{reference}?repondu=1",
     }
     assert ">procedure.pdf</a>" in web.client.get(f"/support/tickets/{reference}").text
     refused = web.client.post(

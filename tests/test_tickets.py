@@ -242,7 +242,7 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
         f"/tickets/{reference}/reponses", data={"csrf": token, "message": "Même chose."},
         files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
     )  # fmt: skip
-    assert answer.headers["location"] == f"/tickets/{reference}?repondu=1#fil"
+    assert answer.headers["location"] == f"/tickets/{reference}?repondu=1"
     page = web.client.get(f"/tickets/{reference}").text
     assert (
         '<span class="status status--en_cours">En cours de traitement</span>' in page

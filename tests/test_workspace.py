@@ -163,7 +163,7 @@ def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None
     }  # fmt: skip
     action = re.search(r'action="(/support/tickets/[^"]+/retenues/\d+)"', held)[1]  # type: ignore[index]
     sent = sam.post(action, data=form)
-    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
+    assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1"
     school = web.client.get(f"/tickets/{reference}").text
     assert school.index("Réinitialisez") < school.index("Comme mon collègue l&#39;indique")
     assert len(outbox(web)) == mails + 1

@@ -283,7 +283,7 @@ async def reply(services: Services, request: Request) -> Response:
     await after_reply(services, request, found, sent.message_id, form.fields.get("message", ""),
                       next_status, internal, used)  # fmt: skip
     notice = "note" if internal else "repondu"
-    url = f"/support/tickets/{found.reference}?{notice}=1#fil"
+    url = f"/support/tickets/{found.reference}?{notice}=1"
     if wants_json(request):  # the page's script sent it, with its progress bar
         return JSONResponse({"reference": found.reference, "url": url})
     return RedirectResponse(url, status_code=303)
@@ -294,7 +294,7 @@ def held_url(reference: str, message_id: int, seen: int, next_status: str, used:
     query = urlencode(
         {"retenue": message_id, "vu": seen, "apres": after, "modeles": ",".join(used)}
     )
-    return f"/support/tickets/{reference}?{query}#retenue"
+    return f"/support/tickets/{reference}?{query}"
 
 
 async def after_reply(
@@ -357,14 +357,32 @@ async def status(services: Services, request: Request) -> Response:
     return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)
 
 
+def report_period(request: Request) -> tuple[dt.date, dt.date, dict[str, str]]:
+    """The period asked for (the last REPORT_DAYS days by default); a wrong one gives the
+    default period and its errors by field id, shown at the period's fields."""
+    today = clock.today()
+    errors: dict[str, str] = {}
+    try:
+        until = date_param(request, "jusqu_au", today)
+    except BadRequest as exc:
+        until, errors["jusqu_au"] = today, exc.message
+    try:
+        since = date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
+    except BadRequest as exc:
+        since, errors["depuis"] = until - dt.timedelta(days=REPORT_DAYS - 1), exc.message
+    if not errors and since > until:
+        errors["depuis"] = "La date de début doit précéder la date de fin."
+    elif not errors and (until - since).days > 366:
+        errors["jusqu_au"] = "Choisissez une période d'un an au plus."
+    if errors:
+        until = today
+        since = until - dt.timedelta(days=REPORT_DAYS - 1)
+    return since, until, errors
+
+
 @roles("agent", "editeur")
 async def editors_report(services: Services, request: Request) -> Response:
-    until = date_param(request, "jusqu_au", clock.today())
-    since = date_param(request, "depuis", until - dt.timedelta(days=REPORT_DAYS - 1))
-    if since > until:
-        raise BadRequest("La date de début doit précéder la date de fin.")
-    if (until - since).days > 366:
-        raise BadRequest("Choisissez une période d'un an au plus.")
+    since, until, errors = report_period(request)
     snapshot = services.index.snapshot()
     built = await anyio.to_thread.run_sync(
         lambda: report.build(
@@ -380,8 +398,11 @@ async def editors_report(services: Services, request: Request) -> Response:
         satisfaction.by_category, services.engine, start, end, categories(services)
     )
     per_agent = await anyio.to_thread.run_sync(satisfaction.by_agent, services.engine, start, end)
+    typed = {k: request.query_params.get(k, "")[:10] for k in ("depuis", "jusqu_au")}
     return services.render(
-        request, "report.html", report=built, chart=report.chart_svg(built.daily), short=short,
+        request, "report.html", status=400 if errors else 200, errors=errors,
+        typed=typed if errors else {}, report=built, chart=report.chart_svg(built.daily),
+        short=short,
         canned_uses=[(slug, titles.get(slug, slug), n) for slug, n in uses],
         satisfaction_per_category=per_category, satisfaction_per_agent=per_agent,
     )  # fmt: skip

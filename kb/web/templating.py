@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ def templates_dir(package: Path = PACKAGE_DIR) -> Path:
 
 
 TEMPLATES_DIR = templates_dir()
+
+
+def machine_time(moment: dt.datetime) -> str:
+    """A <time datetime>: HTML allows three decimals of a second at most, so none are given."""
+    return moment.isoformat(timespec="seconds")
 
 
 @pass_context
@@ -61,6 +67,7 @@ def make_templates(
     )
     environment.filters.update(
         date_fr=french_date,
+        machine_time=machine_time,
         linkify=linkify,
         in_words=in_words,
         short=short,

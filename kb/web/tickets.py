@@ -239,7 +239,7 @@ async def reply(services: Services, request: Request) -> Response:
             errors,
             lambda: _thread_page(services, request, status, errors, typed.get("message", "")),
         )
-    url = f"/tickets/{ticket.reference}?repondu=1#fil"
+    url = f"/tickets/{ticket.reference}?repondu=1"
     if wants_json(request):
         return JSONResponse({"reference": ticket.reference, "url": url})
     return RedirectResponse(url, status_code=303)

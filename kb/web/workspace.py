@@ -163,4 +163,4 @@ async def held(services: Services, request: Request) -> Response:
         url = held_url(found.reference, message_id, seen, next_status, used)
         return RedirectResponse(url, status_code=303)
     await after_reply(services, request, found, message_id, body, next_status, False, used)
-    return RedirectResponse(f"/support/tickets/{found.reference}?repondu=1#fil", status_code=303)
+    return RedirectResponse(f"/support/tickets/{found.reference}?repondu=1", status_code=303)

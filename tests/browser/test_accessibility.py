@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+
+from .conftest import Server
+from .test_reflow import PHONE, ROLES, every_page
 
 pytestmark = pytest.mark.browser
 
@@ -113,3 +117,25 @@ def test_article_tables_are_named_regions_and_breadcrumb_separators_are_silent(
         expect(wrap).to_have_accessible_name(re.compile(r"^Tableau"))
     crumbs = page.get_by_role("navigation", name="Fil d'Ariane")
     assert "›" not in crumbs.aria_snapshot() and "›" not in crumbs.inner_text()
+
+
+def test_every_page_of_every_role_passes_axe(
+    helpdesk: Server, visit: Callable[..., Page], axe: Callable[[Page], str]
+) -> None:
+    """The route table walked by each role (test_reflow's walk): axe on each page, at the
+    width of a computer and of a phone."""
+    paths = every_page(helpdesk)
+    problems = []
+    for role, login in ROLES.items():
+        page = visit(helpdesk.url)
+        if login:
+            helpdesk.log_in(page, login)
+        for size in ({"width": 1280, "height": 800}, PHONE):
+            page.set_viewport_size(size)  # type: ignore[arg-type]
+            for name, path in paths.items():
+                response = page.goto(path)
+                assert response is not None and response.status < 500, path
+                found = axe(page)
+                if found:
+                    problems.append(f"{role}, {size['width']} px, {name} ({path}) :\n{found}")
+    assert not problems, "\n".join(problems)

@@ -136,7 +136,7 @@ def cases(reference: str, token: str) -> dict[str, Case]:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["avec JavaScript", "sans JavaScript"])
 def test_every_form_shows_its_errors_the_same_way(
-    helpdesk: Server, visit: Callable[..., Page], javascript: bool
+    helpdesk: Server, visit: Callable[..., Page], axe: Callable[[Page], str], javascript: bool
 ) -> None:
     marie = helpdesk.establishment()
     helpdesk.agent()
@@ -193,6 +193,9 @@ def test_every_form_shows_its_errors_the_same_way(
         first = next(iter(found), None)
         if focused not in (summary_id, first):
             problems.append(f"{name} : le focus est sur {focused}, pas sur le résumé des erreurs")
+        # The page with its errors shown (axe needs scripts: the same markup is checked with them).
+        if javascript and (found_axe := axe(page)):
+            problems.append(f"{name} : axe, erreurs affichées :\n{found_axe}")
         if javascript and summary.get_by_role("link").count():
             summary.get_by_role("link").first.click()  # a link of the summary leads to its field
             if page.evaluate(FOCUSED) == "body":

@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 
 import pytest
+from conftest import PASSWORD
 from playwright.sync_api import Page, expect
 
-from kb.helpdesk import tickets
+from kb.helpdesk import accounts, tickets
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -83,6 +84,11 @@ def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
     marie = helpdesk.establishment()
     helpdesk.agent()
     services = helpdesk.app.state.services
+    admin, _ = accounts.save(
+        services.engine, role="admin", login="ada@cpro.fr", establishment="", first_name="Ada",
+        last_name="Admin", email="ada@cpro.fr",
+    )  # fmt: skip
+    accounts.set_password(services.engine, admin, PASSWORD)
     form = ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où ?"})
     reference, _ = tickets.create(
         services.engine, services.store, marie, form, {"abonnement": "Abonnement"},
@@ -93,7 +99,11 @@ def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
             "0750654D",
             ["/tickets", "/tickets/nouveau", f"/tickets/{reference}", "/espace-personnel"],
         ),
-        ("sam@cpro.fr", ["/support", f"/support/tickets/{reference}", "/rapport"]),
+        (
+            "sam@cpro.fr",
+            ["/support", f"/support/tickets/{reference}", "/support/tickets/nouveau", "/rapport"],
+        ),
+        ("ada@cpro.fr", ["/admin"]),
     ):
         page = visit(helpdesk.url)
         helpdesk.log_in(page, login)

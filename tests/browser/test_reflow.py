@@ -1,11 +1,13 @@
-"""Every page of the route table at 320 CSS px, for a visitor, an establishment and an agent:
-no horizontal scrolling of the page (RGAA 10.11), even with the text spacing of RGAA 10.12."""
+"""Every page of the route table at 320 and 390 CSS px, for a visitor, an establishment, an agent
+and an administrator: no horizontal scrolling of the page (RGAA 10.11), even with the text
+spacing of RGAA 10.12."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
+from conftest import PASSWORD
 from playwright.sync_api import Page
 from starlette.routing import Route
 
@@ -17,9 +19,15 @@ from .conftest import Server
 pytestmark = pytest.mark.browser
 
 NARROW = {"width": 320, "height": 640}
+PHONE = {"width": 390, "height": 844}
+# Who walks the pages: no one, an establishment, an agent, an administrator (their login).
+ROLES = {
+    "visiteur": None, "établissement": "0750654D", "agent": "sam@cpro.fr", "admin": "ada@cpro.fr",
+}  # fmt: skip
 # Routes that are not pages a person reads: data, files, form targets, streams.
 NOT_PAGES = {
-    "api_search", "api_suggest", "api_article", "api_openapi", "static", "healthz",
+    "api_search", "api_suggest", "api_article", "api_openapi", "static", "healthz", "livez",
+    "readyz",
     "preview_events", "uploads", "upload", "attachment", "logout", "vote",
     "account_password", "account_email", "ticket_reply", "ticket_status", "support_reply",
     "support_status", "metrics", "support_presence", "support_typing", "support_held",
@@ -96,11 +104,17 @@ def overflowing(page: Page, path: str) -> str | None:
     return None
 
 
-def test_every_page_reflows_at_320_px_for_every_role(
-    helpdesk: Server, visit: Callable[..., Page]
-) -> None:
+def every_page(helpdesk: Server) -> dict[str, str]:
+    """The accounts of ROLES, a ticket with a long subject, and one address per page route:
+    what each role walks."""
     marie = helpdesk.establishment()
     helpdesk.agent()
+    engine = helpdesk.app.state.services.engine
+    admin, _ = accounts.save(
+        engine, role="admin", login="ada@cpro.fr", establishment="", first_name="Ada",
+        last_name="Admin", email="ada@cpro.fr",
+    )  # fmt: skip
+    accounts.set_password(engine, admin, PASSWORD)
     # A long establishment name and a long subject: what overflows first in real life.
     form = ReceivedForm(
         {
@@ -110,10 +124,9 @@ def test_every_page_reflows_at_320_px_for_every_role(
         }
     )
     reference, _ = tickets.create(
-        helpdesk.app.state.services.engine, helpdesk.app.state.services.store, marie, form,
+        engine, helpdesk.app.state.services.store, marie, form,
         {"compte-utilisateur": "Compte utilisateur"}, delay=helpdesk.app.state.services.answer_delay, limit=1024**3,
     )  # fmt: skip
-    engine = helpdesk.app.state.services.engine
     # Real links (they are only looked at, never used): the pages as their mail opens them.
     with engine.begin() as connection:
         reset = accounts.issue_link(connection, marie, "reset", 2)
@@ -122,19 +135,22 @@ def test_every_page_reflows_at_320_px_for_every_role(
     paths = sample_paths(helpdesk, reference, reset)
     paths["confirm_email"] = str(helpdesk.app.url_path_for("confirm_email", token=email))
     paths["cancel_email"] = str(helpdesk.app.url_path_for("cancel_email", token=cancel))
+    return paths
 
+
+def test_every_page_reflows_at_320_and_390_px_for_every_role(
+    helpdesk: Server, visit: Callable[..., Page]
+) -> None:
+    paths = every_page(helpdesk)
     problems = []
-    for role, login in (
-        ("visiteur", None),
-        ("établissement", "0750654D"),
-        ("agent", "sam@cpro.fr"),
-    ):
+    for role, login in ROLES.items():
         page = visit(helpdesk.url)
         if login:
             helpdesk.log_in(page, login)
-        page.set_viewport_size(NARROW)
-        for name, path in paths.items():
-            problem = overflowing(page, path)
-            if problem:
-                problems.append(f"{role}, {name} — {problem}")
+        for size in (NARROW, PHONE):
+            page.set_viewport_size(size)  # type: ignore[arg-type]
+            for name, path in paths.items():
+                problem = overflowing(page, path)
+                if problem:
+                    problems.append(f"{role}, {size['width']} px, {name} — {problem}")
     assert not problems, "\n".join(problems)

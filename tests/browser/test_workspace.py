@@ -114,7 +114,7 @@ def test_staff_pages_fit_a_phone_and_work_by_keyboard(
 
     # A canned reply, found as the agent types and inserted by keyboard, filled for the ticket.
     agent.get_by_role("searchbox", name="Réponses types").press_sequentially("capture")
-    found = agent.get_by_role("list", name="Réponses types trouvées").get_by_role("link")
+    found = agent.get_by_role("list", name="Réponses types trouvées").get_by_role("button")
     expect(found.filter(visible=True)).to_have_count(1)
     found.filter(visible=True).focus()
     agent.keyboard.press("Enter")

@@ -32,9 +32,6 @@
     var data = {};
     try { data = JSON.parse(e.data); } catch (err) { return; }
     if (!banner) return;
-    banner.textContent = "";
-    banner.appendChild(document.createTextNode(
-      "Nouveau message de " + (data.auteur || "quelqu'un") + " dans ce ticket. "));
     var link = document.createElement("a");
     link.href = window.location.pathname + "#message-" + data.id;
     link.textContent = "Afficher les échanges à jour";
@@ -44,8 +41,14 @@
       window.location.assign(window.location.pathname + "#message-" + data.id);
       window.location.reload();
     });
-    banner.appendChild(link);
-    banner.hidden = false;
+    // A second message replaces the banner's link: one who was on it stays on the new one.
+    window.kb.keepFocus(banner, function () {
+      banner.textContent = "";
+      banner.appendChild(document.createTextNode(
+        "Nouveau message de " + (data.auteur || "quelqu'un") + " dans ce ticket. "));
+      banner.appendChild(link);
+      banner.hidden = false;
+    }, function () { return link; });
   });
   window.addEventListener("pagehide", function () { source.close(); });
 
@@ -77,6 +80,15 @@
   function fold(text) {
     return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "");
   }
+
+  // Without JavaScript they are links to the page with the reply filled in; here they insert
+  // it in place, so they are buttons: named so, and pressed with Space as with Enter.
+  picker.querySelectorAll("[data-canned-insert]").forEach(function (link) {
+    link.setAttribute("role", "button");
+    link.addEventListener("keydown", function (e) {
+      if (e.key === " ") { e.preventDefault(); link.click(); }
+    });
+  });
 
   picker.addEventListener("click", function (e) {
     var link = e.target.closest("[data-canned-insert]");
