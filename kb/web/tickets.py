@@ -15,10 +15,9 @@ from starlette.routing import Route
 
 from kb import db
 from kb.errors import BadRequest, NotFound
-from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
+from kb.helpdesk import notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
 from kb.web.auth import login_required
@@ -70,11 +69,6 @@ def ticket_context(services: Services) -> dict[str, Any]:
         "channels": tickets.CHANNELS,
         "category_titles": categories(services),
         "max_upload": settings.max_upload_bytes,
-        # Still read by the support workspace's templates, not yet on filters and macros.
-        "in_words": in_words,
-        "short": short,
-        "human_size": attachments.human_size,
-        "max_upload_words": attachments.human_size(settings.max_upload_bytes),
     }
 
 
