@@ -1,18 +1,6 @@
-"""The ceiling for ``bench.http``: what a plain Starlette app does under kb's own server settings.
-
-Two endpoints, no middleware, no search, no database:
-
-- ``GET /json/{name}``: a JSON answer serialised per request (``JSONResponse``), the body a
-  real ``/api/search`` answer of kb (``--bodies FILE``: ``{name: body}``), so the same size
-  and shape as a typical answer of that query mix;
-- ``GET /page``: a Jinja2 template (autoescaped, a loop over links) rendered per request from a
-  context built once at start, its output exactly ``--page-bytes`` long (kb's ``/``).
-
-Started the way ``kb serve`` starts uvicorn (same keyword arguments, so the same loop, HTTP
-parser, access log and worker count):
-
-    python -m bench.ceiling --port 8001 --workers 2 --bodies bodies.json --page-bytes 3609
-"""
+"""bench.http's ceiling: a plain Starlette app under uvicorn, answering a real /api/search body
+of kb as JSON (`/json/{mix}`) and a Jinja2 page as long as kb's `/` (`/page`), no middleware
+but gzip with `--gzip`, no search, no database."""
 
 from __future__ import annotations
 

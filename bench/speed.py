@@ -20,9 +20,8 @@ tests/relevance/ typed in full, plus every prefix a user types on the way (searc
 type: the last word as a prefix); on alwaysdata (231 articles) and the generated corpus,
 queries made of title words (some without accents, some with a typo), and their prefixes.
 
-    python -m bench.speed                     # shipped, demarches, alwaysdata, generated 5,000
-    python -m bench.speed --corpus shipped --corpus alwaysdata
-    python -m bench.speed --generated 1000
+    python -m bench.speed [--corpus shipped|demarches|alwaysdata|generated ...]
+                          [--generated 5000] [--tree DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -41,9 +40,10 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import harness as h
 from bench.corpora import ALWAYSDATA_SRC, DEMARCHES_SRC, import_alwaysdata, import_demarches
 from bench.fts5 import Fts5Index
 from bench.relevance import DEMARCHES_QUERIES, SHIPPED_CONTENT, SHIPPED_QUERIES, load_queries
@@ -91,10 +91,10 @@ class PeakMemory(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak = 0.0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.02):
+        while not self._done.wait(0.02):
             pids = [os.getpid()]
             for task in Path("/proc/self/task").iterdir():
                 pids += map(int, (task / "children").read_text().split())
@@ -108,7 +108,7 @@ class PeakMemory(threading.Thread):
             self.peak = max(self.peak, total / 1024)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak
 
@@ -325,20 +325,19 @@ def corpus(name: str, work: Path, generated: int) -> tuple[Path, list[Query]]:
     return content, as_typed(title_queries(content, 300))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m bench.speed",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "python -m bench.speed", description=__doc__, formatter_class=raw
     )
-    parser.add_argument(
-        "--corpus", action="append", choices=list(TARGETS), help="repeat; default: all four"
-    )
+    parser.add_argument("--corpus", action="append", choices=list(TARGETS), help="repeat (all)")
     parser.add_argument("--generated", type=int, default=5000, help="articles to generate")
-    args = parser.parse_args(argv)
-    chosen = args.corpus or list(TARGETS)
+    h.arguments(parser)
+    args = parser.parse_args()
+    h.in_tree(args, "bench.speed")
+    figures, summary = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for n, name in enumerate(chosen):
+        for name in args.corpus or list(TARGETS):
             work = Path(tmp) / name
             work.mkdir()
             content, queries = corpus(name, work, args.generated)
@@ -347,10 +346,30 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(content, work / "fts-content")
             kb = measure_kb(content, work / "kb-index", queries)
             fts = measure_fts5(work / "fts-content", work / "fts5.sqlite3", queries)
-            if n:
-                print()
-            print(format_table(name, articles, queries, kb, fts), flush=True)
+            print(format_table(name, articles, queries, kb, fts) + "\n", flush=True)
+            figures[name] = {"articles": articles, "searches": len(queries),
+                             "kb": asdict(kb), "fts5": asdict(fts)}  # fmt: skip
+            summary += summary_rows(f"{name} ({articles} art.)", kb, fts, TARGETS[name])
+    h.write_result("speed", args, figures, summary)
     return 0
+
+
+def summary_rows(name: str, kb: Measures, fts: Measures, targets: tuple) -> list[dict[str, str]]:
+    p50, p99, incremental = targets
+    k, f = kb.latency, fts.latency
+    ms = "{:.2f} ms / {:.2f} ms".format
+    return [
+        h.row(f"{name}: full build, CPU, peak PSS",
+              f"{_seconds(kb.full_build)}, {_seconds(kb.build_cpu)}, {kb.build_mb:.0f} MB",
+              f"FTS5 {_seconds(fts.full_build)}"),
+        h.row(f"{name}: incremental build (1 edit)", _seconds(kb.incremental),
+              f"FTS5 {_seconds(fts.incremental)}", _target(kb.incremental, incremental, "s"),
+              None if incremental is None else kb.incremental < incremental),
+        h.row(f"{name}: search p50 / p99, first time", ms(*k.first), "FTS5 " + ms(*f.first),
+              " ; ".join(f"< {t:g} ms" for t in (p50, p99) if t),
+              (p50 is None or k.first[0] < p50) and (p99 is None or k.first[1] < p99)),
+        h.row(f"{name}: search p50 / p99, again", ms(*k.again), "FTS5 " + ms(*f.again)),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
