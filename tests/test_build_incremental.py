@@ -74,7 +74,7 @@ def test_a_renamed_file_is_followed_by_the_links_to_it(site: Site, tmp_path: Pat
     (site.content / "abonnement/b.md").rename(site.content / "abonnement/bee.md")
     with pytest.raises(ContentErrors) as raised:
         site.build()  # a.md did not change, but its link now leads nowhere
-    assert [str(p) for p in raised.value.problems][0].endswith(
+    assert str(raised.value.problems[0]).endswith(
         "a.md:4: lien vers un article introuvable « b.md#tarifs » : vouliez-vous dire « bee.md » ?"
     )
     site.write({"abonnement/a.md": article("Payer une facture", "Voir [Tarifs](bee.md#tarifs).")})
