@@ -238,28 +238,30 @@ def check_tickets(
     settings: Any, data: Path, sent: list[dict[str, Any]], failed: list[str]
 ) -> tuple[list[Check], dict[str, Any]]:
     """The database against what the server answered: every ticket, attachment and file."""
-    from kb import db
+    from kb import db, tables
 
     engine = db.make_engine(settings)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
                 sa.select(
-                    db.tickets.c.id,
-                    db.tickets.c.reference,
-                    db.tickets.c.creation_token,
-                    sa.func.count(sa.distinct(db.messages.c.id)).label("messages"),
+                    tables.tickets.c.id,
+                    tables.tickets.c.reference,
+                    tables.tickets.c.creation_token,
+                    sa.func.count(sa.distinct(tables.messages.c.id)).label("messages"),
                 )
-                .select_from(db.tickets.outerjoin(db.messages))
-                .group_by(db.tickets.c.id, db.tickets.c.reference, db.tickets.c.creation_token)
+                .select_from(tables.tickets.outerjoin(tables.messages))
+                .group_by(
+                    tables.tickets.c.id, tables.tickets.c.reference, tables.tickets.c.creation_token
+                )
             ).all()
             files = connection.execute(
                 sa.select(
-                    db.tickets.c.creation_token,
-                    db.attachments.c.stored_as,
-                    db.attachments.c.size,
-                    db.attachments.c.sha256,
-                ).select_from(db.tickets.join(db.messages).join(db.attachments))
+                    tables.tickets.c.creation_token,
+                    tables.attachments.c.stored_as,
+                    tables.attachments.c.size,
+                    tables.attachments.c.sha256,
+                ).select_from(tables.tickets.join(tables.messages).join(tables.attachments))
             ).all()
     finally:
         engine.dispose()

@@ -84,7 +84,7 @@ def engine_reset(engine: object) -> None:
     """Forget the throttles' counts between tries: what is timed is the refusal itself."""
     import sqlalchemy as sa
 
-    from kb.db import throttles
+    from kb.tables import throttles
 
     with engine.begin() as connection:  # type: ignore[attr-defined]
         connection.execute(sa.delete(throttles))

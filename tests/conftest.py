@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from kb import db
+from kb import tables
 from kb.cli import main
 from kb.config import Settings
 from kb.helpdesk import accounts
@@ -411,7 +411,7 @@ class Refusals:
 
 def attachment_ids(web: Web) -> dict[str, int]:
     with web.services.engine.connect() as connection:
-        rows = connection.execute(sa.select(db.attachments.c.filename, db.attachments.c.id))
+        rows = connection.execute(sa.select(tables.attachments.c.filename, tables.attachments.c.id))
         return {name: int(id_) for name, id_ in rows}
 
 
@@ -419,11 +419,13 @@ def state_of(web: Web) -> tuple[object, ...]:
     """Everything another establishment must not be able to change."""
     with web.services.engine.connect() as connection:
         tickets = connection.execute(
-            sa.select(db.tickets.c.reference, db.tickets.c.status).order_by(db.tickets.c.id)
+            sa.select(tables.tickets.c.reference, tables.tickets.c.status).order_by(
+                tables.tickets.c.id
+            )
         ).all()
         counts = [
             connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
-            for table in (db.messages, db.attachments, db.uploads)
+            for table in (tables.messages, tables.attachments, tables.uploads)
         ]
     files = sorted(str(p) for p in web.settings.data_dir.rglob("*") if p.is_file())
     return tuple(tickets), tuple(counts), tuple(f for f in files if "/outbox/" not in f)

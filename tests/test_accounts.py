@@ -19,7 +19,7 @@ from conftest import (
     outbox,
 )
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts, auth, notifications
 
 
@@ -62,7 +62,7 @@ def test_login_page_checks_the_uai_before_any_password(web: Web) -> None:
     assert "sa lettre de contrôle ne correspond pas" in response.text
     assert 'value="0750654A"' in response.text  # what was typed is kept
     with web.services.engine.connect() as connection:
-        events = connection.execute(sa.select(db.audit.c.event)).scalars().all()
+        events = connection.execute(sa.select(tables.audit.c.event)).scalars().all()
     assert "login_failure" not in events
 
 
@@ -109,7 +109,7 @@ def test_expired_link_is_refused(web: Web) -> None:
     with web.services.engine.begin() as connection:
         raw = accounts.issue_link(connection, account, "activation", hours=1)
         connection.execute(
-            sa.update(db.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
+            sa.update(tables.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
         )
     response = web.client.get(f"/activation/{raw}")
     assert response.status_code == 410
@@ -294,17 +294,19 @@ def test_throttling_grows_after_five_failures_and_never_locks_out_for_good(web: 
     # Time passes: the wait ends three seconds sooner.
     with engine.begin() as connection:
         for key, until in connection.execute(
-            sa.select(db.throttles.c.key, db.throttles.c.blocked_until)
+            sa.select(tables.throttles.c.key, tables.throttles.c.blocked_until)
         ).all():
             if until is not None:
                 connection.execute(
-                    sa.update(db.throttles).where(db.throttles.c.key == key)
+                    sa.update(tables.throttles).where(tables.throttles.c.key == key)
                     .values(blocked_until=until - dt.timedelta(seconds=3))
                 )  # fmt: skip
     assert log_in(web, password=PASSWORD).status_code == 303
     with engine.connect() as connection:
         events = (
-            connection.execute(sa.select(db.audit.c.event).order_by(db.audit.c.id)).scalars().all()
+            connection.execute(sa.select(tables.audit.c.event).order_by(tables.audit.c.id))
+            .scalars()
+            .all()
         )
     assert events.count("login_failure") == 5
     assert "login_throttled" in events and events[-1] == "login_success"

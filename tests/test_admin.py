@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD, Web, activated_account, log_in, outbox
 from test_support import FILES, agent
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 
@@ -35,9 +35,9 @@ def as_admin(web: Web) -> str:
 def audited(web: Web) -> list[tuple[str, str]]:
     with web.services.engine.connect() as connection:
         rows = connection.execute(
-            sa.select(db.audit.c.event, db.audit.c.detail)
-            .where(db.audit.c.event.like("admin_%"), db.audit.c.login == "ada@cpro.fr")
-            .order_by(db.audit.c.id)
+            sa.select(tables.audit.c.event, tables.audit.c.detail)
+            .where(tables.audit.c.event.like("admin_%"), tables.audit.c.login == "ada@cpro.fr")
+            .order_by(tables.audit.c.id)
         ).all()
     return [(r.event, r.detail) for r in rows]
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from conftest import Web, activated_account, log_in
 from test_support import FILES, agent, as_agent, new_ticket
 
-from kb import db
+from kb import tables
 from kb.helpdesk import inbound
 from kb.helpdesk.lmtp import Receiver
 
@@ -69,13 +69,13 @@ def deliver(server: tuple[str, int], message: EmailMessage, sender: str = "marie
 def thread_of(web: Web, reference: str) -> list[str]:
     with web.services.engine.connect() as connection:
         ticket_id = connection.execute(
-            sa.select(db.tickets.c.id).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.id).where(tables.tickets.c.reference == reference)
         ).scalar()
         return list(
             connection.execute(
-                sa.select(db.messages.c.body)
-                .where(db.messages.c.ticket_id == ticket_id)
-                .order_by(db.messages.c.id)
+                sa.select(tables.messages.c.body)
+                .where(tables.messages.c.ticket_id == ticket_id)
+                .order_by(tables.messages.c.id)
             ).scalars()
         )
 
@@ -154,7 +154,9 @@ def test_an_agent_may_answer_by_mail_and_a_closed_ticket_refuses(
     assert "Essayez avec Firefox." in page and "status--en_attente" in page
     with web.services.engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == reference).values(status="ferme")
+            sa.update(tables.tickets)
+            .where(tables.tickets.c.reference == reference)
+            .values(status="ferme")
         )
     code, text = deliver(lmtp, mail(web, reference, "Encore une question"))
     assert code == 550 and "Ce ticket est ferme" in text

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import Web, activated_account, log_in
 from test_support import FILES, agent, as_agent, new_ticket
 
-from kb import db
+from kb import tables
 from kb.config import Settings, SettingsError
 from kb.helpdesk import accounts, satisfaction
 
@@ -103,7 +103,7 @@ def test_resolved_tickets_close_after_the_business_days_with_a_notice(web: Web) 
     engine = web.services.engine
     with engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == reference)
+            sa.update(tables.tickets).where(tables.tickets.c.reference == reference)
             .values(resolved_at=accounts.now() - dt.timedelta(days=14))
         )  # fmt: skip
     closed = satisfaction.close_resolved(engine, 5, "FR")

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, Web, activated_account, article, log_in, outbox
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 FILES = {
@@ -84,7 +84,7 @@ def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None
     second = new_ticket(web, "Renouvellement", "abonnement")
     with web.services.engine.begin() as connection:  # the second one is late
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == second)
+            sa.update(tables.tickets).where(tables.tickets.c.reference == second)
             .values(due_at=accounts.now() - dt.timedelta(hours=1))
         )  # fmt: skip
     as_agent(web)
@@ -114,7 +114,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
                            files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
     with web.services.engine.connect() as connection:
-        linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
+        linked = connection.execute(sa.select(tables.article_links.c.slug)).scalars().all()
     assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"

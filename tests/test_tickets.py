@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import Web, activated_account, log_in, outbox
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts, replies, tickets
 from kb.helpdesk.attachments import ReceivedForm, Store, safe_filename
 from kb.helpdesk.business_hours import PARIS, add_business_hours, in_words
@@ -90,11 +90,11 @@ def test_create_a_ticket_with_attachments(web: Web) -> None:
     assert "Votre demande est enregistrée." in page
     assert f"<dd>{reference}</dd>" in page and "<dd>Abonnement</dd>" in page
     assert '<span class="status status--nouveau">Nouveau</span>' in page
-    [ticket] = rows(web, db.tickets)
+    [ticket] = rows(web, tables.tickets)
     due = in_words(ticket.due_at if ticket.due_at.tzinfo else ticket.due_at.replace(tzinfo=dt.UTC))
     assert "Réponse prévue au plus tard le <time" in page and due in page
     assert "Le bouton ne répond pas." in page
-    [pdf, passwd] = rows(web, db.attachments)
+    [pdf, passwd] = rows(web, tables.attachments)
     assert (pdf.filename, pdf.size, pdf.sha256) == (
         "facture.pdf",
         len(content),
@@ -137,14 +137,14 @@ def test_category_is_required_and_nothing_typed_is_lost(web: Web) -> None:
     assert "Merci de bien renseigner la catégorie de la demande" in html
     assert 'value="Mon sujet"' in html and "Mon long message</textarea>" in html
     assert "Sélectionnez à nouveau vos pièces jointes" in html
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
 
 
 def test_a_double_submission_creates_one_ticket(web: Web) -> None:
     first = create(web, jeton="meme-jeton", files=[("fichiers", ("a.txt", b"x", "text/plain"))])
     second = create(web, jeton="meme-jeton", files=[("fichiers", ("a.txt", b"x", "text/plain"))])
     assert first.headers["location"].split("?")[0] == second.headers["location"]
-    assert len(rows(web, db.tickets)) == 1 and len(rows(web, db.attachments)) == 1
+    assert len(rows(web, tables.tickets)) == 1 and len(rows(web, tables.attachments)) == 1
     assert len(stored_files(web)) == 1
 
 
@@ -158,7 +158,7 @@ def test_upload_over_the_limit_leaves_no_row_and_no_file(make_web: Callable[...,
     assert response.status_code == 413
     assert "Les pièces jointes dépassent la taille autorisée (9,8 Ko en tout)" in response.text
     assert 'value="Renouvellement bloqué"' in response.text  # typed before the file: kept
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
     as_json = web.client.post(
         "/tickets",
         data={
@@ -191,7 +191,7 @@ def test_announced_size_over_the_limit_is_refused_before_reading(
 def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., Web]) -> None:
     response = create(web, files=[("fichiers", ("secret.txt", b"secret", "text/plain"))])
     reference = response.headers["location"].split("?")[0].rsplit("/", 1)[1]
-    [attachment] = rows(web, db.attachments)
+    [attachment] = rows(web, tables.attachments)
     activated_account(web, "0750655E", email="jean@example.fr")
     other = type(web.client)(web.app, follow_redirects=False)
     other.get("/")
@@ -222,7 +222,7 @@ def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., We
         ).status_code
         == 404
     )
-    assert rows(web, db.tickets)[0].status == "nouveau"
+    assert rows(web, tables.tickets)[0].status == "nouveau"
 
 
 def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
@@ -291,7 +291,7 @@ def test_forms_need_their_csrf_token(web: Web) -> None:
     response = web.client.post("/tickets", data={"categorie": "abonnement", "sujet": "s", "message": "m"},
                                files=[("fichiers", ("a.txt", b"x", "text/plain"))])  # fmt: skip
     assert response.status_code == 403
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
 
 
 def test_leftovers_go_only_when_their_owner_holds_no_lease_and_they_are_quiet(
@@ -340,14 +340,14 @@ def test_dropped_connection_mid_upload_leaves_nothing(web: Web) -> None:
                     (b"cookie", cookie.encode())],
     }  # fmt: skip
     anyio.run(app, scope, receive, send)
-    assert rows(web, db.tickets) == []
+    assert rows(web, tables.tickets) == []
     assert stored_files(web) == []
     assert web.services.store.temp_dir.exists()
 
 
 def test_french_file_names_are_kept(web: Web) -> None:
     create(web, files=[("fichiers", ("capture-écran n°2.png", b"\x89PNG", "image/png"))])
-    [attachment] = rows(web, db.attachments)
+    [attachment] = rows(web, tables.attachments)
     assert attachment.filename == "capture-écran n°2.png"
 
 

@@ -14,7 +14,7 @@ from conftest import PASSWORD, Web, activated_account, log_in, outbox
 from starlette.testclient import TestClient
 from test_support import FILES, agent, new_ticket
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts, replies, tickets
 from kb.helpdesk.attachments import ReceivedForm
 
@@ -27,7 +27,7 @@ def web(make_web: Callable[..., Web], database_url: str) -> Web:
     agent(web, email="alex@cpro.fr")
     with web.services.engine.begin() as connection:  # two agents, two names
         connection.execute(
-            sa.update(db.accounts).where(db.accounts.c.login == "alex@cpro.fr")
+            sa.update(tables.accounts).where(tables.accounts.c.login == "alex@cpro.fr")
             .values(first_name="Alex", last_name="Agent")
         )  # fmt: skip
     return web
@@ -264,11 +264,13 @@ def test_the_context_beside_the_thread(web: Web) -> None:
     still_open = new_ticket(web, "Facture", "abonnement")
     with web.services.engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == resolved).values(status="resolu")
+            sa.update(tables.tickets)
+            .where(tables.tickets.c.reference == resolved)
+            .values(status="resolu")
         )
         long_ago = accounts.now() - dt.timedelta(hours=3)  # not "in the hour before"
         connection.execute(
-            sa.insert(db.article_reads).values(account_id=ids(web)["0750654D"], slug="renouveler",
+            sa.insert(tables.article_reads).values(account_id=ids(web)["0750654D"], slug="renouveler",
                                                at=long_ago)
         )  # fmt: skip
     assert web.client.get("/articles/mdp-perdu", follow_redirects=True).status_code == 200
@@ -287,5 +289,5 @@ def test_the_context_beside_the_thread(web: Web) -> None:
     sam.get("/articles/renouveler")
     web.services.usage.flush()
     with web.services.engine.connect() as connection:
-        readers = connection.execute(sa.select(db.article_reads.c.account_id)).scalars().all()
+        readers = connection.execute(sa.select(tables.article_reads.c.account_id)).scalars().all()
     assert set(readers) == {ids(web)["0750654D"]}

@@ -12,11 +12,11 @@ from email.utils import parseaddr
 import sqlalchemy as sa
 
 from kb.config import Settings
-from kb.db import attachments, messages
 from kb.helpdesk import accounts, outbox
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.business_hours import in_words
 from kb.helpdesk.mail import Mail, address
+from kb.tables import attachments, messages
 
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
 

@@ -18,11 +18,12 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import lock_account, uploads
+from kb.db import lock_account
 from kb.errors import BadRequest, KbError, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.attachments import human_size, safe_filename, too_large
 from kb.helpdesk.file_writer import FileWriter
+from kb.tables import uploads
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 

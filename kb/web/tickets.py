@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import db
+from kb import tables
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
@@ -86,7 +86,7 @@ def acknowledge(
 
     def queue(connection: Any, reference: str) -> None:
         due_at = connection.execute(
-            sa.select(db.tickets.c.due_at).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.due_at).where(tables.tickets.c.reference == reference)
         ).scalar_one()  # the ticket's own due date, as its page shows it
         notifications.queue_acknowledgment(
             connection, services.settings, services.secret_key, owner, reference, subject,
