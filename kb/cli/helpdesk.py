@@ -12,6 +12,7 @@ import sys
 from sqlalchemy.engine import Engine
 
 from kb.cli.operations import database
+from kb.clock import short
 from kb.config import Settings
 
 
@@ -115,12 +116,12 @@ def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
     for q in queued:
         when = q.abandoned_at or q.next_attempt_at
         print(
-            f"#{q.id:<6} {q.state:<19} {_when(q.created_at)}  "
+            f"#{q.id:<6} {q.state:<19} {short(q.created_at)}  "
             f"{q.attempts} essai(s)  {q.recipient} — {q.subject}"
         )
         if q.last_error:
             label = "abandonné le" if q.abandoned_at else "prochain essai"
-            print(f"        {q.last_error} ({label} {_when(when) if when else '-'})")
+            print(f"        {q.last_error} ({label} {short(when) if when else '-'})")
     waiting = sum(1 for q in queued if not q.abandoned_at)
     abandoned = len(queued) - waiting
     print(
@@ -128,13 +129,6 @@ def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
         f"{outbox.SHOWN_DAYS} derniers jours."
     )
     return 0
-
-
-def _when(moment: dt.datetime) -> str:
-    """'03/12/2026 14:05', Paris time, as support reads it."""
-    from kb.clock import PARIS
-
-    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
 def _mail_json(q: object) -> dict[str, object]:

@@ -11,10 +11,10 @@ from email.utils import parseaddr
 
 import sqlalchemy as sa
 
+from kb.clock import in_words
 from kb.config import Settings
 from kb.helpdesk import accounts, outbox
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.business_hours import in_words
 from kb.helpdesk.mail import Mail, address
 from kb.tables import attachments, messages
 

@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from kb.clock import short
 from kb.helpdesk import accounts, administration
 from kb.helpdesk.accounts import Account, AccountError
-from kb.helpdesk.business_hours import short
 from kb.web.auth import login_required
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import clock
+from kb.clock import short
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import (
     assignment,
@@ -27,12 +28,12 @@ from kb.helpdesk import (
 )
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import short
 from kb.helpdesk.context import context_of
 from kb.insights import canned_uses, report
 from kb.web import canned, forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
+from kb.web.formatting import error_text
 from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
@@ -220,7 +221,7 @@ async def reply(services: Services, request: Request) -> Response:
         if wants_json(request):
             return await forms.form_error(request, exc, forms.field_errors(exc), lambda: Response())
         typed = getattr(exc, "fields", None) or (form.fields if form else {})
-        return await _page(services, request, exc.status, exc.message, typed.get("message", ""))
+        return await _page(services, request, exc.status, error_text(exc), typed.get("message", ""))
     next_status = form.fields.get("statut_apres", "")
     used = canned.used(services, form.lists.get(canned.FIELD, []))
     if sent.held:

@@ -14,16 +14,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import tables
+from kb.clock import in_words, short
 from kb.errors import BadRequest, NotFound
-from kb.helpdesk import attachments, notifications, replies, satisfaction, tickets
+from kb.helpdesk import notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
 from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
+from kb.web.formatting import error_text, human_size
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
@@ -73,8 +74,8 @@ def ticket_context(services: Services) -> dict[str, Any]:
         # Still read by the support workspace's templates, not yet on filters and macros.
         "in_words": in_words,
         "short": short,
-        "human_size": attachments.human_size,
-        "max_upload_words": attachments.human_size(settings.max_upload_bytes),
+        "human_size": human_size,
+        "max_upload_words": human_size(settings.max_upload_bytes),
     }
 
 
@@ -135,7 +136,7 @@ async def create(services: Services, request: Request) -> Response:
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
         fields: dict[str, str] = getattr(exc, "fields", {})
-        errors, status = {"fichiers": exc.message}, exc.status
+        errors, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request, exc, errors, lambda: _form_page(services, request, status, fields, errors)
         )
@@ -169,7 +170,7 @@ async def create(services: Services, request: Request) -> Response:
         )
     except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
         form.discard()
-        too_large, status = {"fichiers": exc.message}, exc.status
+        too_large, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request,
             exc,
