@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
+from conftest import Web, activated_account, log_in, page
 from test_support import FILES, agent, as_agent, new_ticket
 
 from kb import tables
@@ -93,12 +93,10 @@ def test_an_answer_by_mail_joins_the_thread_without_history_or_signature(
                            filename="capture écran.pdf")  # fmt: skip
     assert deliver(lmtp, message) == (250, "")
     assert thread_of(web, reference)[-1] == "Merci, cela fonctionne à nouveau.\nBonne journée"
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "capture écran.pdf" in page and "status--en_cours" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert thread.link("capture écran.pdf") and thread.terms["Statut"] == "En cours de traitement"
     as_agent(web)
-    assert (
-        "Merci, cela fonctionne à nouveau." in web.client.get(f"/support/tickets/{reference}").text
-    )
+    assert "Merci, cela fonctionne à nouveau." in page(web, f"/support/tickets/{reference}").text
 
 
 def test_mail_that_cannot_be_placed_is_refused_with_its_reason(
@@ -150,8 +148,9 @@ def test_an_agent_may_answer_by_mail_and_a_closed_ticket_refuses(
     reference = new_ticket(web)
     answer = mail(web, reference, "Essayez avec Firefox.", sender="sam@cpro.fr")
     assert deliver(lmtp, answer, sender="sam@cpro.fr") == (250, "")
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "Essayez avec Firefox." in page and "status--en_attente" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert "Essayez avec Firefox." in thread.text
+    assert thread.terms["Statut"] == "En attente de votre réponse"
     with web.services.engine.begin() as connection:
         connection.execute(
             sa.update(tables.tickets)

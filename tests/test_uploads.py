@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, ROOT, Web, activated_account
+from conftest import PASSWORD, ROOT, Page, Web, activated_account
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
@@ -186,7 +186,8 @@ def test_an_unfinished_or_foreign_upload_cannot_be_attached(served: tuple[Web, s
         }
         refused = http.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
         assert (
-            refused.status_code == 400 and "n&#39;est pas encore entièrement envoyé" in refused.text
+            refused.status_code == 400
+            and "n'est pas encore entièrement envoyé" in Page(refused).text
         )
     with session(base, "0750655E") as other:
         data = {
@@ -198,7 +199,7 @@ def test_an_unfinished_or_foreign_upload_cannot_be_attached(served: tuple[Web, s
             "televersement": upload_id,
         }
         stolen = other.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
-        assert stolen.status_code == 400 and "n&#39;est plus disponible" in stolen.text
+        assert stolen.status_code == 400 and "n'est plus disponible" in Page(stolen).text
         for method in ("HEAD", "PATCH", "DELETE"):
             response = other.request(
                 method,
