@@ -106,3 +106,54 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     journal = html.unescape(web.client.get("/admin").text)
     assert "Dernières actions des administrateurs" in journal and "Import CSV" in journal
     assert web.client.post("/admin/comptes", data={"csrf": "x", "role": "agent"}).status_code == 403
+
+
+def admin_page(web: Web, url: str, **post: object) -> Page:
+    return Page(web.client.post(url, headers={"accept-encoding": "identity"}, **post))  # type: ignore[arg-type]
+
+
+def invalid_fields(page: Page) -> dict[str, str]:
+    """Each field marked invalid, and the id of the message that describes it."""
+    return {
+        f["id"]: f["aria-describedby"].split()[0]
+        for tag in ("input", "select")
+        for f in page.having(tag, aria_invalid="true")
+    }
+
+
+def test_the_account_form_says_every_problem_at_its_field(web: Web) -> None:
+    token = as_admin(web)
+    empty = admin_page(web, "/admin/comptes", data={"csrf": token, "role": "etablissement"})
+    assert empty.status == 400 and empty.template == "admin.html"
+    assert set(empty.context["errors"]) == {"c-uai", "c-etab", "c-prenom", "c-nom", "c-email"}
+    assert invalid_fields(empty) == {f: f"{f}-erreur" for f in empty.context["errors"]}
+    assert "Le compte n'est pas encore enregistré" in empty.text
+    for message in empty.context["errors"].values():
+        assert f"Erreur : {message}" in empty.text
+    # An agent needs no UAI nor establishment; a wrong address is said as such.
+    agent_form = {"csrf": token, "role": "agent", "prenom": "Léa", "nom": "", "email": "lea@"}
+    wrong = admin_page(web, "/admin/comptes", data=agent_form)
+    assert wrong.context["errors"] == {
+        "c-nom": "Le nom du contact est obligatoire.",
+        "c-email": "« lea@ » n'est pas une adresse e-mail valide.",
+    }
+    assert wrong.having("input", id="c-prenom")[0]["value"] == "Léa"  # kept
+    assert accounts.by_login(web.services.engine, "lea@") is None
+
+
+def test_a_refused_import_is_said_at_the_file_field(web: Web) -> None:
+    token = as_admin(web)
+    missing = admin_page(web, "/admin/import", data={"csrf": token},
+                         files={"fichier": ("", b"", "text/csv")})  # fmt: skip
+    assert missing.status == 400
+    assert missing.context["import_errors"] == {
+        "i-fichier": "Choisissez le fichier CSV des établissements à importer."
+    }
+    assert invalid_fields(missing) == {"i-fichier": "i-fichier-erreur"}
+    bad = admin_page(web, "/admin/import", data={"csrf": token},
+                     files={"fichier": ("photo.csv", b"\x89PNG\r\n", "text/csv")})  # fmt: skip
+    assert bad.status == 400
+    assert bad.context["import_errors"]["i-fichier"].startswith("1 ligne du fichier « photo.csv »")
+    (field,) = bad.having("input", id="i-fichier")
+    assert field["aria-describedby"].split() == ["i-fichier-erreur", "i-fichier-detail"]
+    assert "photo.csv:1:" in bad.text  # the report's lines, under the field

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import SHIPPED_CONTENT, Run, Site, Web, activated_account, article, log_in
+from conftest import page as get_page
 from test_support import agent, as_agent, new_ticket
 
 from kb.knowledge import canned, content
@@ -108,8 +109,13 @@ def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> Non
     accents = web.client.get(f"/support/tickets/{reference}?reponse_type=ECRAN").text
     assert offered(accents) == ["Demander une capture d'écran"]
     assert offered(web.client.get(f"/support/tickets/{reference}?reponse_type=echeance").text) == []
-    none = web.client.get(f"/support/tickets/{reference}?reponse_type=zzz").text
-    assert "Aucune réponse type ne contient « zzz »." in none
+    none = get_page(web, f"/support/tickets/{reference}", reponse_type="zzz")
+    refused = "Aucune réponse type ne contient « zzz » : essayez un autre mot."
+    assert none.context["search_errors"] == {"reponse-type": refused}
+    assert f"Erreur : {refused}" in none.text  # said at the field, which is marked invalid
+    (field,) = none.having("input", id="reponse-type")
+    assert field["aria-invalid"] == "true"
+    assert field["aria-describedby"].split() == ["reponse-type-erreur", "reponse-type-aide"]
 
     # Without JavaScript: the link fills the message and says which canned reply it is.
     chosen = web.client.get(f"/support/tickets/{reference}?modele=capture").text

@@ -34,7 +34,7 @@ def lmtp(web: Web) -> Iterator[tuple[str, int]]:
         port = probe.getsockname()[1]
     services = web.services
     receiver = Receiver(services.settings, services.engine, services.store, services.secret_key,
-                        port=port)  # fmt: skip
+                        services.links, port=port)  # fmt: skip
     receiver.start()
     yield "127.0.0.1", port
     receiver.stop()

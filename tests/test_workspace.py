@@ -299,3 +299,42 @@ def test_the_context_beside_the_thread(web: Web) -> None:
     with web.services.engine.connect() as connection:
         readers = connection.execute(sa.select(tables.article_reads.c.account_id)).scalars().all()
     assert set(readers) == {ids(web)["0750654D"]}
+
+
+def test_refused_replies_say_so_at_their_field_and_keep_what_was_typed(web: Web) -> None:
+    log_in(web)
+    reference = new_ticket(web)
+    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    token = sam.cookies["kb_csrf"]
+    seen_by_sam = seen_on(read(sam, f"/support/tickets/{reference}"))
+    empty = Page(sam.post(f"/support/tickets/{reference}/reponses", data={
+        "csrf": token, "message": "  ", "interne": "oui", "statut_apres": "resolu",
+        "dernier_message": seen_by_sam}, files=[("fichiers", ("", b"", "x"))],
+        headers={"accept-encoding": "identity"}))  # fmt: skip
+    assert empty.status == 400 and empty.template == "support_ticket.html"
+    assert empty.context["errors"] == {"message": "Écrivez votre réponse ou joignez un fichier."}
+    (message,) = empty.having("textarea", id="message")
+    assert message["aria-invalid"] == "true" and message["aria-describedby"] == "message-erreur"
+    assert "Erreur : Écrivez votre réponse ou joignez un fichier." in empty.text
+    assert empty.having("input", id="interne")[0].get("checked") is not None  # as it was sent
+    assert empty.having("option", value="resolu")[0].get("selected") is not None
+
+    seen_by_alex = seen_on(read(alex, f"/support/tickets/{reference}"))
+    send(alex, reference, "Réinitialisez depuis la page de connexion.", seen_by_alex)
+    held_at = send(sam, reference, "Cliquez sur Mot de passe oublié.", seen_by_sam)
+    action = f"/support/tickets/{reference}/retenues/{read(sam, held_at).context['held'].reply.id}"
+    refused = Page(sam.post(action, data={
+        "csrf": token, "action": "envoyer", "message": "", "statut_apres": "resolu",
+        "vu": seen_by_sam, "dernier_message": seen_by_sam}, headers={"accept-encoding": "identity"}))  # fmt: skip
+    assert refused.status == 400
+    # The held reply's form again, beside the colleague's reply, its field marked.
+    assert refused.context["held_errors"] == {
+        "retenue-message": "Écrivez votre réponse ou joignez un fichier."
+    }
+    assert refused.context["errors"] == {}
+    assert "Un autre agent a répondu pendant que vous écriviez" in refused.text
+    assert "Réinitialisez depuis la page de connexion." in refused.text
+    (field,) = refused.having("textarea", id="retenue-message")
+    assert field["aria-invalid"] == "true"
+    assert field["aria-describedby"] == "retenue-message-erreur"
+    assert refused.having("input", name="statut_apres")[0]["value"] == "resolu"

@@ -108,6 +108,7 @@ def cmd_lmtp(args: argparse.Namespace, settings: Settings) -> int:
     from kb.helpdesk import auth as auth_domain
     from kb.helpdesk.attachments import Store
     from kb.helpdesk.lmtp import Receiver
+    from kb.web.app import create_app
 
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -116,8 +117,12 @@ def cmd_lmtp(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with database(settings) as engine:
         secret = auth_domain.secret_key(settings)
+        # The mails it queues link to the web's pages by route name: the app's routes, unserved.
+        app = create_app(settings, background=False)
+        links = app.state.services.links
+        app.state.services.engine.dispose()
         receiver = Receiver(
-            settings, engine, Store(settings.data_dir), secret, host=host, port=int(port)
+            settings, engine, Store(settings.data_dir), secret, links, host=host, port=int(port)
         )
         try:
             receiver.start()

@@ -100,6 +100,41 @@ def _record(engine: Engine, admin: Account, event: str, detail: str) -> None:
         )
 
 
+def problems(
+    *, role: str, login: str, establishment: str, first_name: str, last_name: str, email: str
+) -> dict[str, str]:
+    """Everything `save` would refuse in these values, all at once, by argument name."""
+    found: dict[str, str] = {}
+    if role not in accounts.ROLES:
+        found["role"] = "Choisissez un rôle dans la liste."
+    if role == "etablissement":
+        if not login.strip():
+            found["login"] = f"Indiquez le code UAI de l'établissement. {accounts.UAI_HELP}"
+        elif "@" in login:
+            found["login"] = "Un établissement se connecte avec son code UAI, pas une adresse."
+        else:
+            try:
+                accounts.normalize_uai(login)
+            except AccountError as exc:
+                found["login"] = exc.message
+        if not establishment.strip():
+            found["establishment"] = "Le nom de l'établissement est obligatoire."
+    for key, value, label in (
+        ("first_name", first_name, "prénom"),
+        ("last_name", last_name, "nom"),
+    ):
+        if not value.strip():
+            found[key] = f"Le {label} du contact est obligatoire."
+    if not email.strip():
+        found["email"] = "Indiquez l'adresse e-mail du contact : l'invitation y est envoyée."
+    else:
+        try:
+            accounts.normalize_email(email)
+        except AccountError as exc:
+            found["email"] = exc.message
+    return found
+
+
 def save(
     engine: Engine, settings: Settings, admin: Account, *, role: str,
     login: str, establishment: str, first_name: str, last_name: str, email: str,

@@ -333,7 +333,11 @@ def _attach(
     )  # fmt: skip
 
 
-def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDelay) -> None:
+def set_status(
+    engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDelay,
+    notify: Callable[[sa.Connection], object] | None = None,
+) -> None:  # fmt: skip
+    """`notify(connection)` queues its mails in the same transaction."""
     if status not in STATUSES:
         raise BadRequest(f"Statut inconnu « {status} ».")
     at = now()
@@ -344,6 +348,8 @@ def set_status(engine: Engine, ticket: Ticket, status: str, *, delay: AnswerDela
         values.update(resolved_at=None, due_at=delay.due(at))
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).where(tickets.c.id == ticket.id).values(**values))
+        if notify:
+            notify(connection)
 
 
 def _ticket(row: Any) -> Ticket:

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from kb.clock import short
 from kb.helpdesk import accounts, administration
 from kb.helpdesk.accounts import Account, AccountError
 from kb.web.auth import login_required
@@ -25,6 +24,12 @@ from kb.web.services import Services, bind
 from kb.web.support import Forbidden
 
 CSV_MAX_BYTES = 5 * 1024 * 1024
+# The account form's fields by the name administration.save gives them: their ids on the page.
+ACCOUNT_FIELDS = {
+    "role": "c-role", "login": "c-uai", "establishment": "c-etab", "first_name": "c-prenom",
+    "last_name": "c-nom", "email": "c-email",
+}  # fmt: skip
+IMPORT_FIELD = "i-fichier"
 NOTICES = {
     "desactive": "Compte désactivé : ses sessions sont fermées.",
     "invite": "E-mail d'activation envoyé à nouveau.",
@@ -57,8 +62,11 @@ def admins_only(endpoint: Any) -> Any:
 async def _page(
     services: Services, request: Request, status: int = 200, *, error: str | None = None,
     notice: str | None = None, fields: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, import_errors: dict[str, str] | None = None,
     report: Any = None,
 ) -> Response:  # fmt: skip
+    """The page; `errors` and `import_errors` are the account form's and the import's, by
+    field id; `error` is about an action on a listed account."""
     params = request.query_params
     words, role = params.get("q", "")[:200], params.get("role", "")
     page = int_param(request, "page", default=1, low=1, high=10_000)
@@ -70,7 +78,8 @@ async def _page(
     return services.render(
         request, "admin.html", status=status, listing=listing, words=words, role=role,
         roles=accounts.ROLE_LABELS, actions=actions, error=error, notice=notice,
-        fields=fields or {}, report=report, short=short,
+        fields=fields or {}, errors=errors or {}, import_errors=import_errors or {},
+        report=report,
     )  # fmt: skip
 
 
@@ -86,6 +95,14 @@ async def save(services: Services, request: Request) -> Response:
     check_csrf(request, form.get(CSRF_FIELD))
     fields = {k: str(form.get(k, ""))[:254] for k in
               ("role", "uai", "etablissement", "prenom", "nom", "email")}  # fmt: skip
+    values = {
+        "role": fields["role"], "login": fields["uai"], "establishment": fields["etablissement"],
+        "first_name": fields["prenom"], "last_name": fields["nom"], "email": fields["email"],
+    }  # fmt: skip
+    wrong = administration.problems(**values)
+    if wrong:
+        errors = {ACCOUNT_FIELDS[k]: message for k, message in wrong.items()}
+        return await _page(services, request, 400, fields=fields, errors=errors)
     try:
         account, outcome = await anyio.to_thread.run_sync(
             lambda: administration.save(
@@ -94,8 +111,10 @@ async def save(services: Services, request: Request) -> Response:
                 first_name=fields["prenom"], last_name=fields["nom"], email=fields["email"],
             )
         )  # fmt: skip
-    except AccountError as exc:
-        return await _page(services, request, 400, error=exc.message, fields=fields)
+    except AccountError as exc:  # what only the database knows: tied to the login's field
+        errors = {ACCOUNT_FIELDS["login" if values["role"] == "etablissement" else "email"]:
+                  exc.message}  # fmt: skip
+        return await _page(services, request, 400, fields=fields, errors=errors)
     invited = " ; e-mail d'activation envoyé" if outcome == "créé" else ""
     return await _page(services, request, notice=f"Compte {account.login} {outcome}{invited}.")
 
@@ -131,17 +150,19 @@ async def invite(services: Services, request: Request) -> Response:
 @admins_only
 async def import_csv(services: Services, request: Request) -> Response:
     declared = request.headers.get("content-length", "")
+    too_large = {IMPORT_FIELD: "Le fichier dépasse 5 Mo : découpez-le en plusieurs fichiers."}
     if declared.isdigit() and int(declared) > CSV_MAX_BYTES + 64 * 1024:
-        return await _page(services, request, 413, error="Le fichier dépasse 5 Mo.")
+        return await _page(services, request, 413, import_errors=too_large)
     async with request.form(max_files=1, max_fields=10, max_part_size=CSV_MAX_BYTES) as form:
         check_csrf(request, form.get(CSRF_FIELD))
         upload = form.get("fichier")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            return await _page(services, request, 400, error="Choisissez un fichier CSV.")
+            missing = {IMPORT_FIELD: "Choisissez le fichier CSV des établissements à importer."}
+            return await _page(services, request, 400, import_errors=missing)
         name = os.path.basename(upload.filename)[:100]
         content = await upload.read(CSV_MAX_BYTES + 1)
     if len(content) > CSV_MAX_BYTES:
-        return await _page(services, request, 413, error="Le fichier dépasse 5 Mo.")
+        return await _page(services, request, 413, import_errors=too_large)
     services.settings.data_dir.mkdir(parents=True, exist_ok=True)
     handle, raw_path = tempfile.mkstemp(prefix="import-", suffix=".csv",
                                         dir=services.settings.data_dir)  # fmt: skip
@@ -155,4 +176,10 @@ async def import_csv(services: Services, request: Request) -> Response:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(raw_path)
-    return await _page(services, request, 200 if not report.problems else 400, report=report)
+    if not report.problems:
+        return await _page(services, request, report=report)
+    count = len(report.problems)
+    refused = {IMPORT_FIELD: f"{count} ligne{'s' if count > 1 else ''} du fichier « {name} » "
+               f"{'sont refusées' if count > 1 else 'est refusée'} : corrigez-les (détail "
+               "sous le champ) puis importez le fichier à nouveau."}  # fmt: skip
+    return await _page(services, request, 400, import_errors=refused, report=report)

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
 from kb import db, instances, tables
@@ -25,6 +25,7 @@ from kb.helpdesk import satisfaction
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
+from kb.helpdesk.notifications import Links
 from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights import accessibility
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
     mailer = Mailer(settings)
     preview_state = preview.Preview() if settings.live_reload else None
+    router = Router()  # the routes below, once built: mails name their pages by route
 
     def page_context(request: Request) -> dict[str, Any]:
         """What every page, error pages included, is rendered with."""
@@ -123,6 +125,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         canned=canned.Library(settings.content_dir),
         metrics=measured,
         page_context=page_context,
+        links=Links(settings, router.url_path_for),
         preview=preview_state,
     )
 
@@ -183,6 +186,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *health.routes(services),
         *metrics.routes(services),
     ]
+    router.routes.extend(routes)
     on_error = functools.partial(handle_error, services)
     # Bodies larger than a form go only where files go; tus checks each PATCH against the
     # length its upload announced, never above the per-message limit.

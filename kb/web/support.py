@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,6 @@ from kb.insights import canned_uses, report
 from kb.web import canned, forms
 from kb.web.auth import login_required
 from kb.web.errors import wants_json
-from kb.web.formatting import error_text
 from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
@@ -133,13 +133,42 @@ async def _support_ticket(services: Services, request: Request) -> tickets.Ticke
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class HeldView:
+    """A held reply as its form shows it: the reply and the colleagues' ones, what the agent
+    typed, and what the reply form had chosen (next status, canned replies used)."""
+
+    reply: tickets.Message
+    others: list[tickets.Message]
+    body: str
+    next_status: str
+    canned: list[str]
+    seen: int
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What a refused form had in it, given back with its errors by field id."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    internal: bool = False
+    next_status: str = ""
+    held_id: int | None = None  # the held reply whose form was refused
+    held_seen: int = 0
+    canned: list[str] = field(default_factory=list)
+
+
+def _number(raw: object) -> int | None:
+    text = str(raw or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
 async def _page(
-    services: Services,
-    request: Request,
-    status: int = 200,
-    error: str | None = None,
-    message: str = "",
+    services: Services, request: Request, status: int = 200, typed: Typed | None = None
 ) -> Response:
+    typed = typed or Typed()
+    message = typed.message
     found = await _support_ticket(services, request)
     engine, agent = services.engine, request.state.account
     snapshot = services.snapshot()
@@ -157,14 +186,22 @@ async def _page(
     team = await anyio.to_thread.run_sync(assignment.agents, engine)
     await anyio.to_thread.run_sync(presence.here, engine, found.id, agent)
     colleagues = await anyio.to_thread.run_sync(presence.colleagues, engine, found.id, agent)
+    params = request.query_params
     held = None
-    held_id = request.query_params.get("retenue", "")
-    seen_param = request.query_params.get("vu", "")
-    if held_id.isdigit() and len(held_id) < 10:
-        seen = int(seen_param) if seen_param.isdigit() and len(seen_param) < 10 else 0
-        held = await anyio.to_thread.run_sync(
-            replies.held_reply, engine, found, agent, int(held_id), seen
+    held_id = typed.held_id or _number(params.get("retenue"))
+    if held_id is not None:
+        seen = typed.held_seen if typed.held_id else _number(params.get("vu")) or 0
+        kept = await anyio.to_thread.run_sync(
+            replies.held_reply, engine, found, agent, held_id, seen
         )
+        if typed.held_id:  # its form refused: as the agent left it
+            body, after, used = typed.message, typed.next_status, typed.canned
+        else:
+            body, after = kept.reply.body, params.get("apres", "en_attente")
+            used = [slug for slug in params.get("modeles", "").split(",") if slug]
+        held = HeldView(kept.reply, kept.others, body, after, used, seen)
+        if typed.held_id:
+            message = ""
     query = request.query_params.get("article", "").strip()
     articles = []
     if query:
@@ -179,10 +216,19 @@ async def _page(
         "abandonne": "Votre réponse retenue est supprimée : elle n'a pas été envoyée.",
     }
     notice = next((t for k, t in notices.items() if k in request.query_params), None)
+    # A search for a canned reply that finds none is a refused search: said at the field.
+    search_errors = {}
+    if offered.query and not offered.items:
+        search_errors["reponse-type"] = (
+            f"Aucune réponse type ne contient « {offered.query} » : essayez un autre mot."
+        )
+    held_errors = typed.errors if typed.held_id else {}
+    errors = {} if typed.held_id else typed.errors
     return services.render(
         request, "support_ticket.html", status=status, ticket=found, context=context,
-        notice=notice, error=error, message=message, article_query=query, articles=articles,
-        base_url=str(request.base_url).rstrip("/"), overdue=support.is_overdue,
+        notice=notice, errors=errors, held_errors=held_errors, search_errors=search_errors,
+        message=message, internal=typed.internal, next_status=typed.next_status,
+        article_query=query, articles=articles, base_url=str(request.base_url).rstrip("/"),
         timeline=sorted([*found.messages, *events], key=lambda item: item.created_at),
         team=team, colleagues=colleagues, held=held, canned=offered, canned_field=canned.FIELD,
         rating=rating,
@@ -218,10 +264,15 @@ async def reply(services: Services, request: Request) -> Response:
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
-        if wants_json(request):
-            return await forms.form_error(request, exc, forms.field_errors(exc), lambda: Response())
-        typed = getattr(exc, "fields", None) or (form.fields if form else {})
-        return await _page(services, request, exc.status, error_text(exc), typed.get("message", ""))
+        fields = getattr(exc, "fields", None) or (form.fields if form else {})
+        typed = Typed(
+            forms.field_errors(exc), fields.get("message", ""), fields.get("interne") == "oui",
+            fields.get("statut_apres", ""),
+        )  # fmt: skip
+        status = exc.status
+        return await forms.form_error(
+            request, exc, typed.errors, lambda: _page(services, request, status, typed)
+        )
     next_status = form.fields.get("statut_apres", "")
     used = canned.used(services, form.lists.get(canned.FIELD, []))
     if sent.held:

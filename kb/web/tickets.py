@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import tables
-from kb.clock import in_words, short
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
@@ -24,7 +23,7 @@ from kb.web import forms
 from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
-from kb.web.formatting import error_text, human_size
+from kb.web.formatting import error_text
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
@@ -71,11 +70,6 @@ def ticket_context(services: Services) -> dict[str, Any]:
         "channels": tickets.CHANNELS,
         "category_titles": categories(services),
         "max_upload": settings.max_upload_bytes,
-        # Still read by the support workspace's templates, not yet on filters and macros.
-        "in_words": in_words,
-        "short": short,
-        "human_size": human_size,
-        "max_upload_words": human_size(settings.max_upload_bytes),
     }
 
 
@@ -95,6 +89,23 @@ def acknowledge(
         )  # fmt: skip
 
     return queue
+
+
+def tell_support(
+    services: Services, ticket: tickets.Ticket, author: Account
+) -> Callable[[Any, int | None], None] | None:
+    """Queues support's notice of what the establishment did (an answer, or None: resolved) in
+    that action's own transaction; nothing for what staff wrote."""
+    if author.is_staff:
+        return None
+
+    def notify(connection: Any, message_id: int | None) -> None:
+        notifications.queue_establishment_news(
+            connection, services.settings, services.links, services.secret_key, ticket.id,
+            author, message_id,
+        )  # fmt: skip
+
+    return notify
 
 
 @login_required
@@ -235,6 +246,7 @@ async def reply(services: Services, request: Request) -> Response:
                 services.engine, services.store, ticket, account, form,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
+                notify=tell_support(services, ticket, account),
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
@@ -266,9 +278,14 @@ async def status(services: Services, request: Request) -> Response:
         new_status, notice = "en_cours", "rouvert"
     else:
         raise BadRequest("Action inconnue sur ce ticket.")
+    told = tell_support(services, ticket, request.state.account)
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(services.engine, ticket, new_status, delay=services.answer_delay)
-    )
+        lambda: tickets.set_status(
+            services.engine, ticket, new_status, delay=services.answer_delay,
+            notify=(lambda connection: told(connection, None))
+            if told and notice == "resolu" and ticket.open else None,
+        )
+    )  # fmt: skip
     return RedirectResponse(f"/tickets/{ticket.reference}?{notice}=1", status_code=303)
 
 

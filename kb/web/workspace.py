@@ -17,7 +17,17 @@ from kb.helpdesk.tickets import TicketInvalid
 from kb.web import canned
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
-from kb.web.support import _owner, _page, _support_ticket, after_reply, held_url, reply_mail, roles
+from kb.web.support import (
+    Typed,
+    _number,
+    _owner,
+    _page,
+    _support_ticket,
+    after_reply,
+    held_url,
+    reply_mail,
+    roles,
+)
 
 STREAM_POLL_SECONDS = 2.0
 # An event stream ends after a while and the browser opens a new one (EventSource retries):
@@ -36,11 +46,6 @@ def routes(services: Services) -> list[Route]:
         Route(f"{base}/retenues/{{message:int}}", bind(services, held), methods=["POST"],
               name="support_held"),
     ]  # fmt: skip
-
-
-def _number(raw: object) -> int | None:
-    text = str(raw or "").strip()
-    return int(text) if text.isdigit() and len(text) < 10 else None
 
 
 @roles("agent")
@@ -147,7 +152,12 @@ async def held(services: Services, request: Request) -> Response:
             )
         )  # fmt: skip
     except TicketInvalid as exc:
-        return await _page(services, request, exc.status, exc.message, body)
+        typed = Typed(
+            {"retenue-message": exc.errors.get("message", exc.message)}, body,
+            next_status=next_status, held_id=message_id, held_seen=_number(form.get("vu")) or 0,
+            canned=[str(v) for v in form.getlist(canned.FIELD)],
+        )  # fmt: skip
+        return await _page(services, request, exc.status, typed)
     used = canned.used(services, [str(v) for v in form.getlist(canned.FIELD)])
     if sent.held:  # yet another reply meanwhile: compare again
         url = held_url(found.reference, message_id, seen, next_status, used)
