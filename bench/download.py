@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from bench import harness as h
-from bench.upload import arguments, cat, evict, measured, multipart, server, table
+from bench.upload import arguments, cat, evict, measured, multipart, report, server
 
 WAYS = {"browser (gzip, deflate, br)": ("gzip, deflate, br", False),
         "Accept-Encoding: identity": ("identity", False),
@@ -54,34 +54,22 @@ def main() -> int:
                 run.update({f"{name}: {k}": v for k, v in m.items()})
                 run[f"{name}: × cat"] = m["s"] / run["cat_s"]
             runs.append(run)
-    m = {k: h.median_spread([r[k] for r in runs]) for k in runs[0]}
-    gib = size / h.GIB
-    rows = [("cat FILE > /dev/null, s", m["cat_s"], ".2f")]
-    for name in WAYS:
-        rows += [(f"{name}, s", m[f"{name}: s"], ".2f"), ("  × cat", m[f"{name}: × cat"], ".2f"),
-                 ("  server CPU, s", m[f"{name}: cpu_s"], ".2f"),
-                 ("  server peak RSS above idle, MB", m[f"{name}: growth_mb"], ".1f")]  # fmt: skip
-    print(
-        table(f"download of a {gib:.3g} GiB attachment, cold each time, {args.runs} run(s)", rows)
-    )
-    for name, seen_ in seen.items():
-        print(f"  {name}: Content-Length {seen_['length']}, Content-Encoding {seen_['encoding']}")
-    browser = "browser (gzip, deflate, br)"
+    gib, browser = size / h.GIB, next(iter(WAYS))
+    labels = {"cat_s": "cat FILE > /dev/null, s"}
+    for way in WAYS:
+        labels |= {f"{way}: s": f"{way}, s", f"{way}: × cat": "  × cat",
+                   f"{way}: cpu_s": "  server CPU, s",
+                   f"{way}: growth_mb": "  server RSS +MB"}  # fmt: skip
+    m = report(f"download of a {gib:.3g} GiB attachment, cold each time, {args.runs} run(s)",
+               runs, labels)  # fmt: skip
+    for way, got in seen.items():
+        print(f"  {way}: Content-Length {got['length']}, Content-Encoding {got['encoding']}")
     ratio = m[f"{browser}: × cat"]["median"]
-    h.write_result(
-        "download",
-        args,
-        {"size_gib": gib, **m, "headers": seen},
-        [
-            h.row(
-                f"{gib:.3g} GiB download, browser: s (× cat)",
-                f"{h.cell(m[browser + ': s'])} (×{ratio:.2f})",
-                f"cat {h.cell(m['cat_s'])}",
-                "≤ 1.2, Content-Length",
-                ratio <= 1.2 and bool(seen[browser]["length"]),
-            ),
-        ],
-    )
+    h.write_result("download", args, {"size_gib": gib, **m, "headers": seen}, [h.row(
+        f"{gib:.3g} GiB download as a browser: s (× cat)", f"{h.cell(m[browser + ': s'])} "
+        f"(×{ratio:.2f})", f"cat {h.cell(m['cat_s'])}", "≤ 1.2, Content-Length",
+        ratio <= 1.2 and bool(seen[browser]["length"]),
+    )])  # fmt: skip
     return 0
 
 

@@ -121,15 +121,7 @@ class Fts5Index:
 
     def search(self, query: str, limit: int = 10) -> list[str]:
         """Slugs of the best matches for free text ``query``, best first."""
-        match = fts_query(query)
-        if not match or limit <= 0:
-            return []
-        rows = self.conn.execute(
-            "SELECT article.slug FROM fts JOIN article ON article.id = fts.rowid "
-            "WHERE fts MATCH ? ORDER BY bm25(fts, 10.0, 5.0, 1.0) LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [slug for (slug,) in rows]
+        return [slug for slug, _, _ in self.page(query, limit)]
 
     def page(self, query: str, limit: int = 10) -> list[tuple[str, str, str]]:
         """What a results page shows: (slug, highlighted title, snippet) of the best matches."""

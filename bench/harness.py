@@ -62,15 +62,9 @@ def kb_command(tree: Path | None, *args: str) -> list[str]:
 def kb_env(work: Path, content: Path = ROOT / "content", **extra: str) -> dict[str, str]:
     """The caller's environment without its KB_*: data and index in `work`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-    env.update(
-        KB_DATA_DIR=str(work / "data"),
-        KB_CONTENT_DIR=str(content),
-        KB_INDEX_DIR=str(work / "index"),
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=str(ROOT),
-        **extra,
-    )
-    return env
+    data, index = str(work / "data"), str(work / "index")
+    return {**env, "KB_DATA_DIR": data, "KB_CONTENT_DIR": str(content), "KB_INDEX_DIR": index,
+            "PYTHONUNBUFFERED": "1", **extra}  # fmt: skip
 
 
 def kb(tree: Path | None, env: dict[str, str], *args: str) -> str:
@@ -124,10 +118,9 @@ def kb_serve(tree: Path | None, env: dict[str, str], work: Path, workers: int = 
 
 
 def _read(path: str) -> bytes:
-    try:
+    with contextlib.suppress(OSError):
         return Path(path).read_bytes()
-    except OSError:
-        return b""
+    return b""
 
 
 def _session(session: int) -> list[tuple[int, int]]:
@@ -209,13 +202,7 @@ def cell(m: dict[str, Any], fmt: str = ".2f") -> str:
 def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | None = None):
     """A line of bench.all's summary."""
     verdict = "" if ok is None else ("met" if ok else "MISSED")
-    return {
-        "measure": measure,
-        "kb": kb,
-        "baseline": baseline,
-        "target": target,
-        "verdict": verdict,
-    }
+    return dict(measure=measure, kb=kb, baseline=baseline, target=target, verdict=verdict)
 
 
 def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> Path:
@@ -223,17 +210,10 @@ def write_result(name: str, args: argparse.Namespace, figures: Any, summary: lis
     tree = getattr(args, "tree", None)
     commit = subprocess.run(["git", "-C", str(tree or ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    result = {
-        "bench": name,
-        "argv": sys.argv[1:],
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "tree": str(tree or ROOT),
-        "commit": commit,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg()[0],
-        "figures": figures,
-        "summary": summary,
-    }
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result = {"bench": name, "argv": sys.argv[1:], "at": at, "tree": str(tree or ROOT),
+              "commit": commit, "cpus": os.cpu_count(), "load_average": os.getloadavg()[0],
+              "figures": figures, "summary": summary}  # fmt: skip
     path = args.json or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

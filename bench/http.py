@@ -22,7 +22,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
@@ -154,10 +153,10 @@ def api(prefix: str, queries: list[str], per_page: int = 10) -> list[str]:
     ]
 
 
-def typical(base: str, paths: list[str]) -> Any:
+def typical(base: str, paths: list[str]) -> bytes:
     """The answer of median size among these."""
     answers = sorted((r.content for r in map(httpx2.get, (base + p for p in paths))), key=len)
-    return json.loads(answers[len(answers) // 2])
+    return answers[len(answers) // 2]
 
 
 def main() -> int:
@@ -196,11 +195,15 @@ def main() -> int:
         try:
             samples = {"realistic": mixes["realistic"][0][:300], "distinct": pool[:300]}
             bodies = {m: typical(kb.base, api("/api/search", q)) for m, q in samples.items()}
-            (work / "bodies.json").write_text(json.dumps(bodies, ensure_ascii=False))
+            mix_bodies = {m: json.loads(body) for m, body in bodies.items()}
+            (work / "bodies.json").write_text(json.dumps(mix_bodies, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
             argv = [sys.executable, "-m", "bench.ceiling", "--workers", str(args.workers),
                     "--bodies", str(work / "bodies.json"), "--page-bytes", str(page)]  # fmt: skip
             servers.append(ceiling := h.Server(argv + ["--gzip"] * args.gzip, env, work / "c.log"))
+            for mix, body in bodies.items():  # the same bytes as kb's answers, from Starlette
+                if len(httpx2.get(f"{ceiling.base}/json/{mix}").content) != len(body):
+                    raise RuntimeError(f"the ceiling's /json/{mix} is not as long as kb's answer")
             rows = {name: run_row(name, kb, ceiling, mixes, work, args) for name in args.only}
         finally:
             for server in servers:

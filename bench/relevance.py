@@ -1,18 +1,9 @@
-"""Relevance of kb's search against the SQLite FTS5 baseline, on judged queries.
-
-For each query set (the shipped content with ``tests/relevance/shipped.yml``; the
-demarches-simplifiees FAQ, imported into a temporary folder, with
-``tests/relevance/demarches.yml``), kb and FTS5 answer the same queries over the same
-articles, and one table per set shows, per kind of query and overall:
-
-- MRR@10: the mean of 1/rank of the first relevant article in the top 10 (0 when none);
-- S@1: the share of queries whose first result is relevant;
-- R@3: the share of the relevant articles found in the top 3 (out of at most 3).
-
-kb is asked as the search page asks (the whole query, no prefix); FTS5 gets its quoted words
-OR-ed, the last one as a prefix (see ``bench.fts5``).
+"""Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
+kind of query, on the shipped content and on the demarches-simplifiees FAQ.
 
     python -m bench.relevance [--set shipped|demarches|all] [--misses] [--tree DIR] [--json PATH]
+
+kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
 """
 
 from __future__ import annotations

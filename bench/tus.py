@@ -18,7 +18,18 @@ from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
 from bench import harness as h
-from bench.upload import arguments, cat, dd, measured, pattern_chunks, post_ticket, server, table
+from bench.upload import (
+    LABELS,
+    arguments,
+    cat,
+    dd,
+    measured,
+    pattern_chunks,
+    post_ticket,
+    report,
+    server,
+    summary,
+)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -122,52 +133,18 @@ def main() -> int:
             run["dd_s"] = dd(data / "dd.bin", size)
             run["ratio"] = run["s"] / run["dd_s"]
             runs.append(run)
-    m = {k: h.median_spread([r[k] for r in runs]) for k in runs[0]}
     gib = size / h.GIB
-    print(
-        table(
-            f"{gib:.3g} GiB by tus, {args.chunk_mb} MiB a PATCH, then a ticket; {args.runs} run(s)",
-            [
-                ("kb, s", m["s"], ".2f"),
-                ("dd conv=fsync, s", m["dd_s"], ".2f"),
-                ("kb / dd", m["ratio"], ".2f"),
-                ("cat of the stored file (cold), s", m["cat_s"], ".2f"),
-                ("server CPU, s", m["cpu_s"], ".2f"),
-                ("server peak RSS above idle, MB", m["growth_mb"], ".1f"),
-                ("cut mid-PATCH and resumed, s", m["cut_s"], ".2f"),
-                ("  server CPU, s", m["cut_cpu_s"], ".2f"),
-                ("  sent twice, MiB", m["resent_mib"], ".2f"),
-            ],
-        )
-    )
-    h.write_result(
-        "tus",
-        args,
-        {"size_gib": gib, "chunk_mib": args.chunk_mb, **m},
-        [
-            h.row(
-                f"{gib:.3g} GiB by tus + ticket: s (kb/dd)",
-                f"{h.cell(m['s'])} (×{m['ratio']['median']:.2f})",
-                f"dd {h.cell(m['dd_s'])}",
-                "≤ 1.5",
-                m["ratio"]["median"] <= 1.5,
-            ),
-            h.row(
-                f"{gib:.3g} GiB: server CPU s, memory growth MB",
-                f"{h.cell(m['cpu_s'])}, {m['growth_mb']['median']:.1f}",
-                "",
-                "< 100 MB",
-                m["growth_mb"]["median"] < 100,
-            ),
-            h.row(
-                "cut and resumed: s, MiB sent twice",
-                f"{h.cell(m['cut_s'])}, {m['resent_mib']['median']:.2f}",
-                "",
-                f"≤ {args.chunk_mb} MiB",
-                m["resent_mib"]["median"] <= args.chunk_mb,
-            ),
-        ],
-    )
+    labels = {**LABELS, "cut_s": "cut mid-PATCH and resumed, s", "cut_cpu_s": "  server CPU, s",
+              "cut_growth_mb": "  server peak RSS above idle, MB",
+              "resent_mib": "  sent twice, MiB"}  # fmt: skip
+    title = f"{gib:.3g} GiB by tus, {args.chunk_mb} MiB a PATCH, then a ticket; {args.runs} run(s)"
+    m = report(title, runs, labels)
+    resent = m["resent_mib"]["median"]
+    h.write_result("tus", args, {"size_gib": gib, "chunk_mib": args.chunk_mb, **m}, [
+        *summary(f"{gib:.3g} GiB by tus + ticket", m),
+        h.row("cut and resumed: s, MiB sent twice", f"{h.cell(m['cut_s'])}, {resent:.2f}", "",
+              f"≤ {args.chunk_mb} MiB", resent <= args.chunk_mb),
+    ])  # fmt: skip
     return 0
 
 

@@ -87,13 +87,9 @@ def post_ticket(client: httpx2.Client, data: Path, form: dict[str, str] | None =
 
 def multipart(client: httpx2.Client, data: Path, size: int) -> tuple[str, Path, str]:
     """One form with one attachment of `size` bytes, generated as it is sent."""
-    fields = {
-        "csrf": client.cookies["kb_csrf"],
-        "jeton": uuid.uuid4().hex,
-        "categorie": "abonnement",
-        "sujet": "Banc d'essai",
-        "message": "Voici l'export.",
-    }
+    fields = {"csrf": client.cookies["kb_csrf"], "jeton": uuid.uuid4().hex,
+              "categorie": "abonnement", "sujet": "Banc d'essai",
+              "message": "Voici l'export."}  # fmt: skip
     head = "".join(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
                    for k, v in fields.items())  # fmt: skip
     head += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="fichiers"; '
@@ -122,11 +118,8 @@ def measured(kb: h.Server, what: Any, *args: Any) -> tuple[Any, dict[str, float]
     cpu, start = kb.cpu(), time.perf_counter()
     result = what(*args)
     seconds = time.perf_counter() - start
-    return result, {
-        "s": seconds,
-        "cpu_s": kb.cpu() - cpu,
-        "growth_mb": h.rss_mb(pid, "VmHWM") - idle,
-    }
+    growth = h.rss_mb(pid, "VmHWM") - idle
+    return result, {"s": seconds, "cpu_s": kb.cpu() - cpu, "growth_mb": growth}
 
 
 def dd(target: Path, size: int) -> float:
@@ -155,13 +148,31 @@ def cat(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def table(title: str, rows: list[tuple[str, dict[str, Any], str]]) -> str:
-    """One line a measure: median (± half the spread), every run."""
-    lines = [title]
-    for name, m, fmt in rows:
-        runs = "  ".join(format(v, fmt) for v in m["runs"]) if len(m["runs"]) > 1 else ""
-        lines.append(f"  {name:<40} {h.cell(m, fmt):>20}  {runs}")
-    return "\n".join(lines)
+def report(title: str, runs: list[dict[str, float]], labels: dict[str, str]) -> dict[str, Any]:
+    """Per measure: the median, the spread and every run, printed; returned by key."""
+    m = {k: h.median_spread([r[k] for r in runs]) for k in runs[0]}
+    print(title)
+    for key, label in labels.items():
+        fmt = ".1f" if key.endswith("_mb") else ".2f"
+        every = "  ".join(format(v, fmt) for v in m[key]["runs"]) if len(runs) > 1 else ""
+        print(f"  {label:<44} {h.cell(m[key], fmt):>20}  {every}")
+    return m
+
+
+def summary(what: str, m: dict[str, Any]) -> list[dict[str, str]]:
+    """bench.all's rows: the time beside dd's, the server's CPU and memory growth."""
+    ratio, growth = m["ratio"]["median"], m["growth_mb"]["median"]
+    return [
+        h.row(f"{what}: s (kb/dd)", f"{h.cell(m['s'])} (×{ratio:.2f})", f"dd {h.cell(m['dd_s'])}",
+              f"≤ {TARGET_RATIO}", ratio <= TARGET_RATIO),
+        h.row(f"{what}: server CPU s, memory growth MB", f"{h.cell(m['cpu_s'])}, {growth:.1f}",
+              "", f"< {TARGET_GROWTH_MB:.0f} MB", growth < TARGET_GROWTH_MB),
+    ]  # fmt: skip
+
+
+LABELS = {"s": "kb, s", "dd_s": "dd conv=fsync, s", "ratio": "kb / dd",
+          "cat_s": "cat of the stored file (cold), s", "cpu_s": "server CPU, s",
+          "growth_mb": "server peak RSS above idle, MB"}  # fmt: skip
 
 
 def main() -> int:
@@ -177,42 +188,9 @@ def main() -> int:
             run["dd_s"] = dd(data / "dd.bin", size)
             run["ratio"] = run["s"] / run["dd_s"]
             runs.append(run)
-    m = {k: h.median_spread([r[k] for r in runs]) for k in runs[0]}
     gib = size / h.GIB
-    print(
-        table(
-            f"upload of {gib:.3g} GiB in one form, kb serve --workers 1, {args.runs} run(s)",
-            [
-                ("kb, s", m["s"], ".2f"),
-                ("dd conv=fsync, s", m["dd_s"], ".2f"),
-                ("kb / dd", m["ratio"], ".2f"),
-                ("cat of the stored file (cold), s", m["cat_s"], ".2f"),
-                ("server CPU, s", m["cpu_s"], ".2f"),
-                ("server peak RSS above idle, MB", m["growth_mb"], ".1f"),
-            ],
-        )
-    )
-    h.write_result(
-        "upload",
-        args,
-        {"size_gib": gib, **m},
-        [
-            h.row(
-                f"{gib:.3g} GiB attachment: s (kb/dd)",
-                f"{h.cell(m['s'])} (×{m['ratio']['median']:.2f})",
-                f"dd {h.cell(m['dd_s'])}",
-                f"≤ {TARGET_RATIO}",
-                m["ratio"]["median"] <= TARGET_RATIO,
-            ),
-            h.row(
-                f"{gib:.3g} GiB: server CPU s, memory growth MB",
-                f"{h.cell(m['cpu_s'])}, {m['growth_mb']['median']:.1f}",
-                "",
-                f"< {TARGET_GROWTH_MB:.0f} MB",
-                m["growth_mb"]["median"] < TARGET_GROWTH_MB,
-            ),
-        ],
-    )
+    m = report(f"upload of {gib:.3g} GiB in one form, {args.runs} run(s)", runs, LABELS)
+    h.write_result("upload", args, {"size_gib": gib, **m}, summary(f"{gib:.3g} GiB form", m))
     return 0
 
 
