@@ -22,7 +22,7 @@ from conftest import (
 )
 from starlette.testclient import TestClient
 
-from kb import db
+from kb import db, tables
 from kb.config import Settings
 from kb.web.app import create_app
 
@@ -72,20 +72,24 @@ def picture(engine: sa.Engine) -> dict[str, object]:
     with engine.connect() as connection:
         return {
             "tickets": sorted(
-                connection.execute(sa.select(db.tickets.c.reference, db.tickets.c.subject))
+                connection.execute(sa.select(tables.tickets.c.reference, tables.tickets.c.subject))
             ),
             "attachments": sorted(
                 connection.execute(
                     sa.select(
-                        db.attachments.c.filename,
-                        db.attachments.c.sha256,
-                        db.attachments.c.stored_as,
+                        tables.attachments.c.filename,
+                        tables.attachments.c.sha256,
+                        tables.attachments.c.stored_as,
                     )
                 )
             ),
             "accounts": sorted(
                 connection.execute(
-                    sa.select(db.accounts.c.login, db.accounts.c.email, db.accounts.c.password_hash)
+                    sa.select(
+                        tables.accounts.c.login,
+                        tables.accounts.c.email,
+                        tables.accounts.c.password_hash,
+                    )
                 )
             ),
         }

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import attachments, messages, tickets
 from kb.errors import NotFound
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.assignment import take_if_unassigned
@@ -30,6 +29,7 @@ from kb.helpdesk.tickets import (
     distinct,
 )
 from kb.helpdesk.uploads import Upload
+from kb.tables import attachments, messages, tickets
 
 CLOSED = (
     "Ce ticket est fermé : pour une nouvelle question, créez un ticket d'aide en citant sa "

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, article_links, messages, tickets
 from kb.helpdesk.accounts import now
 from kb.helpdesk.tickets import STATUSES, Ticket, _select, _ticket
+from kb.tables import accounts, article_links, messages, tickets
 
 PER_PAGE = 50
 OPEN_STATUSES = ("nouveau", "en_cours", "en_attente")

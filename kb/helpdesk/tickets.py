@@ -12,14 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, attachments, messages, tickets
-from kb.db import uploads as uploads_table
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk.accounts import Account, now
 from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store, too_large
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.uploads import Upload
+from kb.tables import accounts, attachments, messages, tickets
+from kb.tables import uploads as uploads_table
 
 # The same status reads from each side: the establishment waits for support, or support
 # waits for the establishment.

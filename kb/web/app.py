@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
-from kb import db, instances
+from kb import db, instances, tables
 from kb.config import Settings
 from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
@@ -359,7 +359,7 @@ async def refresh_frequent(services: Services) -> None:
 
 def _attached(engine: Any, names: list[str]) -> set[str]:
     """Which of these stored files committed attachment rows name."""
-    column, found = db.attachments.c.stored_as, set[str]()
+    column, found = tables.attachments.c.stored_as, set[str]()
     with engine.connect() as connection:
         for start in range(0, len(names), 500):
             query = sa.select(column).where(column.in_(names[start : start + 500]))

@@ -16,6 +16,7 @@ from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
 from kb.web.errors import wants_json
+from kb.web.formatting import error_text
 from kb.web.services import Services, bind
 from kb.web.support import roles
 from kb.web.tickets import acknowledge, categories, ticket_context
@@ -70,7 +71,7 @@ async def create(services: Services, request: Request) -> Response:
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
         fields: dict[str, str] = getattr(exc, "fields", {})
-        errors, status = {"fichiers": exc.message}, exc.status
+        errors, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request, exc, errors, lambda: _page(services, request, status, fields, errors)
         )

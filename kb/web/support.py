@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import clock
+from kb.clock import short
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import (
     assignment,
@@ -28,7 +29,6 @@ from kb.helpdesk import (
 )
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import short
 from kb.helpdesk.context import context_of
 from kb.insights import canned_uses, report
 from kb.web import canned, forms

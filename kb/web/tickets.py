@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import db
+from kb import tables
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import notifications, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
@@ -23,6 +23,7 @@ from kb.web import forms
 from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
+from kb.web.formatting import error_text
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
@@ -80,7 +81,7 @@ def acknowledge(
 
     def queue(connection: Any, reference: str) -> None:
         due_at = connection.execute(
-            sa.select(db.tickets.c.due_at).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.due_at).where(tables.tickets.c.reference == reference)
         ).scalar_one()  # the ticket's own due date, as its page shows it
         notifications.queue_acknowledgment(
             connection, services.settings, services.secret_key, owner, reference, subject,
@@ -146,7 +147,7 @@ async def create(services: Services, request: Request) -> Response:
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
         fields: dict[str, str] = getattr(exc, "fields", {})
-        errors, status = {"fichiers": exc.message}, exc.status
+        errors, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request, exc, errors, lambda: _form_page(services, request, status, fields, errors)
         )
@@ -180,7 +181,7 @@ async def create(services: Services, request: Request) -> Response:
         )
     except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
         form.discard()
-        too_large, status = {"fichiers": exc.message}, exc.status
+        too_large, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request,
             exc,
