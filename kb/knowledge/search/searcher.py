@@ -18,7 +18,7 @@ from kb.knowledge.search.articles import Articles, IndexedArticlePage
 from kb.knowledge.search.indexer import read_meta, verify_files
 from kb.knowledge.search.planner import Plan, Planner, Vocabulary
 from kb.knowledge.search.results import Hit, HitRow, Ranking, SearchResults
-from kb.knowledge.search.scoring import ScoreCache, rank
+from kb.knowledge.search.scoring import Coordination, ScoreCache, rank
 from kb.knowledge.search.shown import ShownTexts
 
 __all__ = ["Hit", "HitRow", "SearchResults", "Snapshot"]
@@ -76,6 +76,10 @@ class Snapshot:
         # And a query typed for the first time often plans like an earlier one ("mot de" is
         # "mot"): its page of results is kept by plan.
         self._rankings: OrderedDict[tuple[Any, ...], Ranking] = OrderedDict()
+        self._suggested: OrderedDict[tuple[str, int], tuple[tuple[str, str, str, str], ...]]
+        self._suggested = OrderedDict()
+        self._suggested_plans: OrderedDict[tuple[Any, ...], tuple[tuple[str, str, str, str], ...]]
+        self._suggested_plans = OrderedDict()
 
     def close(self) -> None:
         self._searcher.close()
@@ -149,12 +153,7 @@ class Snapshot:
         self, plan: Plan, category: str | None, page: int, per_page: int, drafts: bool
     ) -> Ranking:
         """The page of results of a plan (its units are all it depends on)."""
-        raw, coordination = rank(plan.units, self._scores)
-        if self._drafts and not drafts:
-            raw = {d: s for d, s in raw.items() if d not in self._drafts}
-        # Coordination orders the results; what is kept depends on the words' own scores.
-        floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
-        scored = [(coordination(d, s), d) for d, s in raw.items() if s >= floor]
+        scored, coordination = self._scored(plan, drafts)
         facets = Counter(map(self._category_at.__getitem__, (d for _, d in scored)))
         if category is not None:
             scored = [(s, d) for s, d in scored if self._category_at[d] == category]
@@ -170,6 +169,15 @@ class Snapshot:
         )
         return Ranking(len(scored), rows, ordered, weak)
 
+    def _scored(self, plan: Plan, drafts: bool) -> tuple[list[tuple[float, int]], Coordination]:
+        """(score, document) of every result of a plan, and how it ordered them."""
+        raw, coordination = rank(plan.units, self._scores)
+        if self._drafts and not drafts:
+            raw = {d: s for d, s in raw.items() if d not in self._drafts}
+        # Coordination orders the results; what is kept depends on the words' own scores.
+        floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
+        return [(coordination(d, s), d) for d, s in raw.items() if s >= floor], coordination
+
     def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
         """The `count` best, equal scores in the order of their slugs (a stable order)."""
 
@@ -183,12 +191,53 @@ class Snapshot:
         return sorted(scored, key=order)[:count]
 
     def suggest(self, query: str, limit: int = 8) -> list[dict[str, str]]:
-        """Titles to complete what is being typed."""
-        results = self.search(query, prefix=True, per_page=limit)
-        return [
-            {"slug": h.slug, "title": h.title, "url": h.url, "category": h.category}
-            for h in results.hits
-        ]
+        """Titles to complete what is being typed: the first results of the search as typed,
+        without what only a page of results shows (snippets, highlights, facets), which was
+        two fifths of a suggestion's time at 5,000 articles."""
+        if len(query or "") > MAX_QUERY_CHARS:
+            raise BadRequest(
+                f"La recherche est trop longue : {MAX_QUERY_CHARS} caractères au plus."
+            )
+        if not 1 <= limit <= PER_PAGE_MAX:
+            raise BadRequest(f"Page à partir de 1, et de 1 à {PER_PAGE_MAX} résultats par page.")
+        query = (query or "").strip()
+        key = (query, limit)
+        with self._lock:
+            rows = self._suggested.get(key)
+            if rows is None:
+                rows = self._suggest(query, limit)
+                _keep(self._suggested, key, rows)
+            else:
+                self._suggested.move_to_end(key)
+        return [{"slug": s, "title": t, "url": u, "category": c} for s, t, u, c in rows]
+
+    def _suggest(self, query: str, limit: int) -> tuple[tuple[str, str, str, str], ...]:
+        """Under the snapshot's lock: (slug, title, url, category) of the first results."""
+        as_prefix = not query[-1:].isspace()
+        page = self._results.get((query, None, 1, limit, as_prefix, False))
+        if page is None:  # not searched yet: ranked alone
+            plan = self._planner.plan(words(query)[:MAX_WORDS], prefix=as_prefix)
+            if not plan.units:
+                return ()
+            planned = (tuple(u.key for u in plan.units), None, 1, limit, False)
+            ranking = self._rankings.get(planned)
+            if ranking is None:  # as pages are, kept by plan: "mot de" plans as "mot"
+                rows = self._suggested_plans.get(planned)
+                if rows is None:
+                    first = self._first(self._scored(plan, False)[0], limit)
+                    rows = tuple(self._suggestion_of(d) for _, d in first)
+                    _keep(self._suggested_plans, planned, rows)
+                return rows
+            page_rows = ranking.rows
+        else:
+            page_rows = page.rows
+        return tuple((row[0], row[1], row[4], row[3]) for row in page_rows)
+
+    def _suggestion_of(self, docnum: int) -> tuple[str, str, str, str]:
+        slug = self._slug_of[docnum]
+        listed = self._articles.listing_of(slug)
+        title = listed["title"] if listed else self._texts.shown(docnum).title
+        return slug, title, f"/articles/{slug}", self._category_at[docnum]
 
     def _suggestion(self, query: str, folded: list[str], plan: Plan) -> str | None:
         """The query with its unknown words corrected: "Essayez avec : …"."""
