@@ -18,16 +18,8 @@ from kb.helpdesk.accounts import Account
 from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store
 from kb.helpdesk.business_hours import AnswerDelay
-from kb.helpdesk.tickets import (
-    MESSAGE_MAX,
-    Attachment,
-    Message,
-    Ticket,
-    TicketInvalid,
-    add_message,
-    check_total,
-    distinct,
-)
+from kb.helpdesk.posting import add_message, check_total, distinct
+from kb.helpdesk.tickets import MESSAGE_MAX, Attachment, Message, Ticket, TicketInvalid
 from kb.helpdesk.uploads import Upload
 from kb.tables import attachments, messages, tickets
 

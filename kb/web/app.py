@@ -36,6 +36,7 @@ from kb.knowledge import canned
 from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import IndexMissing, SearchIndex
 from kb.web import (
+    account,
     admin,
     api,
     auth,
@@ -60,6 +61,7 @@ from kb.web.outbox_metrics import OutboxCollector
 from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, LastResort, SecurityMiddleware
 from kb.web.services import Frequent, Services
+from kb.web.sessions import SessionMiddleware
 from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
 __all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
@@ -176,6 +178,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *api.routes(services),
         *pages.routes(services),
         *auth.routes(services),
+        *account.routes(services),
         *tickets.routes(services),
         *ratings.routes(services),
         *intake.routes(services),  # before support: /support/tickets/nouveau
@@ -208,7 +211,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(BodyLimits, policy=body_policy, refuse=on_error),
-            Middleware(auth.SessionMiddleware, services=services),
+            Middleware(SessionMiddleware, services=services),
             Middleware(Compression),
         ],
         exception_handlers={

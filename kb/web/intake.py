@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb.errors import BadRequest
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, posting, tickets
 from kb.helpdesk.accounts import Account, AccountError
 from kb.helpdesk.attachments import UploadTooLarge
 from kb.helpdesk.tickets import TicketInvalid
@@ -87,11 +87,11 @@ async def create(services: Services, request: Request) -> Response:
         errors["uai"] = exc.message
     try:
         if errors:
-            tickets.validate(form, titles)  # every problem at once
+            posting.validate(form, titles)  # every problem at once
             raise TicketInvalid(errors)
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         reference, _created = await anyio.to_thread.run_sync(
-            lambda: tickets.create(
+            lambda: posting.create(
                 services.engine, services.store, owner, form, titles,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 channel=channel, opened_by=agent,

@@ -21,6 +21,7 @@ from kb.helpdesk import (
     assignment,
     notifications,
     outbox,
+    posting,
     presence,
     replies,
     satisfaction,
@@ -32,11 +33,11 @@ from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
 from kb.helpdesk.context import context_of
 from kb.insights import canned_uses, report
 from kb.web import canned, forms
-from kb.web.auth import login_required
 from kb.web.errors import wants_json
 from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 from kb.web.tickets import categories, ticket_context
 
 REPORT_DAYS = 30
@@ -311,7 +312,7 @@ async def after_reply(
     if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
         refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
-            lambda: tickets.set_status(
+            lambda: posting.set_status(
                 services.engine, refreshed, next_status,
                 delay=services.answer_delay,
             )
@@ -349,7 +350,7 @@ async def status(services: Services, request: Request) -> Response:
     if wanted not in tickets.STATUSES:
         raise BadRequest("Choisissez un statut dans la liste.")
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(
+        lambda: posting.set_status(
             services.engine, found, str(wanted),
             delay=services.answer_delay,
         )

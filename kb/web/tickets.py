@@ -15,18 +15,18 @@ from starlette.routing import Route
 
 from kb import tables
 from kb.errors import BadRequest, NotFound
-from kb.helpdesk import notifications, replies, satisfaction, tickets
+from kb.helpdesk import notifications, posting, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
-from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
 from kb.web.formatting import error_text
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 
 log = logging.getLogger("kb.helpdesk.tickets")
 
@@ -164,7 +164,7 @@ async def create(services: Services, request: Request) -> Response:
     try:
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         reference, created = await anyio.to_thread.run_sync(
-            lambda: tickets.create(
+            lambda: posting.create(
                 services.engine, services.store, account, form, titles,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
@@ -280,7 +280,7 @@ async def status(services: Services, request: Request) -> Response:
         raise BadRequest("Action inconnue sur ce ticket.")
     told = tell_support(services, ticket, request.state.account)
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(
+        lambda: posting.set_status(
             services.engine, ticket, new_status, delay=services.answer_delay,
             notify=(lambda connection: told(connection, None))
             if told and notice == "resolu" and ticket.open else None,
