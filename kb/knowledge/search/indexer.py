@@ -191,7 +191,9 @@ def _write_generation(
     ix.close()
     files = checksums(target, known, skip=(META, STATE))
     if keep is not None:
-        _write_atomically(target / STATE, keep(files))
+        # Not synced: lost or torn in a crash, it fails its CRC and the next build renders
+        # everything; syncing its tens of MB would be most of a build after one edit.
+        _write_atomically(target / STATE, keep(files), durable=False)
     meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
     _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
@@ -329,14 +331,17 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _write_atomically(path: Path, text: str | bytes) -> None:
+def _write_atomically(path: Path, text: str | bytes, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = text if isinstance(text, bytes) else text.encode("utf-8")
     with open(tmp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
         try:
