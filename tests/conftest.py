@@ -470,6 +470,8 @@ class _Reader(HTMLParser):
         self._link: tuple[str, list[str]] | None = None
         self._textarea: dict[str, str] | None = None
         self._term: list[str] | None = None  # the words of the <dt> or <dd> being read
+        self.headings: list[str] = []  # <h1>'s words
+        self._heading: list[str] | None = None
         self._last_term = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -486,6 +488,8 @@ class _Reader(HTMLParser):
                 self._textarea["value"] = ""
         elif tag in ("dt", "dd"):
             self._term = []
+        elif tag == "h1":
+            self._heading = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "template"):
@@ -496,6 +500,9 @@ class _Reader(HTMLParser):
             self._link = None
         elif tag == "textarea":
             self._textarea = None
+        elif tag == "h1" and self._heading is not None:
+            self.headings.append(" ".join("".join(self._heading).split()))
+            self._heading = None
         elif tag in ("dt", "dd") and self._term is not None:
             words = " ".join("".join(self._term).split())
             if tag == "dt":
@@ -514,6 +521,8 @@ class _Reader(HTMLParser):
             self._textarea["value"] += data
         if self._term is not None:
             self._term.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
 
 
 @dataclass
@@ -565,6 +574,11 @@ class Page:
         return next(
             found for found in self.fields if all(found.get(k) == v for k, v in attributes.items())
         )
+
+    @property
+    def heading(self) -> str:
+        """The page's title as read: its first <h1>."""
+        return self._reader.headings[0]
 
     @property
     def terms(self) -> dict[str, str]:
