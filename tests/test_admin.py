@@ -6,8 +6,16 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Page, Web, activated_account, log_in, outbox, page
-from test_support import FILES, agent
+from conftest import (
+    PASSWORD,
+    SUPPORT_FILES,
+    Page,
+    Web,
+    help_desk,
+    log_in,
+    outbox,
+    page,
+)
 
 from kb import tables
 from kb.helpdesk import accounts
@@ -15,9 +23,7 @@ from kb.helpdesk import accounts
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
+    web = help_desk(make_web(SUPPORT_FILES, database_url=database_url))
     admin, _ = accounts.save(web.services.engine, role="admin", login="ada@cpro.fr",
                              establishment="", first_name="Ada", last_name="Admin",
                              email="ada@cpro.fr")  # fmt: skip

@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import SHIPPED_CONTENT, Page, Run, Site, Web, activated_account, article, log_in
+from conftest import (
+    SHIPPED_CONTENT,
+    SUPPORT_FILES,
+    Page,
+    Run,
+    Site,
+    Web,
+    article,
+    as_agent,
+    help_desk,
+    log_in,
+    school_ticket,
+)
 from conftest import page as get_page
-from test_support import agent, as_agent, new_ticket
 
 from kb.knowledge import canned, content
 
 FILES = {
-    "compte-utilisateur/mot-de-passe-oublie.md": article(
-        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
-    ),
-    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+    **SUPPORT_FILES,
     "_reponses-types/mot-de-passe.md": (
         "---\ntitle: Mot de passe oublié\ncategory: compte-utilisateur\n"
         "keywords: [mdp, connexion]\n---\n"
@@ -80,10 +88,7 @@ def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
+    return help_desk(make_web(FILES, database_url=database_url))
 
 
 def offered(shown: Page) -> list[str]:
@@ -94,7 +99,7 @@ def offered(shown: Page) -> list[str]:
 
 def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)  # category compte-utilisateur
+    reference = school_ticket(web)  # category compte-utilisateur
     as_agent(web)
     shown = get_page(web, f"/support/tickets/{reference}")
     # This ticket's category first, then the others by title.
@@ -140,7 +145,7 @@ def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> Non
 
 def test_a_broken_canned_reply_is_left_out_and_an_edit_shows_at_once(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     folder = web.site.content / canned.FOLDER
     (folder / "casse.md").write_text("---\ntitle: Cassé\n---\nBonjour {{ nom }}\n", "utf-8")
