@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from kb.errors import KbError
-from kb.knowledge.search.indexer import CURRENT, IndexCorrupt, current_generation
+from kb.knowledge.search.indexer import CURRENT, current_generation
+from kb.knowledge.search.integrity import IndexCorrupt
 from kb.knowledge.search.searcher import Snapshot
 
 BROKEN_SECONDS = 5.0  # a generation that failed to open is tried again after this long

@@ -15,7 +15,8 @@ from whoosh.searching import Searcher
 from kb.errors import BadRequest
 from kb.knowledge.search.analysis import BUILTIN_SYNONYMS, Synonyms, is_stop, words
 from kb.knowledge.search.articles import Articles, IndexedArticlePage
-from kb.knowledge.search.indexer import read_meta, verify_files
+from kb.knowledge.search.indexer import read_meta
+from kb.knowledge.search.integrity import verify_files
 from kb.knowledge.search.planner import Plan, Planner, Vocabulary
 from kb.knowledge.search.results import Hit, HitRow, Ranking, SearchResults
 from kb.knowledge.search.scoring import Coordination, ScoreCache, rank
