@@ -8,8 +8,17 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import Page, Web, activated_account, log_in, page
-from test_support import FILES, agent, as_agent, new_ticket
+from conftest import (
+    SUPPORT_FILES,
+    Page,
+    Web,
+    activated_account,
+    agent,
+    as_agent,
+    log_in,
+    page,
+    school_ticket,
+)
 
 from kb import tables
 from kb.config import Settings, SettingsError
@@ -18,7 +27,7 @@ from kb.helpdesk import accounts, satisfaction
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
+    web = make_web(SUPPORT_FILES, database_url=database_url)
     activated_account(web)
     activated_account(web, "0750655" + accounts.uai_check_letter("0750655"), email="b@example.fr")
     agent(web)
@@ -28,7 +37,7 @@ def web(make_web: Callable[..., Web], database_url: str) -> Web:
 def resolved_ticket(web: Web, subject: str = "Mot de passe perdu") -> str:
     """A ticket of the Lycée, answered and resolved by Sam; the Lycée logged in again."""
     log_in(web)
-    reference = new_ticket(web, subject)
+    reference = school_ticket(web, subject)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     web.client.post(f"/support/tickets/{reference}/reponses",
@@ -48,7 +57,7 @@ def rate(web: Web, reference: str, choice: str, comment: str = "") -> object:
 
 def test_the_establishment_rates_its_resolved_ticket_and_the_report_shows_it(web: Web) -> None:
     log_in(web)
-    open_one = new_ticket(web, "Encore ouvert")
+    open_one = school_ticket(web, "Encore ouvert")
     refused = rate(web, open_one, "satisfait")
     assert refused.status_code == 400  # type: ignore[attr-defined]
     assert "quand le ticket sera résolu" in Page(refused).text  # type: ignore[arg-type]
