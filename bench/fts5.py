@@ -94,19 +94,15 @@ class Fts5Index:
         return cls(conn)
 
     def reindex(self, path: Path) -> None:
-        """Index one edited article file again (what an incremental build does)."""
+        """Index one edited article file again (what an incremental build does); the article
+        is already there."""
         row = _row(path)
         if row is None:
             return
         slug, title, keywords, body = row
-        conn = self.conn
-        with conn:
-            found = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchone()
-            if found is None:
-                rowid = conn.execute("INSERT INTO article (slug) VALUES (?)", (slug,)).lastrowid
-            else:
-                rowid = found[0]
-                conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+        with self.conn as conn:
+            [(rowid,)] = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchall()
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
             conn.execute(
                 "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
                 (rowid, title, keywords, body),

@@ -1,8 +1,5 @@
 """`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns.
 
-    python -m bench.http [--seconds 10] [--rounds 3] [--articles N] [--gzip] [--only ROW ...]
-                         [--tree DIR] [--json PATH]
-
 Rows: /api/search on the realistic mix (popular queries, Zipf, each after some of its prefixes
 as typed) and on the distinct mix (every query new), /api/suggest on the distinct mix, and `/`
 beside a Jinja2 page. No run is done again; the round of median kb/ceiling is shown, with the
@@ -28,7 +25,7 @@ import httpx2
 import yaml
 
 from bench import harness as h
-from bench.corpora import ALWAYSDATA_SRC, import_alwaysdata, read_front_matter
+from bench.corpora import read_front_matter, write
 
 COOKIE = {"Cookie": "kb_csrf=" + "b" * 43}  # a returning browser's requests carry one
 FLUSH_SECONDS = 5.0  # kb's workers write their usage counts this often
@@ -156,12 +153,7 @@ def main() -> int:
         raise SystemExit("bench.http: wrk is needed (apt-get install wrk)")
     with h.scratch("http") as work:
         content = work / "content"
-        if args.articles:
-            from bench.synthetic import generate
-
-            generate(args.articles, content)
-        else:
-            import_alwaysdata(ALWAYSDATA_SRC, content)
+        write("generated" if args.articles else "alwaysdata", content, args.articles)
         env = h.kb_env(work, content)
         if not args.new_replica:
             print(h.kb(args.tree, env, "build").strip(), file=sys.stderr)

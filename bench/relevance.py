@@ -1,8 +1,6 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
 kind of query, on the shipped content and on the demarches-simplifiees FAQ.
 
-    python -m bench.relevance [--set shipped|demarches|all] [--misses] [--tree DIR] [--json PATH]
-
 kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
 """
 
@@ -17,7 +15,7 @@ from typing import Any
 import yaml
 
 from bench import harness as h
-from bench.corpora import DEMARCHES_SRC, import_demarches
+from bench.corpora import write
 from bench.fts5 import Fts5Index
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex
@@ -164,7 +162,7 @@ def compare_set(name: str, work: Path) -> Comparison:
     if name == "shipped":
         return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
     content = work / "demarches-content"
-    import_demarches(DEMARCHES_SRC, content)
+    write("demarches", content)
     return compare("demarches-simplifiees FAQ", content, load_queries(DEMARCHES_QUERIES), work)
 
 
