@@ -108,14 +108,6 @@ class Fts5Index:
                 (rowid, title, keywords, body),
             )
 
-    @classmethod
-    def open(cls, db_path: Path) -> Fts5Index:
-        return cls(sqlite3.connect(str(db_path)))
-
-    def search(self, query: str, limit: int = 10) -> list[str]:
-        """Slugs of the best matches for free text ``query``, best first."""
-        return [slug for slug, _, _ in self.page(query, limit)]
-
     def page(self, query: str, limit: int = 10) -> list[tuple[str, str, str]]:
         """What a results page shows: (slug, highlighted title, snippet) of the best matches."""
         match = fts_query(query)

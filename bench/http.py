@@ -146,7 +146,6 @@ def main() -> int:
     parser.add_argument("--gzip", action="store_true", help="Accept-Encoding: gzip (both)")
     parser.add_argument("--new-replica", action="store_true", help="kb serve builds the index")
     parser.add_argument("--only", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     args.headers = {"Accept-Encoding": "gzip"} if args.gzip else {}
     if not shutil.which("wrk"):
@@ -159,9 +158,9 @@ def main() -> int:
             print(h.kb(args.tree, env, "build").strip(), file=sys.stderr)
         count = int(args.seconds * 15_000 * args.rounds) + 20_000  # more than kb answers
         popular = popular_queries(content)
-        pool = distinct(content, count + 5_300, args.seed + 1)
-        mixes = {"realistic": (realistic(popular, count, args.seed),
-                               realistic(popular, 5_000, args.seed + 100)),
+        pool = distinct(content, count + 5_300, seed=2)
+        mixes = {"realistic": (realistic(popular, count, seed=1),
+                               realistic(popular, 5_000, seed=101)),
                  "distinct": (pool[5_300:], pool[300:5_300])}  # fmt: skip
         start = time.perf_counter()
         servers = [kb := h.kb_serve(args.tree, env, work, args.workers)]

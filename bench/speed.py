@@ -16,6 +16,7 @@ import random
 import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import threading
@@ -57,14 +58,9 @@ class PeakMemory(threading.Thread):
             pids = [os.getpid()]
             for task in Path("/proc/self/task").iterdir():
                 pids += map(int, (task / "children").read_text().split())
-            total = 0
-            for pid in pids:
-                try:
-                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-                except OSError:
-                    continue
-                total += int(re.search(r"^Pss:\s+(\d+)", rollup, re.M)[1])  # type: ignore[index]
-            self.peak = max(self.peak, total / 1024)
+            rollups = [h.read(f"/proc/{pid}/smaps_rollup") for pid in pids]
+            found = [re.search(r"^Pss:\s+(\d+)", rollup, re.M) for rollup in rollups]
+            self.peak = max(self.peak, sum(int(f[1]) for f in found if f) / 1024)
 
     def stop(self) -> float:
         self._done.set()
@@ -174,7 +170,7 @@ def measure_fts5(content_dir: Path, db_path: Path, queries: list[Query]) -> dict
     start = time.perf_counter()
     Fts5Index.build(content_dir, db_path).close()
     out: dict[str, Any] = {"full_s": time.perf_counter() - start, "size": db_path.stat().st_size}
-    index = Fts5Index.open(db_path)
+    index = Fts5Index(sqlite3.connect(db_path))
     for run in ("first", "again"):
         out[run] = latency(lambda text, typed: index.page(text), queries)
     edited, start = _edit_one(content_dir), time.perf_counter()
