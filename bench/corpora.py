@@ -6,6 +6,7 @@ $KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,14 @@ def _require(src: Path) -> None:
         raise SystemExit(f"{src}: no such folder. The corpora are in ../shared/corpus beside "
                          "the checkout (or set KB_CORPUS_ROOT).")  # fmt: skip
 
+
+# What the imported corpora get that their sources lack: each category's folder, French title,
+# order and description, and the values the published demarches site fills its templates
+# ("%{application_name}": its sources are Rails i18n templates) with. Data: bench/corpora.json.
+_DATA = json.loads((Path(__file__).parent / "corpora.json").read_text(encoding="utf-8"))
+DEMARCHES_CATEGORIES = _DATA["demarches"]["categories"]  # front matter category: (folder, ...)
+DEMARCHES_VARIABLES = _DATA["demarches"]["variables"]
+ALWAYSDATA_CATEGORIES = _DATA["alwaysdata"]["categories"]  # top folder: (folder, ...)
 
 ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
 
@@ -211,26 +220,6 @@ def external_or_none(dest: str) -> str | None:
     return None
 
 
-DEMARCHES_CATEGORIES = {
-    # front matter category: (folder, title, order, description)
-    "usager": ("usagers", "Usagers", 1,
-        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, gérer son "
-        "compte."),
-    "instructeur": ("instructeurs", "Instructeurs", 2,
-        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, décisions et "
-        "accès."),
-    "administrateur": ("administrateurs", "Administrateurs", 3,
-        "Créer, tester, publier, modifier et clore une démarche ; gérer les administrateurs et "
-        "les instructeurs."),
-}  # fmt: skip
-# The FAQ's sources are Rails i18n templates: "%{application_name}" and the like are filled
-# in with the values the published site shows.
-DEMARCHES_VARIABLES = {
-    "application_name": "Démarches simplifiées",
-    "application_full_name": "Démarches simplifiées",
-    "contact_email": "contact@demarches-simplifiees.fr",
-    "application_base_url": "https://www.demarches-simplifiees.fr",
-}
 _VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
     r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
@@ -340,25 +329,6 @@ def import_demarches(src: Path, dest: Path) -> int:
             meta["keywords"] = keywords
         write_article(dest / s.folder / f"{s.slug}.md", meta, body)
     return len(sources)
-
-
-ALWAYSDATA_CATEGORIES = {
-    # top folder: (folder, title, order, description)
-    "admin-billing": ("administration-facturation", "Administration et facturation", 1,
-        "Comptes, profil, permissions, offres, tarifs et moyens de paiement."),
-    "emails": ("e-mails", "E-mails", 2,
-        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et logiciels de "
-        "messagerie."),
-    "domains": ("domaines", "Domaines", 3,
-        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS."),
-    "web-hosting": ("hebergement-web", "Hébergement web", 4,
-        "Sites, langages, bases de données, accès distants, certificats, sauvegardes et tâches "
-        "planifiées."),
-    "development": ("developpement", "Développement", 5,
-        "API, marketplace et guides de déploiement d'applications."),
-    "technical-specifications": ("specifications-techniques", "Spécifications techniques", 6,
-        "Architecture, limites, sécurité, migrations et environnement."),
-}  # fmt: skip
 
 
 def _alwaysdata_slug_parts(rel: PurePosixPath) -> list[str]:
