@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -229,14 +229,12 @@ _DEMARCHES_APP_URL = re.compile(
 
 
 def _demarches_variable(match: re.Match[str]) -> str:
+    """A template variable's value, or that of the known one it most looks like."""
+    likely = (("mail", "contact_email"), ("url", "application_base_url"), ("", "application_name"))
     name = match.group(1)
-    if name in DEMARCHES_VARIABLES:
-        return DEMARCHES_VARIABLES[name]
-    if "mail" in name:
-        return DEMARCHES_VARIABLES["contact_email"]
-    if "url" in name:
-        return DEMARCHES_VARIABLES["application_base_url"]
-    return DEMARCHES_VARIABLES["application_name"]
+    if name not in DEMARCHES_VARIABLES:
+        name = next(known for part, known in likely if part in name)
+    return DEMARCHES_VARIABLES[name]
 
 
 def _keywords(value: Any) -> list[str]:
@@ -276,13 +274,10 @@ def import_demarches(src: Path, dest: Path) -> int:
         slug = slugify(str(meta.get("slug") or stem))
         sources.append(_Source(path, category, DEMARCHES_CATEGORIES[category][0], slug, meta, body))
 
-    by_slug: dict[str, list[_Source]] = defaultdict(list)
+    uses = Counter(s.slug for s in sources)
     for s in sources:
-        by_slug[s.slug].append(s)
-    for group in by_slug.values():
-        if len(group) > 1:
-            for s in group:
-                s.slug = f"{s.slug}-{s.category}"
+        if uses[s.slug] > 1:
+            s.slug = f"{s.slug}-{s.category}"
 
     # /faq/<category>/<slug> in the app -> the imported article (by front matter slug or name).
     targets: dict[tuple[str, str], _Source] = {}

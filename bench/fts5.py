@@ -1,12 +1,5 @@
-"""SQLite FTS5 baseline over a kb content directory: the search kb has to beat.
-
-A reasonable, not a strawman, FTS5 setup: one row per article with the columns title,
-keywords and body (Markdown stripped), the ``unicode61 remove_diacritics 2`` tokenizer (case
-and accents folded; apostrophes split words), prefix indexes, and ranking by
-``bm25(fts, 10.0, 5.0, 1.0)``. Free text becomes an OR of quoted terms, the last one a prefix
-(``"mot" OR "de" OR "pass"*``), as a search-as-you-type box would send it; FTS5 syntax and
-punctuation in the user's text are neutralised by the quoting.
-"""
+"""SQLite FTS5 over a kb content directory: the search kb has to beat, a reasonable setup and
+not a strawman (bench/README.md, "The FTS5 baseline", says which)."""
 
 from __future__ import annotations
 

@@ -76,9 +76,8 @@ class User:
         await self.request("recherche", "GET", "/recherche?q=" + quote(query), 200)
 
     async def article(self) -> None:
-        await self.request(
-            "article", "GET", f"/articles/{self.rng.choice(self.plan['slugs'])}", 200
-        )
+        slug = self.rng.choice(self.plan["slugs"])
+        await self.request("article", "GET", f"/articles/{slug}", 200)
 
     async def vote(self) -> None:
         form = self.form(utile=self.rng.choice(("oui", "non")))
