@@ -1,17 +1,7 @@
-"""Corpora for kb's benchmarks: two real French help centers and a synthetic one.
-
-Each function writes a kb content directory (``<category>/_category.yml`` and
-``<category>/<slug>.md``) into ``dest`` and returns the number of articles written:
-
-- ``import_demarches(src, dest)``: the FAQ of demarches-simplifiees.fr (45 articles);
-- ``import_alwaysdata(src, dest)``: the French help center of alwaysdata (web hosting);
-- ``bench.synthetic.generate(n, dest, seed)``: a deterministic synthetic corpus of ``n``
-  articles (in its own module).
-
-The sources live outside the repository (``../shared/corpus`` by default, or
-``$KB_CORPUS_ROOT``); nothing from them is copied into the repository. ``validate(dest)``
-checks a content directory the way kb's build will (front matter keys, unique slugs,
-non-empty bodies, relative ``.md`` links that resolve).
+"""The benches' corpora, written as kb content folders: the demarches-simplifiees.fr FAQ and
+alwaysdata's help center (imported from ../shared/corpus beside the checkout, or
+$KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic one
+(bench.synthetic). The command checks what it wrote as `kb check` does.
 
     python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S] [--src DIR]
 """
@@ -32,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from kb.knowledge.build import check
 from kb.knowledge.content import ARTICLE_KEYS
 from kb.knowledge.content import slugify as heading_anchor
 
@@ -43,27 +34,18 @@ DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
 
-class CorpusMissing(SystemExit):
-    """The public corpus is not where the benches look: a message, not a traceback."""
-
-
 def _require(src: Path) -> None:
+    """The public corpus is where the benches look, or a message (not a traceback)."""
     if not Path(src).is_dir():
-        raise CorpusMissing(
-            f"{src}: no such folder. The corpora are in ../shared/corpus beside the checkout "
-            "(or set KB_CORPUS_ROOT)."
-        )
+        raise SystemExit(f"{src}: no such folder. The corpora are in ../shared/corpus beside "
+                         "the checkout (or set KB_CORPUS_ROOT).")  # fmt: skip
 
 
 ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
-_SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # A link resolver gets a link destination and returns the new destination, or None to
 # replace the link by its text.
 Resolver = Callable[[str], str | None]
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def slugify(text: str) -> str:
@@ -118,8 +100,6 @@ def relative_link(from_folder: str, to_folder: str, slug: str) -> str:
     return f"{slug}.md" if from_folder == to_folder else f"../{to_folder}/{slug}.md"
 
 
-# --------------------------------------------------------------------------- Markdown rewriting
-
 _FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 
 
@@ -162,15 +142,9 @@ _HTML_INLINE_RE = re.compile(
 _SHORTCODE_RE = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}", re.S)
 _ADMONITION_RE = re.compile(r"^([ \t]*(?:>[ \t]?)+)\[!([A-Za-z]+)\][ \t]*(.*?)[ \t]*$", re.M)
 _ADMONITION_LABELS = {
-    "note": "Note",
-    "info": "Information",
-    "tip": "Astuce",
-    "hint": "Astuce",
-    "important": "Important",
-    "warning": "Attention",
-    "caution": "Attention",
-    "danger": "Danger",
-}
+    "note": "Note", "info": "Information", "tip": "Astuce", "hint": "Astuce",
+    "important": "Important", "warning": "Attention", "caution": "Attention", "danger": "Danger",
+}  # fmt: skip
 _H1_RE = re.compile(r"^# +(?=\S)", re.M)
 
 
@@ -248,32 +222,18 @@ def external_or_none(dest: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- demarches-simplifiees
-
 DEMARCHES_CATEGORIES = {
     # front matter category: (folder, title, order, description)
-    "usager": (
-        "usagers",
-        "Usagers",
-        1,
-        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, "
-        "gérer son compte.",
-    ),
-    "instructeur": (
-        "instructeurs",
-        "Instructeurs",
-        2,
-        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, "
-        "décisions et accès.",
-    ),
-    "administrateur": (
-        "administrateurs",
-        "Administrateurs",
-        3,
-        "Créer, tester, publier, modifier et clore une démarche ; gérer les "
-        "administrateurs et les instructeurs.",
-    ),
-}
+    "usager": ("usagers", "Usagers", 1,
+        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, gérer son "
+        "compte."),
+    "instructeur": ("instructeurs", "Instructeurs", 2,
+        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, décisions et "
+        "accès."),
+    "administrateur": ("administrateurs", "Administrateurs", 3,
+        "Créer, tester, publier, modifier et clore une démarche ; gérer les administrateurs et "
+        "les instructeurs."),
+}  # fmt: skip
 # The FAQ's sources are Rails i18n templates: "%{application_name}" and the like are filled
 # in with the values the published site shows.
 DEMARCHES_VARIABLES = {
@@ -394,49 +354,23 @@ def import_demarches(src: Path, dest: Path) -> int:
     return len(sources)
 
 
-# --------------------------------------------------------------------------- alwaysdata
-
 ALWAYSDATA_CATEGORIES = {
     # top folder: (folder, title, order, description)
-    "admin-billing": (
-        "administration-facturation",
-        "Administration et facturation",
-        1,
-        "Comptes, profil, permissions, offres, tarifs et moyens de paiement.",
-    ),
-    "emails": (
-        "e-mails",
-        "E-mails",
-        2,
-        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et "
-        "logiciels de messagerie.",
-    ),
-    "domains": (
-        "domaines",
-        "Domaines",
-        3,
-        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS.",
-    ),
-    "web-hosting": (
-        "hebergement-web",
-        "Hébergement web",
-        4,
-        "Sites, langages, bases de données, accès distants, certificats, "
-        "sauvegardes et tâches planifiées.",
-    ),
-    "development": (
-        "developpement",
-        "Développement",
-        5,
-        "API, marketplace et guides de déploiement d'applications.",
-    ),
-    "technical-specifications": (
-        "specifications-techniques",
-        "Spécifications techniques",
-        6,
-        "Architecture, limites, sécurité, migrations et environnement.",
-    ),
-}
+    "admin-billing": ("administration-facturation", "Administration et facturation", 1,
+        "Comptes, profil, permissions, offres, tarifs et moyens de paiement."),
+    "emails": ("e-mails", "E-mails", 2,
+        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et logiciels de "
+        "messagerie."),
+    "domains": ("domaines", "Domaines", 3,
+        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS."),
+    "web-hosting": ("hebergement-web", "Hébergement web", 4,
+        "Sites, langages, bases de données, accès distants, certificats, sauvegardes et tâches "
+        "planifiées."),
+    "development": ("developpement", "Développement", 5,
+        "API, marketplace et guides de déploiement d'applications."),
+    "technical-specifications": ("specifications-techniques", "Spécifications techniques", 6,
+        "Architecture, limites, sécurité, migrations et environnement."),
+}  # fmt: skip
 
 
 def _alwaysdata_slug_parts(rel: PurePosixPath) -> list[str]:
@@ -517,84 +451,16 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     return len(sources)
 
 
-# --------------------------------------------------------------------------- validation
-
-_CHECK_LINK_RE = re.compile(_LABEL + _DEST)
-
-
-def validate(content_dir: Path) -> list[str]:
-    """Problems kb's build would report on ``content_dir`` (empty list when it is clean)."""
-    content_dir = Path(content_dir)
-    problems: list[str] = []
-    slugs: dict[str, Path] = {}
-    for folder in sorted(p for p in content_dir.iterdir() if p.is_dir()):
-        if not (folder / "_category.yml").is_file():
-            problems.append(f"{folder}: no _category.yml")
-        else:
-            cat = yaml.safe_load((folder / "_category.yml").read_text(encoding="utf-8"))
-            if not isinstance(cat, dict) or not isinstance(cat.get("title"), str):
-                problems.append(f"{folder}/_category.yml: no title")
-        for path in sorted(folder.glob("*.md")):
-            try:
-                meta, body = read_front_matter(path)
-            except yaml.YAMLError as exc:
-                problems.append(f"{path}: front matter: {exc}")
-                continue
-            if not meta:
-                problems.append(f"{path}: no front matter")
-            if set(meta) - ALLOWED_KEYS:
-                problems.append(f"{path}: unknown keys {sorted(set(meta) - ALLOWED_KEYS)}")
-            if not isinstance(meta.get("title"), str) or not meta["title"].strip():
-                problems.append(f"{path}: title missing")
-            for key in ("keywords", "aliases", "related"):
-                if key in meta and not (
-                    isinstance(meta[key], list) and all(isinstance(v, str) for v in meta[key])
-                ):
-                    problems.append(f"{path}: {key} is not a list of strings")
-            slug = meta.get("slug", path.stem)
-            if not isinstance(slug, str) or not _SLUG_OK.match(slug):
-                problems.append(f"{path}: bad slug {slug!r}")
-            elif slug in slugs:
-                problems.append(f"{path}: slug {slug!r} already used by {slugs[slug]}")
-            else:
-                slugs[slug] = path
-            if not body.strip():
-                problems.append(f"{path}: empty body")
-            for is_code, chunk in split_fences(body):
-                if is_code:
-                    continue
-                for m in _CHECK_LINK_RE.finditer(_CODE_SPAN_RE.sub("", chunk)):
-                    target = m.group(2).strip("<>")
-                    if re.match(r"(?i)(https?:|mailto:|tel:|#)", target):
-                        continue
-                    file = target.split("#", 1)[0]
-                    if not file.endswith(".md"):
-                        problems.append(f"{path}: relative link to a non-article {target!r}")
-                    elif not (path.parent / file).resolve().is_file():
-                        problems.append(f"{path}: broken link {target!r}")
-    for path in slugs.values():
-        meta, _ = read_front_matter(path)
-        for ref in meta.get("related", []) or []:
-            if ref not in slugs:
-                problems.append(f"{path}: related slug {ref!r} does not exist")
-    return problems
-
-
-# --------------------------------------------------------------------------- command line
-
-
 def main(argv: list[str] | None = None) -> int:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m bench.corpora",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "python -m bench.corpora", description=__doc__, formatter_class=raw
     )
     parser.add_argument("corpus", choices=["demarches", "alwaysdata", "generated"])
     parser.add_argument("dest", type=Path, help="content directory to write")
     parser.add_argument("--n", type=int, default=5000, help="articles to generate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--src", type=Path, help="source articles folder of a real corpus")
-    parser.add_argument("--no-check", action="store_true", help="skip validating the output")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.corpus == "demarches":
@@ -607,13 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         count = generate(args.n, args.dest, seed=args.seed)
     elapsed = time.perf_counter() - start
     print(f"{count} articles written to {args.dest} in {elapsed:.2f} s")
-    if not args.no_check:
-        problems = validate(args.dest)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if problems:
-            return 1
-    return 0
+    errors = [p for p in check(args.dest)[1] if not p.warning]  # what kb build would refuse
+    for problem in errors:
+        print(problem, file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -1,19 +1,9 @@
-"""Relevance of kb's search against the SQLite FTS5 baseline, on judged queries.
+"""Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
+kind of query, on the shipped content and on the demarches-simplifiees FAQ.
 
-For each query set (the shipped content with ``tests/relevance/shipped.yml``; the
-demarches-simplifiees FAQ, imported into a temporary folder, with
-``tests/relevance/demarches.yml``), kb and FTS5 answer the same queries over the same
-articles, and one table per set shows, per kind of query and overall:
+    python -m bench.relevance [--set shipped|demarches|all] [--misses] [--tree DIR] [--json PATH]
 
-- MRR@10: the mean of 1/rank of the first relevant article in the top 10 (0 when none);
-- S@1: the share of queries whose first result is relevant;
-- R@3: the share of the relevant articles found in the top 3 (out of at most 3).
-
-kb is asked as the search page asks (the whole query, no prefix); FTS5 gets its quoted words
-OR-ed, the last one as a prefix (see ``bench.fts5``).
-
-    python -m bench.relevance                  # both sets
-    python -m bench.relevance --set shipped --misses
+kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
 """
 
 from __future__ import annotations
@@ -27,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import harness as h
 from bench.fts5 import Fts5Index
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex
@@ -220,28 +211,39 @@ def format_misses(name: str, evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m bench.relevance",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "python -m bench.relevance", description=__doc__, formatter_class=raw
     )
     parser.add_argument("--set", choices=["shipped", "demarches", "all"], default="all")
     parser.add_argument("--misses", action="store_true", help="list kb's and FTS5's misses")
-    args = parser.parse_args(argv)
+    h.arguments(parser)
+    args = parser.parse_args()
+    h.in_tree(args, "bench.relevance")
     runs = {"shipped": compare_shipped, "demarches": compare_demarches}
-    chosen = list(runs) if args.set == "all" else [args.set]
+    figures, summary = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for n, name in enumerate(chosen):
-            work = Path(tmp) / name
-            work.mkdir()
-            comparison = runs[name](work)
-            if n:
-                print()
-            print(format_comparison(comparison))
+        for name in list(runs) if args.set == "all" else [args.set]:
+            (Path(tmp) / name).mkdir()
+            c = runs[name](Path(tmp) / name)
+            print(format_comparison(c) + "\n")
             if args.misses:
-                print(format_misses("kb", comparison.kb))
-                print(format_misses("FTS5", comparison.fts5))
+                print(format_misses("kb", c.kb) + "\n" + format_misses("FTS5", c.fts5) + "\n")
+            figures[name] = {who: {kind: vars(s) for kind, s in e.scores.items()}
+                             for who, e in (("kb", c.kb), ("fts5", c.fts5))}  # fmt: skip
+            k, f = c.kb.scores[ALL], c.fts5.scores[ALL]
+            kinds = [
+                kind for kind in c.kb.scores if c.kb.scores[kind].mrr < c.fts5.scores[kind].mrr
+            ]
+            summary.append(h.row(
+                f"{c.name} ({k.count} queries): MRR@10 / S@1 / R@3",
+                f"{k.mrr:.3f} / {k.success:.3f} / {k.recall:.3f}",
+                f"FTS5 {f.mrr:.3f} / {f.success:.3f} / {f.recall:.3f}",
+                "MRR@10 ≥ FTS5 on every kind" + (f" (not: {', '.join(kinds)})" if kinds else ""),
+                not kinds,
+            ))  # fmt: skip
+    h.write_result("relevance", args, figures, summary)
     return 0
 
 

@@ -17,102 +17,71 @@ from typing import Any
 
 from bench.corpora import relative_link, slugify, write_article, write_category
 
-# (definite form, "de" form, gender/number, keywords)
-_OBJECTS: dict[str, list[tuple[str, str, str, list[str]]]] = {
-    "compte-utilisateur": [
-        ("le mot de passe", "du mot de passe", "m", ["mot de passe", "mdp", "identifiants"]),
-        ("l'adresse e-mail", "de l'adresse e-mail", "f", ["adresse e-mail", "courriel", "mail"]),
-        (
-            "l'identifiant de connexion",
-            "de l'identifiant de connexion",
-            "m",
-            ["identifiant", "login", "connexion"],
-        ),
-        ("le code UAI", "du code UAI", "m", ["code UAI", "RNE", "code établissement"]),
-        ("le profil", "du profil", "m", ["profil", "informations personnelles"]),
-        ("la photo de profil", "de la photo de profil", "f", ["avatar", "photo"]),
-        (
-            "la double authentification",
-            "de la double authentification",
-            "f",
-            ["authentification à deux facteurs", "2FA", "code de vérification"],
-        ),
-        ("le numéro de téléphone", "du numéro de téléphone", "m", ["téléphone", "mobile", "SMS"]),
-        (
-            "les préférences de notification",
-            "des préférences de notification",
-            "fp",
-            ["notifications", "alertes", "e-mails automatiques"],
-        ),
-        ("la langue de l'interface", "de la langue de l'interface", "f", ["langue", "traduction"]),
-        (
-            "le compte administrateur",
-            "du compte administrateur",
-            "m",
-            ["administrateur", "droits d'accès", "rôle"],
-        ),
-        (
-            "les accès des enseignants",
-            "des accès des enseignants",
-            "mp",
-            ["enseignants", "professeurs", "comptes utilisateurs"],
-        ),
-        ("la session", "de la session", "f", ["déconnexion", "session expirée"]),
-        ("le lien d'activation", "du lien d'activation", "m", ["activation", "lien expiré"]),
-    ],
-    "abonnement": [
-        ("l'abonnement", "de l'abonnement", "m", ["abonnement", "licence", "souscription"]),
-        ("la facture", "de la facture", "f", ["facture", "facturation", "PDF"]),
-        (
-            "l'adresse de facturation",
-            "de l'adresse de facturation",
-            "f",
-            ["adresse de facturation", "coordonnées", "facturation"],
-        ),
-        ("le moyen de paiement", "du moyen de paiement", "m", ["paiement", "carte bancaire", "CB"]),
-        ("le prélèvement SEPA", "du prélèvement SEPA", "m", ["prélèvement", "SEPA", "mandat"]),
-        ("le bon de commande", "du bon de commande", "m", ["bon de commande", "commande"]),
-        ("le devis", "du devis", "m", ["devis", "tarif", "proposition commerciale"]),
-        (
-            "la licence établissement",
-            "de la licence établissement",
-            "f",
-            ["licence", "établissement", "nombre de postes"],
-        ),
-        ("la période d'essai", "de la période d'essai", "f", ["essai gratuit", "test", "démo"]),
-        (
-            "le renouvellement automatique",
-            "du renouvellement automatique",
-            "m",
-            ["renouvellement", "reconduction", "échéance"],
-        ),
-        (
-            "le mandat administratif",
-            "du mandat administratif",
-            "m",
-            ["mandat administratif", "Chorus Pro", "paiement public"],
-        ),
-        ("la remise", "de la remise", "f", ["remise", "réduction", "code promo"]),
-        ("les options payantes", "des options payantes", "fp", ["options", "modules", "tarifs"]),
-    ],
-    "utilisation": [
-        ("l'emploi du temps", "de l'emploi du temps", "m", ["emploi du temps", "EDT", "planning"]),
-        ("le cahier de textes", "du cahier de textes", "m", ["cahier de textes", "devoirs"]),
-        ("le bulletin", "du bulletin", "m", ["bulletin", "bulletin trimestriel", "appréciations"]),
-        ("la liste des classes", "de la liste des classes", "f", ["classes", "divisions"]),
-        ("la fiche élève", "de la fiche élève", "f", ["élève", "fiche élève", "responsables"]),
-        ("l'import SIECLE", "de l'import SIECLE", "m", ["SIECLE", "import", "base élèves"]),
-        ("l'export CSV", "de l'export CSV", "m", ["export", "CSV", "tableur"]),
-        ("le tableau de bord", "du tableau de bord", "m", ["tableau de bord", "accueil"]),
-        ("les notes", "des notes", "fp", ["notes", "évaluations", "moyennes"]),
-        ("les absences", "des absences", "fp", ["absences", "retards", "appel"]),
-        ("la messagerie", "de la messagerie", "f", ["messagerie", "messages", "familles"]),
-        ("les pièces jointes", "des pièces jointes", "fp", ["pièce jointe", "PJ", "fichier"]),
-        ("les groupes", "des groupes", "mp", ["groupes", "options", "regroupements"]),
-        ("l'année scolaire", "de l'année scolaire", "f", ["année scolaire", "bascule", "archives"]),
-        ("les salles", "des salles", "fp", ["salles", "réservation", "ressources"]),
-    ],
-}
+# Per category: an object, its gender and number (m, f, mp, fp), its keywords.
+_OBJECTS_TABLE = """
+compte-utilisateur
+  le mot de passe | m | mot de passe, mdp, identifiants
+  l'adresse e-mail | f | adresse e-mail, courriel, mail
+  l'identifiant de connexion | m | identifiant, login, connexion
+  le code UAI | m | code UAI, RNE, code établissement
+  le profil | m | profil, informations personnelles
+  la photo de profil | f | avatar, photo
+  la double authentification | f | authentification à deux facteurs, 2FA, code de vérification
+  le numéro de téléphone | m | téléphone, mobile, SMS
+  les préférences de notification | fp | notifications, alertes, e-mails automatiques
+  la langue de l'interface | f | langue, traduction
+  le compte administrateur | m | administrateur, droits d'accès, rôle
+  les accès des enseignants | mp | enseignants, professeurs, comptes utilisateurs
+  la session | f | déconnexion, session expirée
+  le lien d'activation | m | activation, lien expiré
+abonnement
+  l'abonnement | m | abonnement, licence, souscription
+  la facture | f | facture, facturation, PDF
+  l'adresse de facturation | f | adresse de facturation, coordonnées, facturation
+  le moyen de paiement | m | paiement, carte bancaire, CB
+  le prélèvement SEPA | m | prélèvement, SEPA, mandat
+  le bon de commande | m | bon de commande, commande
+  le devis | m | devis, tarif, proposition commerciale
+  la licence établissement | f | licence, établissement, nombre de postes
+  la période d'essai | f | essai gratuit, test, démo
+  le renouvellement automatique | m | renouvellement, reconduction, échéance
+  le mandat administratif | m | mandat administratif, Chorus Pro, paiement public
+  la remise | f | remise, réduction, code promo
+  les options payantes | fp | options, modules, tarifs
+utilisation
+  l'emploi du temps | m | emploi du temps, EDT, planning
+  le cahier de textes | m | cahier de textes, devoirs
+  le bulletin | m | bulletin, bulletin trimestriel, appréciations
+  la liste des classes | f | classes, divisions
+  la fiche élève | f | élève, fiche élève, responsables
+  l'import SIECLE | m | SIECLE, import, base élèves
+  l'export CSV | m | export, CSV, tableur
+  le tableau de bord | m | tableau de bord, accueil
+  les notes | fp | notes, évaluations, moyennes
+  les absences | fp | absences, retards, appel
+  la messagerie | f | messagerie, messages, familles
+  les pièces jointes | fp | pièce jointe, PJ, fichier
+  les groupes | mp | groupes, options, regroupements
+  l'année scolaire | f | année scolaire, bascule, archives
+  les salles | fp | salles, réservation, ressources
+"""
+
+
+def _objects() -> dict[str, list[tuple[str, str, str, list[str]]]]:
+    """Per category: (the object, its "de" form, gender and number, keywords)."""
+    objects: dict[str, list[tuple[str, str, str, list[str]]]] = {}
+    for line in _OBJECTS_TABLE.strip().splitlines():
+        if not line.startswith(" "):
+            category = objects.setdefault(line, [])
+            continue
+        obj, gender, keywords = line.strip().split(" | ")
+        de = (("le ", "du "), ("la ", "de la "), ("l'", "de l'"), ("les ", "des "))
+        obj_de = next(d + obj[len(the) :] for the, d in de if obj.startswith(the))
+        category.append((obj, obj_de, gender, keywords.split(", ")))
+    return objects
+
+
+_OBJECTS = _objects()
 _CATEGORY_INFO = {
     "compte-utilisateur": (
         "Compte utilisateur",
@@ -127,120 +96,62 @@ _CATEGORY_INFO = {
     ),
 }
 _ACTIONS = [
-    ("modifier", "Modification"),
-    ("supprimer", "Suppression"),
-    ("ajouter", "Ajout"),
-    ("réinitialiser", "Réinitialisation"),
-    ("exporter", "Export"),
-    ("importer", "Import"),
-    ("consulter", "Consultation"),
-    ("activer", "Activation"),
-    ("désactiver", "Désactivation"),
-    ("renouveler", "Renouvellement"),
-    ("télécharger", "Téléchargement"),
-    ("partager", "Partage"),
-    ("configurer", "Configuration"),
-    ("transférer", "Transfert"),
-    ("archiver", "Archivage"),
-    ("restaurer", "Restauration"),
-    ("vérifier", "Vérification"),
-    ("mettre à jour", "Mise à jour"),
-]
-_PROBLEMS = {
-    "m": ["ne s'affiche pas", "n'est pas pris en compte", "est refusé", "a disparu", "est bloqué"],
+    ("modifier", "Modification"), ("supprimer", "Suppression"), ("ajouter", "Ajout"),
+    ("réinitialiser", "Réinitialisation"), ("exporter", "Export"), ("importer", "Import"),
+    ("consulter", "Consultation"), ("activer", "Activation"), ("désactiver", "Désactivation"),
+    ("renouveler", "Renouvellement"), ("télécharger", "Téléchargement"), ("partager", "Partage"),
+    ("configurer", "Configuration"), ("transférer", "Transfert"), ("archiver", "Archivage"),
+    ("restaurer", "Restauration"), ("vérifier", "Vérification"), ("mettre à jour", "Mise à jour"),
+]  # fmt: skip
+_PROBLEMS = {  # what goes wrong with the object, by its gender and number
+    "m": [
+        "ne s'affiche pas", "n'est pas pris en compte", "est refusé", "a disparu", "est bloqué",
+    ],
     "f": [
-        "ne s'affiche pas",
-        "n'est pas prise en compte",
-        "est refusée",
-        "a disparu",
-        "est bloquée",
+        "ne s'affiche pas", "n'est pas prise en compte", "est refusée", "a disparu", "est bloquée",
     ],
     "mp": [
-        "ne s'affichent pas",
-        "ne sont pas pris en compte",
-        "sont refusés",
-        "ont disparu",
+        "ne s'affichent pas", "ne sont pas pris en compte", "sont refusés", "ont disparu",
         "sont bloqués",
     ],
     "fp": [
-        "ne s'affichent pas",
-        "ne sont pas prises en compte",
-        "sont refusées",
-        "ont disparu",
+        "ne s'affichent pas", "ne sont pas prises en compte", "sont refusées", "ont disparu",
         "sont bloquées",
     ],
-}
+}  # fmt: skip
 _QUALIFIERS = [
-    " du compte {num}",
-    " pour l'établissement {uai}",
-    " de la classe {cls}",
-    " depuis l'application mobile",
-    " sur tablette",
-    " en fin d'année scolaire",
-    " après un changement de direction",
-    " pour un second établissement",
-    "",
-    "",
-    "",
-]
+    " du compte {num}", " pour l'établissement {uai}", " de la classe {cls}",
+    " depuis l'application mobile", " sur tablette", " en fin d'année scolaire",
+    " après un changement de direction", " pour un second établissement", "", "", "",
+]  # fmt: skip
 _TITLES = [
-    "Comment {act} {obj}{qual} ?",
-    "Impossible de {act} {obj}{qual}",
-    "{Noun} {obj_de}{qual} : mode d'emploi",
-    "Pourquoi ne puis-je pas {act} {obj}{qual} ?",
-    "Que faire si {obj} {problem} ?",
-    "Puis-je {act} {obj} moi-même{qual} ?",
-    "{Noun} {obj_de} : questions fréquentes",
-    "Qui peut {act} {obj}{qual} ?",
-]
+    "Comment {act} {obj}{qual} ?", "Impossible de {act} {obj}{qual}",
+    "{Noun} {obj_de}{qual} : mode d'emploi", "Pourquoi ne puis-je pas {act} {obj}{qual} ?",
+    "Que faire si {obj} {problem} ?", "Puis-je {act} {obj} moi-même{qual} ?",
+    "{Noun} {obj_de} : questions fréquentes", "Qui peut {act} {obj}{qual} ?",
+]  # fmt: skip
 _MENUS = [
-    "Paramètres",
-    "Mon compte",
-    "Abonnement",
-    "Facturation",
-    "Administration",
-    "Classes",
-    "Élèves",
-    "Documents",
-    "Tableau de bord",
-    "Établissement",
-]
+    "Paramètres", "Mon compte", "Abonnement", "Facturation", "Administration", "Classes", "Élèves",
+    "Documents", "Tableau de bord", "Établissement",
+]  # fmt: skip
 _BUTTONS = [
-    "Modifier",
-    "Enregistrer",
-    "Valider",
-    "Exporter",
-    "Ajouter",
-    "Continuer",
-    "Télécharger",
-    "Confirmer",
-    "Appliquer les changements",
-]
-# (bare, with article, with "à")
-_ROLES = [
-    ("chef d'établissement", "le chef d'établissement", "au chef d'établissement"),
-    ("gestionnaire", "le gestionnaire", "au gestionnaire"),
-    ("administrateur du compte", "l'administrateur du compte", "à l'administrateur du compte"),
-    ("professeur principal", "le professeur principal", "au professeur principal"),
-    ("secrétariat de direction", "le secrétariat de direction", "au secrétariat de direction"),
-    ("référent numérique", "le référent numérique", "au référent numérique"),
-]
+    "Modifier", "Enregistrer", "Valider", "Exporter", "Ajouter", "Continuer", "Télécharger",
+    "Confirmer", "Appliquer les changements",
+]  # fmt: skip
+_ROLES = [  # (bare, with its article, with "à"): all masculine
+    (role, f"l'{role}" if role[0] in "aeiouéè" else f"le {role}",
+     f"à l'{role}" if role[0] in "aeiouéè" else f"au {role}")
+    for role in ("chef d'établissement", "gestionnaire", "administrateur du compte",
+                 "professeur principal", "secrétariat de direction", "référent numérique")
+]  # fmt: skip
 _ERRORS = [
-    "Accès refusé",
-    "Session expirée",
-    "Code UAI invalide",
-    "Paiement refusé",
-    "Fichier trop volumineux",
-    "Format non pris en charge",
-    "Action non autorisée",
+    "Accès refusé", "Session expirée", "Code UAI invalide", "Paiement refusé",
+    "Fichier trop volumineux", "Format non pris en charge", "Action non autorisée",
     "Une erreur inattendue est survenue",
-]
+]  # fmt: skip
 _SPACES = [
-    "espace personnel",
-    "espace établissement",
-    "espace administrateur",
-    "interface de gestion",
-]
+    "espace personnel", "espace établissement", "espace administrateur", "interface de gestion",
+]  # fmt: skip
 _INTRO = [
     "Cet article explique comment {act} {obj} depuis votre {space}.",
     "Seul {role_le} peut {act} {obj}.",
@@ -279,37 +190,24 @@ _SENTENCES = [
     "La pièce jointe ne doit pas dépasser {k} Mo.",
 ]
 _HEADINGS = [
-    "Avant de commencer",
-    "Étapes à suivre",
-    "{Noun} {obj_de} depuis l'application mobile",
-    "Si le message « {error} » s'affiche",
-    "Questions fréquentes",
-    "Délais de prise en compte",
-    "Cas particuliers",
-    "Qui peut {act} {obj} ?",
-    "En cas de problème",
-    "Bon à savoir",
-]
+    "Avant de commencer", "Étapes à suivre", "{Noun} {obj_de} depuis l'application mobile",
+    "Si le message « {error} » s'affiche", "Questions fréquentes", "Délais de prise en compte",
+    "Cas particuliers", "Qui peut {act} {obj} ?", "En cas de problème", "Bon à savoir",
+]  # fmt: skip
 _STEPS = [
-    "Ouvrez le menu **{menu}**.",
-    "Cliquez sur **{button}**.",
-    "Sélectionnez {obj} dans la liste.",
+    "Ouvrez le menu **{menu}**.", "Cliquez sur **{button}**.", "Sélectionnez {obj} dans la liste.",
     "Renseignez les champs obligatoires, signalés par un astérisque.",
-    "Vérifiez le récapitulatif affiché à l'écran.",
-    "Validez avec le bouton **{button}**.",
+    "Vérifiez le récapitulatif affiché à l'écran.", "Validez avec le bouton **{button}**.",
     "Attendez le message de confirmation en haut de la page.",
     "Déconnectez-vous puis reconnectez-vous pour voir le changement.",
-]
+]  # fmt: skip
 _BULLETS = [
-    "votre connexion internet fonctionne ;",
-    "vous utilisez le bon code UAI ;",
-    "votre abonnement est actif ;",
-    "{role_le} a validé la demande ;",
-    "le fichier est au format CSV ou XLSX ;",
-    "votre navigateur est à jour ;",
+    "votre connexion internet fonctionne ;", "vous utilisez le bon code UAI ;",
+    "votre abonnement est actif ;", "{role_le} a validé la demande ;",
+    "le fichier est au format CSV ou XLSX ;", "votre navigateur est à jour ;",
     "les cookies sont autorisés pour notre domaine ;",
     "vous n'avez pas dépassé le nombre de postes de votre licence ;",
-]
+]  # fmt: skip
 _NOTES = [
     "Cette fonction n'est pas disponible pendant la bascule d'année scolaire.",
     "Les modifications faites par erreur peuvent être annulées pendant {k} jours.",

@@ -10,7 +10,7 @@ import os
 import shutil
 import traceback
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,6 +26,7 @@ from kb.knowledge.search.segments import FastSegmentWriter
 
 CURRENT = "CURRENT"
 META = "build.json"
+STATE = "state.bin"  # what the build learnt, for the next (kb.knowledge.build_state)
 GENERATION_PREFIX = "gen-"
 # From this many articles to write, they are shared among processes, one per core (at most
 # MAX_WORKERS), each rendering, analysing and writing its own segment: at 20,000 articles,
@@ -33,6 +34,7 @@ GENERATION_PREFIX = "gen-"
 PARALLEL_FROM = 400
 MAX_WORKERS = 4
 
+FileCheck = tuple[int, int, int, int]  # size, mtime_ns, inode, CRC-32
 T = TypeVar("T")
 R = TypeVar("R")
 # An article to index -> what the index keeps of it, and what the build wants to know of it
@@ -108,12 +110,33 @@ def verify_files(generation: Path, meta: dict[str, Any]) -> None:
             raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
 
 
-def _checksums(generation: Path) -> dict[str, tuple[int, int]]:
-    return {
-        p.name: (p.stat().st_size, _checksum(p))
-        for p in sorted(generation.iterdir())
-        if p.is_file() and p.name != META and not p.name.endswith("LOCK")
-    }
+def _verify_known(generation: Path, known: Mapping[str, Sequence[int]]) -> None:
+    """As verify_files, reading again only the files whose size, mtime or inode changed since
+    they were checksummed: rewritten by a hand or a tool, those are the suspects."""
+    for name, (size, mtime_ns, inode, checksum) in known.items():
+        path = generation / name
+        try:
+            stat = path.stat()
+        except OSError:
+            raise IndexCorrupt(f"{generation.name}/{name} manquant") from None
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
+            continue
+        if stat.st_size != size or _checksum(path) != checksum:
+            raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
+
+
+def _checksums(generation: Path, known: Mapping[str, Sequence[int]]) -> dict[str, FileCheck]:
+    """Each file's (size, mtime, inode, CRC); a file linked from a checked one keeps its CRC."""
+    found: dict[str, FileCheck] = {}
+    for p in sorted(generation.iterdir()):
+        if not p.is_file() or p.name in (META, STATE) or p.name.endswith("LOCK"):
+            continue
+        stat = p.stat()
+        seen = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        before = known.get(p.name)
+        same = before is not None and tuple(before[:3]) == seen
+        found[p.name] = (*seen, int(before[3]) if before and same else _checksum(p))
+    return found
 
 
 def _checksum(path: Path) -> int:
@@ -143,14 +166,22 @@ def write_generation(
     base: Path | None,
     remove: Iterable[str] = (),
     progress: Callable[[int], None] | None = None,
+    known_files: Mapping[str, Sequence[int]] | None = None,
+    keep: Callable[[dict[str, FileCheck]], bytes] | None = None,
 ) -> Path:
     """Write a new generation (from `base` when given: the slugs of `remove` go, `items`
     come), then switch CURRENT to it. Until the switch, readers keep the previous one, whole.
     `prepare` (render, in practice) may run in forked processes; `finish` gets what it said
     of every item and returns the generation's meta, or raises: then nothing is switched.
-    The caller holds `build_lock` from the moment it reads the live generation."""
+    The caller holds `build_lock` from the moment it reads the live generation.
+
+    `known_files`: the base's files as `keep` last saw them (size, mtime, inode, CRC): those
+    that still look so are not read again to check them. `keep` gets the new generation's
+    files so, and returns what to write beside them (STATE) for the next build."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    return _write_generation(index_dir, items, prepare, finish, base, remove, progress)
+    return _write_generation(
+        index_dir, items, prepare, finish, base, remove, progress, known_files or {}, keep
+    )
 
 
 @contextlib.contextmanager
@@ -174,12 +205,18 @@ def _write_generation(
     base: Path | None,
     remove: Iterable[str],
     progress: Callable[[int], None] | None,
+    known: Mapping[str, Sequence[int]],
+    keep: Callable[[dict[str, FileCheck]], bytes] | None,
 ) -> Path:
     if base is not None and current_generation(index_dir) != base:
         # Another build switched generations while this one was preparing: start from its.
         raise StaleBase(base)
     if base is not None:
-        verify_files(base, read_meta(base))  # linked as they are, damage would carry over
+        # Linked as they are, damage would carry over.
+        if known:
+            _verify_known(base, known)
+        else:
+            verify_files(base, read_meta(base))
     _remove_abandoned(index_dir)
     target = _next_generation(index_dir)
     target.mkdir()
@@ -215,7 +252,10 @@ def _write_generation(
         shutil.rmtree(target, ignore_errors=True)
         raise
     ix.close()
-    meta = {**meta, "files": _checksums(target)}
+    files = _checksums(target, known)
+    if keep is not None:
+        _write_atomically(target / STATE, keep(files))
+    meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
     _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
     _prune(index_dir, keep={target.name, base.name if base else ""})
@@ -352,10 +392,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
