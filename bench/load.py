@@ -155,13 +155,13 @@ def accounts(engine: sa.Engine, count: int) -> list[str]:
 def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]]) -> str:
     """'' when the database holds exactly the tickets answered, each with its attachment as
     sent and its file there, and no other file; else what is wrong."""
-    from kb import db
+    from kb import tables
 
     with engine.connect() as c:
-        tickets = c.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar()
-        rows = c.execute(sa.select(db.tickets.c.creation_token, db.attachments.c.stored_as,
-                                   db.attachments.c.size, db.attachments.c.sha256)
-                         .select_from(db.tickets.join(db.messages).join(db.attachments))
+        tickets = c.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar()
+        rows = c.execute(sa.select(tables.tickets.c.creation_token, tables.attachments.c.stored_as,
+                                   tables.attachments.c.size, tables.attachments.c.sha256)
+                         .select_from(tables.tickets.join(tables.messages).join(tables.attachments))
                          ).all()  # fmt: skip
     # The token is the account's id, then the form's jeton.
     found = {r.creation_token.split(":")[-1]: (r.size, r.sha256) for r in rows}

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from bench import harness as h
 from kb.config import Settings
-from kb.db import throttles
 from kb.helpdesk import accounts
 from kb.knowledge.build import build
+from kb.tables import throttles
 from kb.testing import serving
 from kb.web.app import create_app
 

@@ -4,9 +4,11 @@
                           [--generated 5000] [--tree DIR] [--json PATH]
 
 Per corpus: the full build (wall clock, CPU of all its processes, peak of their summed PSS), the
-build after one edit, the index size and opening time, and search p50/p99 (wall clock and CPU)
-"first time" (each search once on a freshly opened index) and "again" (caches warm). kb returns
-a results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight() and
+build after one edit (wall clock and CPU), the index size and opening time, and search p50/p99
+(wall clock and CPU)
+"first time" (each search once on a freshly opened index) and "again" (caches warm), then the
+suggestions (/api/suggest) for the prefixes as typed, on another fresh index. kb returns a
+results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight() and
 snippet(). The searches: the judged queries and every prefix typed on the way (shipped,
 demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, generated).
 """
@@ -172,9 +174,13 @@ def measure_kb(content_dir: Path, index_dir: Path, queries: list[Query]) -> dict
     for run in ("first", "again"):
         out[run] = latency(lambda text, typed: snapshot.search(text, prefix=typed), queries)
     snapshot.close()
-    edited, start = _edit_one(content_dir), time.perf_counter()
+    snapshot = Snapshot(generation)  # suggestions as typed (/api/suggest), on a fresh index
+    out["suggest"] = latency(lambda text, _: snapshot.suggest(text), [q for q in queries if q[1]])
+    snapshot.close()
+    edited, start, cpu = _edit_one(content_dir), time.perf_counter(), time.process_time()
     report = build(content_dir, index_dir)
     out["incremental_s"] = time.perf_counter() - start
+    out["incremental_cpu_s"] = time.process_time() - cpu
     assert report.changed == 1, f"{edited}: expected one changed article, got {report.changed}"
     return out
 
@@ -214,6 +220,7 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
         ("  peak memory (PSS, all)", f"{kb['build_mb']:.0f} MB", "-", ""),
         ("incremental build, 1 edit", _seconds(kb["incremental_s"]),
          _seconds(fts["incremental_s"]), _target(kb["incremental_s"], incremental, "s")),
+        ("  CPU time", _seconds(kb["incremental_cpu_s"]), "-", ""),
         ("index size", _size(kb["size"]), _size(fts["size"]), ""),
         ("open the index", f"{kb['open_ms']:.0f} ms", "-", ""),
     ]  # fmt: skip
@@ -224,6 +231,8 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
                                    ("cpu_p99", "  CPU time p99", p99)):  # fmt: skip
             k, f = kb[run][key], fts[run][key]
             rows.append((label, f"{k:.2f} ms", f"{f:.2f} ms", _target(k, target, "ms")))
+    for key in ("p50", "p99"):
+        rows.append((f"suggest {key}, first time", f"{kb['suggest'][key]:.2f} ms", "-", ""))
     lines = [
         f"{name}: {articles} articles, {len(queries)} searches ({len(queries) - typed} typed in "
         f"full, {typed} as typed so far); load average {os.getloadavg()[0]:.1f} on "
@@ -246,6 +255,8 @@ def summary(name: str, kb: dict, fts: dict, targets: tuple) -> list[dict[str, st
               f"FTS5 {_seconds(fts['incremental_s'])}",
               _target(kb["incremental_s"], incremental, "s").split(":")[0],
               None if incremental is None else kb["incremental_s"] < incremental),
+        h.row(f"{name}: suggest p50 / p99, first time", ms(kb["suggest"]["p50"],
+              kb["suggest"]["p99"])),
         h.row(f"{name}: search p50 / p99, first time", ms(k["p50"], k["p99"]),
               "FTS5 " + ms(f["p50"], f["p99"]), " ; ".join(f"< {t:g} ms" for t in (p50, p99) if t),
               (p50 is None or k["p50"] < p50) and (p99 is None or k["p99"] < p99)),

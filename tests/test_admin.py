@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD, Page, Web, activated_account, log_in, outbox
 from test_support import FILES, agent
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 
@@ -35,9 +35,9 @@ def as_admin(web: Web) -> str:
 def audited(web: Web) -> list[tuple[str, str]]:
     with web.services.engine.connect() as connection:
         rows = connection.execute(
-            sa.select(db.audit.c.event, db.audit.c.detail)
-            .where(db.audit.c.event.like("admin_%"), db.audit.c.login == "ada@cpro.fr")
-            .order_by(db.audit.c.id)
+            sa.select(tables.audit.c.event, tables.audit.c.detail)
+            .where(tables.audit.c.event.like("admin_%"), tables.audit.c.login == "ada@cpro.fr")
+            .order_by(tables.audit.c.id)
         ).all()
     return [(r.event, r.detail) for r in rows]
 
@@ -61,12 +61,12 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     created = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "etablissement", "uai": "0130001f", "etablissement": "Lycée Thiers",
         "prenom": "Paul", "nom": "Valéry", "email": "paul@example.fr"})  # fmt: skip
-    assert "Compte 0130001F créé ; e-mail d&#39;activation envoyé." in created.text
+    assert "Compte 0130001F créé ; e-mail d'activation envoyé." in Page(created).text
     assert outbox(web)[-1]["To"] == "Paul Valéry <paul@example.fr>"
     bad = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "etablissement", "uai": "0130001A", "etablissement": "X",
         "prenom": "A", "nom": "B", "email": "a@example.fr"})  # fmt: skip
-    assert bad.status_code == 400 and "UAI" in bad.text
+    assert bad.status_code == 400 and "UAI" in Page(bad).text
     agent_made = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "agent", "uai": "", "etablissement": "", "prenom": "Léa",
         "nom": "Ligne", "email": "Lea@CPRO.fr"})  # fmt: skip
@@ -87,7 +87,7 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     assert accounts.by_login(web.services.engine, "0750654D").disabled  # type: ignore[union-attr]
     me = accounts.by_login(web.services.engine, "ada@cpro.fr")
     own = web.client.post(f"/admin/comptes/{me.id}/desactiver", data={"csrf": token})  # type: ignore[union-attr]
-    assert own.status_code == 400 and "votre propre compte" in own.text
+    assert own.status_code == 400 and "votre propre compte" in Page(own).text
     assert web.client.post("/admin/comptes/999999/desactiver",
                            data={"csrf": token}).status_code == 400  # fmt: skip
 

@@ -19,7 +19,7 @@ import uvicorn
 from conftest import Web, activated_account, log_in
 from test_uploads import free_port, session
 
-from kb import db
+from kb import tables
 
 NAME = "Relevé d'été 2026 «final» 100%.zip"
 CONTENT = bytes(range(256)) * 40  # 10,240 bytes, every byte value
@@ -45,7 +45,7 @@ def attach(web: Web, content: bytes = CONTENT, name: str = NAME) -> str:
     assert created.status_code == 303, created.text
     reference = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
     with web.services.engine.connect() as connection:
-        attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
+        attachment_id = connection.execute(sa.select(tables.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"
 
 
@@ -129,7 +129,7 @@ def test_ranges_do_not_open_the_file_to_anyone_else(web: Web) -> None:
 def test_a_file_gone_from_the_data_dir_is_a_french_410(web: Web) -> None:
     url = attach(web)
     with web.services.engine.connect() as connection:
-        stored_as = connection.execute(sa.select(db.attachments.c.stored_as)).scalar_one()
+        stored_as = connection.execute(sa.select(tables.attachments.c.stored_as)).scalar_one()
     web.services.store.final_path(stored_as).unlink()  # a restore that missed the files
     page = web.client.get(url)
     assert page.status_code == 410
@@ -206,10 +206,10 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
         url = attach_path(web, created.headers["location"])
         # The stored file becomes a sparse one of several GiB, its row made to match.
         with web.services.engine.begin() as connection:
-            row = connection.execute(sa.select(db.attachments)).one()
+            row = connection.execute(sa.select(tables.attachments)).one()
             stored = web.services.store.final_path(row.stored_as)
             expected = sparse_file(stored, size)
-            connection.execute(sa.update(db.attachments).values(size=size, sha256=expected))
+            connection.execute(sa.update(tables.attachments).values(size=size, sha256=expected))
         try:
             digest, received = hashlib.sha256(), 0
             cut_at = 3 * GIB + 12_345  # the connection drops here
@@ -240,5 +240,5 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
 def attach_path(web: Web, location: str) -> str:
     reference = location.split("?")[0].rsplit("/", 1)[1]
     with web.services.engine.connect() as connection:
-        attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
+        attachment_id = connection.execute(sa.select(tables.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"

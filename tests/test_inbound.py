@@ -9,10 +9,10 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
+from conftest import Web, activated_account, log_in, page
 from test_support import FILES, agent, as_agent, new_ticket
 
-from kb import db
+from kb import tables
 from kb.helpdesk import inbound
 from kb.helpdesk.lmtp import Receiver
 
@@ -69,13 +69,13 @@ def deliver(server: tuple[str, int], message: EmailMessage, sender: str = "marie
 def thread_of(web: Web, reference: str) -> list[str]:
     with web.services.engine.connect() as connection:
         ticket_id = connection.execute(
-            sa.select(db.tickets.c.id).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.id).where(tables.tickets.c.reference == reference)
         ).scalar()
         return list(
             connection.execute(
-                sa.select(db.messages.c.body)
-                .where(db.messages.c.ticket_id == ticket_id)
-                .order_by(db.messages.c.id)
+                sa.select(tables.messages.c.body)
+                .where(tables.messages.c.ticket_id == ticket_id)
+                .order_by(tables.messages.c.id)
             ).scalars()
         )
 
@@ -93,12 +93,10 @@ def test_an_answer_by_mail_joins_the_thread_without_history_or_signature(
                            filename="capture écran.pdf")  # fmt: skip
     assert deliver(lmtp, message) == (250, "")
     assert thread_of(web, reference)[-1] == "Merci, cela fonctionne à nouveau.\nBonne journée"
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "capture écran.pdf" in page and "status--en_cours" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert thread.link("capture écran.pdf") and thread.terms["Statut"] == "En cours de traitement"
     as_agent(web)
-    assert (
-        "Merci, cela fonctionne à nouveau." in web.client.get(f"/support/tickets/{reference}").text
-    )
+    assert "Merci, cela fonctionne à nouveau." in page(web, f"/support/tickets/{reference}").text
 
 
 def test_mail_that_cannot_be_placed_is_refused_with_its_reason(
@@ -150,11 +148,14 @@ def test_an_agent_may_answer_by_mail_and_a_closed_ticket_refuses(
     reference = new_ticket(web)
     answer = mail(web, reference, "Essayez avec Firefox.", sender="sam@cpro.fr")
     assert deliver(lmtp, answer, sender="sam@cpro.fr") == (250, "")
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "Essayez avec Firefox." in page and "status--en_attente" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert "Essayez avec Firefox." in thread.text
+    assert thread.terms["Statut"] == "En attente de votre réponse"
     with web.services.engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == reference).values(status="ferme")
+            sa.update(tables.tickets)
+            .where(tables.tickets.c.reference == reference)
+            .values(status="ferme")
         )
     code, text = deliver(lmtp, mail(web, reference, "Encore une question"))
     assert code == 550 and "Ce ticket est ferme" in text

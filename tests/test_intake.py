@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import Web, activated_account, log_in
 from test_support import FILES, agent, as_agent
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 
@@ -40,7 +40,9 @@ def test_an_agent_opens_a_ticket_for_an_establishment_that_phoned(web: Web) -> N
     reference = location.split("?")[0].rsplit("/", 1)[1]
     assert open_for(web).headers["location"].startswith(f"/support/tickets/{reference}")  # type: ignore[attr-defined]
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 1
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 1
+        )
     page = html.unescape(web.client.get(location).text)
     assert "Ticket ouvert pour l'établissement" in page
     assert "Reçu par</dt><dd>Téléphone, saisi par le support" in page
@@ -77,4 +79,6 @@ def test_every_problem_of_the_form_is_said_at_once(web: Web) -> None:
         assert "Indiquez l'objet de votre demande" in text
         assert "La directrice ne peut plus se connecter depuis lundi.</textarea>" in text
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 0
+        )

@@ -4,7 +4,6 @@ tickets close after KB_CLOSE_AFTER_DAYS business days; /rapport per category and
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 import threading
 from collections.abc import Callable
@@ -12,10 +11,10 @@ from collections.abc import Callable
 import anyio
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in, outbox, page
+from conftest import Page, Web, activated_account, log_in, outbox, page
 from test_support import FILES, agent, as_agent, new_ticket
 
-from kb import db
+from kb import tables
 from kb.config import Settings, SettingsError
 from kb.helpdesk import accounts, satisfaction
 from kb.web import app as web_app
@@ -56,26 +55,32 @@ def test_the_establishment_rates_its_resolved_ticket_and_the_report_shows_it(web
     open_one = new_ticket(web, "Encore ouvert")
     refused = rate(web, open_one, "satisfait")
     assert refused.status_code == 400  # type: ignore[attr-defined]
-    assert "quand le ticket sera résolu" in html.unescape(refused.text)  # type: ignore[attr-defined]
+    assert "quand le ticket sera résolu" in Page(refused).text  # type: ignore[arg-type]
     reference = resolved_ticket(web)
-    page = html.unescape(web.client.get(f"/tickets/{reference}").text)
-    assert "Êtes-vous satisfait de la réponse du support ?" in page
+    assert (
+        "Êtes-vous satisfait de la réponse du support ?" in page(web, f"/tickets/{reference}").text
+    )
     assert rate(web, reference, "peut-etre").status_code == 400  # type: ignore[attr-defined]
     done = rate(web, reference, "pas_satisfait", "Trop long.")
     assert done.headers["location"] == f"/tickets/{reference}?avis=1#avis"  # type: ignore[attr-defined]
-    page = html.unescape(web.client.get(f"/tickets/{reference}?avis=1").text)
-    assert "Merci : votre avis est enregistré." in page
-    assert "Votre avis : « Pas satisfait » — Trop long." in page
+    thanked = page(web, f"/tickets/{reference}", avis=1).text
+    assert "Merci : votre avis est enregistré." in thanked
+    assert "Votre avis : « Pas satisfait » — Trop long." in thanked
     rate(web, reference, "satisfait", "Finalement réglé.")  # an opinion can change
 
     as_agent(web)
-    aside = html.unescape(web.client.get(f"/support/tickets/{reference}").text)
-    assert "<strong>Satisfait</strong> : « Finalement réglé. »" in aside
+    aside = page(web, f"/support/tickets/{reference}")
+    assert aside.context["rating"].label == "Satisfait"
+    assert "Satisfait : « Finalement réglé. »" in aside.text
     assert rate(web, reference, "satisfait").status_code == 400  # type: ignore[attr-defined]
-    report = html.unescape(web.client.get("/rapport").text)
-    section = report[report.index("Satisfaction des établissements") :]
-    assert re.search(r"<td>Compte utilisateur</td><td>1</td><td>0</td><td>100 %</td>", section)
-    assert re.search(r"<td>Sam Support</td><td>1</td><td>0</td><td>100 %</td>", section)
+    report = page(web, "/rapport")
+    assert "Satisfaction des établissements" in report.text and "Par catégorie" in report.text
+    rows = {
+        what: [(t.name, t.satisfied, t.unsatisfied, t.percent) for t in report.context[what]]
+        for what in ("satisfaction_per_category", "satisfaction_per_agent")
+    }
+    assert ("Compte utilisateur", 1, 0, 100) in rows["satisfaction_per_category"]
+    assert ("Sam Support", 1, 0, 100) in rows["satisfaction_per_agent"]
 
     web.client.cookies.clear()  # another establishment: not its ticket
     log_in(web, "0750655" + accounts.uai_check_letter("0750655"))
@@ -89,15 +94,15 @@ def test_the_mail_link_rates_after_a_confirmation_without_logging_in(web: Web) -
     link = f"/avis/{reference}/{token}"
     opened = web.client.get(f"{link}?note=satisfait")  # what a link checker would do too
     assert opened.status_code == 200
-    assert 'value="satisfait" required checked' in opened.text
+    assert Page(opened).having("input", value="satisfait", required="", checked="")
     assert satisfaction.rating_of(web.services.engine, 1) is None  # nothing yet
     csrf = web.client.cookies["kb_csrf"]
     sent = web.client.post(link, data={"csrf": csrf, "avis": "satisfait", "commentaire": "Merci"})
-    assert "Merci : votre avis est enregistré (« Satisfait »)" in html.unescape(sent.text)
+    assert "Merci : votre avis est enregistré (« Satisfait »)" in Page(sent).text
     for wrong in (f"/avis/{reference}/{'0' * 32}", f"/avis/T-2026-999999/{token}"):
         gone = web.client.get(wrong)
         assert gone.status_code == 404
-        assert "Ce lien d&#39;avis n&#39;est pas valable" in gone.text
+        assert "Ce lien d'avis n'est pas valable" in Page(gone).text
 
 
 def test_resolved_tickets_close_after_the_business_days_with_a_notice(web: Web) -> None:
@@ -106,29 +111,29 @@ def test_resolved_tickets_close_after_the_business_days_with_a_notice(web: Web) 
     engine = web.services.engine
     with engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == reference)
+            sa.update(tables.tickets).where(tables.tickets.c.reference == reference)
             .values(resolved_at=accounts.now() - dt.timedelta(days=14))
         )  # fmt: skip
     closed = satisfaction.close_resolved(engine, 5, "FR")
     assert len(closed) == 1 and satisfaction.close_resolved(engine, 5, "FR") == []  # once
-    page = html.unescape(web.client.get(f"/tickets/{reference}").text)
-    assert "Ce ticket est fermé : il était résolu et n'a pas été rouvert." in page
-    assert '<span class="status status--ferme">Fermé</span>' in page
-    assert "Votre message" not in page  # no reply form on a closed ticket
-    assert "status--resolu" in web.client.get(f"/tickets/{recent}").text  # too recent
+    closed_page = page(web, f"/tickets/{reference}")
+    assert "Ce ticket est fermé : il était résolu et n'a pas été rouvert." in closed_page.text
+    assert closed_page.terms["Statut"] == "Fermé"
+    assert "Votre message" not in closed_page.text  # no reply form on a closed ticket
+    assert page(web, f"/tickets/{recent}").terms["Statut"] == "Résolu"  # too recent
     token = web.client.cookies["kb_csrf"]
     written = web.client.post(f"/tickets/{reference}/reponses",
                               data={"csrf": token, "message": "Et aussi…"},
                               files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert written.status_code == 400
-    assert "Ce ticket est fermé : pour une nouvelle question" in html.unescape(written.text)
+    assert "Ce ticket est fermé : pour une nouvelle question" in Page(written).text
     reopen = web.client.post(
         f"/tickets/{reference}/statut", data={"csrf": token, "statut": "rouvrir"}
     )
     assert reopen.status_code == 400
     assert rate(web, reference, "satisfait").status_code == 303  # type: ignore[attr-defined]
     as_agent(web)
-    thread = web.client.get(f"/support/tickets/{reference}").text
+    thread = page(web, f"/support/tickets/{reference}").text
     assert "Ticket fermé automatiquement : résolu et non rouvert" in thread
 
 
@@ -190,7 +195,7 @@ def test_a_forged_or_another_tickets_rating_link_is_refused(web: Web) -> None:
             wrong, data={"csrf": web.client.cookies.get("kb_csrf", ""), "avis": "satisfait"}
         )):  # fmt: skip
             assert refused.status_code == 404, wrong
-            assert "Ce lien d'avis n'est pas valable" in html.unescape(refused.text)
+            assert "Ce lien d'avis n'est pas valable" in Page(refused).text
     assert satisfaction.rating_of(web.services.engine, 1) is None
     assert satisfaction.rating_of(web.services.engine, 2) is None
 
@@ -219,7 +224,7 @@ def test_a_closed_ticket_is_told_once_even_with_two_replicas_sweeping_at_once(we
     assert rate(web, rated, "satisfait").status_code == 303  # type: ignore[attr-defined]
     with web.services.engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference.in_([reference, rated]))
+            sa.update(tables.tickets).where(tables.tickets.c.reference.in_([reference, rated]))
             .values(resolved_at=accounts.now() - dt.timedelta(days=14))
         )  # fmt: skip
     other = web_app.create_app(web.settings, background=False)  # a second replica, same database

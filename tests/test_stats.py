@@ -77,7 +77,7 @@ def test_the_preview_counts_no_reads_searches_or_votes(web: Web) -> None:
         client.app.state.services.usage.flush()  # type: ignore[attr-defined]
     web.services.usage.flush()
     with web.services.engine.connect() as connection:
-        from kb import db
+        from kb import tables
 
-        assert connection.execute(db.article_views.select()).all() == []
-        assert connection.execute(db.searches.select()).all() == []
+        assert connection.execute(tables.article_views.select()).all() == []
+        assert connection.execute(tables.searches.select()).all() == []

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Web, activated_account, article, log_in, outbox
+from conftest import PASSWORD, Page, Web, activated_account, article, log_in, outbox, page
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 FILES = {
@@ -61,9 +61,7 @@ def test_establishments_get_a_403_on_support_and_editor_pages(web: Web, path: st
     log_in(web)
     response = web.client.get(path)
     assert response.status_code == 403
-    assert (
-        "Cette page est réservée à l&#39;équipe d&#39;assistance et aux éditeurs." in response.text
-    )
+    assert "Cette page est réservée à l'équipe d'assistance et aux éditeurs." in Page(response).text
 
 
 def test_editors_see_the_report_but_not_the_queue(web: Web) -> None:
@@ -84,28 +82,29 @@ def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None
     second = new_ticket(web, "Renouvellement", "abonnement")
     with web.services.engine.begin() as connection:  # the second one is late
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == second)
+            sa.update(tables.tickets).where(tables.tickets.c.reference == second)
             .values(due_at=accounts.now() - dt.timedelta(hours=1))
         )  # fmt: skip
     as_agent(web)
-    html = web.client.get("/support").text
-    assert html.index(second) < html.index(first)  # most urgent first
-    assert "En retard" in html and 'class="overdue"' in html
-    assert re.search(r"Nouveau <span class=\"counts__n\">2</span>", html)
-    assert first not in web.client.get("/support?categorie=abonnement").text
-    assert second not in web.client.get(f"/support?q={first}").text
-    assert first in web.client.get("/support?q=connecter").text  # words of the message
-    assert "Aucun ticket ne correspond" in web.client.get("/support?statut=resolu").text
+    queue = page(web, "/support")
+    assert [t.reference for t in queue.context["queue"].tickets] == [second, first]  # urgent first
+    assert queue.text.index(second) < queue.text.index(first)
+    assert "En retard" in queue.text and queue.having("tr", class_="overdue")
+    assert ("/support?vue=tous&statut=nouveau", "Nouveau 2") in queue.links
+    assert first not in page(web, "/support", categorie="abonnement").text
+    assert second not in page(web, "/support", q=first).text
+    assert first in page(web, "/support", q="connecter").text  # words of the message
+    assert "Aucun ticket ne correspond" in page(web, "/support?statut=resolu").text
 
 
 def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: Web) -> None:
     log_in(web)
     reference = new_ticket(web)
     as_agent(web)
-    page = web.client.get(f"/support/tickets/{reference}?article=mot+de+passe")
-    assert "Marie Curie" in page.text and "Lycée Louis-le-Grand (0750654D)" in page.text
-    assert "Insérer « J&#39;ai oublié mon mot de passe »" in page.text
-    assert "http://testserver/articles/mot-de-passe-oublie" in page.text
+    shown = page(web, f"/support/tickets/{reference}", article="mot de passe")
+    assert "Marie Curie" in shown.text and "Lycée Louis-le-Grand (0750654D)" in shown.text
+    assert "Insérer « J'ai oublié mon mot de passe »" in shown.text
+    assert "http://testserver/articles/mot-de-passe-oublie" in shown.text
     token = web.client.cookies["kb_csrf"]
     body = ("Bonjour, voir http://testserver/articles/mdp-perdu (ancienne adresse) "
             "et /articles/renouveler.")  # fmt: skip
@@ -114,7 +113,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
                            files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1#fil"
     with web.services.engine.connect() as connection:
-        linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
+        linked = connection.execute(sa.select(tables.article_links.c.slug)).scalars().all()
     assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
@@ -123,10 +122,13 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
     log_in(web)
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body in text  # the answer itself, in the mail
-    thread = web.client.get(f"/tickets/{reference}").text
-    assert "En attente de votre réponse" in thread
-    assert '<a href="http://testserver/articles/mdp-perdu">' in thread
-    assert '<a href="/articles/renouveler">/articles/renouveler</a>' in thread
+    thread = page(web, f"/tickets/{reference}")
+    assert "En attente de votre réponse" in thread.text
+    assert (
+        thread.link("http://testserver/articles/mdp-perdu")
+        == "http://testserver/articles/mdp-perdu"
+    )
+    assert thread.link("/articles/renouveler") == "/articles/renouveler"
     followed = web.client.get("/articles/mdp-perdu")
     assert (
         followed.status_code == 301
@@ -143,12 +145,12 @@ def test_internal_notes_stay_internal(web: Web) -> None:
     web.client.post(f"/support/tickets/{reference}/reponses",
                     data={"csrf": token, "message": "Client déjà relancé hier.", "interne": "oui"},
                     files=[("fichiers", ("", b"", "x"))])  # fmt: skip
-    assert "Note interne — Sam Support" in web.client.get(f"/support/tickets/{reference}").text
+    assert "Note interne — Sam Support" in page(web, f"/support/tickets/{reference}").text
     assert len(outbox(web)) == before  # nobody is told
     web.client.cookies.clear()
     log_in(web)
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "Client déjà relancé hier." not in page and "Nouveau" in page
+    thread = page(web, f"/tickets/{reference}").text
+    assert "Client déjà relancé hier." not in thread and "Nouveau" in thread
 
 
 def test_agent_changes_the_status_and_downloads_attachments(web: Web) -> None:
@@ -159,11 +161,8 @@ def test_agent_changes_the_status_and_downloads_attachments(web: Web) -> None:
     done = web.client.post(
         f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "en_cours"}
     )
-    assert "Statut modifié." in web.client.get(done.headers["location"]).text
-    link = re.search(
-        r'href="(/tickets/[^"]+/pieces-jointes/\d+)"',
-        web.client.get(f"/support/tickets/{reference}").text,
-    )[1]  # type: ignore[index]
+    assert "Statut modifié." in page(web, done.headers["location"]).text
+    link = page(web, f"/support/tickets/{reference}").link("capture.png")
     assert web.client.get(link).content == b"\x89PNG"
     bad = web.client.post(
         f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "perdu"}
@@ -190,24 +189,25 @@ def test_report_figures_match_the_events(
     new_ticket(web)  # ... and this one was followed by a ticket
     usage.flush()
     as_agent(web)
-    reference = re.search(
-        r'href="/support/tickets/(T-\d{4}-\d{6})"', web.client.get("/support").text
-    )[1]  # type: ignore[index]
+    [ticket] = page(web, "/support").context["queue"].tickets
+    reference = ticket.reference
     replied = web.client.post(f"/support/tickets/{reference}/reponses",
                               data={"csrf": web.client.cookies["kb_csrf"], "message": "Voir /articles/renouveler"},
                               files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert replied.status_code == 303, replied.text
-    html = web.client.get("/rapport").text
-    assert '<svg class="chart" role="img"' in html and "<polyline" in html
-    assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in html
+    shown = page(web, "/rapport")
+    assert shown.having("svg", class_="chart", role="img") and shown.having("polyline")
+    assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in shown.text
     # The chart's data as a table, each series told apart by its line, not its colour alone.
-    assert "stroke-dasharray" in html and "<caption" in html
-    rows = re.findall(r'<tr><th scope="row"><time datetime="([\d-]+)">', html)
-    assert len(rows) == 30  # one row per day of the period
-    cells = re.findall(r"</time></th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", html)
-    assert [sum(int(c[i]) for c in cells) for i in range(3)] == [4, 1, 1]
+    assert any("stroke-dasharray" in line for line in shown.having("polyline"))
+    assert "Recherches, recherches sans résultat et tickets créés, par jour" in shown.text
+    daily = shown.context["report"].daily
+    assert len(daily) == 30  # one row per day of the period
+    assert len(shown.having("th", scope="row")) >= 30
+    assert [sum(d[k] for d in daily) for k in ("searches", "no_result", "tickets")] == [4, 1, 1]
     # Every table is named by its title.
-    assert html.count('<table class="tickets"') == html.count('<table class="tickets" aria-l')
+    tables_shown = shown.having("table", class_="tickets")
+    assert tables_shown and all("aria-labelledby" in t or "aria-label" in t for t in tables_shown)
     result = cli("stats", "--json", "--index", web.site.index)
     assert result.status == 0, result.err  # type: ignore[attr-defined]
     data = json.loads(result.out)  # type: ignore[attr-defined]
@@ -243,7 +243,7 @@ def test_report_figures_match_the_events(
 def test_report_period_is_checked(web: Web) -> None:
     as_agent(web)
     assert web.client.get("/rapport?depuis=hier").status_code == 400
-    assert "doit précéder" in web.client.get("/rapport?depuis=2026-12-01&jusqu_au=2026-11-01").text
+    assert "doit précéder" in page(web, "/rapport?depuis=2026-12-01&jusqu_au=2026-11-01").text
 
 
 def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
@@ -300,7 +300,7 @@ def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None
         "reference": reference,
         "url": f"/support/tickets/{reference}?repondu=1#fil",
     }
-    assert ">procedure.pdf</a>" in web.client.get(f"/support/tickets/{reference}").text
+    assert page(web, f"/support/tickets/{reference}").link("procedure.pdf")
     refused = web.client.post(
         f"/support/tickets/{reference}/reponses",
         data={"csrf": web.client.cookies["kb_csrf"], "message": " "},

@@ -16,8 +16,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, audit, sessions, tokens
 from kb.errors import KbError
+from kb.tables import accounts, audit, sessions, tokens
 
 ROLES = ("etablissement", "agent", "editeur", "admin")
 ROLE_LABELS = {

@@ -22,11 +22,11 @@ from html.parser import HTMLParser
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts as accounts_table
 from kb.errors import KbError
 from kb.helpdesk import accounts, notifications, replies, tickets
 from kb.helpdesk.attachments import MAX_FILES, ReceivedFile, ReceivedForm, Store, safe_filename
 from kb.helpdesk.business_hours import AnswerDelay
+from kb.tables import accounts as accounts_table
 
 ADDRESS = re.compile(
     r"^(?P<local>[^+@]+)\+(?P<ref>T-\d{4}-\d{6})\.(?P<token>[0-9a-f]{12})@(?P<domain>.+)$", re.I

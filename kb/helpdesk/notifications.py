@@ -14,14 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kb.clock import in_words
 from kb.config import Settings
-from kb.db import accounts as accounts_table
-from kb.db import attachments, messages, ratings, tickets
 from kb.helpdesk import accounts, outbox
 from kb.helpdesk.accounts import Account
-from kb.helpdesk.business_hours import in_words
 from kb.helpdesk.mail import Mail, address
 from kb.helpdesk.satisfaction import link_token
+from kb.tables import accounts as accounts_table
+from kb.tables import attachments, messages, ratings, tickets
 
 SIGNATURE = "L'équipe d'assistance CPRO éducation"
 

@@ -13,23 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import attachments, messages, tickets
 from kb.errors import NotFound
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.assignment import take_if_unassigned
 from kb.helpdesk.attachments import ReceivedForm, Store
 from kb.helpdesk.business_hours import AnswerDelay
-from kb.helpdesk.tickets import (
-    MESSAGE_MAX,
-    Attachment,
-    Message,
-    Ticket,
-    TicketInvalid,
-    add_message,
-    check_total,
-    distinct,
-)
+from kb.helpdesk.posting import add_message, check_total, distinct
+from kb.helpdesk.tickets import MESSAGE_MAX, Attachment, Message, Ticket, TicketInvalid
 from kb.helpdesk.uploads import Upload
+from kb.tables import attachments, messages, tickets
 
 CLOSED = (
     "Ce ticket est fermé : pour une nouvelle question, créez un ticket d'aide en citant sa "

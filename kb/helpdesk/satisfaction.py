@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import accounts, ratings, ticket_events, tickets, upsert_many
+from kb.db import upsert_many
 from kb.errors import BadRequest
 from kb.helpdesk.business_hours import add_business_hours
 from kb.helpdesk.tickets import Ticket
+from kb.tables import accounts, ratings, ticket_events, tickets
 
 COMMENT_MAX = 2000
 RATED = ("resolu", "ferme")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,25 +12,33 @@ from kb.errors import KbError
 from kb.knowledge import canned
 from kb.knowledge import content as content_module
 from kb.knowledge import tree as tree_module
-from kb.knowledge.build_state import ArticleMemo, BuildState
+from kb.knowledge.build_state import (
+    LISTING,
+    NOTES,
+    ArticleMemo,
+    BuildState,
+    collector_paused,
+    rendering,
+)
+from kb.knowledge.changes import Plan, check_links_since, plan_changes
 from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.links import Outline, check_links, outline_of
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.knowledge.search.indexer import (
-    FileCheck,
     IndexedArticle,
     build_lock,
     current_generation,
     read_meta,
     write_generation,
 )
+from kb.knowledge.search.integrity import FileCheck
 from kb.knowledge.search.schema import SCHEMA_VERSION
 from kb.knowledge.tree import Tree
 from kb.knowledge.typography import french_spacing
 
 VERSIONS = (SCHEMA_VERSION, RENDER_VERSION)
 # What a build process tells of an article it rendered: slug, outline, problems found.
-Learnt = tuple[str, dict[str, Any], list[Problem]]
+Learnt = tuple[str, list[Any], list[Problem]]  # see build_state.rendering
 
 
 class ContentErrors(KbError):
@@ -64,8 +70,10 @@ class BuildReport:
 
 
 def renderer_for(content: Content) -> Renderer:
-    by_path = content.by_real_path()
+    return _renderer(content, content.by_real_path())
 
+
+def _renderer(content: Content, by_path: dict[str, Article]) -> Renderer:
     def resolve(path: Path) -> str | None:
         article = by_path.get(str(path))
         return article.slug if article else None
@@ -140,22 +148,23 @@ def build(
     started = time.perf_counter()
     with build_lock(index_dir):
         base = None if full else current_generation(index_dir)
-        state = BuildState.read(base, VERSIONS)
-        if not state.rendered:
-            base = None  # nothing known of it: everything is rendered again
-        tree = Tree(content_dir, state.files, state.scanned_at)
-        memo = ArticleMemo(tree, state.articles)
-        content = content_module.load(content_dir, memo)
-        if content.errors:
-            raise ContentErrors(content.problems)
-        generation, changed, removed, warnings = _index(
-            content, tree, memo, state, base, index_dir, progress
-        )
+        with collector_paused():
+            state = BuildState.read(base, VERSIONS)
+            if not state.rendered:
+                base = None  # nothing known of it: everything is rendered again
+            tree = Tree(content_dir, state.files, state.scanned_at)
+            memo = ArticleMemo(tree, state.articles)
+            content = content_module.load(content_dir, memo)
+            if content.errors:
+                raise ContentErrors(content.problems)
+            plan = plan_changes(content, state, base is not None)
+            plan.changed = _whole(plan.changed, memo)
+        generation, warnings = _index(content, tree, memo, state, plan, base, index_dir, progress)
     return BuildReport(
         articles=len(content.articles),
         categories=len(content.categories),
-        changed=len(changed),
-        removed=len(removed),
+        changed=len(plan.changed),
+        removed=len(plan.removed),
         seconds=time.perf_counter() - started,
         generation=generation.name,
         warnings=sorted(set(content.warnings + warnings)),
@@ -167,43 +176,27 @@ def _index(
     tree: Tree,
     memo: ArticleMemo,
     state: BuildState,
+    plan: Plan,
     base: Path | None,
     index_dir: Path,
     progress: Callable[[int, int], None] | None,
-) -> tuple[Path, list[Article], list[str], list[Problem]]:
+) -> tuple[Path, list[Problem]]:
     """Render what changed since the live generation and write the next one."""
-    renamed = {alias: a.slug for a in content.articles for alias in a.aliases}
-    # Each file by its place in the content folder, wherever that folder is: a release that
-    # switches a symbolic link to a new checkout (docs/operations.md) renders nothing again.
-    root = os.path.join(str(content.root.resolve()), "")
-    paths = {real.removeprefix(root): a.slug for real, a in content.by_real_path().items()}
-    place = {slug: name for name, slug in paths.items()}
-    digests = {a.slug: _article_digest(a, place[a.slug], renamed) for a in content.articles}
-    previous = state.rendered if base is not None else {}
-    changed = [
-        a for a in content.articles if previous.get(a.slug, {}).get("digest") != digests[a.slug]
-    ]
-    if paths != state.paths:  # a file renamed, moved, added or gone: the links to it follow
-        moved = {p for p in paths.keys() | state.paths.keys() if paths.get(p) != state.paths.get(p)}
-        again = {s for s, said in previous.items() if any(p in moved for p in said["deps"])}
-        again -= {a.slug for a in changed}
-        changed += [a for a in content.articles if a.slug in again]
-    removed = sorted(set(previous) - set(digests))
-    changed = _whole(changed, memo)
-    renderer = renderer_for(content)
+    renderer = _renderer(content, plan.by_path)
+    root, digests, renamed, previous = plan.root, plan.digests, plan.renamed, plan.previous
     warnings: list[Problem] = []
 
     def prepare(article: Article) -> tuple[IndexedArticle, Learnt]:
         """In a build process: the article rendered, its outline and its problems."""
         rendered, found = renderer.render(article)
-        said = {
-            "digest": digests[article.slug],
-            "anchors": [h.id for h in rendered.headings],
-            "links": [[k.slug, k.fragment, k.line, k.href, k.text] for k in rendered.outlinks],
-            "deps": sorted({k.target.removeprefix(root) for k in rendered.outlinks if k.target}),
-            "notes": [[p.line, p.message] for p in found if p.warning],
-            "listing": _listing(article),
-        }
+        said = rendering(
+            digest=digests[article.slug],
+            deps=sorted({k.target.removeprefix(root) for k in rendered.outlinks if k.target}),
+            notes=[[p.line, p.message] for p in found if p.warning],
+            listing=_listing(article),
+            anchors=[h.id for h in rendered.headings],
+            links=[[k.slug, k.fragment, k.line, k.href, k.text] for k in rendered.outlinks],
+        )
         return _indexed(article, rendered, digests[article.slug], renamed), (
             article.slug,
             said,
@@ -213,8 +206,12 @@ def _index(
     def finish(learnt: list[Learnt]) -> dict[str, Any]:
         """Links checked where an edit may have broken them, then the generation's meta; or
         ContentErrors."""
+        with collector_paused():
+            return meta(learnt)
+
+    def meta(learnt: list[Learnt]) -> dict[str, Any]:
         problems: list[Problem] = []
-        rendered: dict[str, dict[str, Any]] = {}
+        rendered: dict[str, list[Any]] = {}
         for slug, said, found in learnt:
             rendered[slug] = said
             problems += found
@@ -222,12 +219,12 @@ def _index(
         for article in content.articles:
             if article.slug not in rendered:  # unchanged: what the last build saw of it
                 said = rendered[article.slug] = previous[article.slug]
-                problems += [Problem(article.path, n, m, True) for n, m in said["notes"]]
-        problems += _check_links(content, by_slug, rendered, {s for s, _, _ in learnt}, removed)
+                problems += [Problem(article.path, n, m, True) for n, m in said[NOTES]]
+        problems += check_links_since(by_slug, rendered, {s for s, _, _ in learnt}, plan.edited)
         if any(not p.warning for p in problems):
             raise ContentErrors(content.problems + problems)
         warnings.extend(problems)
-        state.rendered, state.paths = rendered, paths
+        state.rendered, state.paths = rendered, plan.paths
         return {
             "schema": SCHEMA_VERSION,
             "render": RENDER_VERSION,
@@ -238,13 +235,17 @@ def _index(
                 {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
                 for c in content.categories
             ],
-            "articles": [rendered[a.slug]["listing"] for a in content.articles],
+            "articles": [rendered[a.slug][LISTING] for a in content.articles],
             "aliases": renamed,
             "synonyms": [list(group) for group in content.synonyms],
         }
 
     def keep(index_files: dict[str, FileCheck]) -> bytes:
         """What the next build may trust, written with the generation."""
+        with collector_paused():
+            return _state(index_files)
+
+    def _state(index_files: dict[str, FileCheck]) -> bytes:
         new = BuildState(
             versions=VERSIONS,
             scanned_at=tree.scanned_at,
@@ -256,10 +257,11 @@ def _index(
         )
         return new.dumps()
 
+    changed = plan.changed
     total = len(changed)
     report_progress = (lambda n: progress(n, total)) if progress else None
     # From the live generation go the removed articles and the old versions of the changed.
-    gone = removed + [a.slug for a in changed if a.slug in previous] if base is not None else []
+    gone = plan.removed + [a.slug for a in changed if a.slug in previous] if base else []
     generation = write_generation(
         index_dir,
         changed,
@@ -271,7 +273,7 @@ def _index(
         known_files=state.index_files if base is not None else None,
         keep=keep,
     )
-    return generation, changed, removed, warnings
+    return generation, warnings
 
 
 def _whole(articles: list[Article], memo: ArticleMemo) -> list[Article]:
@@ -284,61 +286,6 @@ def _whole(articles: list[Article], memo: ArticleMemo) -> list[Article]:
             raise ContentErrors([Problem(article.path, 1, changing)])
         whole.append(read)
     return whole
-
-
-def _check_links(
-    content: Content,
-    by_slug: dict[str, Article],
-    rendered: dict[str, dict[str, Any]],
-    fresh: set[str],
-    removed: list[str],
-) -> list[Problem]:
-    """The links of the articles just rendered, and of those linking to them (or to one
-    removed): what they found is kept; the others' warnings are the last build's."""
-    edited = fresh | set(removed)
-    sources = set(fresh)
-    if edited:
-        sources |= {s for s, said in rendered.items() if any(k[0] in edited for k in said["links"])}
-    outlines = _Outlines(by_slug, rendered)
-    problems: list[Problem] = []
-    for slug, said in rendered.items():
-        if slug in sources:
-            found = check_links(outlines, [slug])
-            said["link_notes"] = [[p.line, p.message, p.warning] for p in found]
-            problems += found
-        else:
-            path = by_slug[slug].path
-            problems += [Problem(path, n, m, w) for n, m, w in said.get("link_notes", ())]
-    return problems
-
-
-class _Outlines(Mapping[str, Outline]):
-    """The articles' outlines, each made when the link check first asks for it."""
-
-    def __init__(self, by_slug: dict[str, Article], rendered: dict[str, dict[str, Any]]) -> None:
-        self._by_slug, self._rendered, self._made = by_slug, rendered, dict[str, Outline]()
-
-    def __getitem__(self, slug: str) -> Outline:
-        outline = self._made.get(slug)
-        if outline is None:
-            said = self._rendered[slug]
-            outline = outline_of(self._by_slug[slug], said["anchors"], said["links"])
-            self._made[slug] = outline
-        return outline
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._rendered)
-
-    def __len__(self) -> int:
-        return len(self._rendered)
-
-
-def _article_digest(article: Article, place: str, renamed: dict[str, str]) -> str:
-    """Changes whenever what is indexed of the article would: its file, category and place,
-    and the articles its `related` names (an old slug is followed to the new)."""
-    related = ",".join(renamed.get(slug, slug) for slug in article.related)
-    parts = (article.digest, article.category, SCHEMA_VERSION, RENDER_VERSION, place, related)
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def _listing(article: Article) -> dict[str, object]:

@@ -94,7 +94,8 @@ class Tree:
         """What the content says, whatever the host: the same files give the same version on
         every replica (unlike the fingerprint, made of modification times)."""
         digest = hashlib.sha256()
-        for name in sorted(self.stats, key=lambda n: n.split("/")):  # as paths sort
+        # As paths sort, part by part: "/" before any other character.
+        for name in sorted(self.stats, key=lambda n: n.replace("/", "\0")):
             if not hidden(name):
                 digest.update(f"{name}\0".encode())
                 digest.update(bytes.fromhex(self.sha(name)))

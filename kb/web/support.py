@@ -15,11 +15,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from kb import clock
+from kb.clock import short
 from kb.errors import BadRequest, KbError
 from kb.helpdesk import (
     assignment,
     notifications,
     outbox,
+    posting,
     presence,
     replies,
     satisfaction,
@@ -28,15 +30,14 @@ from kb.helpdesk import (
 )
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import ReceivedForm, UploadTooLarge
-from kb.helpdesk.business_hours import short
 from kb.helpdesk.context import context_of
 from kb.insights import canned_uses, report
 from kb.web import canned, forms
-from kb.web.auth import login_required
 from kb.web.errors import wants_json
 from kb.web.params import date_param, id_param, int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 from kb.web.tickets import categories, ticket_context
 
 REPORT_DAYS = 30
@@ -317,7 +318,7 @@ async def after_reply(
     if next_status in tickets.STATUSES and not internal and next_status not in DONE_WITH_REPLY:
         refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
-            lambda: tickets.set_status(
+            lambda: posting.set_status(
                 services.engine, refreshed, next_status,
                 delay=services.answer_delay,
             )
@@ -365,7 +366,7 @@ async def status(services: Services, request: Request) -> Response:
             mail(connection, None)
 
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(
+        lambda: posting.set_status(
             services.engine, found, str(wanted), delay=services.answer_delay, notify=told,
         )
     )  # fmt: skip

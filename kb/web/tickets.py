@@ -15,19 +15,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kb import db
+from kb import tables
 from kb.errors import BadRequest, NotFound
-from kb.helpdesk import notifications, replies, satisfaction, tickets
+from kb.helpdesk import notifications, posting, replies, satisfaction, tickets
 from kb.helpdesk.accounts import Account
 from kb.helpdesk.attachments import AttachmentMissing, ReceivedForm, UploadTooLarge
 from kb.helpdesk.tickets import TicketInvalid
 from kb.web import forms
-from kb.web.auth import login_required
 from kb.web.downloads import AttachmentResponse
 from kb.web.errors import wants_json
+from kb.web.formatting import error_text
 from kb.web.params import ID_MAX, int_param, whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 
 log = logging.getLogger("kb.helpdesk.tickets")
 
@@ -82,7 +83,7 @@ def acknowledge(
 
     def queue(connection: Any, reference: str) -> None:
         due_at = connection.execute(
-            sa.select(db.tickets.c.due_at).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.due_at).where(tables.tickets.c.reference == reference)
         ).scalar_one()  # the ticket's own due date, as its page shows it
         notifications.queue_acknowledgment(
             connection, services.settings, services.secret_key, owner, reference, subject,
@@ -181,7 +182,7 @@ async def open_ticket(
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
         fields: dict[str, str] = getattr(exc, "fields", {})
-        refused, status = {"fichiers": exc.message}, exc.status
+        refused, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(request, exc, refused, lambda: page(status, fields, refused))
     opened = await opening(form)
     owner = opened.owner
@@ -200,11 +201,11 @@ async def open_ticket(
 
     try:
         if opened.errors or owner is None:
-            tickets.validate(form, titles)  # every problem at once
+            posting.validate(form, titles)  # every problem at once
             raise TicketInvalid(opened.errors)
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         reference, created = await anyio.to_thread.run_sync(
-            lambda: tickets.create(
+            lambda: posting.create(
                 services.engine, services.store, owner, form, titles,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
                 channel=opened.channel, opened_by=opened.opened_by,
@@ -224,7 +225,7 @@ async def open_ticket(
         )
     except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
         form.discard()
-        too_large, status = {"fichiers": exc.message}, exc.status
+        too_large, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
             request, exc, too_large, lambda: page(status, form.fields, too_large)
         )
@@ -320,7 +321,7 @@ async def status(services: Services, request: Request) -> Response:
         raise BadRequest("Action inconnue sur ce ticket.")
     told = tell_support(services, ticket, request.state.account)
     await anyio.to_thread.run_sync(
-        lambda: tickets.set_status(
+        lambda: posting.set_status(
             services.engine, ticket, new_status, delay=services.answer_delay,
             notify=(lambda connection: told(connection, None))
             if told and notice == "resolu" and ticket.open else None,

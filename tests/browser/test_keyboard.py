@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from kb.helpdesk import tickets
+from kb.helpdesk import posting
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -84,7 +84,7 @@ def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
     helpdesk.agent()
     services = helpdesk.app.state.services
     form = ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où ?"})
-    reference, _ = tickets.create(
+    reference, _ = posting.create(
         services.engine, services.store, marie, form, {"abonnement": "Abonnement"},
         delay=services.answer_delay, limit=1024**3,
     )  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 from starlette.routing import Route
 
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, posting
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -109,7 +109,7 @@ def test_every_page_reflows_at_320_px_for_every_role(
             "message": "Le message d'erreur dit : identifiant-ou-mot-de-passe-incorrect-réessayez.",
         }
     )
-    reference, _ = tickets.create(
+    reference, _ = posting.create(
         helpdesk.app.state.services.engine, helpdesk.app.state.services.store, marie, form,
         {"compte-utilisateur": "Compte utilisateur"}, delay=helpdesk.app.state.services.answer_delay, limit=1024**3,
     )  # fmt: skip

@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import shutil
 import traceback
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -19,8 +18,8 @@ from typing import Any, TypeVar
 from whoosh import index as whoosh_index
 from whoosh.codec.base import Segment
 
-from kb.errors import KbError
 from kb.knowledge.search.analysis import index_terms, spelling_terms
+from kb.knowledge.search.integrity import FileCheck, IndexCorrupt, checksums, verify, verify_files
 from kb.knowledge.search.schema import make_schema
 from kb.knowledge.search.segments import FastSegmentWriter
 
@@ -34,7 +33,6 @@ GENERATION_PREFIX = "gen-"
 PARALLEL_FROM = 400
 MAX_WORKERS = 4
 
-FileCheck = tuple[int, int, int, int]  # size, mtime_ns, inode, CRC-32
 T = TypeVar("T")
 R = TypeVar("R")
 # An article to index -> what the index keeps of it, and what the build wants to know of it
@@ -46,19 +44,6 @@ Finish = Callable[[list[R]], dict[str, Any]]
 
 class StaleBase(Exception):
     """The generation an incremental build started from is no longer the live one."""
-
-
-class IndexCorrupt(KbError):
-    """The live generation cannot be read as it was written: only a full build repairs it."""
-
-    status = 503
-    code = "index_endommage"
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            f"L'index de recherche est endommagé ({what}) : "
-            "reconstruisez-le avec « kb build --full »."
-        )
 
 
 @dataclass(frozen=True)
@@ -98,54 +83,6 @@ def read_meta(generation: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise IndexCorrupt(f"{generation.name}/{META} illisible")
     return meta
-
-
-def verify_files(generation: Path, meta: dict[str, Any]) -> None:
-    """The generation's files have the sizes and checksums written with them."""
-    for name, (size, checksum) in meta.get("files", {}).items():
-        path = generation / name
-        if not path.is_file():
-            raise IndexCorrupt(f"{generation.name}/{name} manquant")
-        if path.stat().st_size != size or _checksum(path) != checksum:
-            raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
-
-
-def _verify_known(generation: Path, known: Mapping[str, Sequence[int]]) -> None:
-    """As verify_files, reading again only the files whose size, mtime or inode changed since
-    they were checksummed: rewritten by a hand or a tool, those are the suspects."""
-    for name, (size, mtime_ns, inode, checksum) in known.items():
-        path = generation / name
-        try:
-            stat = path.stat()
-        except OSError:
-            raise IndexCorrupt(f"{generation.name}/{name} manquant") from None
-        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (size, mtime_ns, inode):
-            continue
-        if stat.st_size != size or _checksum(path) != checksum:
-            raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
-
-
-def _checksums(generation: Path, known: Mapping[str, Sequence[int]]) -> dict[str, FileCheck]:
-    """Each file's (size, mtime, inode, CRC); a file linked from a checked one keeps its CRC."""
-    found: dict[str, FileCheck] = {}
-    for p in sorted(generation.iterdir()):
-        if not p.is_file() or p.name in (META, STATE) or p.name.endswith("LOCK"):
-            continue
-        stat = p.stat()
-        seen = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        before = known.get(p.name)
-        same = before is not None and tuple(before[:3]) == seen
-        found[p.name] = (*seen, int(before[3]) if before and same else _checksum(p))
-    return found
-
-
-def _checksum(path: Path) -> int:
-    """CRC-32: against disks and hands that garble files, not against malice."""
-    checksum = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1024 * 1024):
-            checksum = zlib.crc32(block, checksum)
-    return checksum
 
 
 def _next_generation(index_dir: Path) -> Path:
@@ -214,7 +151,7 @@ def _write_generation(
     if base is not None:
         # Linked as they are, damage would carry over.
         if known:
-            _verify_known(base, known)
+            verify(base, known)
         else:
             verify_files(base, read_meta(base))
     _remove_abandoned(index_dir)
@@ -252,9 +189,11 @@ def _write_generation(
         shutil.rmtree(target, ignore_errors=True)
         raise
     ix.close()
-    files = _checksums(target, known)
+    files = checksums(target, known, skip=(META, STATE))
     if keep is not None:
-        _write_atomically(target / STATE, keep(files))
+        # Not synced: lost or torn in a crash, it fails its CRC and the next build renders
+        # everything; syncing its tens of MB would be most of a build after one edit.
+        _write_atomically(target / STATE, keep(files), durable=False)
     meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
     _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
@@ -392,14 +331,17 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _write_atomically(path: Path, text: str | bytes) -> None:
+def _write_atomically(path: Path, text: str | bytes, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = text if isinstance(text, bytes) else text.encode("utf-8")
     with open(tmp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
         try:
