@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from bench.harness import RESULTS, ROOT
+from bench.harness import RESULTS, ROOT, table
 
 # name: (its arguments for --quick, time limit of a full run in minutes)
 BENCHES = {
@@ -54,7 +54,7 @@ def run(name: str, quick: bool) -> str:
     return "" if status == 0 else f"exit {status}"
 
 
-def table(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
+def summary(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
     rows, notes = [], []
     for name in names:
         path = RESULTS / f"{name}.json"
@@ -67,11 +67,8 @@ def table(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
         argv = " ".join(result["argv"]) or "defaults"
         notes.append(f"{name}: {result['at']}, {argv}, commit {result['commit']}, "
                      f"load average {result['load_average']:.1f}")  # fmt: skip
-    keys = ("bench", "measure", "kb", "baseline", "target", "verdict")
-    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in keys}
-    print("\n" + "  ".join(f"{k:<{widths[k]}}" for k in keys))
-    for r in rows:
-        print("  ".join(f"{r[k]:<{widths[k]}}" for k in keys).rstrip())
+    keys = ["bench", "measure", "kb", "baseline", "target", "verdict"]
+    print("\n" + table([keys, *([r[k] for k in keys] for r in rows)], "<" * len(keys)))
     print("\n".join(notes))
     return rows
 
@@ -89,7 +86,7 @@ def main() -> int:
     started = time.monotonic()
     for name in [] if args.read else names:
         problems[name] = run(name, args.quick)
-    rows = table(names, problems)
+    rows = summary(names, problems)
     print(f"\n{len(names)} benches in {(time.monotonic() - started) / 60:.1f} min")
     failed = {"FAILED", "MISSED"} if args.strict else {"FAILED"}
     return 1 if any(r["verdict"] in failed for r in rows) else 0

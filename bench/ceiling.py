@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from jinja2 import DictLoader, Environment
+from jinja2 import Environment, FileSystemLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -19,31 +19,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-PAGE = """\
-<!doctype html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<link rel="stylesheet" href="/static/site.0123456789.css">
-</head>
-<body>
-<header role="banner"><nav aria-label="{{ title }}"><a href="/">{{ site }}</a></nav></header>
-<main id="contenu">
-<h1>{{ title }}</h1>
-<ul class="links">
-{% for link in links %}
-<li><a class="button" href="{{ link.url }}">{{ link.title }}</a>
-<span>{{ link.category }}</span></li>
-{% endfor %}
-</ul>
-<p>{{ filler }}</p>
-</main>
-<footer role="contentinfo"><p>{{ site }}</p></footer>
-</body>
-</html>
-"""
 LINK = {"url": "/articles/configurer-un-client-de-messagerie", "category": "E-mails",
         "title": "Configurer un client de messagerie : « Mail » & Thunderbird"}  # fmt: skip
 
@@ -52,9 +27,9 @@ def create_app() -> Starlette:
     """The app of each worker, its settings from CEILING_* (set by main)."""
     bodies: dict[str, Any] = json.loads(Path(os.environ["CEILING_BODIES"]).read_text())
     size = int(os.environ["CEILING_PAGE_BYTES"])
-    environment = Environment(loader=DictLoader({"page": PAGE}), autoescape=True,
+    environment = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
                               trim_blocks=True, lstrip_blocks=True)  # fmt: skip
-    template = environment.get_template("page")
+    template = environment.get_template("ceiling.html")
     context: dict[str, Any] = {"title": "Centre d'assistance", "site": "Ceiling", "links": [],
                                "filler": ""}  # fmt: skip
     while len(template.render(context).encode()) < size:  # links, then a filler to the byte

@@ -3,7 +3,7 @@ alwaysdata's help center (imported from ../shared/corpus beside the checkout, or
 $KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic one
 (bench.synthetic). The command checks what it wrote as `kb check` does.
 
-    python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S] [--src DIR]
+    python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S]
 """
 
 from __future__ import annotations
@@ -70,12 +70,6 @@ def read_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     return meta, stripped[match.end() :]
 
 
-def _write_yaml(path: Path, data: Any) -> None:
-    path.write_text(
-        yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8"
-    )
-
-
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -90,9 +84,14 @@ def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
 
 def write_category(folder: Path, title: str, order: int, description: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _write_yaml(
-        folder / "_category.yml", {"title": title, "order": order, "description": description}
-    )
+    data = {"title": title, "order": order, "description": description}
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
+    (folder / "_category.yml").write_text(text, encoding="utf-8")
+
+
+def articles(content_dir: Path) -> list[Path]:
+    """The articles' files: folders starting with "_" (canned replies) are no categories."""
+    return [p for p in sorted(content_dir.glob("*/*.md")) if not p.parent.name.startswith("_")]
 
 
 def relative_link(from_folder: str, to_folder: str, slug: str) -> str:
@@ -155,20 +154,12 @@ def _admonition(match: re.Match[str]) -> str:
 
 
 def rewrite_markdown(
-    body: str,
-    resolve: Resolver,
-    *,
-    drop_leading_h1: bool = True,
-    text_hook: Callable[[str], str] | None = None,
+    body: str, resolve: Resolver, text_hook: Callable[[str], str] | None = None
 ) -> str:
-    """Clean a source body for kb.
-
-    Outside fenced and inline code: drop shortcodes, HTML comments, images and inline HTML
-    tags (their text stays), turn
-    GitHub admonitions into blockquotes starting with a bold label, rewrite or unlink links
-    through ``resolve``, drop a leading H1 (the title is shown by kb) and demote other H1s.
-    ``text_hook`` runs last on text outside code.
-    """
+    """Clean a source body for kb. Outside fenced and inline code: drop shortcodes, HTML
+    comments, images and inline HTML tags (their text stays), turn GitHub admonitions into
+    blockquotes starting with a bold label, rewrite or unlink links through ``resolve``, drop a
+    leading H1 (kb shows the title) and demote the other H1s; ``text_hook`` runs last."""
     out: list[str] = []
     first_text = True
     for is_code, chunk in split_fences(body):
@@ -197,7 +188,7 @@ def rewrite_markdown(
             return label if new is None else f"[{label}]({new})"
 
         text = _LINK_RE.sub(link, text)
-        if first_text and drop_leading_h1:
+        if first_text:
             text = re.sub(r"\A\s*# +[^\n]*\n?", "", text)
         first_text = False
         text = _H1_RE.sub("## ", text)
@@ -288,7 +279,6 @@ def import_demarches(src: Path, dest: Path) -> int:
     category as a suffix (``quels-sont-les-navigateurs-supportes-usager``).
     """
     _require(src)
-    src, dest = Path(src), Path(dest)
     sources: list[_Source] = []
     for path in sorted(src.rglob("*.md")):
         meta, body = read_front_matter(path)
@@ -344,7 +334,7 @@ def import_demarches(src: Path, dest: Path) -> int:
                 r"(?<![(\[])%\{application_base_url\}(/faq/[a-z_]+/[A-Za-z0-9_-]+)/?", repl, text
             )
 
-        body = rewrite_markdown(s.body, resolve, text_hook=bare_faq_urls)
+        body = rewrite_markdown(s.body, resolve, bare_faq_urls)
         body = _VARIABLE_RE.sub(_demarches_variable, body)
         meta: dict[str, Any] = {"title": titles[id(s)], "slug": s.slug}
         keywords = _keywords(s.meta.get("keywords"))
@@ -394,7 +384,6 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     name, prefixed by parent folders while it collides with another article's.
     """
     _require(src)
-    src, dest = Path(src), Path(dest)
     sources: list[tuple[PurePosixPath, dict[str, Any], str]] = []
     for path in sorted(src.rglob("*.md")):
         rel = PurePosixPath(path.relative_to(src).as_posix())
@@ -460,13 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path, help="content directory to write")
     parser.add_argument("--n", type=int, default=5000, help="articles to generate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--src", type=Path, help="source articles folder of a real corpus")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.corpus == "demarches":
-        count = import_demarches(args.src or DEMARCHES_SRC, args.dest)
+        count = import_demarches(DEMARCHES_SRC, args.dest)
     elif args.corpus == "alwaysdata":
-        count = import_alwaysdata(args.src or ALWAYSDATA_SRC, args.dest)
+        count = import_alwaysdata(ALWAYSDATA_SRC, args.dest)
     else:
         from bench.synthetic import generate
 

@@ -35,7 +35,7 @@ def curl(url: str, cookie: str, encoding: str, start_at: int) -> dict[str, objec
 
 
 def main() -> int:
-    args = arguments("download", runs=3).parse_args()
+    args = arguments("download", __doc__, runs=3).parse_args()
     runs: list[dict[str, float]] = []
     seen: dict[str, dict[str, object]] = {}
     with server("download", args) as (data, size, client, kb):

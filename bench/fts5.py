@@ -14,7 +14,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from bench.corpora import read_front_matter
+from bench.corpora import articles, read_front_matter
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -82,10 +82,7 @@ class Fts5Index:
             );
             """
         )
-        # Folders starting with "_" are not categories (canned replies, say): kb skips them too.
-        articles = [p for p in sorted(Path(content_dir).glob("*/*.md"))
-                    if not p.parent.name.startswith("_")]  # fmt: skip
-        rows = [row for path in articles if (row := _row(path))]
+        rows = [row for path in articles(Path(content_dir)) if (row := _row(path))]
         with conn:
             for rowid, (slug, title, keywords, body) in enumerate(rows, 1):
                 conn.execute("INSERT INTO article (id, slug) VALUES (?, ?)", (rowid, slug))

@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,17 @@ UAI = "0750654D"
 PASSWORD = "Banc-d-essai-2026"
 
 
-def arguments(parser: argparse.ArgumentParser, tree: bool = True) -> None:
-    """--json (where the result goes) and --tree (another source tree's kb: before/after)."""
+def parser(module: str, doc: str | None, tree: bool = True) -> argparse.ArgumentParser:
+    """A bench's command line: its docstring, --json (where the result goes) and --tree
+    (another source tree's kb: before/after)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=raw
+    )
     parser.add_argument("--json", type=Path, help="the result (default bench/results/NAME.json)")
     if tree:
         parser.add_argument("--tree", type=Path, help="serve another tree's kb (e.g. main's)")
+    return parser
 
 
 def in_tree(args: argparse.Namespace, module: str) -> None:
@@ -197,6 +203,23 @@ def cell(m: dict[str, Any], fmt: str = ".2f") -> str:
     """`1.23 (spread 5 %)`: a median_spread for a table."""
     more = f" (spread {100 * m['spread']:.0f} %)" if len(m["runs"]) > 1 else ""
     return f"{m['median']:{fmt}}{more}"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def table(rows: Sequence[Sequence[Any]], align: str, indent: str = "") -> str:
+    """Rows of cells (the first the header) in columns: `align` says, column by column, "<"
+    (to the left) or ">" (to the right)."""
+    cells = [[str(cell) for cell in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(align))]
+    lines = []
+    for r in cells:
+        columns = (f"{cell:{a}{width}}" for cell, a, width in zip(r, align, widths, strict=True))
+        lines.append((indent + "  ".join(columns)).rstrip())
+    return "\n".join(lines)
 
 
 def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | None = None):

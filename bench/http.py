@@ -40,26 +40,7 @@ ROWS = {
     "page": ("/", "-", "/page", 0.5, None),
 }
 SPREAD_TARGET = 0.15
-WRK_LUA = r"""
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-function init(args)
-  paths = {}
-  for line in io.lines(args[1]) do paths[#paths + 1] = line end
-  i = (tonumber(args[2]) + math.floor(#paths * id / tonumber(args[3]))) % #paths
-end
-function request()
-  i = i + 1
-  if i > #paths then i = 1 end
-  return wrk.format("GET", paths[i])
-end
-function done(s, latency, requests)
-  local e = s.errors
-  io.write(string.format('\nBENCH_JSON {"requests":%d,"us":%d,"errors":%d,"p50":%d,"p99":%d}\n',
-    s.requests, s.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+WRK_LUA = Path(__file__).with_name("wrk.lua")
 
 
 def popular_queries(content: Path) -> list[str]:
@@ -103,12 +84,10 @@ def distinct(content: Path, count: int, seed: int) -> list[str]:
 
 def wrk(base: str, paths: Path, seconds: float, args: argparse.Namespace, start: int = 0):
     """One bounded wrk run from line `start` of the file: its summary."""
-    lua = paths.with_suffix(".lua")
-    lua.write_text(WRK_LUA)
     headers = [f"{k}: {v}" for k, v in {**COOKIE, **args.headers}.items()]
     done = subprocess.run(
         ["wrk", "--threads=1", f"--connections={args.connections}", "--timeout=5s",
-         f"--duration={max(1, round(seconds))}s", "--latency", f"--script={lua}",
+         f"--duration={max(1, round(seconds))}s", "--latency", f"--script={WRK_LUA}",
          *(x for hd in headers for x in ("-H", hd)),
          base, "--", str(paths), str(start), "1"],
         capture_output=True, text=True, timeout=seconds + 60,
@@ -160,7 +139,7 @@ def typical(base: str, paths: list[str]) -> bytes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    parser = h.parser("bench.http", __doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="a run (10)")
     parser.add_argument("--rounds", type=int, default=3, help="kb and the ceiling in turn (3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive (64)")
@@ -171,7 +150,6 @@ def main() -> int:
     parser.add_argument("--new-replica", action="store_true", help="kb serve builds the index")
     parser.add_argument("--only", nargs="+", choices=list(ROWS), default=list(ROWS))
     parser.add_argument("--seed", type=int, default=1)
-    h.arguments(parser)
     args = parser.parse_args()
     args.headers = {"Accept-Encoding": "gzip"} if args.gzip else {}
     if not shutil.which("wrk"):
@@ -248,10 +226,8 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
     print(f"\nkb serve vs ceiling: {args.workers} workers each, {args.connections} connections, "
           f"{args.seconds:g} s a run, the round of median kb/ceiling of {args.rounds}"
           + (", gzip" if args.gzip else ""))  # fmt: skip
-    print(
-        f"{'row':<10} {'kb req/s':>9} {'p50':>6} {'p99':>6} {'err':>4} {'CPU ms':>6} | "
-        f"{'ceil req/s':>10} {'p99':>6} | {'kb/ceil':>7} {'rounds':<16} {'spread':>6}  target"
-    )
+    table = [["row", "kb req/s", "p50", "p99", "err", "CPU ms", "|", "ceil req/s", "p99", "|",
+              "kb/ceil", "rounds", "spread", "target (spread <= 15 %)"]]  # fmt: skip
     summary = []
     for name, r in rows.items():
         endpoint, mix, _, ratio_target, p99_target = ROWS[name]
@@ -263,17 +239,18 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
         ok = (k["errors"] == 0 and r["spread"] <= SPREAD_TARGET
               and (ratio_target is None or r["ratio"] >= ratio_target)
               and (p99_target is None or k["p99_ms"] < p99_target))  # fmt: skip
-        rounds = " ".join(f"{x:.2f}" for x in r["rounds"])
-        print(f"{name:<10} {k['rps']:>9.0f} {k['p50_ms']:>6.1f} {k['p99_ms']:>6.1f} "
-              f"{k['errors']:>4} {k['cpu_ms']:>6.2f} | {c['rps']:>10.0f} {c['p99_ms']:>6.1f} | "
-              f"{r['ratio']:>7.2f} {rounds:<16} {100 * r['spread']:>5.0f}%  {target} "
-              f"(spread <= 15 %): {'met' if ok else 'MISSED'}")  # fmt: skip
+        table.append([name, f"{k['rps']:.0f}", f"{k['p50_ms']:.1f}", f"{k['p99_ms']:.1f}",
+                      k["errors"], f"{k['cpu_ms']:.2f}", "|", f"{c['rps']:.0f}",
+                      f"{c['p99_ms']:.1f}", "|", f"{r['ratio']:.2f}",
+                      " ".join(f"{x:.2f}" for x in r["rounds"]), f"{100 * r['spread']:.0f} %",
+                      f"{target}: {'met' if ok else 'MISSED'}"])  # fmt: skip
         summary.append(h.row(
             f"{endpoint} ({mix}): req/s, p99 ms, errors; spread",
             f"{k['rps']:.0f}, {k['p99_ms']:.1f}, {k['errors']}; {100 * r['spread']:.0f} %",
             f"ceiling {c['rps']:.0f}, {c['p99_ms']:.1f} (×{r['ratio']:.2f})",
             target + ", spread <= 15 %", ok,
         ))  # fmt: skip
+    print(h.table(table, "<>>>>><>><><><"))
     print(
         "CPU ms: all the server's processes, per request; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wrk shares them)"

@@ -221,7 +221,7 @@ def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     every = [t for times in seen["times"].values() for t in times]
     kinds = {k: {"requests": len(t), "errors": seen["failed"].get(k, 0), "rps": len(t) / seconds,
-                 "p50_ms": 1000 * statistics.median(t), "p99_ms": 1000 * percentile(t, 99)}
+                 "p50_ms": 1000 * statistics.median(t), "p99_ms": 1000 * h.percentile(t, 99)}
              for k, t in [*sorted(seen["times"].items()), ("all", every)]}  # fmt: skip
     return {"users": args.users, "seconds": seconds, "server_cpu_s": server_cpu,
             "tickets": len(seen["tickets"]), "kinds": kinds, "checks": checks}  # fmt: skip
@@ -236,13 +236,8 @@ def rebuilt(content: Path, env: dict[str, str], work: Path) -> None:
     h.kb(None, env, "build")
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser = h.parser("bench.load", __doc__, tree=False)
     parser.add_argument("--seconds", type=float, default=60.0, help="of load (60)")
     parser.add_argument("--users", type=int, default=64, help="at once (64)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
@@ -250,7 +245,6 @@ def main() -> int:
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres"
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="a request, s (30)")
-    h.arguments(parser, tree=False)
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results, summary = {}, []
@@ -259,12 +253,10 @@ def main() -> int:
         r = results[kind] = one(kind, args)
         print(f"\n{kind}: {r['users']} users, {r['seconds']:.1f} s, kb serve --workers 2, "
               f"server CPU {r['server_cpu_s']:.1f} s")  # fmt: skip
-        print(
-            f"  {'kind':<12} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}"
-        )
-        for name, k in r["kinds"].items():
-            print(f"  {name:<12} {k['requests']:>9} {k['errors']:>7} {k['p50_ms']:>8.1f} "
-                  f"{k['p99_ms']:>8.1f} {k['rps']:>8.1f}")  # fmt: skip
+        rows = [["kind", "requests", "errors", "p50 ms", "p99 ms", "req/s"]]
+        rows += [[name, k["requests"], k["errors"], f"{k['p50_ms']:.1f}", f"{k['p99_ms']:.1f}",
+                  f"{k['rps']:.1f}"] for name, k in r["kinds"].items()]  # fmt: skip
+        print(h.table(rows, "<>>>>>", "  "))
         for check, problem in r["checks"].items():
             print(f"  [{'FAILED' if problem else 'ok'}] {check}{': ' + problem if problem else ''}")
         a = r["kinds"]["all"]

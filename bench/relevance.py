@@ -8,24 +8,23 @@ kb is asked as the search page asks (the whole query, first page); FTS5 as bench
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bench import harness as h
+from bench.corpora import DEMARCHES_SRC, import_demarches
 from bench.fts5 import Fts5Index
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CONTENT = ROOT / "content"
-SHIPPED_QUERIES = ROOT / "tests" / "relevance" / "shipped.yml"
-DEMARCHES_QUERIES = ROOT / "tests" / "relevance" / "demarches.yml"
+SHIPPED_CONTENT = h.ROOT / "content"
+SHIPPED_QUERIES = h.ROOT / "tests" / "relevance" / "shipped.yml"
+DEMARCHES_QUERIES = h.ROOT / "tests" / "relevance" / "demarches.yml"
 KINDS = ("title", "paraphrase", "accents", "typo", "inflection", "synonym", "question", "body")
 ALL = "all"
 TOP = 10
@@ -160,13 +159,10 @@ def compare(name: str, content_dir: Path, queries: list[JudgedQuery], work: Path
     return Comparison(name, report.articles, kb_eval, fts_eval)
 
 
-def compare_shipped(work: Path) -> Comparison:
-    return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
-
-
-def compare_demarches(work: Path) -> Comparison:
-    from bench.corpora import DEMARCHES_SRC, import_demarches
-
+def compare_set(name: str, work: Path) -> Comparison:
+    """`compare` on a judged set: the shipped content, or the demarches FAQ imported in `work`."""
+    if name == "shipped":
+        return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
     content = work / "demarches-content"
     import_demarches(DEMARCHES_SRC, content)
     return compare("demarches-simplifiees FAQ", content, load_queries(DEMARCHES_QUERIES), work)
@@ -174,28 +170,24 @@ def compare_demarches(work: Path) -> Comparison:
 
 def format_comparison(c: Comparison) -> str:
     """One table: a row per kind, kb and FTS5 side by side for each measure."""
-    lines = [
-        f"{c.name}: {c.articles} articles, {c.kb.scores[ALL].count} judged queries",
-        f"{'kind':<11} {'n':>3}   {'MRR@10 kb / FTS5':>16}   {'S@1 kb / FTS5':>14}"
-        f"   {'R@3 kb / FTS5':>14}",
-    ]
+    rows: list[list[Any]] = [["kind", "n", "MRR@10 kb / FTS5", "S@1 kb / FTS5", "R@3 kb / FTS5"]]
     notes = []
     for kind in (*KINDS, ALL):
         if kind not in c.kb.scores:
             continue
         k, f = c.kb.scores[kind], c.fts5.scores[kind]
-        cells = []
+        rows.append([kind, k.count])
         for a, b in ((k.mrr, f.mrr), (k.success, f.success), (k.recall, f.recall)):
             mark = "<" if a < b - 1e-9 else ("=" if abs(a - b) < 1e-9 else " ")
-            cells.append(f"{a:.3f} {mark} {b:.3f}")
-        lines.append(f"{kind:<11} {k.count:>3}   {cells[0]:>16}   {cells[1]:>14}   {cells[2]:>14}")
+            rows[-1].append(f"{a:.3f} {mark} {b:.3f}")
         if k.mrr < f.mrr - 1e-9:
             notes.append(f"kb loses to FTS5 on {kind} (MRR@10)")
         elif abs(k.mrr - f.mrr) < 1e-9 and k.mrr < 1.0:
             notes.append(f"kb only ties FTS5 on {kind} (MRR@10)")
         elif abs(k.mrr - f.mrr) < 1e-9:
             notes.append(f"{kind}: both perfect (MRR@10 = 1.000): a tie is the best kb can do")
-    lines.append("('<' marks a measure where kb is below FTS5, '=' a tie)")
+    lines = [f"{c.name}: {c.articles} articles, {c.kb.scores[ALL].count} judged queries"]
+    lines += [h.table(rows, "<>>>>"), "('<' marks a measure where kb is below FTS5, '=' a tie)"]
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines)
 
@@ -212,21 +204,16 @@ def format_misses(name: str, evaluation: Evaluation) -> str:
 
 
 def main() -> int:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        "python -m bench.relevance", description=__doc__, formatter_class=raw
-    )
+    parser = h.parser("bench.relevance", __doc__)
     parser.add_argument("--set", choices=["shipped", "demarches", "all"], default="all")
     parser.add_argument("--misses", action="store_true", help="list kb's and FTS5's misses")
-    h.arguments(parser)
     args = parser.parse_args()
     h.in_tree(args, "bench.relevance")
-    runs = {"shipped": compare_shipped, "demarches": compare_demarches}
     figures, summary = {}, []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in list(runs) if args.set == "all" else [args.set]:
-            (Path(tmp) / name).mkdir()
-            c = runs[name](Path(tmp) / name)
+    with h.scratch("relevance") as tmp:
+        for name in ["shipped", "demarches"] if args.set == "all" else [args.set]:
+            (tmp / name).mkdir()
+            c = compare_set(name, tmp / name)
             print(format_comparison(c) + "\n")
             if args.misses:
                 print(format_misses("kb", c.kb) + "\n" + format_misses("FTS5", c.fts5) + "\n")

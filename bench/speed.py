@@ -15,7 +15,6 @@ demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, ge
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import random
@@ -24,7 +23,6 @@ import resource
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import unicodedata
@@ -33,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness as h
-from bench.corpora import ALWAYSDATA_SRC, DEMARCHES_SRC, import_alwaysdata, import_demarches
+from bench.corpora import (
+    ALWAYSDATA_SRC,
+    DEMARCHES_SRC,
+    articles,
+    import_alwaysdata,
+    import_demarches,
+)
 from bench.fts5 import Fts5Index
 from bench.relevance import DEMARCHES_QUERIES, SHIPPED_CONTENT, SHIPPED_QUERIES, load_queries
 from bench.synthetic import generate
@@ -81,11 +85,9 @@ class PeakMemory(threading.Thread):
 
 
 def _cpu() -> float:
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    """CPU seconds of this process and its children."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def as_typed(queries: list[str], start: int = 2) -> list[Query]:
@@ -101,17 +103,12 @@ def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
 
 
-def _articles(content_dir: Path) -> list[Path]:
-    """The articles' files: folders starting with "_" (canned replies) are no categories."""
-    return [p for p in sorted(content_dir.glob("*/*.md")) if not p.parent.name.startswith("_")]
-
-
 def title_queries(content_dir: Path, count: int, seed: int = 0) -> list[str]:
     """Queries a user could type about the corpus: 2 to 4 words of a title, in order;
     one in four without accents, one in five with two letters swapped."""
     rng = random.Random(seed)
     titles = []
-    for path in _articles(content_dir):
+    for path in articles(content_dir):
         head = path.read_text(encoding="utf-8")[:600]
         found = re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M)
         if found:
@@ -145,15 +142,15 @@ def latency(search: Callable[[str, bool], object], queries: list[Query]) -> dict
         cpu.append(time.process_time() - start_cpu)
         wall.append(time.perf_counter() - start)
     out = {}
-    for name, times in (("", sorted(wall)), ("cpu_", sorted(cpu))):
+    for name, times in (("", wall), ("cpu_", cpu)):
         out[f"{name}p50"] = statistics.median(times) * 1000
-        out[f"{name}p99"] = times[min(len(times) - 1, int(len(times) * 0.99))] * 1000
+        out[f"{name}p99"] = h.percentile(times, 99) * 1000
     return out
 
 
 def _edit_one(content_dir: Path) -> Path:
     """Append a sentence to one article, as an editor would; returns its path."""
-    path = _articles(content_dir)[0]
+    path = articles(content_dir)[0]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\nUne phrase ajoutée pour mesurer la reconstruction incrémentale.\n")
     return path
@@ -215,6 +212,7 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
     typed = sum(1 for _, t in queries if t)
     p50, p99, incremental = TARGETS[name]
     rows = [
+        ("", "kb", "FTS5", "target"),
         ("full build", _seconds(kb["full_s"]), _seconds(fts["full_s"]), ""),
         ("  CPU time (all processes)", _seconds(kb["build_cpu_s"]), "-", ""),
         ("  peak memory (PSS, all)", f"{kb['build_mb']:.0f} MB", "-", ""),
@@ -233,14 +231,11 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
             rows.append((label, f"{k:.2f} ms", f"{f:.2f} ms", _target(k, target, "ms")))
     for key in ("p50", "p99"):
         rows.append((f"suggest {key}, first time", f"{kb['suggest'][key]:.2f} ms", "-", ""))
-    lines = [
+    return (
         f"{name}: {articles} articles, {len(queries)} searches ({len(queries) - typed} typed in "
         f"full, {typed} as typed so far); load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs",
-        f"  {'':<28}{'kb':>10}{'FTS5':>10}  target",
-    ]
-    lines += [f"  {label:<28}{k:>10}{f:>10}  {t}".rstrip() for label, k, f, t in rows]
-    return "\n".join(lines)
+        f"{os.cpu_count()} CPUs\n" + h.table(rows, "<>><", "  ")
+    )
 
 
 def summary(name: str, kb: dict, fts: dict, targets: tuple) -> list[dict[str, str]]:
@@ -280,29 +275,25 @@ def corpus(name: str, work: Path, generated: int) -> tuple[Path, list[Query]]:
 
 
 def main() -> int:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        "python -m bench.speed", description=__doc__, formatter_class=raw
-    )
+    parser = h.parser("bench.speed", __doc__)
     parser.add_argument("--corpus", action="append", choices=list(TARGETS), help="repeat (all)")
     parser.add_argument("--generated", type=int, default=5000, help="articles to generate")
-    h.arguments(parser)
     args = parser.parse_args()
     h.in_tree(args, "bench.speed")
     figures, rows = {}, []
-    with tempfile.TemporaryDirectory() as tmp:
+    with h.scratch("speed") as tmp:
         for name in args.corpus or list(TARGETS):
-            work = Path(tmp) / name
+            work = tmp / name
             work.mkdir()
             content, queries = corpus(name, work, args.generated)
-            articles = len(_articles(content))
+            count = len(articles(content))
             # Each side gets its own copy: the incremental build edits one article.
             shutil.copytree(content, work / "fts-content")
             kb = measure_kb(content, work / "kb-index", queries)
             fts = measure_fts5(work / "fts-content", work / "fts5.sqlite3", queries)
-            print(table(name, articles, queries, kb, fts) + "\n", flush=True)
-            figures[name] = {"articles": articles, "searches": len(queries), "kb": kb, "fts5": fts}
-            rows += summary(f"{name} ({articles} art.)", kb, fts, TARGETS[name])
+            print(table(name, count, queries, kb, fts) + "\n", flush=True)
+            figures[name] = {"articles": count, "searches": len(queries), "kb": kb, "fts5": fts}
+            rows += summary(f"{name} ({count} art.)", kb, fts, TARGETS[name])
     h.write_result("speed", args, figures, rows)
     return 0
 

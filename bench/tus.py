@@ -115,7 +115,7 @@ def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) ->
 
 
 def main() -> int:
-    parser = arguments("tus")
+    parser = arguments("tus", __doc__)
     parser.add_argument("--chunk-mb", type=int, default=8, help="MiB a PATCH (8)")
     args = parser.parse_args()
     chunk = args.chunk_mb * h.MIB

@@ -379,11 +379,54 @@ def client_for(web: Web, login: str | None = None) -> TestClient:
     return client
 
 
-def agent(web: Web, email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.services.engine, role="agent", login=email, establishment="",
+def agent(web: Web, email: str = "sam@cpro.fr", role: str = "agent") -> accounts.Account:
+    """Sam Support, an agent (or an editor, an administrator) with the tests' password."""
+    account, _ = accounts.save(web.services.engine, role=role, login=email, establishment="",
                                first_name="Sam", last_name="Support", email=email)  # fmt: skip
     accounts.set_password(web.services.engine, account, PASSWORD)
     return account
+
+
+def as_agent(web: Web) -> None:
+    """The help center's own browser, now Sam Support's."""
+    web.client.cookies.clear()
+    assert log_in(web, "sam@cpro.fr").status_code == 303
+
+
+# The support's help center: two articles to link, an establishment and an agent.
+SUPPORT_FILES = {
+    "compte-utilisateur/mot-de-passe-oublie.md": article(
+        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
+    ),
+    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+}
+
+
+def help_desk(web: Web) -> Web:
+    """Marie Curie's establishment (0750654D) and Sam Support on this help center."""
+    activated_account(web)
+    agent(web)
+    return web
+
+
+@pytest.fixture
+def desk(make_web: Callable[..., Web], database_url: str) -> Web:
+    """The support's help center on each database (SUPPORT_FILES, help_desk)."""
+    return help_desk(make_web(SUPPORT_FILES, database_url=database_url))
+
+
+def school_ticket(
+    web: Web, subject: str = "Mot de passe perdu", category: str = "compte-utilisateur"
+) -> str:
+    """The logged-in establishment's ticket, with a screenshot, sent through the form: its
+    reference."""
+    response = web.client.post(
+        "/tickets",
+        data={"csrf": web.client.cookies["kb_csrf"], "jeton": subject, "categorie": category,
+              "sujet": subject, "message": "Je ne peux plus me connecter."},
+        files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
+    )  # fmt: skip
+    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
 
 
 def new_ticket(
@@ -470,6 +513,8 @@ class _Reader(HTMLParser):
         self._link: tuple[str, list[str]] | None = None
         self._textarea: dict[str, str] | None = None
         self._term: list[str] | None = None  # the words of the <dt> or <dd> being read
+        self.headings: list[str] = []  # <h1>'s words
+        self._heading: list[str] | None = None
         self._last_term = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -486,6 +531,8 @@ class _Reader(HTMLParser):
                 self._textarea["value"] = ""
         elif tag in ("dt", "dd"):
             self._term = []
+        elif tag == "h1":
+            self._heading = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "template"):
@@ -496,6 +543,9 @@ class _Reader(HTMLParser):
             self._link = None
         elif tag == "textarea":
             self._textarea = None
+        elif tag == "h1" and self._heading is not None:
+            self.headings.append(" ".join("".join(self._heading).split()))
+            self._heading = None
         elif tag in ("dt", "dd") and self._term is not None:
             words = " ".join("".join(self._term).split())
             if tag == "dt":
@@ -514,6 +564,8 @@ class _Reader(HTMLParser):
             self._textarea["value"] += data
         if self._term is not None:
             self._term.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
 
 
 @dataclass
@@ -565,6 +617,11 @@ class Page:
         return next(
             found for found in self.fields if all(found.get(k) == v for k, v in attributes.items())
         )
+
+    @property
+    def heading(self) -> str:
+        """The page's title as read: its first <h1>."""
+        return self._reader.headings[0]
 
     @property
     def terms(self) -> dict[str, str]:

@@ -4,13 +4,12 @@ refused in French and nothing is kept."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
+from conftest import Page, Web, activated_account, log_in
 
 from kb import tables
 
@@ -144,6 +143,7 @@ def test_the_form_page_says_why_and_keeps_what_was_typed(web: Web) -> None:
         files=[("fichiers", ("", b"", "x"))],
     )  # fmt: skip
     assert response.status_code == 413
-    page = html.unescape(response.text)
-    assert "Les pièces jointes dépassent la taille autorisée (64 Ko en tout)" in page
-    assert 'value="Deux exports"' in page and ">Les voici.</textarea>" in page
+    refused = Page(response)
+    assert "Les pièces jointes dépassent la taille autorisée (64 Ko en tout)" in refused.text
+    assert refused.field(name="sujet")["value"] == "Deux exports"
+    assert refused.field(name="message")["value"] == "Les voici."

@@ -5,7 +5,6 @@ is a clear French answer, never a 500."""
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 import threading
 import time
@@ -16,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from conftest import Web, activated_account, log_in
+from conftest import Page, Web, activated_account, log_in
 from test_uploads import free_port, session
 
 from kb import tables
@@ -133,14 +132,14 @@ def test_a_file_gone_from_the_data_dir_is_a_french_410(web: Web) -> None:
     web.services.store.final_path(stored_as).unlink()  # a restore that missed the files
     page = web.client.get(url)
     assert page.status_code == 410
-    text = html.unescape(page.text)
+    text = Page(page).text
     assert "Fichier indisponible" in text and "n'est plus disponible sur le serveur" in text
     error = web.client.get(url, headers={"accept": "application/json"}).json()["error"]
     assert error["status"] == 410 and error["code"] == "piece_jointe_indisponible"
     assert "n'est plus disponible sur le serveur" in error["message"]
     # The ticket itself still opens, with the name of what it carried.
     ticket = web.client.get(url.split("/pieces-jointes/")[0])
-    assert ticket.status_code == 200 and NAME in html.unescape(ticket.text)
+    assert ticket.status_code == 200 and NAME in Page(ticket).text
 
 
 def test_pages_and_answers_that_compress_well_are_still_gzipped(web: Web) -> None:

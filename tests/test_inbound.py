@@ -9,8 +9,15 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in, page
-from test_support import FILES, agent, as_agent, new_ticket
+from conftest import (
+    SUPPORT_FILES,
+    Web,
+    as_agent,
+    help_desk,
+    log_in,
+    page,
+    school_ticket,
+)
 
 from kb import tables
 from kb.helpdesk import inbound
@@ -21,9 +28,7 @@ BASE = "reponse@cpro-education.fr"
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url, max_upload_bytes=2048)
-    activated_account(web)
-    agent(web)
+    web = help_desk(make_web(SUPPORT_FILES, database_url=database_url, max_upload_bytes=2048))
     return web
 
 
@@ -84,7 +89,7 @@ def test_an_answer_by_mail_joins_the_thread_without_history_or_signature(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     message = mail(web, reference, (
         "Merci, cela fonctionne à nouveau.\nBonne journée\n\n-- \nMarie Curie\nProviseure\n\n"
         "Le lun. 30 nov. 2026 à 10:02, Support <support@cpro.fr> a écrit :\n> Essayez ceci.\n"
@@ -103,7 +108,7 @@ def test_mail_that_cannot_be_placed_is_refused_with_its_reason(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     stranger = mail(web, reference, "Bonjour", sender="pirate@example.com")
     code, text = deliver(lmtp, stranger, sender="pirate@example.com")
     assert code == 550 and "n'est pas celle du compte qui a ouvert le ticket" in text
@@ -127,7 +132,7 @@ def test_auto_replies_and_bounces_are_dropped_without_a_bounce(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     away = mail(web, reference, "Je suis absente jusqu'au 4 janvier.",
                 Auto_Submitted="auto-replied")  # fmt: skip
     assert deliver(lmtp, away) == (250, "")
@@ -145,7 +150,7 @@ def test_an_agent_may_answer_by_mail_and_a_closed_ticket_refuses(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     answer = mail(web, reference, "Essayez avec Firefox.", sender="sam@cpro.fr")
     assert deliver(lmtp, answer, sender="sam@cpro.fr") == (250, "")
     thread = page(web, f"/tickets/{reference}")

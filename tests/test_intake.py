@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
-from test_support import FILES, agent, as_agent
+from conftest import Web, activated_account, as_agent, log_in
 
 from kb import tables
 from kb.helpdesk import accounts
 
 
 @pytest.fixture
-def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
+def web(desk: Web) -> Web:
+    return desk
 
 
 def open_for(web: Web, **fields: str) -> object:

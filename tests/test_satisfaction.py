@@ -11,8 +11,18 @@ from collections.abc import Callable
 import anyio
 import pytest
 import sqlalchemy as sa
-from conftest import Page, Web, activated_account, log_in, outbox, page
-from test_support import FILES, agent, as_agent, new_ticket
+from conftest import (
+    SUPPORT_FILES,
+    Page,
+    Web,
+    activated_account,
+    agent,
+    as_agent,
+    log_in,
+    outbox,
+    page,
+    school_ticket,
+)
 
 from kb import tables
 from kb.config import Settings, SettingsError
@@ -22,7 +32,7 @@ from kb.web import app as web_app
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
+    web = make_web(SUPPORT_FILES, database_url=database_url)
     activated_account(web)
     activated_account(web, "0750655" + accounts.uai_check_letter("0750655"), email="b@example.fr")
     agent(web)
@@ -32,7 +42,7 @@ def web(make_web: Callable[..., Web], database_url: str) -> Web:
 def resolved_ticket(web: Web, subject: str = "Mot de passe perdu") -> str:
     """A ticket of the Lycée, answered and resolved by Sam; the Lycée logged in again."""
     log_in(web)
-    reference = new_ticket(web, subject)
+    reference = school_ticket(web, subject)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     web.client.post(f"/support/tickets/{reference}/reponses",
@@ -52,7 +62,7 @@ def rate(web: Web, reference: str, choice: str, comment: str = "") -> object:
 
 def test_the_establishment_rates_its_resolved_ticket_and_the_report_shows_it(web: Web) -> None:
     log_in(web)
-    open_one = new_ticket(web, "Encore ouvert")
+    open_one = school_ticket(web, "Encore ouvert")
     refused = rate(web, open_one, "satisfait")
     assert refused.status_code == 400  # type: ignore[attr-defined]
     assert "quand le ticket sera résolu" in Page(refused).text  # type: ignore[arg-type]
@@ -202,7 +212,7 @@ def test_a_forged_or_another_tickets_rating_link_is_refused(web: Web) -> None:
 
 def test_resolving_without_a_reply_sends_the_rating_links_once(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web, "Sans réponse")
+    reference = school_ticket(web, "Sans réponse")
     as_agent(web)
     csrf = web.client.cookies["kb_csrf"]
     for _ in range(2):  # already resolved the second time: no second mail

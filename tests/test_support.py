@@ -9,49 +9,25 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Page, Web, activated_account, article, log_in, outbox, page
+from conftest import (
+    SUPPORT_FILES,
+    Page,
+    Web,
+    agent,
+    as_agent,
+    log_in,
+    outbox,
+    page,
+    school_ticket,
+)
 
 from kb import tables
 from kb.helpdesk import accounts
 
-FILES = {
-    "compte-utilisateur/mot-de-passe-oublie.md": article(
-        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
-    ),
-    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
-}
-
-
-def agent(web: Web, role: str = "agent", email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.services.engine, role=role, login=email, establishment="",
-                               first_name="Sam", last_name="Support", email=email)  # fmt: skip
-    accounts.set_password(web.services.engine, account, PASSWORD)
-    return account
-
-
-def new_ticket(
-    web: Web, subject: str = "Mot de passe perdu", category: str = "compte-utilisateur"
-) -> str:
-    response = web.client.post(
-        "/tickets",
-        data={"csrf": web.client.cookies["kb_csrf"], "jeton": subject, "categorie": category,
-              "sujet": subject, "message": "Je ne peux plus me connecter."},
-        files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
-    )  # fmt: skip
-    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
-
 
 @pytest.fixture
-def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
-
-
-def as_agent(web: Web) -> None:
-    web.client.cookies.clear()
-    assert log_in(web, "sam@cpro.fr").status_code == 303
+def web(desk: Web) -> Web:
+    return desk
 
 
 @pytest.mark.parametrize(
@@ -78,8 +54,8 @@ def test_anonymous_visitors_are_sent_to_the_login_page(web: Web) -> None:
 
 def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None:
     log_in(web)
-    first = new_ticket(web, "Mot de passe perdu")
-    second = new_ticket(web, "Renouvellement", "abonnement")
+    first = school_ticket(web, "Mot de passe perdu")
+    second = school_ticket(web, "Renouvellement", "abonnement")
     with web.services.engine.begin() as connection:  # the second one is late
         connection.execute(
             sa.update(tables.tickets).where(tables.tickets.c.reference == second)
@@ -99,7 +75,7 @@ def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None
 
 def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     shown = page(web, f"/support/tickets/{reference}", article="mot de passe")
     assert "Marie Curie" in shown.text and "Lycée Louis-le-Grand (0750654D)" in shown.text
@@ -138,7 +114,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
 
 def test_internal_notes_stay_internal(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     before = len(outbox(web))
@@ -155,7 +131,7 @@ def test_internal_notes_stay_internal(web: Web) -> None:
 
 def test_agent_changes_the_status_and_downloads_attachments(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     done = web.client.post(
@@ -186,7 +162,7 @@ def test_report_figures_match_the_events(
     log_in(web)
     web.client.get("/articles/renouveler?depuis=ticket")  # a suggestion opened, no ticket after
     web.client.get("/articles/mot-de-passe-oublie?depuis=ticket")
-    new_ticket(web)  # ... and this one was followed by a ticket
+    school_ticket(web)  # ... and this one was followed by a ticket
     usage.flush()
     as_agent(web)
     [ticket] = page(web, "/support").context["queue"].tickets
@@ -249,7 +225,7 @@ def test_report_period_is_checked(web: Web) -> None:
 def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
     cli: Callable[..., object], make_web: Callable[..., Web]
 ) -> None:
-    web = make_web(FILES)
+    web = make_web(SUPPORT_FILES)
     taken = cli("new", "Renouveler", "--category", "abonnement", "--content", web.site.content)
     assert taken.status == 2  # type: ignore[attr-defined]
     assert "l'adresse « renouveler » est déjà prise par" in taken.err  # type: ignore[attr-defined]
@@ -280,7 +256,7 @@ def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
 
 def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     uploads = web.services.uploads
     sam = accounts.by_login(web.services.engine, "sam@cpro.fr")

@@ -4,13 +4,11 @@ text, one thread per ticket, and "Répondre" answers the ticket through `kb lmtp
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
-from conftest import Web, activated_account, link_in, log_in, outbox
+from conftest import Web, as_agent, link_in, log_in, outbox, school_ticket
 from test_inbound import deliver, lmtp, thread_of
-from test_support import FILES, agent, as_agent, new_ticket
 
 from kb.helpdesk import inbound
 
@@ -18,11 +16,8 @@ __all__ = ["lmtp"]  # the LMTP server fixture, shared with test_inbound
 
 
 @pytest.fixture
-def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
+def web(desk: Web) -> Web:
+    return desk
 
 
 def to(message: EmailMessage, recipient: str) -> bool:
@@ -31,7 +26,7 @@ def to(message: EmailMessage, recipient: str) -> bool:
 
 def test_a_new_ticket_is_acknowledged_with_its_reference_and_due_date(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web, "Impossible de me connecter")
+    reference = school_ticket(web, "Impossible de me connecter")
     mails = [m for m in outbox(web) if reference in str(m["Subject"])]
     [ack] = [m for m in mails if to(m, "marie@example.fr")]
     [team] = [m for m in mails if to(m, web.settings.support_email)]
@@ -50,7 +45,7 @@ def test_a_new_ticket_is_acknowledged_with_its_reference_and_due_date(web: Web) 
 
 def test_supports_answer_is_in_the_mail_with_its_attachments_names(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     [ack] = [m for m in outbox(web) if "Demande enregistrée" in str(m["Subject"])]
     as_agent(web)
     web.client.get(f"/support/tickets/{reference}")
@@ -70,7 +65,7 @@ def test_answering_the_acknowledgment_by_mail_adds_to_the_thread(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     [ack] = [m for m in outbox(web) if "Demande enregistrée" in str(m["Subject"])]
     answer = EmailMessage()
     answer["From"] = "Marie Curie <marie@example.fr>"
@@ -107,7 +102,7 @@ def text_of(message: EmailMessage) -> str:
 
 def test_support_hears_of_the_establishments_answer_and_resolution(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web, "Impossible de me connecter")
+    reference = school_ticket(web, "Impossible de me connecter")
     [ack] = [m for m in outbox(web) if "Demande enregistrée" in str(m["Subject"])]
     csrf = web.client.cookies["kb_csrf"]
     answered = web.client.post(
@@ -159,7 +154,7 @@ def test_support_hears_of_the_establishments_answer_and_resolution(web: Web) -> 
 
 def test_answers_by_mail_tell_the_other_side(web: Web, lmtp: tuple[str, int]) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     [ack] = [m for m in outbox(web) if "Demande enregistrée" in str(m["Subject"])]
     answer = EmailMessage()
     answer["From"] = "Marie Curie <marie@example.fr>"

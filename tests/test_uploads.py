@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, ROOT, Page, Web, activated_account
+from conftest import PASSWORD, ROOT, Page, Web, activated_account, read
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
@@ -158,8 +158,8 @@ def test_a_completed_upload_is_attached_by_moving_it(
             files=[("fichiers", ("", b"", "application/octet-stream"))],
         )
         assert response.status_code == 303, response.text[:300]
-        page = http.get(response.headers["location"]).text
-        assert ">rapport.pdf</a>" in page and "(3 Mo)" in page
+        ticket = read(http, response.headers["location"])
+        assert ticket.link("rapport.pdf") and "rapport.pdf (3 Mo)" in ticket.text
     assert upload_rows(web) == [] and not source.exists()
     with web.services.engine.connect() as connection:
         [attachment] = connection.execute(sa.select(tables.attachments)).all()

@@ -9,9 +9,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Page, Web, activated_account, log_in, outbox, read
+from conftest import (
+    PASSWORD,
+    SUPPORT_FILES,
+    Page,
+    Web,
+    agent,
+    help_desk,
+    log_in,
+    outbox,
+    read,
+    school_ticket,
+)
 from starlette.testclient import TestClient
-from test_support import FILES, agent, new_ticket
 
 from kb import tables
 from kb.helpdesk import accounts, replies, tickets
@@ -20,9 +30,7 @@ from kb.helpdesk.attachments import ReceivedForm
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
+    web = help_desk(make_web(SUPPORT_FILES, database_url=database_url))
     agent(web, email="alex@cpro.fr")
     with web.services.engine.begin() as connection:  # two agents, two names
         connection.execute(
@@ -66,8 +74,8 @@ def ids(web: Web) -> dict[str, int]:
 
 def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
     log_in(web)
-    first = new_ticket(web, "Mot de passe perdu")
-    second = new_ticket(web, "Renouvellement", "abonnement")
+    first = school_ticket(web, "Mot de passe perdu")
+    second = school_ticket(web, "Renouvellement", "abonnement")
     sam = browser(web, "sam@cpro.fr")
     queue = read(sam, "/support", vue="non_assignes")
     assert first in queue.text and second in queue.text
@@ -96,7 +104,7 @@ def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
 
 def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam = browser(web, "sam@cpro.fr")
     token, everyone = sam.cookies["kb_csrf"], ids(web)
     url = f"/support/tickets/{reference}/attribution"
@@ -127,7 +135,7 @@ def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
 
 def test_statuses_read_right_from_each_side(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam = browser(web, "sam@cpro.fr")
     send(sam, reference, "Pouvez-vous m'envoyer une capture ?")
     assert "En attente de votre réponse" in read(web.client, f"/tickets/{reference}").text
@@ -138,7 +146,7 @@ def test_statuses_read_right_from_each_side(web: Web) -> None:
 
 def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
     seen_by_sam = seen_on(read(sam, f"/support/tickets/{reference}"))
     seen_by_alex = seen_on(read(alex, f"/support/tickets/{reference}"))
@@ -176,7 +184,7 @@ def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None
 
 def test_a_held_reply_given_up_goes_with_its_attachments(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
     seen = seen_on(read(sam, f"/support/tickets/{reference}"))
     send(alex, reference, "Déjà répondu.", seen)
@@ -212,7 +220,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
     web: Web,
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     engine, store = web.services.engine, web.services.store
     team = [agent(web, email=f"agent{n}@cpro.fr") for n in range(4)]
     ticket = tickets.get_for(engine, team[0], reference)
@@ -247,7 +255,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
 
 def test_colleagues_on_the_ticket_are_shown(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
     assert "consulte ce ticket" not in read(sam, f"/support/tickets/{reference}").text
     alex.get(f"/support/tickets/{reference}")
@@ -264,8 +272,8 @@ def test_colleagues_on_the_ticket_are_shown(web: Web) -> None:
 
 def test_the_context_beside_the_thread(web: Web) -> None:
     log_in(web)
-    resolved = new_ticket(web, "Ancienne demande")
-    still_open = new_ticket(web, "Facture", "abonnement")
+    resolved = school_ticket(web, "Ancienne demande")
+    still_open = school_ticket(web, "Facture", "abonnement")
     with web.services.engine.begin() as connection:
         connection.execute(
             sa.update(tables.tickets)
@@ -279,7 +287,7 @@ def test_the_context_beside_the_thread(web: Web) -> None:
         )  # fmt: skip
     assert web.client.get("/articles/mdp-perdu", follow_redirects=True).status_code == 200
     web.services.usage.flush()
-    reference = new_ticket(web, "Toujours bloqué")
+    reference = school_ticket(web, "Toujours bloqué")
     page = read(browser(web, "sam@cpro.fr"), f"/support/tickets/{reference}")
     beside = page.context["context"]
     assert (beside.establishment, beside.uai, beside.contact) == (
@@ -303,7 +311,7 @@ def test_the_context_beside_the_thread(web: Web) -> None:
 
 def test_refused_replies_say_so_at_their_field_and_keep_what_was_typed(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
     token = sam.cookies["kb_csrf"]
     seen_by_sam = seen_on(read(sam, f"/support/tickets/{reference}"))

@@ -12,9 +12,10 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
-from test_mail import Inbox, free_port
+from test_mail import Inbox
 
 from kb.helpdesk.lmtp import Receiver
+from kb.testing import free_port
 
 from .conftest import Server
 from .test_support import SUBJECT, create_ticket
