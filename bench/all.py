@@ -1,7 +1,5 @@
 """Every bench, one after the other, then one table of their key figures, read from their JSON.
 
-    python -m bench.all [--quick] [--only NAME ...] [--skip NAME ...] [--strict] [--read]
-
 Each bench runs as its own process with a time limit (a third of it, at least 5 minutes, with
 `--quick`) and writes bench/results/NAME.json; a bench that fails, passes its limit or writes
 no result is FAILED and the exit status is 1 (`--strict`: a missed target too). `--read` only

@@ -1,16 +1,14 @@
 """The benches' corpora, written as kb content folders: the demarches-simplifiees.fr FAQ and
 alwaysdata's help center (imported from ../shared/corpus beside the checkout, or
 $KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic one
-(bench.synthetic). The command checks what it wrote as `kb check` does.
-
-    python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S]
-"""
+(bench.synthetic). The command checks what it wrote as `kb check` does."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 import unicodedata
@@ -440,6 +438,20 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     return len(sources)
 
 
+def write(name: str, dest: Path, n: int = 5000, seed: int = 0) -> int:
+    """Write a corpus (shipped: kb's own content) into `dest`: its number of articles."""
+    if name == "shipped":
+        shutil.copytree(Path(__file__).resolve().parents[1] / "content", dest)
+        return len(articles(dest))
+    if name == "demarches":
+        return import_demarches(DEMARCHES_SRC, dest)
+    if name == "alwaysdata":
+        return import_alwaysdata(ALWAYSDATA_SRC, dest)
+    from bench.synthetic import generate
+
+    return generate(n, dest, seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -451,14 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.corpus == "demarches":
-        count = import_demarches(DEMARCHES_SRC, args.dest)
-    elif args.corpus == "alwaysdata":
-        count = import_alwaysdata(ALWAYSDATA_SRC, args.dest)
-    else:
-        from bench.synthetic import generate
-
-        count = generate(args.n, args.dest, seed=args.seed)
+    count = write(args.corpus, args.dest, args.n, args.seed)
     elapsed = time.perf_counter() - start
     print(f"{count} articles written to {args.dest} in {elapsed:.2f} s")
     errors = [p for p in check(args.dest)[1] if not p.warning]  # what kb build would refuse

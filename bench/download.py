@@ -1,7 +1,5 @@
 """A multi-GiB attachment downloaded by curl as a browser asks, with `identity`, and resumed past
 its middle, beside `cat FILE > /dev/null`; the file's pages dropped before each step.
-
-    python -m bench.download [--size-gb 2] [--runs 3] [--dir PARENT] [--tree DIR] [--json PATH]
 """
 
 from __future__ import annotations

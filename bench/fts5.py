@@ -94,31 +94,19 @@ class Fts5Index:
         return cls(conn)
 
     def reindex(self, path: Path) -> None:
-        """Index one edited article file again (what an incremental build does)."""
+        """Index one edited article file again (what an incremental build does); the article
+        is already there."""
         row = _row(path)
         if row is None:
             return
         slug, title, keywords, body = row
-        conn = self.conn
-        with conn:
-            found = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchone()
-            if found is None:
-                rowid = conn.execute("INSERT INTO article (slug) VALUES (?)", (slug,)).lastrowid
-            else:
-                rowid = found[0]
-                conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+        with self.conn as conn:
+            [(rowid,)] = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchall()
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
             conn.execute(
                 "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
                 (rowid, title, keywords, body),
             )
-
-    @classmethod
-    def open(cls, db_path: Path) -> Fts5Index:
-        return cls(sqlite3.connect(str(db_path)))
-
-    def search(self, query: str, limit: int = 10) -> list[str]:
-        """Slugs of the best matches for free text ``query``, best first."""
-        return [slug for slug, _, _ in self.page(query, limit)]
 
     def page(self, query: str, limit: int = 10) -> list[tuple[str, str, str]]:
         """What a results page shows: (slug, highlighted title, snippet) of the best matches."""

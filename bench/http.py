@@ -1,8 +1,5 @@
 """`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns.
 
-    python -m bench.http [--seconds 10] [--rounds 3] [--articles N] [--gzip] [--only ROW ...]
-                         [--tree DIR] [--json PATH]
-
 Rows: /api/search on the realistic mix (popular queries, Zipf, each after some of its prefixes
 as typed) and on the distinct mix (every query new), /api/suggest on the distinct mix, and `/`
 beside a Jinja2 page. No run is done again; the round of median kb/ceiling is shown, with the
@@ -28,7 +25,7 @@ import httpx2
 import yaml
 
 from bench import harness as h
-from bench.corpora import ALWAYSDATA_SRC, import_alwaysdata, read_front_matter
+from bench.corpora import read_front_matter, write
 
 COOKIE = {"Cookie": "kb_csrf=" + "b" * 43}  # a returning browser's requests carry one
 FLUSH_SECONDS = 5.0  # kb's workers write their usage counts this often
@@ -149,27 +146,21 @@ def main() -> int:
     parser.add_argument("--gzip", action="store_true", help="Accept-Encoding: gzip (both)")
     parser.add_argument("--new-replica", action="store_true", help="kb serve builds the index")
     parser.add_argument("--only", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     args.headers = {"Accept-Encoding": "gzip"} if args.gzip else {}
     if not shutil.which("wrk"):
         raise SystemExit("bench.http: wrk is needed (apt-get install wrk)")
     with h.scratch("http") as work:
         content = work / "content"
-        if args.articles:
-            from bench.synthetic import generate
-
-            generate(args.articles, content)
-        else:
-            import_alwaysdata(ALWAYSDATA_SRC, content)
+        write("generated" if args.articles else "alwaysdata", content, args.articles)
         env = h.kb_env(work, content)
         if not args.new_replica:
             print(h.kb(args.tree, env, "build").strip(), file=sys.stderr)
         count = int(args.seconds * 15_000 * args.rounds) + 20_000  # more than kb answers
         popular = popular_queries(content)
-        pool = distinct(content, count + 5_300, args.seed + 1)
-        mixes = {"realistic": (realistic(popular, count, args.seed),
-                               realistic(popular, 5_000, args.seed + 100)),
+        pool = distinct(content, count + 5_300, seed=2)
+        mixes = {"realistic": (realistic(popular, count, seed=1),
+                               realistic(popular, 5_000, seed=101)),
                  "distinct": (pool[5_300:], pool[300:5_300])}  # fmt: skip
         start = time.perf_counter()
         servers = [kb := h.kb_serve(args.tree, env, work, args.workers)]

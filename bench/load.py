@@ -1,8 +1,5 @@
 """Many users at once on `kb serve --workers 2`, SQLite then PostgreSQL: no error, every ticket.
 
-    python -m bench.load [--seconds 60] [--users 64] [--database sqlite|postgresql|both]
-                         [--postgres-url URL] [--json PATH]
-
 Each user logs in, then searches as typed (prefixes on /api/suggest, the query on /recherche),
 reads and rates articles, logs in again, and creates tickets with a small attachment. Half-way
 a new article is written and `kb build` runs. Then: the new article is found, and the tickets
@@ -44,7 +41,7 @@ class User:
     def __init__(self, n: int, base: str, plan: dict[str, Any], seen: dict[str, Any]) -> None:
         self.rng, self.plan, self.seen = random.Random(n), plan, seen
         self.login = plan["accounts"][n]
-        self.client = httpx2.AsyncClient(base_url=base, timeout=plan["timeout"])
+        self.client = httpx2.AsyncClient(base_url=base, timeout=30)
 
     async def request(self, kind: str, method: str, path: str, expect: int, **kw: Any):
         start = time.perf_counter()
@@ -193,7 +190,7 @@ def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         engine = db.make_engine(settings)
         db.upgrade(engine)
         snapshot = SearchIndex(work / "index").snapshot()
-        plan = {"accounts": accounts(engine, args.users), "timeout": args.timeout,
+        plan = {"accounts": accounts(engine, args.users),
                 "queries": popular_queries(content),
                 "slugs": [a["slug"] for a in snapshot.listing if not a["draft"]],
                 "categories": [c["slug"] for c in snapshot.categories]}  # fmt: skip
@@ -244,7 +241,6 @@ def main() -> int:
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres"
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="a request, s (30)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results, summary = {}, []

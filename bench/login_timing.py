@@ -1,7 +1,5 @@
 """How long a refused login takes, by kind of account: nobody may tell them apart by the clock.
 
-    python -m bench.login_timing [--rounds 7] [--tries 20] [--json PATH]
-
 With the real argon2id costs, against a real uvicorn: each round times `--tries` refused logins
 of each kind, interleaved, the throttles emptied before each (what is timed is the refusal).
 The median per kind over the rounds, and the range of the round medians: the ranges overlap.

@@ -1,8 +1,6 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
 kind of query, on the shipped content and on the demarches-simplifiees FAQ.
 
-    python -m bench.relevance [--set shipped|demarches|all] [--misses] [--tree DIR] [--json PATH]
-
 kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
 """
 
@@ -17,7 +15,7 @@ from typing import Any
 import yaml
 
 from bench import harness as h
-from bench.corpora import DEMARCHES_SRC, import_demarches
+from bench.corpora import write
 from bench.fts5 import Fts5Index
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex
@@ -77,9 +75,7 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict) or set(item) != {"query", "kind", "relevant"}:
             raise ValueError(f"{path}: query {n}: expected the keys query, kind, relevant")
-        relevant = item["relevant"]
-        if isinstance(relevant, str):
-            relevant = [relevant]
+        relevant = [item["relevant"]] if isinstance(item["relevant"], str) else item["relevant"]
         queries.append(JudgedQuery(str(item["query"]), str(item["kind"]), tuple(relevant)))
     return queries
 
@@ -116,22 +112,14 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
         relevant = set(q.relevant)
         rank = next((i for i, slug in enumerate(ranked, 1) if slug in relevant), None)
         found3 = len(relevant.intersection(ranked[:3]))
-        result = (
-            1.0 / rank if rank else 0.0,
-            1.0 if rank == 1 else 0.0,
-            found3 / min(len(relevant), 3),
-        )
+        result = (1.0 / rank if rank else 0.0, float(rank == 1), found3 / min(len(relevant), 3))
         per_kind.setdefault(q.kind, []).append(result)
         per_kind.setdefault(ALL, []).append(result)
         if rank != 1:
             misses.append(Miss(q, rank, tuple(ranked[:3])))
+    # Per kind: the number of queries, then the mean of each measure.
     scores = {
-        kind: Scores(
-            count=len(rows),
-            mrr=sum(r[0] for r in rows) / len(rows),
-            success=sum(r[1] for r in rows) / len(rows),
-            recall=sum(r[2] for r in rows) / len(rows),
-        )
+        kind: Scores(len(rows), *(sum(column) / len(rows) for column in zip(*rows, strict=True)))
         for kind, rows in per_kind.items()
     }
     return Evaluation(scores, misses)
@@ -152,7 +140,7 @@ def compare(name: str, content_dir: Path, queries: list[JudgedQuery], work: Path
     report = build(content_dir, work / "kb-index", full=True)
     fts = Fts5Index.build(content_dir)
     try:
-        fts_eval = evaluate(lambda q: fts.search(q, limit=TOP), queries)
+        fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
     finally:
         fts.close()
     kb_eval = evaluate(kb_search(work / "kb-index"), queries)
@@ -164,7 +152,7 @@ def compare_set(name: str, work: Path) -> Comparison:
     if name == "shipped":
         return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
     content = work / "demarches-content"
-    import_demarches(DEMARCHES_SRC, content)
+    write("demarches", content)
     return compare("demarches-simplifiees FAQ", content, load_queries(DEMARCHES_QUERIES), work)
 
 

@@ -1,17 +1,12 @@
 """kb's build and in-process search beside SQLite FTS5, on the same articles and searches.
 
-    python -m bench.speed [--corpus shipped|demarches|alwaysdata|generated ...]
-                          [--generated 5000] [--tree DIR] [--json PATH]
-
 Per corpus: the full build (wall clock, CPU of all its processes, peak of their summed PSS), the
 build after one edit (wall clock and CPU), the index size and opening time, and search p50/p99
-(wall clock and CPU)
-"first time" (each search once on a freshly opened index) and "again" (caches warm), then the
-suggestions (/api/suggest) for the prefixes as typed, on another fresh index. kb returns a
-results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight() and
-snippet(). The searches: the judged queries and every prefix typed on the way (shipped,
-demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, generated).
-"""
+(wall clock and CPU) "first time" (each search once on a freshly opened index) and "again" (caches
+warm), then the suggestions (/api/suggest) for the prefixes as typed, on another fresh index. kb
+returns a results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight()
+and snippet(). The searches: the judged queries and every prefix typed on the way (shipped,
+demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, generated)."""
 
 from __future__ import annotations
 
@@ -21,6 +16,7 @@ import random
 import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import threading
@@ -31,16 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness as h
-from bench.corpora import (
-    ALWAYSDATA_SRC,
-    DEMARCHES_SRC,
-    articles,
-    import_alwaysdata,
-    import_demarches,
-)
+from bench.corpora import articles, write
 from bench.fts5 import Fts5Index
-from bench.relevance import DEMARCHES_QUERIES, SHIPPED_CONTENT, SHIPPED_QUERIES, load_queries
-from bench.synthetic import generate
+from bench.relevance import DEMARCHES_QUERIES, SHIPPED_QUERIES, load_queries
 from kb.knowledge.build import build
 from kb.knowledge.search.indexer import current_generation
 from kb.knowledge.search.searcher import Snapshot
@@ -69,14 +58,9 @@ class PeakMemory(threading.Thread):
             pids = [os.getpid()]
             for task in Path("/proc/self/task").iterdir():
                 pids += map(int, (task / "children").read_text().split())
-            total = 0
-            for pid in pids:
-                try:
-                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-                except OSError:
-                    continue
-                total += int(re.search(r"^Pss:\s+(\d+)", rollup, re.M)[1])  # type: ignore[index]
-            self.peak = max(self.peak, total / 1024)
+            rollups = [h.read(f"/proc/{pid}/smaps_rollup") for pid in pids]
+            found = [re.search(r"^Pss:\s+(\d+)", rollup, re.M) for rollup in rollups]
+            self.peak = max(self.peak, sum(int(f[1]) for f in found if f) / 1024)
 
     def stop(self) -> float:
         self._done.set()
@@ -186,7 +170,7 @@ def measure_fts5(content_dir: Path, db_path: Path, queries: list[Query]) -> dict
     start = time.perf_counter()
     Fts5Index.build(content_dir, db_path).close()
     out: dict[str, Any] = {"full_s": time.perf_counter() - start, "size": db_path.stat().st_size}
-    index = Fts5Index.open(db_path)
+    index = Fts5Index(sqlite3.connect(db_path))
     for run in ("first", "again"):
         out[run] = latency(lambda text, typed: index.page(text), queries)
     edited, start = _edit_one(content_dir), time.perf_counter()
@@ -261,17 +245,11 @@ def summary(name: str, kb: dict, fts: dict, targets: tuple) -> list[dict[str, st
 def corpus(name: str, work: Path, generated: int) -> tuple[Path, list[Query]]:
     """The content folder of a corpus (copied or written into `work`) and its searches."""
     content = work / "content"
-    if name == "shipped":
-        shutil.copytree(SHIPPED_CONTENT, content)
-        return content, as_typed([q.query for q in load_queries(SHIPPED_QUERIES)])
-    if name == "demarches":
-        import_demarches(DEMARCHES_SRC, content)
-        return content, as_typed([q.query for q in load_queries(DEMARCHES_QUERIES)])
-    if name == "alwaysdata":
-        import_alwaysdata(ALWAYSDATA_SRC, content)
-        return content, as_typed(title_queries(content, 120))
-    generate(generated, content)
-    return content, as_typed(title_queries(content, 300))
+    write(name, content, generated)
+    judged = {"shipped": SHIPPED_QUERIES, "demarches": DEMARCHES_QUERIES}.get(name)
+    if judged:
+        return content, as_typed([q.query for q in load_queries(judged)])
+    return content, as_typed(title_queries(content, 120 if name == "alwaysdata" else 300))
 
 
 def main() -> int:

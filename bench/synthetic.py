@@ -2,10 +2,7 @@
 
 ``generate(n, dest, seed)`` writes ``n`` articles of a CPRO-like help center (three
 categories, titles made of an action, an object and a qualifier, bodies of 150-600 words
-with headings, lists, notes and links) into the kb content directory ``dest``.
-
-    python -m bench.corpora generated DEST [--n N] [--seed S]
-"""
+with headings, lists, notes and links) into the kb content directory ``dest``."""
 
 from __future__ import annotations
 

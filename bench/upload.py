@@ -1,7 +1,4 @@
-"""A multi-GiB attachment in one multipart form, beside `dd conv=fsync` and reading it back.
-
-python -m bench.upload [--size-gb 2] [--runs 1] [--dir PARENT] [--tree DIR] [--json PATH]
-"""
+"""A multi-GiB attachment in one multipart form, beside `dd conv=fsync` and reading it back."""
 
 from __future__ import annotations
 
