@@ -175,9 +175,11 @@ def main() -> int:
             mix_bodies = {m: json.loads(body) for m, body in bodies.items()}
             (work / "bodies.json").write_text(json.dumps(mix_bodies, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
-            argv = [sys.executable, "-m", "bench.ceiling", "--workers", str(args.workers),
-                    "--bodies", str(work / "bodies.json"), "--page-bytes", str(page)]  # fmt: skip
-            servers.append(ceiling := h.Server(argv + ["--gzip"] * args.gzip, env, work / "c.log"))
+            argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:create_app",
+                    "--workers", str(args.workers), "--no-server-header"]  # fmt: skip
+            settings = dict(CEILING_BODIES=str(work / "bodies.json"), CEILING_PAGE_BYTES=str(page),
+                            CEILING_GZIP=str(int(args.gzip)))  # fmt: skip
+            servers.append(ceiling := h.Server(argv, {**env, **settings}, work / "c.log"))
             for mix, body in bodies.items():  # the same bytes as kb's answers, from Starlette
                 if len(httpx2.get(f"{ceiling.base}/json/{mix}").content) != len(body):
                     raise RuntimeError(f"the ceiling's /json/{mix} is not as long as kb's answer")

@@ -125,25 +125,15 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
     return Evaluation(scores, misses)
 
 
-def kb_search(index_dir: Path) -> Search:
-    """kb's ranking as the search page gets it: the whole query, first page."""
-    snapshot = SearchIndex(index_dir).snapshot()
-
-    def search(query: str) -> list[str]:
-        return [h.slug for h in snapshot.search(query, per_page=TOP).hits]
-
-    return search
-
-
 def compare(name: str, content_dir: Path, queries: list[JudgedQuery], work: Path) -> Comparison:
-    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both."""
+    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both; kb is asked
+    as the search page asks (the whole query, first page)."""
     report = build(content_dir, work / "kb-index", full=True)
+    kb = SearchIndex(work / "kb-index").snapshot()
+    kb_eval = evaluate(lambda q: [hit.slug for hit in kb.search(q, per_page=TOP).hits], queries)
     fts = Fts5Index.build(content_dir)
-    try:
-        fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
-    finally:
-        fts.close()
-    kb_eval = evaluate(kb_search(work / "kb-index"), queries)
+    fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
+    fts.close()
     return Comparison(name, report.articles, kb_eval, fts_eval)
 
 
@@ -208,9 +198,7 @@ def main() -> int:
             figures[name] = {who: {kind: vars(s) for kind, s in e.scores.items()}
                              for who, e in (("kb", c.kb), ("fts5", c.fts5))}  # fmt: skip
             k, f = c.kb.scores[ALL], c.fts5.scores[ALL]
-            kinds = [
-                kind for kind in c.kb.scores if c.kb.scores[kind].mrr < c.fts5.scores[kind].mrr
-            ]
+            kinds = [kind for kind, s in c.kb.scores.items() if s.mrr < c.fts5.scores[kind].mrr]
             summary.append(h.row(
                 f"{c.name} ({k.count} queries): MRR@10 / S@1 / R@3",
                 f"{k.mrr:.3f} / {k.success:.3f} / {k.recall:.3f}",
