@@ -7,7 +7,7 @@ kb is asked as the search page asks (the whole query, first page); FTS5 as bench
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,29 +78,6 @@ def load_queries(path: Path) -> list[JudgedQuery]:
         relevant = [item["relevant"]] if isinstance(item["relevant"], str) else item["relevant"]
         queries.append(JudgedQuery(str(item["query"]), str(item["kind"]), tuple(relevant)))
     return queries
-
-
-def query_problems(queries: list[JudgedQuery], slugs: Iterable[str]) -> list[str]:
-    """What is wrong with a judged query set over articles with these slugs."""
-    known = set(slugs)
-    problems = []
-    seen: set[str] = set()
-    for q in queries:
-        if q.kind not in KINDS:
-            problems.append(f"{q.query!r}: unknown kind {q.kind!r}")
-        if not q.query.strip():
-            problems.append("an empty query")
-        if q.query in seen:
-            problems.append(f"{q.query!r}: judged twice")
-        seen.add(q.query)
-        if not q.relevant:
-            problems.append(f"{q.query!r}: no relevant article")
-        for slug in q.relevant:
-            if slug not in known:
-                problems.append(f"{q.query!r}: no article {slug!r}")
-        if len(set(q.relevant)) != len(q.relevant):
-            problems.append(f"{q.query!r}: an article listed twice")
-    return problems
 
 
 def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
