@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -48,11 +48,7 @@ DEMARCHES_CATEGORIES = _DATA["demarches"]["categories"]  # front matter category
 DEMARCHES_VARIABLES = _DATA["demarches"]["variables"]
 ALWAYSDATA_CATEGORIES = _DATA["alwaysdata"]["categories"]  # top folder: (folder, ...)
 
-ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
-
-# A link resolver gets a link destination and returns the new destination, or None to
-# replace the link by its text.
-Resolver = Callable[[str], str | None]
+Resolver = Callable[[str], str | None]  # a link's destination: its new one, or None (text only)
 
 
 def slugify(text: str) -> str:
@@ -81,7 +77,7 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
-    unknown = set(meta) - ALLOWED_KEYS
+    unknown = set(meta) - set(ARTICLE_KEYS)  # kb's own list: what the importer may write
     if unknown:
         raise ValueError(f"{path}: unknown front matter keys {sorted(unknown)}")
     front = yaml.dump(meta, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000)
@@ -113,22 +109,19 @@ def split_fences(text: str) -> list[tuple[bool, str]]:
     """Split Markdown into (is_fenced_code, chunk) pieces; fences may be indented (lists)."""
     pieces: list[tuple[bool, str]] = []
     buf: list[str] = []
-    fence = ""
+    fence = ""  # the opening fence while in fenced code
     for line in text.splitlines(keepends=True):
         match = _FENCE_RE.match(line)
-        if not fence:
-            if match:
-                if buf:
-                    pieces.append((False, "".join(buf)))
-                buf, fence = [line], match.group(1)
-            else:
-                buf.append(line)
-        else:
-            buf.append(line)
-            stripped = line.strip()
-            if match and stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
-                pieces.append((True, "".join(buf)))
-                buf, fence = [], ""
+        if match and not fence:
+            if buf:
+                pieces.append((False, "".join(buf)))
+            buf, fence = [line], match.group(1)
+            continue
+        buf.append(line)
+        closing = line.strip()
+        if match and fence and set(closing) == {fence[0]} and len(closing) >= len(fence):
+            pieces.append((True, "".join(buf)))
+            buf, fence = [], ""
     if buf:
         pieces.append((bool(fence), "".join(buf)))
     return pieces
@@ -362,26 +355,19 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     depth = dict.fromkeys(parts, 1)
     while True:
         slugs = {rel: slugify("-".join(parts[rel][-depth[rel] :])) for rel in parts}
-        groups: dict[str, list[PurePosixPath]] = defaultdict(list)
-        for rel, slug in slugs.items():
-            groups[slug].append(rel)
-        clashes = [rels for rels in groups.values() if len(rels) > 1]
-        if not clashes:
+        uses = Counter(slugs.values())
+        clashing = [rel for rel in parts if uses[slugs[rel]] > 1]
+        if not clashing:
             break
-        grew = False
-        for rels in clashes:
-            for rel in rels:
-                if depth[rel] < len(parts[rel]):
-                    depth[rel] += 1
-                    grew = True
-        if not grew:
-            raise ValueError(f"cannot disambiguate slugs: {clashes}")
+        growing = [rel for rel in clashing if depth[rel] < len(parts[rel])]
+        if not growing:
+            raise ValueError(f"cannot disambiguate slugs: {clashing}")
+        for rel in growing:
+            depth[rel] += 1
 
     folder_of = {rel: ALWAYSDATA_CATEGORIES[rel.parts[0]][0] for rel in parts}
-    by_permalink: dict[str, PurePosixPath] = {}
-    for rel, meta, _ in sources:
-        if meta.get("permalink"):
-            by_permalink[_normalize_permalink(str(meta["permalink"]))] = rel
+    by_permalink = {_normalize_permalink(str(meta["permalink"])): rel
+                    for rel, meta, _ in sources if meta.get("permalink")}  # fmt: skip
 
     for folder, title, order, description in ALWAYSDATA_CATEGORIES.values():
         write_category(dest / folder, title, order, description)
@@ -396,9 +382,9 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
                 return relative_link(folder_of[rel], folder_of[found], slugs[found])
             return external_or_none(target)
 
-        text = rewrite_markdown(body, resolve)
+        front = {"title": str(meta["title"]).strip()}
         write_article(
-            dest / folder_of[rel] / f"{slugs[rel]}.md", {"title": str(meta["title"]).strip()}, text
+            dest / folder_of[rel] / f"{slugs[rel]}.md", front, rewrite_markdown(body, resolve)
         )
     return len(sources)
 

@@ -123,10 +123,8 @@ def lines(path: Path, items: list[str]) -> Path:
     return path
 
 
-def api(prefix: str, queries: list[str], per_page: int = 10) -> list[str]:
-    return [
-        f"{prefix}?{urlencode({'q': q, 'per_page': per_page}, quote_via=quote)}" for q in queries
-    ]
+def api(prefix: str, queries: list[str]) -> list[str]:
+    return [f"{prefix}?{urlencode({'q': q, 'per_page': 10}, quote_via=quote)}" for q in queries]
 
 
 def typical(base: str, paths: list[str]) -> bytes:
@@ -172,8 +170,8 @@ def main() -> int:
         try:
             samples = {"realistic": mixes["realistic"][0][:300], "distinct": pool[:300]}
             bodies = {m: typical(kb.base, api("/api/search", q)) for m, q in samples.items()}
-            mix_bodies = {m: json.loads(body) for m, body in bodies.items()}
-            (work / "bodies.json").write_text(json.dumps(mix_bodies, ensure_ascii=False))
+            as_json = {m: json.loads(body) for m, body in bodies.items()}  # what the ceiling sends
+            (work / "bodies.json").write_text(json.dumps(as_json, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
             argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:create_app",
                     "--workers", str(args.workers), "--no-server-header"]  # fmt: skip

@@ -165,9 +165,8 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
     files -= {p.name for p in (data / "attachments" / "tmp").glob("*.kept")}  # notes of moves
     wrong = [t for t in sent if found.get(t) != sent[t]]
     missing = [r.stored_as for r in rows if not (data / "attachments" / r.stored_as).is_file()]
-    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (
-        tickets != len(sent) or len(found) != len(rows)
-    )
+    counted = tickets == len(sent) and len(found) == len(rows)
+    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (not counted)
     problems += [f"{len(wrong)} tickets not as sent"] * bool(wrong)
     problems += [f"{len(missing)} files missing"] * bool(missing)
     problems += [f"{len(files) - len(rows)} stray files"] * (len(files) != len(rows))
