@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from kb import db
 from kb.config import Settings
 from kb.errors import KbError
+from kb.tables import attachments
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -185,14 +186,14 @@ def _pg_dump(settings: Settings, engine: sa.Engine, target: Path) -> dict[str, s
             command = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
             command += ["--snapshot", str(snapshot), "--file", str(target), "--dbname", url]
             _run(command, env, "pg_dump")
-            table = db.attachments
+            table = attachments
             rows = connection.execute(sa.select(table.c.stored_as, table.c.sha256))
             return {str(stored_as): str(digest) for stored_as, digest in rows}
 
 
 def _attachments(engine: sa.Engine) -> dict[str, str]:
     """stored_as → sha256 of every attachment row of a SQLite copy."""
-    table = db.attachments
+    table = attachments
     try:
         with engine.connect() as connection:
             rows = connection.execute(sa.select(table.c.stored_as, table.c.sha256))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import instances
+from kb.tables import instances
 
 
 class Instance:

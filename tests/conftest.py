@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import textwrap
@@ -22,7 +23,7 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from kb import db
+from kb import tables
 from kb.cli import main
 from kb.config import Settings
 from kb.helpdesk import accounts
@@ -155,6 +156,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         if os.environ.get("KB_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL injoignable : {POSTGRES_ADMIN_URL}")
         pytest.skip("PostgreSQL injoignable")
+    with postgres_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
     name = f"kb_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -371,11 +379,54 @@ def client_for(web: Web, login: str | None = None) -> TestClient:
     return client
 
 
-def agent(web: Web, email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.services.engine, role="agent", login=email, establishment="",
+def agent(web: Web, email: str = "sam@cpro.fr", role: str = "agent") -> accounts.Account:
+    """Sam Support, an agent (or an editor, an administrator) with the tests' password."""
+    account, _ = accounts.save(web.services.engine, role=role, login=email, establishment="",
                                first_name="Sam", last_name="Support", email=email)  # fmt: skip
     accounts.set_password(web.services.engine, account, PASSWORD)
     return account
+
+
+def as_agent(web: Web) -> None:
+    """The help center's own browser, now Sam Support's."""
+    web.client.cookies.clear()
+    assert log_in(web, "sam@cpro.fr").status_code == 303
+
+
+# The support's help center: two articles to link, an establishment and an agent.
+SUPPORT_FILES = {
+    "compte-utilisateur/mot-de-passe-oublie.md": article(
+        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
+    ),
+    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+}
+
+
+def help_desk(web: Web) -> Web:
+    """Marie Curie's establishment (0750654D) and Sam Support on this help center."""
+    activated_account(web)
+    agent(web)
+    return web
+
+
+@pytest.fixture
+def desk(make_web: Callable[..., Web], database_url: str) -> Web:
+    """The support's help center on each database (SUPPORT_FILES, help_desk)."""
+    return help_desk(make_web(SUPPORT_FILES, database_url=database_url))
+
+
+def school_ticket(
+    web: Web, subject: str = "Mot de passe perdu", category: str = "compte-utilisateur"
+) -> str:
+    """The logged-in establishment's ticket, with a screenshot, sent through the form: its
+    reference."""
+    response = web.client.post(
+        "/tickets",
+        data={"csrf": web.client.cookies["kb_csrf"], "jeton": subject, "categorie": category,
+              "sujet": subject, "message": "Je ne peux plus me connecter."},
+        files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
+    )  # fmt: skip
+    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
 
 
 def new_ticket(
@@ -411,7 +462,7 @@ class Refusals:
 
 def attachment_ids(web: Web) -> dict[str, int]:
     with web.services.engine.connect() as connection:
-        rows = connection.execute(sa.select(db.attachments.c.filename, db.attachments.c.id))
+        rows = connection.execute(sa.select(tables.attachments.c.filename, tables.attachments.c.id))
         return {name: int(id_) for name, id_ in rows}
 
 
@@ -419,11 +470,13 @@ def state_of(web: Web) -> tuple[object, ...]:
     """Everything another establishment must not be able to change."""
     with web.services.engine.connect() as connection:
         tickets = connection.execute(
-            sa.select(db.tickets.c.reference, db.tickets.c.status).order_by(db.tickets.c.id)
+            sa.select(tables.tickets.c.reference, tables.tickets.c.status).order_by(
+                tables.tickets.c.id
+            )
         ).all()
         counts = [
             connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
-            for table in (db.messages, db.attachments, db.uploads)
+            for table in (tables.messages, tables.attachments, tables.uploads)
         ]
     files = sorted(str(p) for p in web.settings.data_dir.rglob("*") if p.is_file())
     return tuple(tickets), tuple(counts), tuple(f for f in files if "/outbox/" not in f)
@@ -455,8 +508,14 @@ class _Reader(HTMLParser):
         self.links: list[tuple[str, str]] = []
         self.fields: list[dict[str, str]] = []
         self.elements: list[tuple[str, dict[str, str]]] = []
+        self.terms: list[tuple[str, str]] = []
         self._hidden = 0
         self._link: tuple[str, list[str]] | None = None
+        self._textarea: dict[str, str] | None = None
+        self._term: list[str] | None = None  # the words of the <dt> or <dd> being read
+        self.headings: list[str] = []  # <h1>'s words
+        self._heading: list[str] | None = None
+        self._last_term = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {k: v or "" for k, v in attrs}
@@ -467,6 +526,13 @@ class _Reader(HTMLParser):
             self._link = (attributes["href"], [])
         elif tag in ("input", "select", "textarea"):
             self.fields.append({"tag": tag, **attributes})
+            if tag == "textarea":
+                self._textarea = self.fields[-1]
+                self._textarea["value"] = ""
+        elif tag in ("dt", "dd"):
+            self._term = []
+        elif tag == "h1":
+            self._heading = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style", "template"):
@@ -475,6 +541,18 @@ class _Reader(HTMLParser):
             href, words = self._link
             self.links.append((href, " ".join("".join(words).split())))
             self._link = None
+        elif tag == "textarea":
+            self._textarea = None
+        elif tag == "h1" and self._heading is not None:
+            self.headings.append(" ".join("".join(self._heading).split()))
+            self._heading = None
+        elif tag in ("dt", "dd") and self._term is not None:
+            words = " ".join("".join(self._term).split())
+            if tag == "dt":
+                self._last_term = words
+            else:
+                self.terms.append((self._last_term, words))
+            self._term = None
 
     def handle_data(self, data: str) -> None:
         if self._hidden:
@@ -482,6 +560,12 @@ class _Reader(HTMLParser):
         self.text.append(data)
         if self._link is not None:
             self._link[1].append(data)
+        if self._textarea is not None:
+            self._textarea["value"] += data
+        if self._term is not None:
+            self._term.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
 
 
 @dataclass
@@ -525,20 +609,43 @@ class Page:
 
     @property
     def fields(self) -> list[dict[str, str]]:
+        """Inputs, selects and textareas with their attributes (a textarea's text as `value`)."""
         return self._reader.fields
 
+    def field(self, **attributes: str) -> dict[str, str]:
+        """The first field with these attributes (`name=`, `id=`…)."""
+        return next(
+            found for found in self.fields if all(found.get(k) == v for k, v in attributes.items())
+        )
+
+    @property
+    def heading(self) -> str:
+        """The page's title as read: its first <h1>."""
+        return self._reader.headings[0]
+
+    @property
+    def terms(self) -> dict[str, str]:
+        """What description lists say: each <dt>'s words, and its <dd>'s."""
+        return dict(self._reader.terms)
+
     def having(self, tag: str, **attributes: str) -> list[dict[str, str]]:
-        """Elements with these attributes (`class_` for class, `aria_label` for aria-label)."""
+        """Elements with these attributes (`class_` for class, `aria_label` for aria-label);
+        `tag` "*" for any element."""
         wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attributes.items()}
         return [
             found
             for name, found in self._reader.elements
-            if name == tag and all(found.get(k) == v for k, v in wanted.items())
+            if tag in ("*", name) and all(found.get(k) == v for k, v in wanted.items())
         ]
 
 
 def page(web: Web, url: str, **params: Any) -> Page:
     """GET `url` as a page. Without gzip: Starlette's GZipMiddleware drops the template and
     context that TestClient reads (the `http.response.debug` message)."""
+    return read(web.client, url, **params)
+
+
+def read(client: TestClient, url: str, **params: Any) -> Page:
+    """`page`, in another browser (a client of its own, its own session)."""
     headers = {"accept-encoding": "identity"}
-    return Page(web.client.get(url, params=params or None, headers=headers))
+    return Page(client.get(url, params=params or None, headers=headers))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from html import unescape
 from pathlib import Path
 
 import pytest
-from conftest import Web, article
+from conftest import Web, article, page
 
 from kb.insights import accessibility
 from kb.insights.accessibility import GridError
@@ -34,21 +33,22 @@ def test_the_shipped_grid_holds_the_106_criteria_each_checked() -> None:
 
 def test_the_statement_and_the_footer_say_what_the_grid_says(web: Web) -> None:
     statement = accessibility.load()
-    html = unescape(web.client.get("/accessibilite").text)
-    text = re.sub(r"<[^>]+>", "", html)
-    assert f"Le centre d'assistance est {statement.status} avec" in " ".join(text.split())
+    shown = page(web, "/accessibilite")
+    text = shown.text
+    assert f"Le centre d'assistance est {statement.status} avec" in text
     assert f"{statement.rate} %" in text
     # "totalement conforme" only at 100 %; every failing criterion listed with what fails.
     assert (statement.status == "totalement conforme") == (statement.rate == 100)
     for criterion in statement.failing:
         assert f"Critère {criterion.number}" in text and criterion.note in text
     assert f"Accessibilité : {statement.status}" in text  # the footer
-    for page in statement.sample:
-        assert page.title in text
+    for sampled in statement.sample:
+        assert sampled.title in text
     # A contact that works without an account, and the recourse links.
-    assert 'href="mailto:support@cpro-education.fr?subject=' in html
-    assert 'href="https://formulaire.defenseurdesdroits.fr/"' in html
-    assert 'href="https://www.defenseurdesdroits.fr/carte-des-delegues"' in html
+    hrefs = [href for href, _ in shown.links]
+    assert any(h.startswith("mailto:support@cpro-education.fr?subject=") for h in hrefs)
+    assert "https://formulaire.defenseurdesdroits.fr/" in hrefs
+    assert "https://www.defenseurdesdroits.fr/carte-des-delegues" in hrefs
 
 
 def grid(tmp_path: Path, change: dict[str, tuple[str, str]]) -> Path:
@@ -72,8 +72,8 @@ def test_a_failing_criterion_makes_it_partial_and_is_listed(web: Web, tmp_path: 
     assert statement.rate == 100 * conforming // (conforming + statement.count("NC"))
     services = web.app.state.services
     services.templates.env.globals["accessibility"] = statement
-    text = unescape(web.client.get("/accessibilite").text)
-    assert "<strong>Critère 10.11</strong>" in text and "Le rapport déborde à 320 px." in text
+    text = page(web, "/accessibilite").text
+    assert "Critère 10.11" in text and "Le rapport déborde à 320 px." in text
     assert "Accessibilité : partiellement conforme" in text
 
 

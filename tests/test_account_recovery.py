@@ -7,7 +7,17 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
-from conftest import PASSWORD, Web, activated_account, client_for, link_in, log_in, outbox
+from conftest import (
+    PASSWORD,
+    Page,
+    Web,
+    activated_account,
+    client_for,
+    link_in,
+    log_in,
+    outbox,
+    read,
+)
 from starlette.testclient import TestClient
 
 from kb.helpdesk import notifications
@@ -77,7 +87,7 @@ def test_changing_the_email_needs_the_current_password(web: Web) -> None:
     for password in ("", "pas le bon mot de passe"):
         refused = ask_email_change(web.client, "pirate@example.net", password)
         assert refused.status_code == 400
-        assert "Le mot de passe actuel est incorrect." in refused.text.replace("&#39;", "'")
+        assert "Le mot de passe actuel est incorrect." in Page(refused).text.replace("&#39;", "'")
     assert outbox(web) == []
 
 
@@ -95,11 +105,11 @@ def test_an_email_change_warns_the_old_address_and_is_confirmed_only_by_its_acco
     # Another account's session, or none, cannot use the link.
     stranger = client_for(web, "0750655E")
     refused = stranger.post(link, data={"csrf": stranger.cookies["kb_csrf"]})
-    assert refused.status_code == 410 and "un autre compte" in refused.text
+    assert refused.status_code == 410 and "un autre compte" in Page(refused).text
     assert client_for(web).get(link).status_code == 303  # to the login page
     # Its own account confirms, and every other session of the account ends.
     assert thief.post(link, data={"csrf": thief.cookies["kb_csrf"]}).status_code == 303
-    assert "pirate@example.net" in thief.get("/espace-personnel").text
+    assert "pirate@example.net" in read(thief, "/espace-personnel").text
     assert other_session.get("/espace-personnel").status_code == 303
 
 
@@ -118,9 +128,9 @@ def test_the_old_address_takes_the_account_back_with_its_cancel_link(web: Web) -
     )  # fmt: skip
     assert changed.status_code == 303
     mailbox = client_for(web)
-    assert "marie@example.fr" in mailbox.get(cancel).text  # a button, not the link, cancels
+    assert "marie@example.fr" in read(mailbox, cancel).text  # a button, not the link, cancels
     done = mailbox.post(cancel, data={"csrf": mailbox.cookies["kb_csrf"]})
-    assert done.status_code == 200 and "Changement d'adresse annulé" in done.text.replace(
+    assert done.status_code == 200 and "Changement d'adresse annulé" in Page(done).text.replace(
         "&#39;", "'"
     )
     assert thief.get("/espace-personnel").status_code == 303  # every session ended
@@ -136,7 +146,7 @@ def test_the_old_address_takes_the_account_back_with_its_cancel_link(web: Web) -
               "confirmation": "la mienne à nouveau, enfin"},
     )  # fmt: skip
     assert chosen.status_code == 303
-    assert "marie@example.fr" in browser.get("/espace-personnel").text
+    assert "marie@example.fr" in read(browser, "/espace-personnel").text
 
 
 def test_forgotten_password_mails_are_limited_per_account_with_the_same_answer(web: Web) -> None:

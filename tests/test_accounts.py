@@ -11,15 +11,17 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from conftest import (
     PASSWORD,
+    Page,
     Web,
     activated_account,
     link_in,
     log_in,
     make_account,
     outbox,
+    page,
 )
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts, auth, notifications
 
 
@@ -59,10 +61,10 @@ def test_login_page_checks_the_uai_before_any_password(web: Web) -> None:
     activated_account(web)
     response = log_in(web, "0750654A", PASSWORD)
     assert response.status_code == 400
-    assert "sa lettre de contrôle ne correspond pas" in response.text
-    assert 'value="0750654A"' in response.text  # what was typed is kept
+    assert "sa lettre de contrôle ne correspond pas" in Page(response).text
+    assert Page(response).field(name="identifiant")["value"] == "0750654A"  # typed, kept
     with web.services.engine.connect() as connection:
-        events = connection.execute(sa.select(db.audit.c.event)).scalars().all()
+        events = connection.execute(sa.select(tables.audit.c.event)).scalars().all()
     assert "login_failure" not in events
 
 
@@ -76,32 +78,34 @@ def test_first_login_from_the_activation_mail(web: Web) -> None:
     assert mail["Content-Language"] == "fr" and mail["Message-ID"]
     assert mail.get_body(("html",)) is not None
     link = link_in(mail)
-    page = web.client.get(link)
-    assert "Première connexion : choisissez votre mot de passe" in page.text
+    first_login = page(web, link)
+    assert "Première connexion : choisissez votre mot de passe" in first_login.text
     token = web.client.cookies["kb_csrf"]
     short = web.client.post(
         link, data={"csrf": token, "mot_de_passe": "court", "confirmation": "court"}
     )
-    assert short.status_code == 400 and "au moins 12 caractères" in short.text
+    assert short.status_code == 400 and "au moins 12 caractères" in Page(short).text
     uai = web.client.post(
         link,
         data={"csrf": token, "mot_de_passe": "0750654D-lycee", "confirmation": "0750654D-lycee"},
     )
-    assert "ne doit pas contenir le code UAI" in uai.text
+    assert "ne doit pas contenir le code UAI" in Page(uai).text
     known = web.client.post(
         link, data={"csrf": token, "mot_de_passe": "azertyuiop123", "confirmation": "azertyuiop123"}
     )
-    assert "trop connu" in known.text
+    assert "trop connu" in Page(known).text
     done = web.client.post(
         link, data={"csrf": token, "mot_de_passe": PASSWORD, "confirmation": PASSWORD}
     )
     assert done.status_code == 303 and done.headers["location"] == "/espace-personnel?bienvenue=1"
     space = web.client.get(done.headers["location"])
-    assert "Votre compte est activé : vous êtes connecté." in space.text
-    assert "Marie Curie" in space.text and "0750654D" in space.text
-    assert "Lycée Louis-le-Grand" in space.text and "marie@example.fr" in space.text
+    assert "Votre compte est activé : vous êtes connecté." in Page(space).text
+    assert "Marie Curie" in Page(space).text and "0750654D" in Page(space).text
+    assert "Lycée Louis-le-Grand" in Page(space).text and "marie@example.fr" in Page(space).text
     again = web.client.get(link)
-    assert again.status_code == 410 and "Ce lien a expiré ou a déjà été utilisé." in again.text
+    assert (
+        again.status_code == 410 and "Ce lien a expiré ou a déjà été utilisé." in Page(again).text
+    )
 
 
 def test_expired_link_is_refused(web: Web) -> None:
@@ -109,11 +113,11 @@ def test_expired_link_is_refused(web: Web) -> None:
     with web.services.engine.begin() as connection:
         raw = accounts.issue_link(connection, account, "activation", hours=1)
         connection.execute(
-            sa.update(db.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
+            sa.update(tables.tokens).values(expires_at=accounts.now() - dt.timedelta(minutes=1))
         )
     response = web.client.get(f"/activation/{raw}")
     assert response.status_code == 410
-    assert "Mot de passe oublié ?" in response.text
+    assert "Mot de passe oublié ?" in Page(response).text
 
 
 def test_a_new_link_replaces_the_previous_one(web: Web) -> None:
@@ -127,18 +131,19 @@ def test_a_new_link_replaces_the_previous_one(web: Web) -> None:
 
 def test_login_logout_and_the_banner(web: Web) -> None:
     activated_account(web)
-    anonymous = web.client.get("/").text
-    assert ">Se connecter</a>" in anonymous and "Déconnexion" not in anonymous
+    anonymous = page(web, "/")
+    assert anonymous.link("Se connecter") == "/connexion" and "Déconnexion" not in anonymous.text
     response = log_in(web, "0750654d")
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
     assert "kb_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
-    home = web.client.get("/").text
-    assert "Marie Curie</span></a>" in home and 'href="/espace-personnel"' in home
-    assert ">Déconnexion</button>" in home and ">Se connecter</a>" not in home
+    home = page(web, "/")
+    assert home.link("Espace personnel de Marie Curie") == "/espace-personnel"
+    assert "Déconnexion" in home.text and home.having("form", action="/deconnexion")
+    assert "Se connecter" not in [words for _, words in home.links]
     out = web.client.post("/deconnexion", data={"csrf": web.client.cookies["kb_csrf"]})
     assert out.status_code == 303 and out.headers["location"] == "/connexion?deconnecte=1"
-    assert "Vous êtes déconnecté." in web.client.get("/connexion?deconnecte=1").text
+    assert "Vous êtes déconnecté." in page(web, "/connexion?deconnecte=1").text
     assert web.client.get("/espace-personnel").status_code == 303
 
 
@@ -148,7 +153,7 @@ def test_wrong_password_and_unknown_account_get_the_same_answer(web: Web) -> Non
     unknown = log_in(web, "0750655E", "pas le bon mot de passe")
     assert wrong.status_code == unknown.status_code == 400
     for response in (wrong, unknown):
-        assert "Identifiant ou mot de passe incorrect." in response.text
+        assert "Identifiant ou mot de passe incorrect." in Page(response).text
 
 
 def test_login_rotates_the_session_and_comes_back_where_asked(web: Web) -> None:
@@ -180,7 +185,7 @@ def test_no_open_redirect_after_login(web: Web) -> None:
 def test_forged_session_cookie_is_ignored(web: Web) -> None:
     activated_account(web)
     web.client.cookies.set("kb_session", "forged.value")
-    assert ">Se connecter</a>" in web.client.get("/").text
+    assert page(web, "/").link("Se connecter") == "/connexion"
 
 
 def test_forgotten_password_answers_the_same_whether_or_not_the_account_exists(web: Web) -> None:
@@ -192,8 +197,8 @@ def test_forgotten_password_answers_the_same_whether_or_not_the_account_exists(w
     missing = web.client.post(
         "/mot-de-passe-oublie", data={"csrf": token, "identifiant": "0750655E"}
     )
-    sentence = "Si un compte correspond à cet identifiant, un e-mail vient d&#39;être envoyé"
-    assert sentence in existing.text and sentence in missing.text
+    sentence = "Si un compte correspond à cet identifiant, un e-mail vient d'être envoyé"
+    assert sentence in Page(existing).text and sentence in Page(missing).text
     assert len(outbox(web)) == 1
     link = link_in(outbox(web)[0])
     assert "Choisissez un nouveau mot de passe" in web.client.get(link).text
@@ -226,7 +231,7 @@ def test_change_password_logs_out_every_other_session(
         "/espace-personnel/mot-de-passe",
         data={"csrf": token, "actuel": "faux", "nouveau": "x" * 14, "confirmation": "x" * 14},
     )
-    assert "Le mot de passe actuel est incorrect." in wrong.text
+    assert "Le mot de passe actuel est incorrect." in Page(wrong).text
     new = "encore une autre phrase"
     done = web.client.post(
         "/espace-personnel/mot-de-passe",
@@ -244,21 +249,21 @@ def test_change_email_is_confirmed_from_the_new_address(web: Web) -> None:
     bad = web.client.post(
         "/espace-personnel/email", data={"csrf": token, "email": "pas-une-adresse"}
     )
-    assert bad.status_code == 400 and "n&#39;est pas une adresse e-mail valide" in bad.text
-    assert 'value="pas-une-adresse"' in bad.text
+    assert bad.status_code == 400 and "n'est pas une adresse e-mail valide" in Page(bad).text
+    assert Page(bad).field(name="email")["value"] == "pas-une-adresse"
     sent = web.client.post(
         "/espace-personnel/email",
         data={"csrf": token, "email": "Nouvelle@Example.fr", "mot_de_passe": PASSWORD},
     )
-    assert "Un e-mail de confirmation a été envoyé à nouvelle@example.fr" in sent.text
+    assert "Un e-mail de confirmation a été envoyé à nouvelle@example.fr" in Page(sent).text
     [mail] = [m for m in outbox(web) if "nouvelle@example.fr" in m["To"]]
     link = link_in(mail)
-    assert "marie@example.fr" in web.client.get("/espace-personnel").text  # not changed yet
-    page = web.client.get(link)
-    assert "nouvelle@example.fr" in page.text and "Confirmer cette adresse" in page.text
+    assert "marie@example.fr" in page(web, "/espace-personnel").text  # not changed yet
+    confirm = page(web, link)
+    assert "nouvelle@example.fr" in confirm.text and "Confirmer cette adresse" in confirm.text
     done = web.client.post(link, data={"csrf": token})
     assert done.headers["location"] == "/espace-personnel?email=1"
-    assert "nouvelle@example.fr" in web.client.get("/espace-personnel").text
+    assert "nouvelle@example.fr" in page(web, "/espace-personnel").text
     assert web.client.post(link, data={"csrf": token}).status_code == 410
 
 
@@ -280,7 +285,7 @@ def test_forms_without_csrf_token_are_refused(web: Web, path: str, data: dict[st
     log_in(web)
     response = web.client.post(path, data=data)
     assert response.status_code == 403
-    assert "Le formulaire a expiré ou ne vient pas de ce site." in response.text
+    assert "Le formulaire a expiré ou ne vient pas de ce site." in Page(response).text
 
 
 def test_throttling_grows_after_five_failures_and_never_locks_out_for_good(web: Web) -> None:
@@ -290,21 +295,23 @@ def test_throttling_grows_after_five_failures_and_never_locks_out_for_good(web: 
         assert log_in(web, password="mauvais mot de passe").status_code == 400
     throttled = log_in(web, password=PASSWORD)  # even the right password must wait
     assert throttled.status_code == 429
-    assert "Trop de tentatives de connexion. Réessayez dans 2 secondes" in throttled.text
+    assert "Trop de tentatives de connexion. Réessayez dans 2 secondes" in Page(throttled).text
     # Time passes: the wait ends three seconds sooner.
     with engine.begin() as connection:
         for key, until in connection.execute(
-            sa.select(db.throttles.c.key, db.throttles.c.blocked_until)
+            sa.select(tables.throttles.c.key, tables.throttles.c.blocked_until)
         ).all():
             if until is not None:
                 connection.execute(
-                    sa.update(db.throttles).where(db.throttles.c.key == key)
+                    sa.update(tables.throttles).where(tables.throttles.c.key == key)
                     .values(blocked_until=until - dt.timedelta(seconds=3))
                 )  # fmt: skip
     assert log_in(web, password=PASSWORD).status_code == 303
     with engine.connect() as connection:
         events = (
-            connection.execute(sa.select(db.audit.c.event).order_by(db.audit.c.id)).scalars().all()
+            connection.execute(sa.select(tables.audit.c.event).order_by(tables.audit.c.id))
+            .scalars()
+            .all()
         )
     assert events.count("login_failure") == 5
     assert "login_throttled" in events and events[-1] == "login_success"
@@ -324,7 +331,7 @@ def test_an_address_spraying_many_accounts_is_throttled_whatever_it_logs_into(we
         if number % 5 == 0:
             assert log_in(web).status_code == 303
     throttled = log_in(web, uai(750800), "mauvais mot de passe")
-    assert throttled.status_code == 429 and "Trop de tentatives" in throttled.text
+    assert throttled.status_code == 429 and "Trop de tentatives" in Page(throttled).text
     assert log_in(web).status_code == 429  # from this address, even the right password waits
 
 
@@ -364,7 +371,7 @@ def test_unknown_disabled_and_not_activated_accounts_get_a_wrong_password_s_answ
         assert response.status_code == 400, case
         assert CountingHasher.verified == before + 1, f"{case}: the same work as a password"
         pages[case] = response.text.replace(f'value="{login}"', "")
-        assert "Identifiant ou mot de passe incorrect." in response.text, case
+        assert "Identifiant ou mot de passe incorrect." in Page(response).text, case
     assert len(set(pages.values())) == 1
     # The hint goes to the owner of the account not yet activated, by e-mail.
     [hint] = outbox(web)

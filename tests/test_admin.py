@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Page, Web, activated_account, log_in, outbox
-from test_support import FILES, agent
+from conftest import (
+    PASSWORD,
+    SUPPORT_FILES,
+    Page,
+    Web,
+    help_desk,
+    log_in,
+    outbox,
+    page,
+)
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
+    web = help_desk(make_web(SUPPORT_FILES, database_url=database_url))
     admin, _ = accounts.save(web.services.engine, role="admin", login="ada@cpro.fr",
                              establishment="", first_name="Ada", last_name="Admin",
                              email="ada@cpro.fr")  # fmt: skip
@@ -35,9 +40,9 @@ def as_admin(web: Web) -> str:
 def audited(web: Web) -> list[tuple[str, str]]:
     with web.services.engine.connect() as connection:
         rows = connection.execute(
-            sa.select(db.audit.c.event, db.audit.c.detail)
-            .where(db.audit.c.event.like("admin_%"), db.audit.c.login == "ada@cpro.fr")
-            .order_by(db.audit.c.id)
+            sa.select(tables.audit.c.event, tables.audit.c.detail)
+            .where(tables.audit.c.event.like("admin_%"), tables.audit.c.login == "ada@cpro.fr")
+            .order_by(tables.audit.c.id)
         ).all()
     return [(r.event, r.detail) for r in rows]
 
@@ -49,10 +54,10 @@ def test_only_administrators_reach_the_administration(web: Web) -> None:
         log_in(web, login)
         refused = web.client.get("/admin")
         assert refused.status_code == 403
-        assert "réservée aux administrateurs" in html.unescape(refused.text)
-        assert ">Administration</a>" not in web.client.get("/").text
+        assert "réservée aux administrateurs" in Page(refused).text
+        assert "Administration" not in [words for _, words in page(web, "/").links]
     as_admin(web)
-    assert ">Administration</a>" in web.client.get("/").text
+    assert page(web, "/").link("Administration") == "/admin"
     assert web.client.get("/support").status_code == 200  # an administrator is an agent too
 
 
@@ -61,18 +66,18 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     created = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "etablissement", "uai": "0130001f", "etablissement": "Lycée Thiers",
         "prenom": "Paul", "nom": "Valéry", "email": "paul@example.fr"})  # fmt: skip
-    assert "Compte 0130001F créé ; e-mail d&#39;activation envoyé." in created.text
+    assert "Compte 0130001F créé ; e-mail d'activation envoyé." in Page(created).text
     assert outbox(web)[-1]["To"] == "Paul Valéry <paul@example.fr>"
     bad = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "etablissement", "uai": "0130001A", "etablissement": "X",
         "prenom": "A", "nom": "B", "email": "a@example.fr"})  # fmt: skip
-    assert bad.status_code == 400 and "UAI" in bad.text
+    assert bad.status_code == 400 and "UAI" in Page(bad).text
     agent_made = web.client.post("/admin/comptes", data={
         "csrf": token, "role": "agent", "uai": "", "etablissement": "", "prenom": "Léa",
         "nom": "Ligne", "email": "Lea@CPRO.fr"})  # fmt: skip
-    assert "Compte lea@cpro.fr créé" in html.unescape(agent_made.text)
+    assert "Compte lea@cpro.fr créé" in Page(agent_made).text
 
-    found = html.unescape(web.client.get("/admin?q=thiers").text)
+    found = page(web, "/admin", q="thiers").text
     assert "0130001F" in found and "Lycée Thiers" in found and "0750654D" not in found
     assert "1 compte." in found and "À activer" in found
     paul = accounts.by_login(web.services.engine, "0130001F")
@@ -82,12 +87,12 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     marie = accounts.by_login(web.services.engine, "0750654D")
     assert marie is not None
     again = web.client.post(f"/admin/comptes/{marie.id}/invitation", data={"csrf": token})
-    assert again.status_code == 400 and "déjà activé" in html.unescape(again.text)
+    assert again.status_code == 400 and "déjà activé" in Page(again).text
     web.client.post(f"/admin/comptes/{marie.id}/desactiver", data={"csrf": token})
     assert accounts.by_login(web.services.engine, "0750654D").disabled  # type: ignore[union-attr]
     me = accounts.by_login(web.services.engine, "ada@cpro.fr")
     own = web.client.post(f"/admin/comptes/{me.id}/desactiver", data={"csrf": token})  # type: ignore[union-attr]
-    assert own.status_code == 400 and "votre propre compte" in own.text
+    assert own.status_code == 400 and "votre propre compte" in Page(own).text
     assert web.client.post("/admin/comptes/999999/desactiver",
                            data={"csrf": token}).status_code == 400  # fmt: skip
 
@@ -95,7 +100,7 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
            "fm@example.fr\n12;Faux;A;B;c@example.fr\n").encode("cp1252")  # fmt: skip
     imported = web.client.post("/admin/import", data={"csrf": token},
                                files={"fichier": ("rentree.csv", csv, "text/csv")})  # fmt: skip
-    text = html.unescape(imported.text)
+    text = Page(imported).text
     assert imported.status_code == 400  # a bad row: said, and the others imported
     assert "1 compte(s) créé(s)" in text and "rentree.csv:3: « 12 » n'est pas un code UAI" in text
     assert accounts.by_login(web.services.engine, "0130002G") is not None
@@ -103,7 +108,7 @@ def test_create_search_invite_disable_import_all_audited(web: Web) -> None:
     events = [event for event, _detail in audited(web)]
     assert events == ["admin_account_saved", "admin_account_saved", "admin_invitation_sent",
                       "admin_account_disabled", "admin_import"]  # fmt: skip
-    journal = html.unescape(web.client.get("/admin").text)
+    journal = page(web, "/admin").text
     assert "Dernières actions des administrateurs" in journal and "Import CSV" in journal
     assert web.client.post("/admin/comptes", data={"csrf": "x", "role": "agent"}).status_code == 403
 

@@ -4,15 +4,14 @@ refused in French and nothing is kept."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
+from conftest import Page, Web, activated_account, log_in
 
-from kb import db
+from kb import tables
 
 LIMIT = 64 * 1024
 # (sizes sent in the form, sizes sent through tus): each adds up to LIMIT
@@ -87,10 +86,10 @@ def test_a_new_ticket_at_the_limit_keeps_every_file(web: Web, mix: str) -> None:
     ids = [tus_upload(web, n, f"r{i}.bin") for i, n in enumerate(resumable)]
     response = new_ticket(web, form_sizes, ids)
     assert response.status_code == 201, response.text
-    attached = sorted(a.size for a in rows(web, db.attachments))
+    attached = sorted(a.size for a in rows(web, tables.attachments))
     assert attached == sorted(form_sizes + resumable) and sum(attached) == LIMIT
     assert len(stored_files(web)) == len(attached)
-    assert rows(web, db.uploads) == []
+    assert rows(web, tables.uploads) == []
 
 
 @pytest.mark.parametrize("mix", MIXES)
@@ -102,10 +101,10 @@ def test_a_new_ticket_one_byte_over_is_refused_and_nothing_is_kept(web: Web, mix
     error = response.json()["error"]
     assert error["code"] == "envoi_trop_volumineux"
     assert "dépassent la taille autorisée (64 Ko en tout)" in error["message"]
-    assert rows(web, db.tickets) == [] and rows(web, db.attachments) == []
+    assert rows(web, tables.tickets) == [] and rows(web, tables.attachments) == []
     assert stored_files(web) == []  # neither the form's files nor a moved upload
     # The finished uploads stay the account's, whole, to be attached to a smaller message.
-    kept = rows(web, db.uploads)
+    kept = rows(web, tables.uploads)
     assert sorted(u.id for u in kept) == sorted(ids)
     assert all(web.services.uploads.path(i).stat().st_size > 0 for i in ids)
 
@@ -121,18 +120,18 @@ def test_a_reply_holds_the_same_limit(web: Web, mix: str, over: bool) -> None:
     if over:
         assert response.status_code == 413
         assert "64 Ko en tout" in response.json()["error"]["message"]
-        assert len(rows(web, db.messages)) == 1 and rows(web, db.attachments) == []
+        assert len(rows(web, tables.messages)) == 1 and rows(web, tables.attachments) == []
         assert stored_files(web) == []
     else:
         assert response.status_code == 200, response.text
-        assert sum(a.size for a in rows(web, db.attachments)) == LIMIT
+        assert sum(a.size for a in rows(web, tables.attachments)) == LIMIT
 
 
 def test_an_upload_named_twice_counts_once(web: Web) -> None:
     upload_id = tus_upload(web, LIMIT, "r.bin")
     response = new_ticket(web, [], [upload_id, upload_id])
     assert response.status_code == 201, response.text
-    assert [a.size for a in rows(web, db.attachments)] == [LIMIT]
+    assert [a.size for a in rows(web, tables.attachments)] == [LIMIT]
 
 
 def test_the_form_page_says_why_and_keeps_what_was_typed(web: Web) -> None:
@@ -144,6 +143,7 @@ def test_the_form_page_says_why_and_keeps_what_was_typed(web: Web) -> None:
         files=[("fichiers", ("", b"", "x"))],
     )  # fmt: skip
     assert response.status_code == 413
-    page = html.unescape(response.text)
-    assert "Les pièces jointes dépassent la taille autorisée (64 Ko en tout)" in page
-    assert 'value="Deux exports"' in page and ">Les voici.</textarea>" in page
+    refused = Page(response)
+    assert "Les pièces jointes dépassent la taille autorisée (64 Ko en tout)" in refused.text
+    assert refused.field(name="sujet")["value"] == "Deux exports"
+    assert refused.field(name="message")["value"] == "Les voici."

@@ -6,23 +6,15 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import (
-    PASSWORD,
-    POSTGRES_ADMIN_URL,
-    Run,
-    Web,
-    activated_account,
-    log_in,
-)
+from conftest import PASSWORD, Run, Web, activated_account, log_in, postgres_database, read
 from starlette.testclient import TestClient
 
-from kb import db
+from kb import db, tables
 from kb.config import Settings
 from kb.web.app import create_app
 
@@ -33,24 +25,34 @@ def other_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored' / 'kb.sqlite3'}"
         return
-    name = f"kb_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
-def use(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    """The CLI reads the same settings as the app under test."""
-    monkeypatch.setenv("KB_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("KB_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("KB_CONTENT_DIR", str(settings.content_dir))
-    monkeypatch.setenv("KB_INDEX_DIR", str(settings.index_dir))
+def logged_in(web: Web) -> Web:
+    """An establishment's account, logged in: it creates the tickets backed up."""
+    activated_account(web)
+    log_in(web)
+    return web
+
+
+@pytest.fixture
+def web(make_web: Callable[..., Web], database_url: str) -> Web:
+    """A help center on each database, an establishment logged in."""
+    return logged_in(make_web({}, database_url=database_url))
+
+
+@pytest.fixture
+def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[Settings], None]:
+    """Points the CLI at these settings: the app's under test, or where a backup goes back."""
+
+    def point(settings: Settings) -> None:
+        monkeypatch.setenv("KB_DATA_DIR", str(settings.data_dir))
+        monkeypatch.setenv("KB_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("KB_CONTENT_DIR", str(settings.content_dir))
+        monkeypatch.setenv("KB_INDEX_DIR", str(settings.index_dir))
+
+    return point
 
 
 def create_ticket(web: Web, subject: str, content: bytes) -> str:
@@ -72,44 +74,45 @@ def picture(engine: sa.Engine) -> dict[str, object]:
     with engine.connect() as connection:
         return {
             "tickets": sorted(
-                connection.execute(sa.select(db.tickets.c.reference, db.tickets.c.subject))
+                connection.execute(sa.select(tables.tickets.c.reference, tables.tickets.c.subject))
             ),
             "attachments": sorted(
                 connection.execute(
                     sa.select(
-                        db.attachments.c.filename,
-                        db.attachments.c.sha256,
-                        db.attachments.c.stored_as,
+                        tables.attachments.c.filename,
+                        tables.attachments.c.sha256,
+                        tables.attachments.c.stored_as,
                     )
                 )
             ),
             "accounts": sorted(
                 connection.execute(
-                    sa.select(db.accounts.c.login, db.accounts.c.email, db.accounts.c.password_hash)
+                    sa.select(
+                        tables.accounts.c.login,
+                        tables.accounts.c.email,
+                        tables.accounts.c.password_hash,
+                    )
                 )
             ),
         }
 
 
 def test_a_backup_restored_in_an_empty_place_serves_everything_again(
-    make_web: Callable[..., Web],
-    database_url: str,
+    web: Web,
     other_database_url: str,
     tmp_path: Path,
     cli: Callable[..., Run],
-    monkeypatch: pytest.MonkeyPatch,
+    use: Callable[[Settings], None],
 ) -> None:
-    web = make_web({}, database_url=database_url)
-    activated_account(web)
     activated_account(web, "0010001W", email="paul@example.fr")
-    log_in(web)
     contents = {f"Ticket {n}": os.urandom(1000 + n) for n in range(3)}
-    references = {
-        create_ticket(web, subject, content): content for subject, content in contents.items()
+    subject_of = {
+        create_ticket(web, subject, content): subject for subject, content in contents.items()
     }
+    references = {reference: contents[subject] for reference, subject in subject_of.items()}
     before = picture(web.services.engine)
 
-    use(monkeypatch, web.settings)
+    use(web.settings)
     result = cli("backup", tmp_path / "sauvegarde")
     assert result.status == 0, result.err
     assert "Sauvegarde écrite dans" in result.out
@@ -123,7 +126,7 @@ def test_a_backup_restored_in_an_empty_place_serves_everything_again(
         {}, content_dir=tmp_path / "contenu", index_dir=web.settings.index_dir,
         data_dir=tmp_path / "restored", database_url=other_database_url,
     )  # fmt: skip
-    use(monkeypatch, restored)
+    use(restored)
     result = cli("restore", tmp_path / "sauvegarde")
     assert result.status == 0, result.err
     assert "Sauvegarde restaurée" in result.out
@@ -153,25 +156,17 @@ def test_a_backup_restored_in_an_empty_place_serves_everything_again(
         )
         assert response.status_code == 303
         for reference, content in references.items():
-            page = client.get(f"/tickets/{reference}")
-            assert page.status_code == 200
-            link = page.text.split(f"/tickets/{reference}/pieces-jointes/", 1)[1].split('"', 1)[0]
-            download = client.get(f"/tickets/{reference}/pieces-jointes/{link}")
+            ticket = read(client, f"/tickets/{reference}")
+            assert ticket.status == 200
+            download = client.get(ticket.link(f"{subject_of[reference]}.pdf"))
             assert download.content == content
 
 
 def test_restore_refuses_to_overwrite_without_force(
-    make_web: Callable[..., Web],
-    database_url: str,
-    tmp_path: Path,
-    cli: Callable[..., Run],
-    monkeypatch: pytest.MonkeyPatch,
+    web: Web, tmp_path: Path, cli: Callable[..., Run], use: Callable[[Settings], None]
 ) -> None:
-    web = make_web({}, database_url=database_url)
-    activated_account(web)
-    log_in(web)
     reference = create_ticket(web, "Avant", b"avant" * 100)
-    use(monkeypatch, web.settings)
+    use(web.settings)
     assert cli("backup", tmp_path / "sauvegarde").status == 0
     create_ticket(web, "Après", b"apres" * 100)
 
@@ -194,13 +189,12 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(
     make_web: Callable[..., Web],
     tmp_path: Path,
     cli: Callable[..., Run],
+    use: Callable[[Settings], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    web = make_web({})
-    activated_account(web)
-    log_in(web)
+    web = logged_in(make_web({}))
     create_ticket(web, "Un", b"x" * 5000)
-    use(monkeypatch, web.settings)
+    use(web.settings)
     assert cli("backup", tmp_path / "sauvegarde").status == 0
     (attachment,) = (tmp_path / "sauvegarde" / "data" / "attachments").rglob("*/*/*")
     attachment.write_bytes(b"y" * 5000)
@@ -221,10 +215,9 @@ def test_backup_refuses_a_folder_that_is_not_empty(
     make_web: Callable[..., Web],
     tmp_path: Path,
     cli: Callable[..., Run],
-    monkeypatch: pytest.MonkeyPatch,
+    use: Callable[[Settings], None],
 ) -> None:
-    web = make_web({})
-    use(monkeypatch, web.settings)
+    use(make_web({}).settings)
     (tmp_path / "plein").mkdir()
     (tmp_path / "plein" / "x").write_text("x")
     result = cli("backup", tmp_path / "plein")
@@ -239,17 +232,13 @@ def test_backup_refuses_a_folder_that_is_not_empty(
 
 
 def test_a_backup_taken_while_tickets_are_created_is_consistent(
-    make_web: Callable[..., Web],
-    database_url: str,
+    web: Web,
     other_database_url: str,
     tmp_path: Path,
     cli: Callable[..., Run],
-    monkeypatch: pytest.MonkeyPatch,
+    use: Callable[[Settings], None],
 ) -> None:
     """Every attachment row the copy holds has its file, with the hash the row records."""
-    web = make_web({}, database_url=database_url)
-    activated_account(web)
-    log_in(web)
     stop = threading.Event()
     created: list[str] = []
 
@@ -263,7 +252,7 @@ def test_a_backup_taken_while_tickets_are_created_is_consistent(
     worker = threading.Thread(target=keep_creating)
     worker.start()
     try:
-        use(monkeypatch, web.settings)
+        use(web.settings)
         result = cli("backup", tmp_path / "sauvegarde")
     finally:
         stop.set()
@@ -273,7 +262,7 @@ def test_a_backup_taken_while_tickets_are_created_is_consistent(
         {}, data_dir=tmp_path / "restored", database_url=other_database_url,
         content_dir=web.settings.content_dir,
     )  # fmt: skip
-    use(monkeypatch, restored)
+    use(restored)
     assert cli("restore", tmp_path / "sauvegarde").status == 0
     engine = db.make_engine(restored)
     try:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
 
 import pytest
-from conftest import SHIPPED_CONTENT, Run, Site, Web, activated_account, article, log_in
+from conftest import (
+    SHIPPED_CONTENT,
+    SUPPORT_FILES,
+    Page,
+    Run,
+    Site,
+    Web,
+    article,
+    as_agent,
+    help_desk,
+    log_in,
+    school_ticket,
+)
 from conftest import page as get_page
-from test_support import agent, as_agent, new_ticket
 
 from kb.knowledge import canned, content
 
 FILES = {
-    "compte-utilisateur/mot-de-passe-oublie.md": article(
-        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
-    ),
-    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
+    **SUPPORT_FILES,
     "_reponses-types/mot-de-passe.md": (
         "---\ntitle: Mot de passe oublié\ncategory: compte-utilisateur\n"
         "keywords: [mdp, connexion]\n---\n"
@@ -82,33 +88,34 @@ def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
+    return help_desk(make_web(FILES, database_url=database_url))
 
 
-def offered(page: str) -> list[str]:
-    return re.findall(r"Insérer « ([^»]+) »</a>", html.unescape(page))
+def offered(shown: Page) -> list[str]:
+    """The canned replies the page offers to insert, by title, in its order."""
+    insert = "Insérer « "
+    return [words[len(insert) : -2] for _, words in shown.links if words.startswith(insert)]
 
 
 def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)  # category compte-utilisateur
+    reference = school_ticket(web)  # category compte-utilisateur
     as_agent(web)
-    page = web.client.get(f"/support/tickets/{reference}").text
+    shown = get_page(web, f"/support/tickets/{reference}")
     # This ticket's category first, then the others by title.
-    assert offered(page) == ["Mot de passe oublié", "Demander une capture d'écran", "Renouveler"]
-    text = html.unescape(re.search(r'data-canned-insert="([^"]*)"', page)[1])  # type: ignore[index]
+    assert offered(shown) == ["Mot de passe oublié", "Demander une capture d'écran", "Renouveler"]
+    first = next(a for a in shown.having("a") if "data-canned-insert" in a)  # what a click inserts
+    text = first["data-canned-insert"]
+    assert text == shown.context["canned"].items[0].text
     assert text.startswith("Bonjour Marie,\n\nPour Lycée Louis-le-Grand : ")
     assert "J'ai oublié mon mot de passe : http://testserver/articles/mot-de-passe-oublie" in text
     assert f"Ticket {reference}, réponse avant le " in text and "{{" not in text
 
-    searched = web.client.get(f"/support/tickets/{reference}?reponse_type=navigateur").text
+    url = f"/support/tickets/{reference}"
+    searched = get_page(web, url, reponse_type="navigateur")
     assert offered(searched) == ["Demander une capture d'écran"]  # keywords count, accents aside
-    accents = web.client.get(f"/support/tickets/{reference}?reponse_type=ECRAN").text
-    assert offered(accents) == ["Demander une capture d'écran"]
-    assert offered(web.client.get(f"/support/tickets/{reference}?reponse_type=echeance").text) == []
+    assert offered(get_page(web, url, reponse_type="ECRAN")) == ["Demander une capture d'écran"]
+    assert offered(get_page(web, url, reponse_type="echeance")) == []
     none = get_page(web, f"/support/tickets/{reference}", reponse_type="zzz")
     refused = "Aucune réponse type ne contient « zzz » : essayez un autre mot."
     assert none.context["search_errors"] == {"reponse-type": refused}
@@ -118,9 +125,9 @@ def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> Non
     assert field["aria-describedby"].split() == ["reponse-type-erreur", "reponse-type-aide"]
 
     # Without JavaScript: the link fills the message and says which canned reply it is.
-    chosen = web.client.get(f"/support/tickets/{reference}?modele=capture").text
-    assert ">Pouvez-vous envoyer une capture, Marie ?</textarea>" in chosen
-    assert 'name="reponse_type_utilisee" value="capture"' in chosen
+    chosen = get_page(web, url, modele="capture")
+    assert chosen.field(id="message")["value"] == "Pouvez-vous envoyer une capture, Marie ?"
+    assert chosen.field(name="reponse_type_utilisee", value="capture")
     sent = web.client.post(
         f"/support/tickets/{reference}/reponses",
         data={"csrf": web.client.cookies["kb_csrf"], "message": "Pouvez-vous… ?",
@@ -128,19 +135,21 @@ def test_canned_replies_are_offered_filled_searched_and_counted(web: Web) -> Non
         files=[("fichiers", ("", b"", "x"))],
     )  # fmt: skip
     assert sent.status_code == 303
-    report = html.unescape(web.client.get("/rapport").text)
-    section = report[report.index("Réponses types utilisées") :]
-    assert re.search(r"<td>Demander une capture d'écran</td><td>1</td>", section)
-    assert "inconnue" not in section
+    report = get_page(web, "/rapport")
+    assert "Réponses types utilisées" in report.text
+    uses = {slug: (title, count) for slug, title, count in report.context["canned_uses"]}
+    assert uses["capture"] == ("Demander une capture d'écran", 1)
+    assert "inconnue" not in uses and "inconnue" not in report.text  # no such canned reply
+    assert "Demander une capture d'écran" in report.text
 
 
 def test_a_broken_canned_reply_is_left_out_and_an_edit_shows_at_once(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     folder = web.site.content / canned.FOLDER
     (folder / "casse.md").write_text("---\ntitle: Cassé\n---\nBonjour {{ nom }}\n", "utf-8")
-    page = web.client.get(f"/support/tickets/{reference}").text
-    assert "Cassé" not in offered(page) and len(offered(page)) == 3
+    shown = offered(get_page(web, f"/support/tickets/{reference}"))
+    assert "Cassé" not in shown and len(shown) == 3
     (folder / "casse.md").write_text("---\ntitle: Réparé\n---\nBonjour {{ prenom }}\n", "utf-8")
-    assert "Réparé" in offered(web.client.get(f"/support/tickets/{reference}").text)
+    assert "Réparé" in offered(get_page(web, f"/support/tickets/{reference}"))

@@ -8,7 +8,7 @@ import re
 
 from conftest import ROOT
 
-from kb.cli import make_parser
+from kb.cli.parser import make_parser
 from kb.config import Settings, SettingsError
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -5,7 +5,6 @@ is a clear French answer, never a 500."""
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 import threading
 import time
@@ -16,10 +15,10 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from conftest import Web, activated_account, log_in
+from conftest import Page, Web, activated_account, log_in
 from test_uploads import free_port, session
 
-from kb import db
+from kb import tables
 
 NAME = "Relevé d'été 2026 «final» 100%.zip"
 CONTENT = bytes(range(256)) * 40  # 10,240 bytes, every byte value
@@ -45,7 +44,7 @@ def attach(web: Web, content: bytes = CONTENT, name: str = NAME) -> str:
     assert created.status_code == 303, created.text
     reference = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
     with web.services.engine.connect() as connection:
-        attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
+        attachment_id = connection.execute(sa.select(tables.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"
 
 
@@ -129,18 +128,18 @@ def test_ranges_do_not_open_the_file_to_anyone_else(web: Web) -> None:
 def test_a_file_gone_from_the_data_dir_is_a_french_410(web: Web) -> None:
     url = attach(web)
     with web.services.engine.connect() as connection:
-        stored_as = connection.execute(sa.select(db.attachments.c.stored_as)).scalar_one()
+        stored_as = connection.execute(sa.select(tables.attachments.c.stored_as)).scalar_one()
     web.services.store.final_path(stored_as).unlink()  # a restore that missed the files
     page = web.client.get(url)
     assert page.status_code == 410
-    text = html.unescape(page.text)
+    text = Page(page).text
     assert "Fichier indisponible" in text and "n'est plus disponible sur le serveur" in text
     error = web.client.get(url, headers={"accept": "application/json"}).json()["error"]
     assert error["status"] == 410 and error["code"] == "piece_jointe_indisponible"
     assert "n'est plus disponible sur le serveur" in error["message"]
     # The ticket itself still opens, with the name of what it carried.
     ticket = web.client.get(url.split("/pieces-jointes/")[0])
-    assert ticket.status_code == 200 and NAME in html.unescape(ticket.text)
+    assert ticket.status_code == 200 and NAME in Page(ticket).text
 
 
 def test_pages_and_answers_that_compress_well_are_still_gzipped(web: Web) -> None:
@@ -206,10 +205,10 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
         url = attach_path(web, created.headers["location"])
         # The stored file becomes a sparse one of several GiB, its row made to match.
         with web.services.engine.begin() as connection:
-            row = connection.execute(sa.select(db.attachments)).one()
+            row = connection.execute(sa.select(tables.attachments)).one()
             stored = web.services.store.final_path(row.stored_as)
             expected = sparse_file(stored, size)
-            connection.execute(sa.update(db.attachments).values(size=size, sha256=expected))
+            connection.execute(sa.update(tables.attachments).values(size=size, sha256=expected))
         try:
             digest, received = hashlib.sha256(), 0
             cut_at = 3 * GIB + 12_345  # the connection drops here
@@ -240,5 +239,5 @@ def test_a_cut_multi_gigabyte_download_resumes_to_the_right_sha256(
 def attach_path(web: Web, location: str) -> str:
     reference = location.split("?")[0].rsplit("/", 1)[1]
     with web.services.engine.connect() as connection:
-        attachment_id = connection.execute(sa.select(db.attachments.c.id)).scalar_one()
+        attachment_id = connection.execute(sa.select(tables.attachments.c.id)).scalar_one()
     return f"/tickets/{reference}/pieces-jointes/{attachment_id}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, article, log_in
+from conftest import Page, Web, activated_account, article, log_in
 from starlette.testclient import TestClient
 
 from kb import db
@@ -55,7 +55,7 @@ def test_a_database_that_hangs_answers_a_french_503_and_articles_keep_working(
         connection.execute(sa.text("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"))
         waiting = web.client.get("/tickets")  # without a statement timeout: waits for ever
         assert waiting.status_code == 503
-        assert "La base de données ne répond pas pour le moment" in waiting.text
+        assert "La base de données ne répond pas pour le moment" in Page(waiting).text
         assert web.client.get("/articles/facture").status_code == 200
         assert web.client.get("/api/search", params={"q": "facture"}).json()["total"] == 1
         assert web.client.get("/readyz").status_code == 200

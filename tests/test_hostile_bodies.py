@@ -20,7 +20,7 @@ from conftest import (
 )
 from test_uploads import serving
 
-from kb import db
+from kb import tables
 from kb.web.limits import FORM_BYTES
 
 # --- oversized forms, fields and headers -----------------------------------------------------
@@ -30,12 +30,16 @@ MIB = 1024 * 1024
 
 def audit_rows(web: Web) -> int:
     with web.services.engine.connect() as connection:
-        return int(connection.execute(sa.select(sa.func.count()).select_from(db.audit)).scalar())
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(tables.audit)).scalar()
+        )
 
 
 def ticket_rows(web: Web) -> int:
     with web.services.engine.connect() as connection:
-        return int(connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar())
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar()
+        )
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from conftest import PASSWORD, Web, activated_account, outbox
 from test_uploads import serving, session, tus_headers
 
-from kb import db
+from kb import tables
 
 PARALLEL = 16
 
 
 def events(web: Web, *names: str) -> list[str]:
     with web.services.engine.connect() as connection:
-        query = sa.select(db.audit.c.event).where(db.audit.c.event.in_(names))
+        query = sa.select(tables.audit.c.event).where(tables.audit.c.event.in_(names))
         return list(connection.execute(query).scalars())
 
 
@@ -67,8 +67,8 @@ def test_parallel_wrong_passwords_are_counted_before_any_is_checked(
         # enough for the wait to be over already, there is nothing left to show).
         with web.services.engine.connect() as connection:
             until = connection.execute(
-                sa.select(db.throttles.c.blocked_until).where(
-                    db.throttles.c.key == "login:0750654D"
+                sa.select(tables.throttles.c.blocked_until).where(
+                    tables.throttles.c.key == "login:0750654D"
                 )
             ).scalar()
         right = {"identifiant": "0750654D", "mot_de_passe": PASSWORD}
@@ -115,7 +115,8 @@ def test_parallel_upload_creations_never_pass_the_accounts_quota(
         assert sorted(statuses) == [201] * 3 + [403] * 21
         with web.services.engine.connect() as connection:
             assert (
-                connection.execute(sa.select(sa.func.count()).select_from(db.uploads)).scalar() == 3
+                connection.execute(sa.select(sa.func.count()).select_from(tables.uploads)).scalar()
+                == 3
             )
 
 
@@ -163,4 +164,6 @@ def test_parallel_submissions_of_one_form_make_one_ticket(
         assert theirs.status_code == 303
         assert theirs.headers["location"].split("?")[0] not in mine
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 2
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 2
+        )

@@ -17,7 +17,7 @@ from conftest import (
 )
 from test_uploads import serving
 
-from kb import db
+from kb import tables
 
 # --- path traversal --------------------------------------------------------------------------
 
@@ -92,7 +92,7 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
         ],
     )
     with web.services.engine.connect() as connection:
-        rows = connection.execute(sa.select(db.attachments)).all()
+        rows = connection.execute(sa.select(tables.attachments)).all()
     root = (web.settings.data_dir / "attachments").resolve()
     assert sorted(r.filename for r in rows) == ["kb.sqlite3", "passwd", "piece-jointe", "shadow"]
     for row in rows:
@@ -108,5 +108,5 @@ def test_attachment_and_upload_names_cannot_reach_outside(make_web: Callable[...
     upload_id = created.headers["location"].rsplit("/", 1)[1]
     assert re.fullmatch(r"[0-9a-f]{32}", upload_id)
     with web.services.engine.connect() as connection:
-        [upload] = connection.execute(sa.select(db.uploads)).all()
+        [upload] = connection.execute(sa.select(tables.uploads)).all()
     assert upload.filename == "kb.sqlite3"

@@ -9,10 +9,17 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
-from test_support import FILES, agent, as_agent, new_ticket
+from conftest import (
+    SUPPORT_FILES,
+    Web,
+    as_agent,
+    help_desk,
+    log_in,
+    page,
+    school_ticket,
+)
 
-from kb import db
+from kb import tables
 from kb.helpdesk import inbound
 from kb.helpdesk.lmtp import Receiver
 
@@ -21,9 +28,7 @@ BASE = "reponse@cpro-education.fr"
 
 @pytest.fixture
 def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url, max_upload_bytes=2048)
-    activated_account(web)
-    agent(web)
+    web = help_desk(make_web(SUPPORT_FILES, database_url=database_url, max_upload_bytes=2048))
     return web
 
 
@@ -34,7 +39,7 @@ def lmtp(web: Web) -> Iterator[tuple[str, int]]:
         port = probe.getsockname()[1]
     services = web.services
     receiver = Receiver(services.settings, services.engine, services.store, services.secret_key,
-                        port=port)  # fmt: skip
+                        services.links, port=port)  # fmt: skip
     receiver.start()
     yield "127.0.0.1", port
     receiver.stop()
@@ -69,13 +74,13 @@ def deliver(server: tuple[str, int], message: EmailMessage, sender: str = "marie
 def thread_of(web: Web, reference: str) -> list[str]:
     with web.services.engine.connect() as connection:
         ticket_id = connection.execute(
-            sa.select(db.tickets.c.id).where(db.tickets.c.reference == reference)
+            sa.select(tables.tickets.c.id).where(tables.tickets.c.reference == reference)
         ).scalar()
         return list(
             connection.execute(
-                sa.select(db.messages.c.body)
-                .where(db.messages.c.ticket_id == ticket_id)
-                .order_by(db.messages.c.id)
+                sa.select(tables.messages.c.body)
+                .where(tables.messages.c.ticket_id == ticket_id)
+                .order_by(tables.messages.c.id)
             ).scalars()
         )
 
@@ -84,7 +89,7 @@ def test_an_answer_by_mail_joins_the_thread_without_history_or_signature(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     message = mail(web, reference, (
         "Merci, cela fonctionne à nouveau.\nBonne journée\n\n-- \nMarie Curie\nProviseure\n\n"
         "Le lun. 30 nov. 2026 à 10:02, Support <support@cpro.fr> a écrit :\n> Essayez ceci.\n"
@@ -93,19 +98,17 @@ def test_an_answer_by_mail_joins_the_thread_without_history_or_signature(
                            filename="capture écran.pdf")  # fmt: skip
     assert deliver(lmtp, message) == (250, "")
     assert thread_of(web, reference)[-1] == "Merci, cela fonctionne à nouveau.\nBonne journée"
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "capture écran.pdf" in page and "status--en_cours" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert thread.link("capture écran.pdf") and thread.terms["Statut"] == "En cours de traitement"
     as_agent(web)
-    assert (
-        "Merci, cela fonctionne à nouveau." in web.client.get(f"/support/tickets/{reference}").text
-    )
+    assert "Merci, cela fonctionne à nouveau." in page(web, f"/support/tickets/{reference}").text
 
 
 def test_mail_that_cannot_be_placed_is_refused_with_its_reason(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     stranger = mail(web, reference, "Bonjour", sender="pirate@example.com")
     code, text = deliver(lmtp, stranger, sender="pirate@example.com")
     assert code == 550 and "n'est pas celle du compte qui a ouvert le ticket" in text
@@ -129,7 +132,7 @@ def test_auto_replies_and_bounces_are_dropped_without_a_bounce(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     away = mail(web, reference, "Je suis absente jusqu'au 4 janvier.",
                 Auto_Submitted="auto-replied")  # fmt: skip
     assert deliver(lmtp, away) == (250, "")
@@ -147,14 +150,17 @@ def test_an_agent_may_answer_by_mail_and_a_closed_ticket_refuses(
     web: Web, lmtp: tuple[str, int]
 ) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     answer = mail(web, reference, "Essayez avec Firefox.", sender="sam@cpro.fr")
     assert deliver(lmtp, answer, sender="sam@cpro.fr") == (250, "")
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "Essayez avec Firefox." in page and "status--en_attente" in page
+    thread = page(web, f"/tickets/{reference}")
+    assert "Essayez avec Firefox." in thread.text
+    assert thread.terms["Statut"] == "En attente de votre réponse"
     with web.services.engine.begin() as connection:
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == reference).values(status="ferme")
+            sa.update(tables.tickets)
+            .where(tables.tickets.c.reference == reference)
+            .values(status="ferme")
         )
     code, text = deliver(lmtp, mail(web, reference, "Encore une question"))
     assert code == 550 and "Ce ticket est ferme" in text

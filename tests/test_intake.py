@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in
-from test_support import FILES, agent, as_agent
+from conftest import Web, activated_account, as_agent, log_in
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
 
 
 @pytest.fixture
-def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
+def web(desk: Web) -> Web:
+    return desk
 
 
 def open_for(web: Web, **fields: str) -> object:
@@ -40,7 +35,9 @@ def test_an_agent_opens_a_ticket_for_an_establishment_that_phoned(web: Web) -> N
     reference = location.split("?")[0].rsplit("/", 1)[1]
     assert open_for(web).headers["location"].startswith(f"/support/tickets/{reference}")  # type: ignore[attr-defined]
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 1
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 1
+        )
     page = html.unescape(web.client.get(location).text)
     assert "Ticket ouvert pour l'établissement" in page
     assert "Reçu par</dt><dd>Téléphone, saisi par le support" in page
@@ -77,4 +74,6 @@ def test_every_problem_of_the_form_is_said_at_once(web: Web) -> None:
         assert "Indiquez l'objet de votre demande" in text
         assert "La directrice ne peut plus se connecter depuis lundi.</textarea>" in text
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 0
+        )

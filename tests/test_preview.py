@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import httpx2
 import pytest
-from conftest import Site, Web, article
+from conftest import Site, Web, article, page, read
 from starlette.testclient import TestClient
 
 from kb.testing import serving
@@ -44,9 +44,10 @@ def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
 def test_edits_rebuild_errors_show_and_pages_are_told_to_reload(preview: tuple[Web, str]) -> None:
     web, base = preview
     with httpx2.Client(base_url=base, timeout=10) as client:
-        page = client.get("/articles/a").text
-        assert 'data-live-reload="/__apercu/evenements"' in page and "Premier texte." in page
-        assert "Brouillon" in client.get("/articles/b").text  # drafts show in preview
+        shown = read(client, "/articles/a")
+        assert shown.having("body", data_live_reload="/__apercu/evenements")  # told to reload
+        assert "Premier texte." in shown.text
+        assert "Brouillon" in read(client, "/articles/b").text  # drafts show in preview
         events: list[str] = []
 
         def listen() -> None:
@@ -63,17 +64,19 @@ def test_edits_rebuild_errors_show_and_pages_are_told_to_reload(preview: tuple[W
         listener.start()
         wait_for(lambda: any(e.startswith("event: hello") for e in events))
         web.site.write({"abonnement/a.md": article("Facture annuelle", "Texte modifié.")})
-        wait_for(lambda: "Texte modifié." in client.get("/articles/a").text)
+        wait_for(lambda: "Texte modifié." in read(client, "/articles/a").text)
         wait_for(lambda: "data: reload" in events)
         web.site.write({"abonnement/a.md": "---\ntitle: [\n---\nCassé.\n"})
-        wait_for(lambda: "Aperçu : le contenu a des erreurs." in client.get("/articles/a").text)
-        broken = client.get("/articles/a").text
+        wait_for(lambda: "Aperçu : le contenu a des erreurs." in read(client, "/articles/a").text)
+        broken = read(client, "/articles/a").text
         assert "a.md:2: YAML invalide" in broken
         assert "Texte modifié." in broken  # the last good version keeps serving
         web.site.write({"abonnement/a.md": article("Facture annuelle", "Réparé.")})
-        wait_for(lambda: "Réparé." in client.get("/articles/a").text)
+        wait_for(lambda: "Réparé." in read(client, "/articles/a").text)
         # The index switches a moment before the banner clears: wait, do not race it.
-        wait_for(lambda: "Aperçu : le contenu a des erreurs." not in client.get("/articles/a").text)
+        wait_for(
+            lambda: "Aperçu : le contenu a des erreurs." not in read(client, "/articles/a").text
+        )
         listener.join(timeout=10)
     assert events.count("data: reload") >= 2
 
@@ -81,7 +84,7 @@ def test_edits_rebuild_errors_show_and_pages_are_told_to_reload(preview: tuple[W
 def test_events_exist_only_in_preview(make_web: Callable[..., Web]) -> None:
     web = make_web({"abonnement/a.md": article("A")})
     assert web.client.get("/__apercu/evenements").status_code == 404
-    assert "data-live-reload" not in web.client.get("/").text
+    assert "data-live-reload" not in page(web, "/").having("body")[0]
 
 
 def test_warnings_show_from_the_start_and_errors_with_them(
@@ -91,15 +94,15 @@ def test_warnings_show_from_the_start_and_errors_with_them(
     settings = dataclasses.replace(web.settings, live_reload=True, show_drafts=True)
     app = create_app(settings, background=False)
     with TestClient(app) as client:  # the lifespan runs the watcher: it checks at once
-        wait_for(lambda: "avertissement" in client.get("/articles/a").text)
-        page = client.get("/articles/a").text
-        assert '<div role="status">' in page and "Aperçu : 1 avertissement." in page
-        assert "a.md:6: espace manquante dans « Pourquoi? »" in page
-        assert 'role="alert"' not in page
+        wait_for(lambda: "avertissement" in read(client, "/articles/a").text)
+        shown = read(client, "/articles/a")
+        assert shown.having("div", role="status") and "Aperçu : 1 avertissement." in shown.text
+        assert "a.md:6: espace manquante dans « Pourquoi? »" in shown.text
+        assert not shown.having("*", role="alert")
         web.site.write({"abonnement/b.md": "---\ntitle: [\n---\nx\n"})
-        wait_for(lambda: "Aperçu : le contenu a des erreurs." in client.get("/articles/a").text)
-        page = client.get("/articles/a").text
-        assert "b.md:2: YAML invalide" in page and "espace manquante" in page
+        wait_for(lambda: "Aperçu : le contenu a des erreurs." in read(client, "/articles/a").text)
+        shown = read(client, "/articles/a")
+        assert "b.md:2: YAML invalide" in shown.text and "espace manquante" in shown.text
 
 
 def test_the_terminal_shows_problems_in_a_block_of_their_own(

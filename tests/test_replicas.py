@@ -34,7 +34,7 @@ from test_faults import (
     multipart_head,
 )
 
-from kb import db
+from kb import db, tables
 from kb.config import Settings
 from kb.helpdesk import accounts
 from kb.helpdesk.attachments import Store
@@ -144,7 +144,7 @@ def test_a_replica_killed_and_restarted_never_touches_the_other_ones_upload(
     b.start()
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:  # two instances, both PID 1 in their namespace
-        assert connection.execute(sa.select(db.instances.c.pid)).scalars().all() == [1, 1]
+        assert connection.execute(sa.select(tables.instances.c.pid)).scalars().all() == [1, 1]
     temp_root = tmp_path / "var" / "attachments" / "tmp"
     with logged_in(a.base) as client:
         cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
@@ -178,8 +178,8 @@ def test_a_replica_killed_and_restarted_never_touches_the_other_ones_upload(
     assert answer.startswith("HTTP/1.1 201"), answer[:300]
 
     with engine.connect() as connection:
-        tickets = connection.execute(sa.select(db.tickets.c.subject)).scalars().all()
-        [attached] = connection.execute(sa.select(db.attachments)).all()
+        tickets = connection.execute(sa.select(tables.tickets.c.subject)).scalars().all()
+        [attached] = connection.execute(sa.select(tables.attachments)).all()
     engine.dispose()
     assert tickets == ["Export complet"]
     assert attached.size == size

@@ -257,6 +257,24 @@ def test_suggest_gives_titles_as_typed(site: Site) -> None:
     assert len(site.snapshot().suggest("e", limit=8)) <= 8
 
 
+def test_suggestions_are_the_first_results_of_the_search_as_typed(site: Site) -> None:
+    typed = ["n", "na", "navi", "mot de p", "Mot de passe", "facturation ann", "zzz", "le "]
+    for limit in (1, 3, 8):
+        alone = site.snapshot()  # a fresh snapshot: suggestions ranked without any page
+        suggested = {q: alone.suggest(q, limit=limit) for q in typed}
+        pages = site.snapshot()
+        for query in typed:
+            hits = pages.search(query, prefix=True, per_page=limit).hits
+            expected = [
+                {"slug": h.slug, "title": h.title, "url": h.url, "category": h.category}
+                for h in hits
+            ]
+            assert suggested[query] == expected, query
+            assert pages.suggest(query, limit=limit) == expected  # now from the page kept
+    with pytest.raises(BadRequest, match="de 1 à 50"):
+        site.snapshot().suggest("x", limit=51)
+
+
 def test_articles_in_category_follow_editors_order(site: Site) -> None:
     slugs = [a["slug"] for a in site.snapshot().articles_in("abonnement")]
     assert slugs == ["renouveler", "abonnements-multiples", "supprimer"]

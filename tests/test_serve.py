@@ -10,8 +10,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx2
 import pytest
-from conftest import ROOT, write_tree
+from conftest import ROOT, Page, write_tree
 
 from kb.testing import start_kb, stop, wait_until_up
 
@@ -25,9 +26,9 @@ def test_serve_builds_migrates_and_serves_the_shipped_content(tmp_path: Path, wo
     process, base = serve(tmp_path, "--content", str(ROOT / "content"), "--workers", workers)
     try:
         wait_until_up(process, base)
-        with urllib.request.urlopen(base + "/") as response:
-            html = response.read().decode()
-        assert "Votre demande concerne" in html and "Questions les plus fréquentes" in html
+        home = Page(httpx2.get(base + "/"))
+        assert "Votre demande concerne" in home.text
+        assert "Questions les plus fréquentes" in home.text
         with urllib.request.urlopen(base + "/api/search?q=mot%20de%20passe%20oubli%C3%A9") as r:
             assert b'"slug":"mot-de-passe-oublie"' in r.read()
         # Each worker accepts on its own socket: the kernel shares the connections evenly.

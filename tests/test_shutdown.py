@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from conftest import write_tree
 from test_faults import MIB, PASSWORD, SMALL_CONTENT, UAI, free_port, kb_env, logged_in
 
-from kb import db
+from kb import db, tables
 from kb.config import Settings
 from kb.helpdesk import accounts
 from kb.knowledge.build import build
@@ -115,7 +115,7 @@ def test_a_stop_cuts_an_upload_after_the_delay_and_it_resumes_on_the_other_repli
         assert ticket.status_code == 303, ticket.text[:300]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'kb.sqlite3'}")
     with engine.connect() as connection:
-        [attached] = connection.execute(sa.select(db.attachments)).all()
+        [attached] = connection.execute(sa.select(tables.attachments)).all()
     engine.dispose()
     assert (attached.filename, attached.size) == ("export.bin", len(data))
     assert attached.sha256 == hashlib.sha256(data).hexdigest()

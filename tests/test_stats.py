@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import PASSWORD, Run, Web, article, log_in
+from conftest import PASSWORD, Run, Web, article, log_in, page
 from starlette.testclient import TestClient
 
 from kb.helpdesk import accounts
@@ -62,10 +62,11 @@ def test_gaps_as_typed_weak_beside_empty_reads_merged(web: Web, cli: Callable[..
                                email="ed@cpro.fr")  # fmt: skip
     accounts.set_password(web.services.engine, account, PASSWORD)
     assert log_in(web, "ed@cpro.fr").status_code == 303
-    html = web.client.get("/rapport").text
-    assert "Recherches aux résultats faibles" in html
-    assert "<td>Télétravail à l&#39;école</td>" in html
-    assert '<a href="/recherche?q=Emploi+du+Temps">Emploi du Temps</a>' in html
+    report = page(web, "/rapport")
+    assert "Recherches aux résultats faibles" in report.text
+    assert "Télétravail à l'école" in [r["query"] for r in report.context["report"].no_result]
+    assert "Télétravail à l'école" in report.text
+    assert report.link("Emploi du Temps") == "/recherche?q=Emploi+du+Temps"
 
 
 def test_the_preview_counts_no_reads_searches_or_votes(web: Web) -> None:
@@ -77,7 +78,7 @@ def test_the_preview_counts_no_reads_searches_or_votes(web: Web) -> None:
         client.app.state.services.usage.flush()  # type: ignore[attr-defined]
     web.services.usage.flush()
     with web.services.engine.connect() as connection:
-        from kb import db
+        from kb import tables
 
-        assert connection.execute(db.article_views.select()).all() == []
-        assert connection.execute(db.searches.select()).all() == []
+        assert connection.execute(tables.article_views.select()).all() == []
+        assert connection.execute(tables.searches.select()).all() == []

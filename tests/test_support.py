@@ -9,49 +9,25 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Web, activated_account, article, log_in, outbox, page
+from conftest import (
+    SUPPORT_FILES,
+    Page,
+    Web,
+    agent,
+    as_agent,
+    log_in,
+    outbox,
+    page,
+    school_ticket,
+)
 
-from kb import db
+from kb import tables
 from kb.helpdesk import accounts
-
-FILES = {
-    "compte-utilisateur/mot-de-passe-oublie.md": article(
-        "J'ai oublié mon mot de passe", "Cliquez sur Mot de passe oublié.", aliases="[mdp-perdu]"
-    ),
-    "abonnement/renouveler.md": article("Renouveler l'abonnement", "Avant l'échéance."),
-}
-
-
-def agent(web: Web, role: str = "agent", email: str = "sam@cpro.fr") -> accounts.Account:
-    account, _ = accounts.save(web.services.engine, role=role, login=email, establishment="",
-                               first_name="Sam", last_name="Support", email=email)  # fmt: skip
-    accounts.set_password(web.services.engine, account, PASSWORD)
-    return account
-
-
-def new_ticket(
-    web: Web, subject: str = "Mot de passe perdu", category: str = "compte-utilisateur"
-) -> str:
-    response = web.client.post(
-        "/tickets",
-        data={"csrf": web.client.cookies["kb_csrf"], "jeton": subject, "categorie": category,
-              "sujet": subject, "message": "Je ne peux plus me connecter."},
-        files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
-    )  # fmt: skip
-    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def web(make_web: Callable[..., Web], database_url: str) -> Web:
-    web = make_web(FILES, database_url=database_url)
-    activated_account(web)
-    agent(web)
-    return web
-
-
-def as_agent(web: Web) -> None:
-    web.client.cookies.clear()
-    assert log_in(web, "sam@cpro.fr").status_code == 303
+def web(desk: Web) -> Web:
+    return desk
 
 
 @pytest.mark.parametrize(
@@ -61,9 +37,7 @@ def test_establishments_get_a_403_on_support_and_editor_pages(web: Web, path: st
     log_in(web)
     response = web.client.get(path)
     assert response.status_code == 403
-    assert (
-        "Cette page est réservée à l&#39;équipe d&#39;assistance et aux éditeurs." in response.text
-    )
+    assert "Cette page est réservée à l'équipe d'assistance et aux éditeurs." in Page(response).text
 
 
 def test_editors_see_the_report_but_not_the_queue(web: Web) -> None:
@@ -80,32 +54,33 @@ def test_anonymous_visitors_are_sent_to_the_login_page(web: Web) -> None:
 
 def test_the_queue_by_due_date_with_filters_counts_and_overdue(web: Web) -> None:
     log_in(web)
-    first = new_ticket(web, "Mot de passe perdu")
-    second = new_ticket(web, "Renouvellement", "abonnement")
+    first = school_ticket(web, "Mot de passe perdu")
+    second = school_ticket(web, "Renouvellement", "abonnement")
     with web.services.engine.begin() as connection:  # the second one is late
         connection.execute(
-            sa.update(db.tickets).where(db.tickets.c.reference == second)
+            sa.update(tables.tickets).where(tables.tickets.c.reference == second)
             .values(due_at=accounts.now() - dt.timedelta(hours=1))
         )  # fmt: skip
     as_agent(web)
-    html = web.client.get("/support").text
-    assert html.index(second) < html.index(first)  # most urgent first
-    assert "En retard" in html and 'class="overdue"' in html
-    assert re.search(r"Nouveau <span class=\"counts__n\">2</span>", html)
-    assert first not in web.client.get("/support?categorie=abonnement").text
-    assert second not in web.client.get(f"/support?q={first}").text
-    assert first in web.client.get("/support?q=connecter").text  # words of the message
-    assert "Aucun ticket ne correspond" in web.client.get("/support?statut=resolu").text
+    queue = page(web, "/support")
+    assert [t.reference for t in queue.context["queue"].tickets] == [second, first]  # urgent first
+    assert queue.text.index(second) < queue.text.index(first)
+    assert "En retard" in queue.text and queue.having("tr", class_="overdue")
+    assert ("/support?vue=tous&statut=nouveau", "Nouveau 2") in queue.links
+    assert first not in page(web, "/support", categorie="abonnement").text
+    assert second not in page(web, "/support", q=first).text
+    assert first in page(web, "/support", q="connecter").text  # words of the message
+    assert "Aucun ticket ne correspond" in page(web, "/support?statut=resolu").text
 
 
 def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
-    page = web.client.get(f"/support/tickets/{reference}?article=mot+de+passe")
-    assert "Marie Curie" in page.text and "Lycée Louis-le-Grand (0750654D)" in page.text
-    assert "Insérer « J&#39;ai oublié mon mot de passe »" in page.text
-    assert "http://testserver/articles/mot-de-passe-oublie" in page.text
+    shown = page(web, f"/support/tickets/{reference}", article="mot de passe")
+    assert "Marie Curie" in shown.text and "Lycée Louis-le-Grand (0750654D)" in shown.text
+    assert "Insérer « J'ai oublié mon mot de passe »" in shown.text
+    assert "http://testserver/articles/mot-de-passe-oublie" in shown.text
     token = web.client.cookies["kb_csrf"]
     body = ("Bonjour, voir http://testserver/articles/mdp-perdu (ancienne adresse) "
             "et /articles/renouveler.")  # fmt: skip
@@ -114,7 +89,7 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
                            files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert sent.headers["location"] == f"/support/tickets/{reference}?repondu=1"
     with web.services.engine.connect() as connection:
-        linked = connection.execute(sa.select(db.article_links.c.slug)).scalars().all()
+        linked = connection.execute(sa.select(tables.article_links.c.slug)).scalars().all()
     assert sorted(linked) == ["mot-de-passe-oublie", "renouveler"]  # the old slug resolved
     mail = outbox(web)[-1]
     assert mail["To"] == "Marie Curie <marie@example.fr>"
@@ -123,10 +98,13 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
     log_in(web)
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body in text  # the answer itself, in the mail
-    thread = web.client.get(f"/tickets/{reference}").text
-    assert "En attente de votre réponse" in thread
-    assert '<a href="http://testserver/articles/mdp-perdu">' in thread
-    assert '<a href="/articles/renouveler">/articles/renouveler</a>' in thread
+    thread = page(web, f"/tickets/{reference}")
+    assert "En attente de votre réponse" in thread.text
+    assert (
+        thread.link("http://testserver/articles/mdp-perdu")
+        == "http://testserver/articles/mdp-perdu"
+    )
+    assert thread.link("/articles/renouveler") == "/articles/renouveler"
     followed = web.client.get("/articles/mdp-perdu")
     assert (
         followed.status_code == 301
@@ -136,34 +114,31 @@ def test_agent_replies_with_a_linked_article_and_the_establishment_sees_it(web: 
 
 def test_internal_notes_stay_internal(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     before = len(outbox(web))
     web.client.post(f"/support/tickets/{reference}/reponses",
                     data={"csrf": token, "message": "Client déjà relancé hier.", "interne": "oui"},
                     files=[("fichiers", ("", b"", "x"))])  # fmt: skip
-    assert "Note interne — Sam Support" in web.client.get(f"/support/tickets/{reference}").text
+    assert "Note interne — Sam Support" in page(web, f"/support/tickets/{reference}").text
     assert len(outbox(web)) == before  # nobody is told
     web.client.cookies.clear()
     log_in(web)
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "Client déjà relancé hier." not in page and "Nouveau" in page
+    thread = page(web, f"/tickets/{reference}").text
+    assert "Client déjà relancé hier." not in thread and "Nouveau" in thread
 
 
 def test_agent_changes_the_status_and_downloads_attachments(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     token = web.client.cookies["kb_csrf"]
     done = web.client.post(
         f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "en_cours"}
     )
-    assert "Statut modifié." in web.client.get(done.headers["location"]).text
-    link = re.search(
-        r'href="(/tickets/[^"]+/pieces-jointes/\d+)"',
-        web.client.get(f"/support/tickets/{reference}").text,
-    )[1]  # type: ignore[index]
+    assert "Statut modifié." in page(web, done.headers["location"]).text
+    link = page(web, f"/support/tickets/{reference}").link("capture.png")
     assert web.client.get(link).content == b"\x89PNG"
     bad = web.client.post(
         f"/support/tickets/{reference}/statut", data={"csrf": token, "statut": "perdu"}
@@ -187,27 +162,28 @@ def test_report_figures_match_the_events(
     log_in(web)
     web.client.get("/articles/renouveler?depuis=ticket")  # a suggestion opened, no ticket after
     web.client.get("/articles/mot-de-passe-oublie?depuis=ticket")
-    new_ticket(web)  # ... and this one was followed by a ticket
+    school_ticket(web)  # ... and this one was followed by a ticket
     usage.flush()
     as_agent(web)
-    reference = re.search(
-        r'href="/support/tickets/(T-\d{4}-\d{6})"', web.client.get("/support").text
-    )[1]  # type: ignore[index]
+    [ticket] = page(web, "/support").context["queue"].tickets
+    reference = ticket.reference
     replied = web.client.post(f"/support/tickets/{reference}/reponses",
                               data={"csrf": web.client.cookies["kb_csrf"], "message": "Voir /articles/renouveler"},
                               files=[("fichiers", ("", b"", "x"))])  # fmt: skip
     assert replied.status_code == 303, replied.text
-    html = web.client.get("/rapport").text
-    assert '<svg class="chart" role="img"' in html and "<polyline" in html
-    assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in html
+    shown = page(web, "/rapport")
+    assert shown.having("svg", class_="chart", role="img") and shown.having("polyline")
+    assert "Recherches : 4, Recherches sans résultat : 1, Tickets créés : 1" in shown.text
     # The chart's data as a table, each series told apart by its line, not its colour alone.
-    assert "stroke-dasharray" in html and "<caption" in html
-    rows = re.findall(r'<tr><th scope="row"><time datetime="([\d-]+)">', html)
-    assert len(rows) == 30  # one row per day of the period
-    cells = re.findall(r"</time></th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", html)
-    assert [sum(int(c[i]) for c in cells) for i in range(3)] == [4, 1, 1]
+    assert any("stroke-dasharray" in line for line in shown.having("polyline"))
+    assert "Recherches, recherches sans résultat et tickets créés, par jour" in shown.text
+    daily = shown.context["report"].daily
+    assert len(daily) == 30  # one row per day of the period
+    assert len(shown.having("th", scope="row")) >= 30
+    assert [sum(d[k] for d in daily) for k in ("searches", "no_result", "tickets")] == [4, 1, 1]
     # Every table is named by its title.
-    assert html.count('<table class="tickets"') == html.count('<table class="tickets" aria-l')
+    tables_shown = shown.having("table", class_="tickets")
+    assert tables_shown and all("aria-labelledby" in t or "aria-label" in t for t in tables_shown)
     result = cli("stats", "--json", "--index", web.site.index)
     assert result.status == 0, result.err  # type: ignore[attr-defined]
     data = json.loads(result.out)  # type: ignore[attr-defined]
@@ -262,7 +238,7 @@ def test_report_period_is_checked_at_its_fields(web: Web) -> None:
 def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
     cli: Callable[..., object], make_web: Callable[..., Web]
 ) -> None:
-    web = make_web(FILES)
+    web = make_web(SUPPORT_FILES)
     taken = cli("new", "Renouveler", "--category", "abonnement", "--content", web.site.content)
     assert taken.status == 2  # type: ignore[attr-defined]
     assert "l'adresse « renouveler » est déjà prise par" in taken.err  # type: ignore[attr-defined]
@@ -293,7 +269,7 @@ def test_kb_new_writes_a_draft_and_refuses_a_taken_slug(
 
 def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None:
     log_in(web)
-    reference = new_ticket(web)
+    reference = school_ticket(web)
     as_agent(web)
     uploads = web.services.uploads
     sam = accounts.by_login(web.services.engine, "sam@cpro.fr")
@@ -313,7 +289,7 @@ def test_agent_reply_takes_a_resumable_upload_and_answers_json(web: Web) -> None
         "reference": reference,
         "url": f"/support/tickets/{reference}?repondu=1",
     }
-    assert ">procedure.pdf</a>" in web.client.get(f"/support/tickets/{reference}").text
+    assert page(web, f"/support/tickets/{reference}").link("procedure.pdf")
     refused = web.client.post(
         f"/support/tickets/{reference}/reponses",
         data={"csrf": web.client.cookies["kb_csrf"], "message": " "},

@@ -13,12 +13,13 @@ from pathlib import Path
 import anyio
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, log_in, outbox
+from conftest import Page, Web, activated_account, log_in, outbox, page, read
 
-from kb import db
+from kb import tables
+from kb.clock import PARIS, in_words
 from kb.helpdesk import accounts, replies, tickets
 from kb.helpdesk.attachments import ReceivedForm, Store, safe_filename
-from kb.helpdesk.business_hours import PARIS, add_business_hours, in_words
+from kb.helpdesk.business_hours import add_business_hours
 
 CATEGORIES = {"compte-utilisateur": "Compte utilisateur", "abonnement": "Abonnement"}
 
@@ -66,12 +67,16 @@ def test_anonymous_visitors_log_in_first_and_come_back(make_web: Callable[..., W
 
 
 def test_new_ticket_form(web: Web) -> None:
-    html = web.client.get("/tickets/nouveau?categorie=abonnement").text
-    assert "Merci de bien renseigner la catégorie de la demande" in html
-    assert '<option value="abonnement" selected>Abonnement</option>' in html
-    assert 'enctype="multipart/form-data"' in html and 'type="file" multiple' in html
-    assert 'name="jeton" value="' in html
-    assert "jusqu'à 6 Go en tout" in html
+    form = page(web, "/tickets/nouveau", categorie="abonnement")
+    assert "Merci de bien renseigner la catégorie de la demande" in form.text
+    assert form.having("option", value="abonnement", selected="")  # the category asked for
+    assert "Abonnement" in form.text
+    assert form.having("form", method="post", enctype="multipart/form-data")
+    assert form.field(name="fichiers")["type"] == "file" and "multiple" in form.field(
+        name="fichiers"
+    )
+    assert form.field(name="jeton")["value"]  # one submission, one ticket
+    assert "jusqu'à 6 Go en tout" in form.text
 
 
 def test_create_a_ticket_with_attachments(web: Web) -> None:
@@ -86,22 +91,23 @@ def test_create_a_ticket_with_attachments(web: Web) -> None:
     assert response.status_code == 303
     url = response.headers["location"]
     reference = re.match(r"/tickets/(T-\d{4}-\d{6})\?cree=1", url)[1]  # type: ignore[index]
-    page = web.client.get(url).text
-    assert "Votre demande est enregistrée." in page
-    assert f"<dd>{reference}</dd>" in page and "<dd>Abonnement</dd>" in page
-    assert '<span class="status status--nouveau">Nouveau</span>' in page
-    [ticket] = rows(web, db.tickets)
+    shown = page(web, url)
+    assert "Votre demande est enregistrée." in shown.text
+    assert shown.terms["Référence"] == reference and shown.terms["Catégorie"] == "Abonnement"
+    assert shown.terms["Statut"] == "Nouveau"
+    [ticket] = rows(web, tables.tickets)
     due = in_words(ticket.due_at if ticket.due_at.tzinfo else ticket.due_at.replace(tzinfo=dt.UTC))
-    assert "Réponse prévue au plus tard le <time" in page and due in page
-    assert "Le bouton ne répond pas." in page
-    [pdf, passwd] = rows(web, db.attachments)
+    assert f"Réponse prévue au plus tard le {due}" in shown.text
+    assert "Le bouton ne répond pas." in shown.text
+    [pdf, passwd] = rows(web, tables.attachments)
     assert (pdf.filename, pdf.size, pdf.sha256) == (
         "facture.pdf",
         len(content),
         hashlib.sha256(content).hexdigest(),
     )
     assert passwd.filename == "passwd"
-    assert ">facture.pdf</a>" in page and "(15,6 Ko)" in page
+    assert shown.link("facture.pdf") == f"/tickets/{reference}/pieces-jointes/{pdf.id}"
+    assert "facture.pdf (15,6 Ko)" in shown.text
     download = web.client.get(f"/tickets/{reference}/pieces-jointes/{pdf.id}")
     assert download.content == content
     assert download.headers["content-type"] == "application/octet-stream"
@@ -110,9 +116,9 @@ def test_create_a_ticket_with_attachments(web: Web) -> None:
         == "attachment; filename=\"facture.pdf\"; filename*=UTF-8''facture.pdf"
     )
     assert download.headers["x-content-type-options"] == "nosniff"
-    listing = web.client.get("/tickets").text
-    assert f'<a href="/tickets/{reference}">{reference}</a>' in listing
-    assert "Renouvellement bloqué" in listing and "Nouveau" in listing
+    listing = page(web, "/tickets")
+    assert listing.link(reference) == f"/tickets/{reference}"
+    assert "Renouvellement bloqué" in listing.text and "Nouveau" in listing.text
     assert not list((web.settings.data_dir / "attachments" / "tmp").rglob("*.*"))
 
 
@@ -133,18 +139,19 @@ def test_category_is_required_and_nothing_typed_is_lost(web: Web) -> None:
         files=[("fichiers", ("a.txt", b"x", "text/plain"))],
     )  # fmt: skip
     assert response.status_code == 400
-    html = response.text
-    assert "Merci de bien renseigner la catégorie de la demande" in html
-    assert 'value="Mon sujet"' in html and "Mon long message</textarea>" in html
-    assert "Sélectionnez à nouveau vos pièces jointes" in html
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    form = Page(response)
+    assert "Merci de bien renseigner la catégorie de la demande" in form.text
+    assert form.field(name="sujet")["value"] == "Mon sujet"
+    assert form.field(name="message")["value"] == "Mon long message"
+    assert "Sélectionnez à nouveau vos pièces jointes" in form.text
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
 
 
 def test_a_double_submission_creates_one_ticket(web: Web) -> None:
     first = create(web, jeton="meme-jeton", files=[("fichiers", ("a.txt", b"x", "text/plain"))])
     second = create(web, jeton="meme-jeton", files=[("fichiers", ("a.txt", b"x", "text/plain"))])
     assert first.headers["location"].split("?")[0] == second.headers["location"]
-    assert len(rows(web, db.tickets)) == 1 and len(rows(web, db.attachments)) == 1
+    assert len(rows(web, tables.tickets)) == 1 and len(rows(web, tables.attachments)) == 1
     assert len(stored_files(web)) == 1
 
 
@@ -156,9 +163,10 @@ def test_upload_over_the_limit_leaves_no_row_and_no_file(make_web: Callable[...,
         web, files=[("fichiers", ("gros.bin", b"x" * 20_000, "application/octet-stream"))]
     )
     assert response.status_code == 413
-    assert "Les pièces jointes dépassent la taille autorisée (9,8 Ko en tout)" in response.text
-    assert 'value="Renouvellement bloqué"' in response.text  # typed before the file: kept
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    refused = Page(response)
+    assert "Les pièces jointes dépassent la taille autorisée (9,8 Ko en tout)" in refused.text
+    assert refused.field(name="sujet")["value"] == "Renouvellement bloqué"  # typed: kept
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
     as_json = web.client.post(
         "/tickets",
         data={
@@ -191,7 +199,7 @@ def test_announced_size_over_the_limit_is_refused_before_reading(
 def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., Web]) -> None:
     response = create(web, files=[("fichiers", ("secret.txt", b"secret", "text/plain"))])
     reference = response.headers["location"].split("?")[0].rsplit("/", 1)[1]
-    [attachment] = rows(web, db.attachments)
+    [attachment] = rows(web, tables.attachments)
     activated_account(web, "0750655E", email="jean@example.fr")
     other = type(web.client)(web.app, follow_redirects=False)
     other.get("/")
@@ -203,7 +211,7 @@ def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., We
             "mot_de_passe": "correct cheval agrafe pile",
         },
     )
-    assert reference not in other.get("/tickets").text
+    assert reference not in read(other, "/tickets").text
     for path in (f"/tickets/{reference}", f"/tickets/{reference}/pieces-jointes/{attachment.id}"):
         denied = other.get(path)
         assert denied.status_code == 404 and b"secret" not in denied.content
@@ -222,7 +230,7 @@ def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., We
         ).status_code
         == 404
     )
-    assert rows(web, db.tickets)[0].status == "nouveau"
+    assert rows(web, tables.tickets)[0].status == "nouveau"
 
 
 def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
@@ -233,36 +241,35 @@ def test_thread_replies_statuses_and_support_mail(web: Web) -> None:
     ticket = tickets.get_for(engine, agent, reference)
     replies.reply(engine, store, ticket, agent, ReceivedForm({"message": "Essayez Firefox."}),
                   delay=web.services.answer_delay, limit=1024)  # fmt: skip
-    page = web.client.get(f"/tickets/{reference}").text
-    assert "En attente de votre réponse" in page
-    assert page.index("Le bouton ne répond pas.") < page.index("Essayez Firefox.")
-    assert "Équipe d&#39;assistance — Sam Support" in page
+    thread = page(web, f"/tickets/{reference}").text
+    assert "En attente de votre réponse" in thread
+    assert thread.index("Le bouton ne répond pas.") < thread.index("Essayez Firefox.")
+    assert "Équipe d'assistance — Sam Support" in thread
     token = web.client.cookies["kb_csrf"]
     answer = web.client.post(
         f"/tickets/{reference}/reponses", data={"csrf": token, "message": "Même chose."},
         files=[("fichiers", ("capture.png", b"\x89PNG", "image/png"))],
     )  # fmt: skip
     assert answer.headers["location"] == f"/tickets/{reference}?repondu=1"
-    page = web.client.get(f"/tickets/{reference}").text
-    assert (
-        '<span class="status status--en_cours">En cours de traitement</span>' in page
-        and ">capture.png</a>" in page
-    )
+    answered = page(web, f"/tickets/{reference}")
+    assert answered.terms["Statut"] == "En cours de traitement"
+    assert answered.link("capture.png").startswith(f"/tickets/{reference}/pieces-jointes/")
     empty = web.client.post(
         f"/tickets/{reference}/reponses",
         data={"csrf": token, "message": " "},
         files=[("fichiers", ("", b"", "x"))],
     )
-    assert empty.status_code == 400 and "Écrivez votre réponse ou joignez un fichier." in empty.text
+    assert empty.status_code == 400
+    assert "Écrivez votre réponse ou joignez un fichier." in Page(empty).text
     resolved = web.client.post(
         f"/tickets/{reference}/statut", data={"csrf": token, "statut": "resolu"}
     )
-    assert "Le ticket est marqué comme résolu." in web.client.get(resolved.headers["location"]).text
-    assert "Rouvrir le ticket" in web.client.get(f"/tickets/{reference}").text
+    assert "Le ticket est marqué comme résolu." in page(web, resolved.headers["location"]).text
+    assert "Rouvrir le ticket" in page(web, f"/tickets/{reference}").text
     reopened = web.client.post(
         f"/tickets/{reference}/statut", data={"csrf": token, "statut": "rouvrir"}
     )
-    assert "Le ticket est rouvert." in web.client.get(reopened.headers["location"]).text
+    assert "Le ticket est rouvert." in page(web, reopened.headers["location"]).text
 
 
 def test_support_reply_mail(web: Web) -> None:
@@ -281,17 +288,18 @@ def test_support_reply_mail(web: Web) -> None:
 def test_list_is_paginated_newest_first(web: Web) -> None:
     for n in range(23):
         create(web, sujet=f"Sujet {n:02}", jeton=f"j{n}")
-    first = web.client.get("/tickets").text
-    assert first.index("Sujet 22") < first.index("Sujet 21")
-    assert "Sujet 02" not in first and 'aria-label="Pages de la liste des tickets"' in first
-    assert "Sujet 00" in web.client.get("/tickets?page=2").text
+    first = page(web, "/tickets")
+    assert first.text.index("Sujet 22") < first.text.index("Sujet 21")
+    assert "Sujet 02" not in first.text
+    assert first.having("nav", aria_label="Pages de la liste des tickets")
+    assert "Sujet 00" in page(web, "/tickets", page=2).text
 
 
 def test_forms_need_their_csrf_token(web: Web) -> None:
     response = web.client.post("/tickets", data={"categorie": "abonnement", "sujet": "s", "message": "m"},
                                files=[("fichiers", ("a.txt", b"x", "text/plain"))])  # fmt: skip
     assert response.status_code == 403
-    assert rows(web, db.tickets) == [] and stored_files(web) == []
+    assert rows(web, tables.tickets) == [] and stored_files(web) == []
 
 
 def test_leftovers_go_only_when_their_owner_holds_no_lease_and_they_are_quiet(
@@ -340,14 +348,14 @@ def test_dropped_connection_mid_upload_leaves_nothing(web: Web) -> None:
                     (b"cookie", cookie.encode())],
     }  # fmt: skip
     anyio.run(app, scope, receive, send)
-    assert rows(web, db.tickets) == []
+    assert rows(web, tables.tickets) == []
     assert stored_files(web) == []
     assert web.services.store.temp_dir.exists()
 
 
 def test_french_file_names_are_kept(web: Web) -> None:
     create(web, files=[("fichiers", ("capture-écran n°2.png", b"\x89PNG", "image/png"))])
-    [attachment] = rows(web, db.attachments)
+    [attachment] = rows(web, tables.attachments)
     assert attachment.filename == "capture-écran n°2.png"
 
 

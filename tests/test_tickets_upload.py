@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, Web, activated_account
 
-from kb import db
+from kb import tables
 from kb.testing import serving
 
 GIB = 1024**3
@@ -83,7 +83,7 @@ def _upload_two_gigabytes(web: Web, client: httpx2.Client) -> None:
     peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert peak_growth_mib < 150, f"memory grew by {peak_growth_mib:.0f} MiB"
     with web.services.engine.connect() as connection:
-        [attachment] = connection.execute(sa.select(db.attachments)).all()
+        [attachment] = connection.execute(sa.select(tables.attachments)).all()
     assert (attachment.size, attachment.sha256) == (size, digest.hexdigest())
     stored = web.services.store.final_path(attachment.stored_as)
     assert stored.stat().st_size == size
@@ -109,6 +109,8 @@ def test_over_the_limit_the_server_stops_reading_and_keeps_nothing(
         except httpx2.TransportError:
             pass  # the server may close the connection before the client has sent all
     with web.services.engine.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(db.tickets)).scalar() == 0
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 0
+        )
     files = [p for p in (web.settings.data_dir / "attachments").rglob("*") if p.is_file()]
     assert files == []

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, ROOT, Web, activated_account
+from conftest import PASSWORD, ROOT, Page, Web, activated_account, read
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
-from kb import db, testing
+from kb import tables, testing
 from kb.testing import free_port
 
 MIB = 1024 * 1024
@@ -74,7 +74,7 @@ def served(make_web: Callable[..., Web], database_url: str) -> Iterator[tuple[We
 
 def upload_rows(web: Web) -> list[sa.Row]:  # type: ignore[type-arg]
     with web.services.engine.connect() as connection:
-        return list(connection.execute(sa.select(db.uploads)))
+        return list(connection.execute(sa.select(tables.uploads)))
 
 
 def test_tuspy_uploads_in_several_sessions_and_the_sha256_is_right(
@@ -158,11 +158,11 @@ def test_a_completed_upload_is_attached_by_moving_it(
             files=[("fichiers", ("", b"", "application/octet-stream"))],
         )
         assert response.status_code == 303, response.text[:300]
-        page = http.get(response.headers["location"]).text
-        assert ">rapport.pdf</a>" in page and "(3 Mo)" in page
+        ticket = read(http, response.headers["location"])
+        assert ticket.link("rapport.pdf") and "rapport.pdf (3 Mo)" in ticket.text
     assert upload_rows(web) == [] and not source.exists()
     with web.services.engine.connect() as connection:
-        [attachment] = connection.execute(sa.select(db.attachments)).all()
+        [attachment] = connection.execute(sa.select(tables.attachments)).all()
     moved = web.services.store.final_path(attachment.stored_as)
     assert (attachment.sha256, attachment.size) == (expected, 3 * MIB)
     assert moved.stat().st_ino == inode  # renamed, not copied
@@ -186,7 +186,8 @@ def test_an_unfinished_or_foreign_upload_cannot_be_attached(served: tuple[Web, s
         }
         refused = http.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
         assert (
-            refused.status_code == 400 and "n&#39;est pas encore entièrement envoyé" in refused.text
+            refused.status_code == 400
+            and "n'est pas encore entièrement envoyé" in Page(refused).text
         )
     with session(base, "0750655E") as other:
         data = {
@@ -198,7 +199,7 @@ def test_an_unfinished_or_foreign_upload_cannot_be_attached(served: tuple[Web, s
             "televersement": upload_id,
         }
         stolen = other.post("/tickets", data=data, files=[("fichiers", ("", b"", "x"))])
-        assert stolen.status_code == 400 and "n&#39;est plus disponible" in stolen.text
+        assert stolen.status_code == 400 and "n'est plus disponible" in Page(stolen).text
         for method in ("HEAD", "PATCH", "DELETE"):
             response = other.request(
                 method,
@@ -349,7 +350,7 @@ def test_expired_uploads_are_swept_with_their_bytes(served: tuple[Web, str]) -> 
         )
         with web.services.engine.begin() as connection:
             connection.execute(
-                sa.update(db.uploads).values(
+                sa.update(tables.uploads).values(
                     expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
                 )
             )
@@ -460,7 +461,7 @@ def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path:
         server.wait(timeout=20)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'var/kb.sqlite3'}")
     with engine.connect() as connection:
-        [attachment] = connection.execute(sa.select(db.attachments)).all()
+        [attachment] = connection.execute(sa.select(tables.attachments)).all()
     engine.dispose()
     assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
 

@@ -10,7 +10,7 @@ import anyio
 import sqlalchemy as sa
 from conftest import ROOT, Web, article
 
-from kb import db
+from kb import db, tables
 from kb.config import Settings
 from kb.insights import usage
 from kb.web.app import refresh_frequent
@@ -41,16 +41,16 @@ def test_views_searches_and_votes_wait_in_memory_then_land(
     web.client.get("/recherche", params={"q": "facture", "page": 2})  # same search, next page
     token = web.csrf()
     web.client.post("/articles/a1/vote", data={"csrf": token, "utile": "non"})
-    assert rows(web, db.article_views) == []  # nothing written on the request path
+    assert rows(web, tables.article_views) == []  # nothing written on the request path
     assert web.services.usage.flush() == 4
     today = usage.today()
-    assert rows(web, db.article_views) == [("a1", today, 3)]
-    searched = {r[0]: (r[2], r[3]) for r in rows(web, db.searches)}
+    assert rows(web, tables.article_views) == [("a1", today, 3)]
+    searched = {r[0]: (r[2], r[3]) for r in rows(web, tables.searches)}
     assert searched == {"facture": (2, 6), "xylophone": (1, 0)}
-    assert rows(web, db.votes) == [("a1", today, 0, 1)]
+    assert rows(web, tables.votes) == [("a1", today, 0, 1)]
     web.client.get("/articles/a1")
     web.services.usage.flush()
-    assert rows(web, db.article_views) == [("a1", today, 4)]
+    assert rows(web, tables.article_views) == [("a1", today, 4)]
 
 
 def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
@@ -68,7 +68,7 @@ def test_frequent_questions_pins_first_then_most_viewed_over_30_days(
             ("a5", today, 5),
         ]:
             db.upsert_add(
-                connection, db.article_views, {"slug": slug, "day": day}, {"views": views}
+                connection, tables.article_views, {"slug": slug, "day": day}, {"views": views}
             )
     listing = web.site.snapshot().listing
     chosen = [a["slug"] for a in usage.frequent_questions(engine, listing)]
@@ -103,7 +103,7 @@ def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -
     recorder.engine = real_engine
     web.client.get("/articles/a1")
     recorder.flush()
-    assert rows(web, db.article_views) == [("a1", usage.today(), 2)]
+    assert rows(web, tables.article_views) == [("a1", usage.today(), 2)]
 
 
 def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, audit, sessions, tokens
 from kb.errors import KbError
+from kb.tables import accounts, audit, sessions, tokens
 
 ROLES = ("etablissement", "agent", "editeur", "admin")
 ROLE_LABELS = {
@@ -123,7 +123,12 @@ def _account(row: Any) -> Account:
 
 def get(engine: Engine, account_id: int) -> Account | None:
     with engine.connect() as connection:
-        row = connection.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
+        return read(connection, account_id)
+
+
+def read(connection: sa.Connection, account_id: int) -> Account | None:
+    """The account, as the caller's transaction sees it."""
+    row = connection.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
     return _account(row) if row else None
 
 

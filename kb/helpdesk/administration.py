@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 
 from kb.clock import now
 from kb.config import Settings
-from kb.db import accounts as accounts_table
-from kb.db import audit
 from kb.helpdesk import accounts, notifications, provisioning
 from kb.helpdesk.accounts import Account, AccountError
+from kb.tables import accounts as accounts_table
+from kb.tables import audit
 
 PER_PAGE = 50
 ADMIN_EVENTS = (

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import accounts, ticket_events, tickets
 from kb.errors import BadRequest
 from kb.helpdesk.accounts import AGENT_ROLES, Account
+from kb.tables import accounts, ticket_events, tickets
 
 OPEN_STATUSES = ("nouveau", "en_cours", "en_attente")  # as in the support queue
 

@@ -55,20 +55,11 @@ def no_space_left(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def human_size(size: float) -> str:
-    """'6 Go', '12,5 Mo': French units, decimal comma."""
-    for unit in ("octets", "Ko", "Mo", "Go", "To"):
-        if size < 1024 or unit == "To":
-            text = f"{size:.1f}".rstrip("0").rstrip(".") if unit != "octets" else str(int(size))
-            return f"{text.replace('.', ',')} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def too_large(limit: int) -> UploadTooLarge:
     return UploadTooLarge(
-        f"Les pièces jointes dépassent la taille autorisée ({human_size(limit)} en tout). "
-        "Retirez ou compressez un fichier, puis envoyez à nouveau : votre message est conservé."
+        "Les pièces jointes dépassent la taille autorisée ({limit} en tout). "
+        "Retirez ou compressez un fichier, puis envoyez à nouveau : votre message est conservé.",
+        sizes={"limit": limit},
     )
 
 

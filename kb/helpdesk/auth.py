@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.config import Settings
-from kb.db import audit, sessions
 from kb.errors import KbError
 from kb.helpdesk import accounts, throttle
 from kb.helpdesk.accounts import Account, AccountError, now
+from kb.tables import audit, sessions
 
 SESSION_DAYS = 14
 # Five tries per login, then each failure doubles the wait (2 s, 4 s, 8 s… up to 5 minutes);

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from kb.clock import DAYS, MONTHS, PARIS
+from kb.clock import PARIS
 
 
 @lru_cache(maxsize=16)
@@ -39,21 +39,6 @@ def add_business_hours(
                 return cursor + remaining
             remaining -= available
         cursor = next_midnight
-
-
-def in_words(moment: dt.datetime, zone: ZoneInfo = PARIS) -> str:
-    """'jeudi 3 décembre 2026 à 14 h 05', in Paris time."""
-    local = moment.astimezone(zone)
-    day = "1er" if local.day == 1 else str(local.day)
-    return (
-        f"{DAYS[local.weekday()]} {day} {MONTHS[local.month - 1]} {local.year} "
-        f"à {local.hour} h {local.minute:02d}"
-    )
-
-
-def short(moment: dt.datetime, zone: ZoneInfo = PARIS) -> str:
-    """'03/12/2026 14:05', for tables."""
-    return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, article_reads, tickets
 from kb.helpdesk.tickets import Ticket
+from kb.tables import accounts, article_reads, tickets
 
 OTHER_TICKETS = 10
 READ_BEFORE = dt.timedelta(hours=1)

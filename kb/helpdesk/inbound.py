@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes
 from email import policy as email_policy
@@ -21,11 +22,11 @@ from html.parser import HTMLParser
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts as accounts_table
 from kb.errors import KbError
-from kb.helpdesk import accounts, replies, tickets
+from kb.helpdesk import accounts, notifications, replies, tickets
 from kb.helpdesk.attachments import MAX_FILES, ReceivedFile, ReceivedForm, Store, safe_filename
 from kb.helpdesk.business_hours import AnswerDelay
+from kb.tables import accounts as accounts_table
 
 ADDRESS = re.compile(
     r"^(?P<local>[^+@]+)\+(?P<ref>T-\d{4}-\d{6})\.(?P<token>[0-9a-f]{12})@(?P<domain>.+)$", re.I
@@ -188,9 +189,11 @@ def _attachments(message: EmailMessage, store: Store, limit: int) -> list[Receiv
 
 def place(
     engine: Engine, store: Store, secret: bytes, raw: bytes, envelope_sender: str,
-    recipient: str, *, delay: AnswerDelay, limit: int,
+    recipient: str, *, delay: AnswerDelay, limit: int, links: notifications.Links,
 ) -> Placed | None:  # fmt: skip
-    """Add the mail to its ticket's thread; None when it is automatic (dropped, no bounce)."""
+    """Add the mail to its ticket's thread; None when it is automatic (dropped, no bounce).
+    The other side is told as if it had been written on the web: support of the
+    establishment's answer, the establishment of an agent's."""
     message = message_from_bytes(raw, policy=email_policy.default)
     assert isinstance(message, EmailMessage)
     if is_automatic(message, envelope_sender):
@@ -203,10 +206,32 @@ def place(
     files = _attachments(message, store, limit)
     form = ReceivedForm(fields={"message": body}, files=files)
     try:
-        sent = replies.reply(engine, store, ticket, author, form, delay=delay, limit=limit)
+        sent = replies.reply(engine, store, ticket, author, form, delay=delay, limit=limit,
+                             notify=_tell(links, secret, ticket, author))  # fmt: skip
     except KbError as exc:  # a closed ticket, an empty mail: said to the sender
         raise Refused(exc.message) from exc
     return Placed(reference, sent.message_id, author.name, len(files))
+
+
+def _tell(
+    links: notifications.Links, secret: bytes, ticket: tickets.Ticket, author: accounts.Account
+) -> Callable[[sa.Connection, int], None]:
+    settings = links.settings
+
+    def notify(connection: sa.Connection, message_id: int) -> None:
+        if not author.is_staff:
+            notifications.queue_establishment_news(
+                connection, settings, links, secret, ticket.id, author, message_id
+            )
+            return
+        owner = accounts.read(connection, ticket.account_id)
+        if owner is not None:
+            notifications.queue_support_reply(
+                connection, settings, owner, ticket.reference, ticket.subject,
+                message_id=message_id, secret=secret, links=links,
+            )  # fmt: skip
+
+    return notify
 
 
 def _author(engine: Engine, sender: str, reference: str) -> accounts.Account:

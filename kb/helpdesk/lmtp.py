@@ -18,6 +18,7 @@ from kb.errors import KbError
 from kb.helpdesk import inbound
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
+from kb.helpdesk.notifications import Links
 
 log = logging.getLogger("kb.helpdesk.lmtp")
 # aiosmtpd holds a message in memory: larger mail is refused (552) before it is read, and the
@@ -33,8 +34,11 @@ def _ascii(text: str) -> str:
 class Handler:
     """aiosmtpd's handler: the recipient checked at RCPT, the mail placed at DATA."""
 
-    def __init__(self, settings: Settings, engine: Engine, store: Store, secret: bytes) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, store: Store, secret: bytes, links: Links
+    ) -> None:
         self.settings = settings
+        self.links = links
         self.engine = engine
         self.store = store
         self.secret = secret
@@ -65,7 +69,7 @@ class Handler:
         try:
             placed = inbound.place(
                 self.engine, self.store, self.secret, raw, sender, recipient,
-                delay=self.delay, limit=self.settings.max_upload_bytes,
+                delay=self.delay, limit=self.settings.max_upload_bytes, links=self.links,
             )  # fmt: skip
         except inbound.Refused as exc:
             log.info("mail from %s to %s refused: %s", sender, recipient, exc.message)
@@ -86,10 +90,12 @@ class Receiver(Controller):
     """An LMTP server on host:port in a thread of its own (start(), stop())."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, store: Store, secret: bytes,
+        self, settings: Settings, engine: Engine, store: Store, secret: bytes, links: Links,
         host: str = "127.0.0.1", port: int = 8025,
     ) -> None:  # fmt: skip
-        super().__init__(Handler(settings, engine, store, secret), hostname=host, port=port)
+        """`links`: the web's pages by route name (Services.links), for the mails it queues."""
+        super().__init__(Handler(settings, engine, store, secret, links), hostname=host,
+                         port=port)  # fmt: skip
 
     def factory(self) -> LMTP:
         return LMTP(self.handler, data_size_limit=MAX_MAIL_BYTES, enable_SMTPUTF8=True,

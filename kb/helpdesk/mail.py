@@ -44,7 +44,8 @@ class Mail:
     """A French message: plain text, and the same paragraphs as HTML.
 
     `sender` is the From address (KB_MAIL_FROM when empty); `message_id` is made when the mail
-    is queued unless given; `headers` carries extra ones such as In-Reply-To and References."""
+    is queued unless given; `headers` carries extra ones such as In-Reply-To and References.
+    `choices` are answers given with one click ("Satisfait", "Pas satisfait"), before the link."""
 
     to: str
     subject: str
@@ -54,13 +55,21 @@ class Mail:
     sender: str = ""
     message_id: str = ""
     headers: tuple[tuple[str, str], ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()  # (label, url) each
 
     def text(self) -> str:
-        parts = [*self.paragraphs, *([self.link[1]] if self.link else []), *self.after_link]
+        chosen = [f"{label} : {url}" for label, url in self.choices]
+        parts = [*self.paragraphs, *chosen, *([self.link[1]] if self.link else []),
+                 *self.after_link]  # fmt: skip
         return "\n\n".join(parts) + "\n"
 
     def html(self) -> str:
         body = [f"<p>{escape(p)}</p>" for p in self.paragraphs]
+        if self.choices:
+            choices = " · ".join(
+                f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in self.choices
+            )
+            body.append(f"<p>{choices}</p>")
         if self.link:
             label, url = self.link
             body.append(f'<p><a href="{escape(url)}">{escape(label)}</a></p>')

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 
 from kb.clock import as_utc, now
 from kb.config import Settings
-from kb.db import mail_outbox
 from kb.helpdesk.mail import Mail, Mailer, MailError, compose, new_message_id
+from kb.tables import mail_outbox
 
 log = logging.getLogger("kb.helpdesk.outbox")
 

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import now
-from kb.db import accounts, messages, presence, upsert_many
+from kb.db import upsert_many
 from kb.helpdesk.accounts import Account
+from kb.tables import accounts, messages, presence
 
 # A page says it is still open every few seconds (its event stream); one that stopped is gone.
 SEEN_SECONDS = 20

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import accounts, article_links, messages, tickets
 from kb.helpdesk.accounts import now
-from kb.helpdesk.tickets import STATUSES, Ticket, _select, _ticket
+from kb.helpdesk.tickets import STATUSES, Ticket, select_tickets, ticket_from_row
+from kb.tables import accounts, article_links, messages, tickets
 
 PER_PAGE = 50
 OPEN_STATUSES = ("nouveau", "en_cours", "en_attente")
@@ -80,7 +80,7 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
                 )
     resolved_last = sa.case((tickets.c.status.in_(("resolu", "ferme")), 1), else_=0)
     with engine.connect() as connection:
-        base = _select().where(*conditions)
+        base = select_tickets().where(*conditions)
         total = connection.execute(
             sa.select(sa.func.count()).select_from(base.subquery())
         ).scalar_one()
@@ -89,7 +89,7 @@ def queue(engine: Engine, wanted: QueueFilter) -> Queue:
             .limit(PER_PAGE)
             .offset((wanted.page - 1) * PER_PAGE)
         )
-        found = [_ticket(r) for r in rows]
+        found = [ticket_from_row(r) for r in rows]
         counts: dict[str, int] = dict(
             connection.execute(
                 sa.select(tickets.c.status, sa.func.count()).group_by(tickets.c.status)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import throttles
+from kb.tables import throttles
 
 TRIES = 50  # compare-and-swap rounds before an attempt is refused as if limited
 

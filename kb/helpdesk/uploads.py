@@ -18,11 +18,12 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kb.db import lock_account, uploads
+from kb.db import lock_account
 from kb.errors import BadRequest, KbError, NotFound
 from kb.helpdesk.accounts import Account, now
-from kb.helpdesk.attachments import human_size, safe_filename, too_large
+from kb.helpdesk.attachments import safe_filename, too_large
 from kb.helpdesk.file_writer import FileWriter
+from kb.tables import uploads
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 
@@ -151,9 +152,9 @@ class Uploads:
                 )
             if pending[1] + length > self.max_unfinished_bytes:
                 raise QuotaExceeded(
-                    "Trop de fichiers en attente d'un ticket pour ce compte "
-                    f"({human_size(self.max_unfinished_bytes)} au plus) : envoyez le ticket qui "
-                    "les joint, ou retirez-en un."
+                    "Trop de fichiers en attente d'un ticket pour ce compte ({limit} au plus) : "
+                    "envoyez le ticket qui les joint, ou retirez-en un.",
+                    sizes={"limit": self.max_unfinished_bytes},
                 )
             upload_id = secrets.token_hex(16)
             created = now()

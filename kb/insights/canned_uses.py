@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import today
-from kb.db import canned_uses, upsert_many
+from kb.db import upsert_many
+from kb.tables import canned_uses
 
 
 def record(engine: Engine, slugs: Collection[str]) -> None:

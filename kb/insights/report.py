@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import PARIS
-from kb.db import article_links, article_views, searches, suggestion_events, tickets, votes
+from kb.tables import article_links, article_views, searches, suggestion_events, tickets, votes
 
 AVOIDED_WINDOW = dt.timedelta(hours=1)
 TOP = 10

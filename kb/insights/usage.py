@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from kb.clock import today
-from kb.db import article_reads, article_views, searches, suggestion_events, upsert_many, votes
+from kb.db import upsert_many
 from kb.knowledge.search.analysis import words
+from kb.tables import article_reads, article_views, searches, suggestion_events, votes
 
 FREQUENT_COUNT = 3
 FREQUENT_WINDOW_DAYS = 30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,16 @@ from typing import Any
 from kb.errors import KbError
 from kb.knowledge import canned
 from kb.knowledge import content as content_module
+from kb.knowledge import tree as tree_module
+from kb.knowledge.build_state import (
+    LISTING,
+    NOTES,
+    ArticleMemo,
+    BuildState,
+    collector_paused,
+    rendering,
+)
+from kb.knowledge.changes import Plan, check_links_since, plan_changes
 from kb.knowledge.content import Article, Content, Problem
 from kb.knowledge.links import Outline, check_links, outline_of
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
@@ -22,11 +31,14 @@ from kb.knowledge.search.indexer import (
     read_meta,
     write_generation,
 )
+from kb.knowledge.search.integrity import FileCheck
 from kb.knowledge.search.schema import SCHEMA_VERSION
+from kb.knowledge.tree import Tree
 from kb.knowledge.typography import french_spacing
 
+VERSIONS = (SCHEMA_VERSION, RENDER_VERSION)
 # What a build process tells of an article it rendered: slug, outline, problems found.
-Learnt = tuple[str, dict[str, Any], list[Problem]]
+Learnt = tuple[str, list[Any], list[Problem]]  # see build_state.rendering
 
 
 class ContentErrors(KbError):
@@ -58,13 +70,15 @@ class BuildReport:
 
 
 def renderer_for(content: Content) -> Renderer:
-    by_path = content.by_path()
+    return _renderer(content, content.by_real_path())
 
+
+def _renderer(content: Content, by_path: dict[str, Article]) -> Renderer:
     def resolve(path: Path) -> str | None:
-        article = by_path.get(path)
+        article = by_path.get(str(path))
         return article.slug if article else None
 
-    return Renderer(resolve, known=list(by_path), broken=content.broken)
+    return Renderer(resolve, known=lambda: list(by_path), broken=content.broken)
 
 
 def check(content_dir: Path) -> tuple[Content, list[Problem]]:
@@ -95,27 +109,13 @@ def canned_problems(content_dir: Path, content: Content) -> list[Problem]:
 
 def content_fingerprint(content_dir: Path) -> str:
     """Cheap: names, sizes and times of the content files, to tell a stale index."""
-    digest = hashlib.sha256()
-    if content_dir.is_dir():
-        for path in sorted(content_dir.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                line = f"{path.relative_to(content_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n"
-                digest.update(line.encode())
-    return digest.hexdigest()
+    return tree_module.fingerprint(tree_module.scan(content_dir))
 
 
 def content_version(content_dir: Path) -> str:
     """What the content says, whatever the host: the same files give the same version on every
     replica (unlike the fingerprint, made of modification times, that tells a change cheaply)."""
-    digest = hashlib.sha256()
-    if content_dir.is_dir():
-        for path in sorted(content_dir.rglob("*")):
-            relative = path.relative_to(content_dir)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                digest.update(f"{relative.as_posix()}\0".encode())
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+    return Tree(content_dir).version()
 
 
 def is_stale(content_dir: Path, index_dir: Path) -> bool:
@@ -141,27 +141,30 @@ def build(
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Check, render what changed, write and switch to a new generation. Raises ContentErrors."""
+    """Check, render what changed, write and switch to a new generation. Raises ContentErrors.
+
+    What the live generation's build learnt (build_state) spares reading, parsing and
+    rendering the files that have not changed: the work follows the size of the edit."""
     started = time.perf_counter()
-    fingerprint = content_fingerprint(content_dir)
-    content = content_module.load(content_dir)
-    if content.errors:
-        raise ContentErrors(content.problems)
-    renderer = renderer_for(content)
-    links_key = _links_key(content)
-    digests = {a.slug: _article_digest(a, links_key) for a in content.articles}
-
-    version = content_version(content_dir)
-
     with build_lock(index_dir):
-        generation, changed, removed, warnings = _index(
-            content, renderer, digests, fingerprint, index_dir, full, progress, version
-        )
+        base = None if full else current_generation(index_dir)
+        with collector_paused():
+            state = BuildState.read(base, VERSIONS)
+            if not state.rendered:
+                base = None  # nothing known of it: everything is rendered again
+            tree = Tree(content_dir, state.files, state.scanned_at)
+            memo = ArticleMemo(tree, state.articles)
+            content = content_module.load(content_dir, memo)
+            if content.errors:
+                raise ContentErrors(content.problems)
+            plan = plan_changes(content, state, base is not None)
+            plan.changed = _whole(plan.changed, memo)
+        generation, warnings = _index(content, tree, memo, state, plan, base, index_dir, progress)
     return BuildReport(
         articles=len(content.articles),
         categories=len(content.categories),
-        changed=len(changed),
-        removed=len(removed),
+        changed=len(plan.changed),
+        removed=len(plan.removed),
         seconds=time.perf_counter() - started,
         generation=generation.name,
         warnings=sorted(set(content.warnings + warnings)),
@@ -170,42 +173,30 @@ def build(
 
 def _index(
     content: Content,
-    renderer: Renderer,
-    digests: dict[str, str],
-    fingerprint: str,
+    tree: Tree,
+    memo: ArticleMemo,
+    state: BuildState,
+    plan: Plan,
+    base: Path | None,
     index_dir: Path,
-    full: bool,
     progress: Callable[[int, int], None] | None,
-    version: str = "",
-) -> tuple[Path, list[Article], list[str], list[Problem]]:
+) -> tuple[Path, list[Problem]]:
     """Render what changed since the live generation and write the next one."""
-    base = None if full else current_generation(index_dir)
-    previous: dict[str, str] = {}
-    kept: dict[str, Any] = {}
-    if base is not None:
-        meta = read_meta(base)
-        if meta.get("schema") == SCHEMA_VERSION and meta.get("render") == RENDER_VERSION:
-            previous = meta.get("digests", {})
-            kept = meta.get("outlines", {})
-        else:
-            base = None
-    changed = [
-        a for a in content.articles if previous.get(a.slug) != digests[a.slug] or a.slug not in kept
-    ]
-    removed = sorted(set(previous) - set(digests))
-
-    renamed = {alias: a.slug for a in content.articles for alias in a.aliases}
+    renderer = _renderer(content, plan.by_path)
+    root, digests, renamed, previous = plan.root, plan.digests, plan.renamed, plan.previous
     warnings: list[Problem] = []
 
     def prepare(article: Article) -> tuple[IndexedArticle, Learnt]:
         """In a build process: the article rendered, its outline and its problems."""
         rendered, found = renderer.render(article)
-        outline = _outline(article, rendered)
-        said = {
-            "anchors": list(outline.anchors),
-            "links": [list(link) for link in outline.links],
-            "notes": [[p.line, p.message] for p in found if p.warning],
-        }
+        said = rendering(
+            digest=digests[article.slug],
+            deps=sorted({k.target.removeprefix(root) for k in rendered.outlinks if k.target}),
+            notes=[[p.line, p.message] for p in found if p.warning],
+            listing=_listing(article),
+            anchors=[h.id for h in rendered.headings],
+            links=[[k.slug, k.fragment, k.line, k.href, k.text] for k in rendered.outlinks],
+        )
         return _indexed(article, rendered, digests[article.slug], renamed), (
             article.slug,
             said,
@@ -213,64 +204,88 @@ def _index(
         )
 
     def finish(learnt: list[Learnt]) -> dict[str, Any]:
-        """Links checked across all articles, then the generation's meta; or ContentErrors."""
+        """Links checked where an edit may have broken them, then the generation's meta; or
+        ContentErrors."""
+        with collector_paused():
+            return meta(learnt)
+
+    def meta(learnt: list[Learnt]) -> dict[str, Any]:
         problems: list[Problem] = []
-        outlines: dict[str, dict[str, Any]] = {}
-        for slug, outline, found in learnt:
-            outlines[slug] = outline
+        rendered: dict[str, list[Any]] = {}
+        for slug, said, found in learnt:
+            rendered[slug] = said
             problems += found
+        by_slug = content.by_slug()
         for article in content.articles:
-            if article.slug not in outlines:  # unchanged: what the last build saw of it
-                outlines[article.slug] = kept[article.slug]
-                notes = kept[article.slug]["notes"]
-                problems += [Problem(article.path, n, m, True) for n, m in notes]
-        problems += check_links(
-            {
-                a.slug: outline_of(a, outlines[a.slug]["anchors"], outlines[a.slug]["links"])
-                for a in content.articles
-            }
-        )
+            if article.slug not in rendered:  # unchanged: what the last build saw of it
+                said = rendered[article.slug] = previous[article.slug]
+                problems += [Problem(article.path, n, m, True) for n, m in said[NOTES]]
+        problems += check_links_since(by_slug, rendered, {s for s, _, _ in learnt}, plan.edited)
         if any(not p.warning for p in problems):
             raise ContentErrors(content.problems + problems)
         warnings.extend(problems)
+        state.rendered, state.paths = rendered, plan.paths
         return {
             "schema": SCHEMA_VERSION,
             "render": RENDER_VERSION,
-            "fingerprint": fingerprint,
-            "content_version": version,  # the same on every replica: /readyz shows it
+            "fingerprint": tree.fingerprint(),
+            "content_version": tree.version(),  # the same on every replica: /readyz shows it
             "built_at": time.time(),
             "categories": [
                 {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
                 for c in content.categories
             ],
-            "articles": [_listing(a) for a in content.articles],
-            "aliases": {alias: a.slug for a in content.articles for alias in a.aliases},
+            "articles": [rendered[a.slug][LISTING] for a in content.articles],
+            "aliases": renamed,
             "synonyms": [list(group) for group in content.synonyms],
-            "digests": digests,
-            "outlines": outlines,
         }
 
+    def keep(index_files: dict[str, FileCheck]) -> bytes:
+        """What the next build may trust, written with the generation."""
+        with collector_paused():
+            return _state(index_files)
+
+    def _state(index_files: dict[str, FileCheck]) -> bytes:
+        new = BuildState(
+            versions=VERSIONS,
+            scanned_at=tree.scanned_at,
+            files=tree.known(),
+            articles=memo.records,
+            rendered=state.rendered,
+            paths=state.paths,
+            index_files=index_files,
+        )
+        return new.dumps()
+
+    changed = plan.changed
     total = len(changed)
     report_progress = (lambda n: progress(n, total)) if progress else None
     # From the live generation go the removed articles and the old versions of the changed.
-    gone = removed + [a.slug for a in changed] if base is not None else []
+    gone = plan.removed + [a.slug for a in changed if a.slug in previous] if base else []
     generation = write_generation(
-        index_dir, changed, prepare, finish, base=base, remove=gone, progress=report_progress
+        index_dir,
+        changed,
+        prepare,
+        finish,
+        base=base,
+        remove=gone,
+        progress=report_progress,
+        known_files=state.index_files if base is not None else None,
+        keep=keep,
     )
-    return generation, changed, removed, warnings
+    return generation, warnings
 
 
-def _links_key(content: Content) -> str:
-    """Changes when any article's file maps to another slug: links must then be re-resolved."""
-    digest = hashlib.sha256()
-    for article in sorted(content.articles, key=lambda a: str(a.path)):
-        digest.update(f"{article.path.resolve()}={article.slug}\n".encode())
-    return digest.hexdigest()
-
-
-def _article_digest(article: Article, links_key: str) -> str:
-    parts = (article.digest, article.category, SCHEMA_VERSION, RENDER_VERSION, links_key)
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+def _whole(articles: list[Article], memo: ArticleMemo) -> list[Article]:
+    """The articles to render, with their bodies."""
+    whole: list[Article] = []
+    for article in articles:
+        read = memo.whole(article)
+        if read is None or read.digest != article.digest:
+            changing = "fichier modifié pendant la construction : relancez-la"
+            raise ContentErrors([Problem(article.path, 1, changing)])
+        whole.append(read)
+    return whole
 
 
 def _listing(article: Article) -> dict[str, object]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from kb.knowledge.crosscheck import cross_check
 from kb.knowledge.fields import FieldChecker
@@ -79,6 +81,8 @@ class Content:
     # again, so one broken file gives one error.
     broken: set[Path] = field(default_factory=set)
     broken_slugs: set[str] = field(default_factory=set)
+    # Article files that are symbolic links: only theirs are resolved one by one.
+    linked: set[str] = field(default_factory=set)
 
     @property
     def errors(self) -> list[Problem]:
@@ -92,13 +96,41 @@ class Content:
         return {a.slug: a for a in self.articles}
 
     def by_path(self) -> dict[Path, Article]:
-        return {a.path.resolve(): a for a in self.articles}
+        return {Path(real): a for real, a in self.by_real_path().items()}
+
+    def by_real_path(self) -> dict[str, Article]:
+        """Articles by the real path of their file, as `Path.resolve()` gives it: each folder
+        resolved once, not each of thousands of files."""
+        folders: dict[str, str] = {}
+        found: dict[str, Article] = {}
+        for article in self.articles:
+            path = str(article.path)
+            if path in self.linked:
+                found[str(article.path.resolve())] = article
+                continue
+            folder, _, name = path.rpartition(os.sep)
+            real = folders.get(folder)
+            if real is None:
+                real = folders[folder] = str(Path(folder).resolve())
+            found[os.path.join(real, name)] = article
+        return found
 
     def category(self, slug: str) -> Category | None:
         return next((c for c in self.categories if c.slug == slug), None)
 
 
-def load(root: Path) -> Content:
+class Memo(Protocol):
+    """What a build kept of the articles it read before: an article whose file has not changed
+    is taken from it, with its problems, instead of being read and parsed again."""
+
+    def recall(self, path: Path, name: str, category: str) -> tuple[Article, list[Problem]] | None:
+        """The article in the file `name` (relative to the content folder), if unchanged."""
+
+    def remember(self, name: str, category: str, article: Article, problems: list[Problem]) -> None:
+        """An article just read, and its own problems."""
+
+
+def load(root: Path, memo: Memo | None = None) -> Content:
     """Read every category, article and the synonyms; never raises on bad content."""
     content = Content(root=root)
     if not root.is_dir():
@@ -108,7 +140,7 @@ def load(root: Path) -> Content:
         if entry.name.startswith((".", "_")):
             continue
         if entry.is_dir():
-            _load_category(entry, content)
+            _load_category(entry, content, memo)
         elif entry.suffix == ".md" and entry.name.lower() != "readme.md":
             content.problems.append(
                 Problem(entry, 1, "article hors catégorie : placez-le dans un dossier de catégorie")
@@ -121,9 +153,14 @@ def load(root: Path) -> Content:
     return content
 
 
-def _load_category(folder: Path, content: Content) -> None:
+def _load_category(folder: Path, content: Content, memo: Memo | None = None) -> None:
     meta_path = folder / CATEGORY_FILE
-    articles = sorted(p for p in folder.iterdir() if p.suffix == ".md" and not p.is_dir())
+    # One listing, the kind of each entry from it: thousands of articles are not stat-ed twice.
+    with os.scandir(folder) as listing:
+        entries = sorted((e.name, e.is_dir(), e.is_symlink()) for e in listing)
+    articles = [n for n, is_dir, _ in entries if n.endswith(".md") and len(n) > 3 and not is_dir]
+    subfolders = [n for n, is_dir, _ in entries if is_dir and not n.startswith(".")]
+    content.linked.update(str(folder / n) for n, _, link in entries if link)
     parsed = None
     if not meta_path.exists():
         content.problems.append(
@@ -157,19 +194,36 @@ def _load_category(folder: Path, content: Content) -> None:
         path=meta_path,
     )
     content.categories.append(category)
-    for path in articles:
-        article = _load_article(path, category.slug, content.problems)
+    for name in articles:
+        path = folder / name
+        recalled = memo.recall(path, f"{folder.name}/{name}", category.slug) if memo else None
+        if recalled is not None:
+            content.articles.append(recalled[0])
+            content.problems += recalled[1]
+            continue
+        problems: list[Problem] = []
+        article = _load_article(path, category.slug, problems)
+        content.problems += problems
         if article is not None:
             content.articles.append(article)
+            if memo is not None:
+                memo.remember(f"{folder.name}/{name}", category.slug, article, problems)
         else:
             content.broken.add(path.resolve())
             content.broken_slugs.add(_declared_slug(path))
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in subfolders:
         content.problems.append(
             Problem(
-                sub, 1, "sous-dossier ignoré : les articles se placent à plat dans la catégorie"
+                folder / sub,
+                1,
+                "sous-dossier ignoré : les articles se placent à plat dans la catégorie",
             )
         )
+
+
+def read_article(path: Path, category: str) -> Article | None:
+    """One article file read again (its body, when a build took it from its memo)."""
+    return _load_article(path, category, [])
 
 
 def _load_article(path: Path, category: str, problems: list[Problem]) -> Article | None:

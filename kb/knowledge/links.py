@@ -3,7 +3,7 @@ exists. Checked over the whole help center, since an edit to one article breaks 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +27,14 @@ class Outline:
     links: tuple[tuple[str, str, int, str, str], ...]
 
 
-def check_links(outlines: Mapping[str, Outline]) -> list[Problem]:
-    """A link to a draft is a 404 for readers; a link to a missing section lands at the top."""
+def check_links(
+    outlines: Mapping[str, Outline], sources: Iterable[str] | None = None
+) -> list[Problem]:
+    """A link to a draft is a 404 for readers; a link to a missing section lands at the top.
+    The links of the articles `sources` only, when given (those an edit may have broken)."""
     problems: list[Problem] = []
-    for outline in outlines.values():
+    for source in outlines if sources is None else sources:
+        outline = outlines[source]
         for slug, fragment, line, href, text in outline.links:
             target = outlines.get(slug)
             if target is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ class Link:
     line: int
     href: str
     text: str = ""
+    target: str = ""  # the real path of the linked file: it must stay that article's
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,18 @@ class Renderer:
     def __init__(
         self,
         resolve: Callable[[Path], str | None],
-        known: Sequence[Path] = (),
+        known: Callable[[], Sequence[str]] = tuple,
         broken: Collection[Path] = (),
     ) -> None:
         self.md = make_markdown()
         self.resolve = resolve
-        self.known = [p.name for p in known]
+        self._known = known
         self.broken = set(broken)
+
+    @functools.cached_property
+    def known(self) -> list[str]:
+        """The names of the article files, for a hint when a link names none of them."""
+        return [os.path.basename(p) for p in self._known()]
 
     def render(self, article: Article) -> tuple[Rendered, list[Problem]]:
         problems: list[Problem] = []
@@ -211,7 +219,7 @@ class Renderer:
                         )
                     )
                     continue
-                links.append(Link(slug, unquote(parts.fragment), line, href, text))
+                links.append(Link(slug, unquote(parts.fragment), line, href, text, str(target)))
                 fragment = f"#{parts.fragment}" if parts.fragment else ""
                 child.attrSet("href", article_url(slug) + fragment)
         return links

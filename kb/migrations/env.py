@@ -3,7 +3,7 @@ lock in it), never from an ini file."""
 
 from alembic import context
 
-from kb.db import metadata
+from kb.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -17,10 +17,10 @@ from starlette.routing import Route
 
 from kb.helpdesk import accounts, administration
 from kb.helpdesk.accounts import Account, AccountError
-from kb.web.auth import login_required
 from kb.web.params import int_param
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 from kb.web.support import Forbidden
 
 CSV_MAX_BYTES = 5 * 1024 * 1024

@@ -14,14 +14,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
-from kb import db, instances
+from kb import db, instances, tables
 from kb.config import Settings
 from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
-from kb.helpdesk import satisfaction
+from kb.helpdesk import notifications, satisfaction
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
@@ -35,6 +35,7 @@ from kb.knowledge import canned
 from kb.knowledge.publishing import Publisher
 from kb.knowledge.search import IndexMissing, SearchIndex
 from kb.web import (
+    account,
     admin,
     api,
     auth,
@@ -59,6 +60,7 @@ from kb.web.outbox_metrics import OutboxCollector
 from kb.web.request_log import RequestLog
 from kb.web.security import CSRF_FIELD, LastResort, SecurityMiddleware
 from kb.web.services import Frequent, Services
+from kb.web.sessions import SessionMiddleware
 from kb.web.templating import TEMPLATES_DIR, make_templates, templates_dir
 
 __all__ = ["TEMPLATES_DIR", "create_app", "templates_dir"]
@@ -82,6 +84,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     instance = Instance(engine, settings.lease_seconds)  # owner of its files and mail claims
     mailer = Mailer(settings)
     preview_state = preview.Preview() if settings.live_reload else None
+    router = Router()  # the routes below, once built: mails name their pages by route
 
     def page_context(request: Request) -> dict[str, Any]:
         """What every page, error pages included, is rendered with."""
@@ -123,6 +126,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         canned=canned.Library(settings.content_dir),
         metrics=measured,
         page_context=page_context,
+        links=notifications.Links(settings, router.url_path_for),
         preview=preview_state,
     )
 
@@ -163,14 +167,17 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         engine.dispose()
         measured.close()
 
-    # Starlette tries the routes in order: the busiest first (search as you type, then the
-    # pages). No two of them match the same path, so the order changes nothing else. With
-    # /api/search 29th, a kept answer took 89 µs of the ASGI stack (the ceiling's: 40); with
-    # this and the other changes of bench/README.md's HTTP section, 45 µs.
+    # Starlette tries the routes in order: the API (search as you type, most of the traffic)
+    # first, then the pages. No two match the same path, so the order changes nothing else.
+    # Its share was not measured alone: with /api/search 29th, a kept answer took 89 µs of the
+    # ASGI stack, and 45 µs with this and three other changes (28 November; the ceiling: 40).
+    # bench.http on 2 December, realistic mix, load 6 to 10: 0.55-0.71 ms of server CPU a
+    # request in this order, 0.51-0.66 with the API last: within that machine's noise.
     routes = [
         *api.routes(services),
         *pages.routes(services),
         *auth.routes(services),
+        *account.routes(services),
         *tickets.routes(services),
         *ratings.routes(services),
         *intake.routes(services),  # before support: /support/tickets/nouveau
@@ -183,6 +190,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         *health.routes(services),
         *metrics.routes(services),
     ]
+    router.routes.extend(routes)
     on_error = functools.partial(handle_error, services)
     # Bodies larger than a form go only where files go; tus checks each PATCH against the
     # length its upload announced, never above the per-message limit.
@@ -202,7 +210,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(BodyLimits, policy=body_policy, refuse=on_error),
-            Middleware(auth.SessionMiddleware, services=services),
+            Middleware(SessionMiddleware, services=services),
             Middleware(Compression),
         ],
         exception_handlers={
@@ -287,10 +295,16 @@ async def remove_leftovers(services: Services) -> None:
 async def close_resolved(services: Services) -> None:
     """Resolved tickets not reopened within KB_CLOSE_AFTER_DAYS business days are closed."""
     settings = services.settings
+
+    def notice(connection: sa.Connection, ticket_id: int) -> None:
+        notifications.queue_closed(
+            connection, settings, services.links, services.secret_key, ticket_id
+        )
+
     try:
         closed = await anyio.to_thread.run_sync(
             satisfaction.close_resolved,
-            services.engine, settings.close_after_days, settings.holiday_calendar,
+            services.engine, settings.close_after_days, settings.holiday_calendar, notice,
         )  # fmt: skip
         if closed:
             log.info("tickets: %d resolved ticket(s) closed", len(closed))
@@ -353,7 +367,7 @@ async def refresh_frequent(services: Services) -> None:
 
 def _attached(engine: Any, names: list[str]) -> set[str]:
     """Which of these stored files committed attachment rows name."""
-    column, found = db.attachments.c.stored_as, set[str]()
+    column, found = tables.attachments.c.stored_as, set[str]()
     with engine.connect() as connection:
         for start in range(0, len(names), 500):
             query = sa.select(column).where(column.in_(names[start : start + 500]))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from kb.helpdesk.business_hours import in_words
+from kb.clock import in_words
 from kb.helpdesk.context import Context
 from kb.helpdesk.tickets import Ticket
 from kb.knowledge.canned import CannedReply, fill

@@ -14,6 +14,7 @@ from kb import db
 from kb.errors import KbError
 from kb.helpdesk.attachments import StorageFull, no_space_left
 from kb.helpdesk.tickets import TicketInvalid
+from kb.web.formatting import error_text
 from kb.web.services import Services
 
 log = logging.getLogger("kb")
@@ -65,7 +66,7 @@ async def handle_error(services: Services, request: Request, exc: Exception) -> 
         log.info("client left during %s %s", request.method, request.url.path)
         return Response(status_code=400)
     if isinstance(exc, KbError):
-        status, code, message = exc.status, exc.code, exc.message
+        status, code, message = exc.status, exc.code, error_text(exc)
     elif isinstance(exc, HTTPException):
         status, code = exc.status_code, _code_for(exc.status_code)
         message = ERROR_MESSAGES.get(status, ERROR_TITLES.get(status, "Erreur."))

@@ -8,6 +8,7 @@ import re
 from markupsafe import Markup, escape
 
 from kb.clock import MONTHS
+from kb.errors import KbError
 
 
 def french_date(value: str | dt.date | None) -> str:
@@ -42,3 +43,20 @@ def linkify(text: str) -> Markup:
         cursor = match.end()
     out.append(escape(text[cursor:]))
     return Markup("").join(out)
+
+
+def human_size(size: float) -> str:
+    """'6 Go', '12,5 Mo': French units, decimal comma."""
+    for unit in ("octets", "Ko", "Mo", "Go", "To"):
+        if size < 1024 or unit == "To":
+            text = f"{size:.1f}".rstrip("0").rstrip(".") if unit != "octets" else str(int(size))
+            return f"{text.replace('.', ',')} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def error_text(exc: KbError) -> str:
+    """An error's message as a reader sees it: its sizes in Ko, Mo, Go."""
+    if not exc.sizes:
+        return exc.message
+    return exc.template.format(**{name: human_size(size) for name, size in exc.sizes.items()})

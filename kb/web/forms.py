@@ -15,6 +15,7 @@ from kb.helpdesk.tickets import TicketInvalid
 from kb.helpdesk.uploads import Upload
 from kb.web import multipart
 from kb.web.errors import error_json, wants_json
+from kb.web.formatting import error_text
 from kb.web.params import whole_number
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services
@@ -67,8 +68,8 @@ def field_errors(exc: KbError) -> dict[str, str]:
     if isinstance(exc, TicketInvalid):
         return dict(exc.errors)
     if isinstance(exc, UploadTooLarge):
-        return {"fichiers": exc.message}
-    return {"message": exc.message}
+        return {"fichiers": error_text(exc)}
+    return {"message": error_text(exc)}
 
 
 async def form_error(
@@ -80,6 +81,6 @@ async def form_error(
     """A refused form: the same errors, field by field, for the page's script (the JSON
     error shape) and for the plain form (the page again)."""
     if wants_json(request):
-        return error_json(exc.status, exc.code, exc.message, fields=errors)
+        return error_json(exc.status, exc.code, error_text(exc), fields=errors)
     response = page()
     return await response if isinstance(response, Awaitable) else response

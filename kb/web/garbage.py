@@ -20,9 +20,11 @@ class Garbage:
     (reference counting is untouched). Cycles that became garbage after their objects were
     frozen wait for the hourly full collection, which unfreezes everything first.
 
-    Measured (bench/README.md, HTTP): a full collection with warm caches went from 78 to
-    10 ms, the longest pause on a mixed replay from 118 to 13 ms, and bench.http's
-    all-distinct p99 from 90-175 ms to 46-48 ms (54.6 ms with the collector off entirely).
+    Measured on 28 November at load 0.8 (bench/README.md, HTTP): bench.http's all-distinct
+    p99 went from 90-175 ms to 46-48 ms (54.6 ms with the collector off entirely); in process,
+    a full collection with warm caches from 78 to 10 ms. A short bench.http on 2 December, with
+    and without it (3 rounds of 3 s, load 6 to 10), could not tell: identical runs differed by
+    2x. Again on a quiet machine: `bench.http --only distinct`, then `--tree` a tree without it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -10,9 +10,9 @@ from starlette.routing import Route
 from kb.errors import BadRequest, NotFound
 from kb.helpdesk import satisfaction, tickets
 from kb.helpdesk.accounts import Account
-from kb.web.auth import login_required
 from kb.web.security import CSRF_FIELD, check_csrf
 from kb.web.services import Services, bind
+from kb.web.sessions import login_required
 
 CHOICES = {"satisfait": True, "pas_satisfait": False}
 LINK_GONE = "Ce lien d'avis n'est pas valable : donnez votre avis depuis la page du ticket."

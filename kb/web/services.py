@@ -16,6 +16,7 @@ from kb.config import Settings
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
+from kb.helpdesk.notifications import Links
 from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights.usage import Usage
@@ -57,6 +58,7 @@ class Services:
     canned: Library
     metrics: Metrics
     page_context: Callable[[Request], dict[str, Any]]
+    links: Links  # pages named in mails, by route name
     preview: Preview | None = None
 
     def snapshot(self) -> Snapshot:

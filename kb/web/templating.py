@@ -12,11 +12,10 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from starlette.templating import Jinja2Templates
 
+from kb.clock import in_words, short
 from kb.config import Settings
-from kb.helpdesk.attachments import human_size
-from kb.helpdesk.business_hours import in_words, short
 from kb.helpdesk.support import is_overdue
-from kb.web.formatting import french_date, linkify
+from kb.web.formatting import french_date, human_size, linkify
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import PASSWORD
 from playwright.sync_api import Page, expect
 
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, posting
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -146,7 +146,7 @@ def test_every_form_shows_its_errors_the_same_way(
         last_name="Admin", email="ada@cpro.fr",
     )  # fmt: skip
     accounts.set_password(engine, admin, PASSWORD)
-    reference, _ = tickets.create(
+    reference, _ = posting.create(
         engine, helpdesk.app.state.services.store, marie,
         ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où est-elle ?"}),
         {"abonnement": "Abonnement"}, delay=helpdesk.app.state.services.answer_delay, limit=1024**3,

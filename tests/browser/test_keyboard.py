@@ -9,7 +9,7 @@ import pytest
 from conftest import PASSWORD
 from playwright.sync_api import Page, expect
 
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, posting
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -90,7 +90,7 @@ def test_the_establishments_and_the_support_pages_have_no_keyboard_trap(
     )  # fmt: skip
     accounts.set_password(services.engine, admin, PASSWORD)
     form = ReceivedForm({"categorie": "abonnement", "sujet": "Facture", "message": "Où ?"})
-    reference, _ = tickets.create(
+    reference, _ = posting.create(
         services.engine, services.store, marie, form, {"abonnement": "Abonnement"},
         delay=services.answer_delay, limit=1024**3,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from conftest import PASSWORD
 from playwright.sync_api import Page
 from starlette.routing import Route
 
-from kb.helpdesk import accounts, tickets
+from kb.helpdesk import accounts, posting
 from kb.helpdesk.attachments import ReceivedForm
 
 from .conftest import Server
@@ -123,7 +123,7 @@ def every_page(helpdesk: Server) -> dict[str, str]:
             "message": "Le message d'erreur dit : identifiant-ou-mot-de-passe-incorrect-réessayez.",
         }
     )
-    reference, _ = tickets.create(
+    reference, _ = posting.create(
         engine, helpdesk.app.state.services.store, marie, form,
         {"compte-utilisateur": "Compte utilisateur"}, delay=helpdesk.app.state.services.answer_delay, limit=1024**3,
     )  # fmt: skip

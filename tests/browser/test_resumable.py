@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from kb import db
+from kb import tables
 
 from .conftest import Server
 
@@ -86,8 +86,8 @@ def test_reload_in_the_middle_then_the_same_file_resumes(
     expect(page.get_by_role("link", name="sauvegarde-eleves.zip")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text("(24 Mo)")
     with helpdesk.app.state.services.engine.connect() as connection:
-        [attachment] = connection.execute(sa.select(db.attachments)).all()
-        assert connection.execute(sa.select(db.uploads)).all() == []
+        [attachment] = connection.execute(sa.select(tables.attachments)).all()
+        assert connection.execute(sa.select(tables.uploads)).all() == []
     assert (attachment.size, attachment.sha256) == (SIZE, hashlib.sha256(data).hexdigest())
     page.goto("/tickets/nouveau")
     expect(page.get_by_label("Objet")).to_have_value("")  # sent: nothing left to restore
@@ -139,7 +139,7 @@ def test_pause_resume_and_cancel(
     deadline = time.monotonic() + 10
     while True:
         with helpdesk.app.state.services.engine.connect() as connection:
-            left = connection.execute(sa.select(db.uploads)).all()
+            left = connection.execute(sa.select(tables.uploads)).all()
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.1)

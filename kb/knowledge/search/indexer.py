@@ -9,8 +9,7 @@ import multiprocessing
 import os
 import shutil
 import traceback
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -19,13 +18,14 @@ from typing import Any, TypeVar
 from whoosh import index as whoosh_index
 from whoosh.codec.base import Segment
 
-from kb.errors import KbError
 from kb.knowledge.search.analysis import index_terms, spelling_terms
+from kb.knowledge.search.integrity import FileCheck, IndexCorrupt, checksums, verify, verify_files
 from kb.knowledge.search.schema import make_schema
 from kb.knowledge.search.segments import FastSegmentWriter
 
 CURRENT = "CURRENT"
 META = "build.json"
+STATE = "state.bin"  # what the build learnt, for the next (kb.knowledge.build_state)
 GENERATION_PREFIX = "gen-"
 # From this many articles to write, they are shared among processes, one per core (at most
 # MAX_WORKERS), each rendering, analysing and writing its own segment: at 20,000 articles,
@@ -44,19 +44,6 @@ Finish = Callable[[list[R]], dict[str, Any]]
 
 class StaleBase(Exception):
     """The generation an incremental build started from is no longer the live one."""
-
-
-class IndexCorrupt(KbError):
-    """The live generation cannot be read as it was written: only a full build repairs it."""
-
-    status = 503
-    code = "index_endommage"
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            f"L'index de recherche est endommagé ({what}) : "
-            "reconstruisez-le avec « kb build --full »."
-        )
 
 
 @dataclass(frozen=True)
@@ -98,33 +85,6 @@ def read_meta(generation: Path) -> dict[str, Any]:
     return meta
 
 
-def verify_files(generation: Path, meta: dict[str, Any]) -> None:
-    """The generation's files have the sizes and checksums written with them."""
-    for name, (size, checksum) in meta.get("files", {}).items():
-        path = generation / name
-        if not path.is_file():
-            raise IndexCorrupt(f"{generation.name}/{name} manquant")
-        if path.stat().st_size != size or _checksum(path) != checksum:
-            raise IndexCorrupt(f"{generation.name}/{name} modifié depuis sa construction")
-
-
-def _checksums(generation: Path) -> dict[str, tuple[int, int]]:
-    return {
-        p.name: (p.stat().st_size, _checksum(p))
-        for p in sorted(generation.iterdir())
-        if p.is_file() and p.name != META and not p.name.endswith("LOCK")
-    }
-
-
-def _checksum(path: Path) -> int:
-    """CRC-32: against disks and hands that garble files, not against malice."""
-    checksum = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1024 * 1024):
-            checksum = zlib.crc32(block, checksum)
-    return checksum
-
-
 def _next_generation(index_dir: Path) -> Path:
     numbers = [
         int(p.name[len(GENERATION_PREFIX) :])
@@ -143,14 +103,22 @@ def write_generation(
     base: Path | None,
     remove: Iterable[str] = (),
     progress: Callable[[int], None] | None = None,
+    known_files: Mapping[str, Sequence[int]] | None = None,
+    keep: Callable[[dict[str, FileCheck]], bytes] | None = None,
 ) -> Path:
     """Write a new generation (from `base` when given: the slugs of `remove` go, `items`
     come), then switch CURRENT to it. Until the switch, readers keep the previous one, whole.
     `prepare` (render, in practice) may run in forked processes; `finish` gets what it said
     of every item and returns the generation's meta, or raises: then nothing is switched.
-    The caller holds `build_lock` from the moment it reads the live generation."""
+    The caller holds `build_lock` from the moment it reads the live generation.
+
+    `known_files`: the base's files as `keep` last saw them (size, mtime, inode, CRC): those
+    that still look so are not read again to check them. `keep` gets the new generation's
+    files so, and returns what to write beside them (STATE) for the next build."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    return _write_generation(index_dir, items, prepare, finish, base, remove, progress)
+    return _write_generation(
+        index_dir, items, prepare, finish, base, remove, progress, known_files or {}, keep
+    )
 
 
 @contextlib.contextmanager
@@ -174,12 +142,18 @@ def _write_generation(
     base: Path | None,
     remove: Iterable[str],
     progress: Callable[[int], None] | None,
+    known: Mapping[str, Sequence[int]],
+    keep: Callable[[dict[str, FileCheck]], bytes] | None,
 ) -> Path:
     if base is not None and current_generation(index_dir) != base:
         # Another build switched generations while this one was preparing: start from its.
         raise StaleBase(base)
     if base is not None:
-        verify_files(base, read_meta(base))  # linked as they are, damage would carry over
+        # Linked as they are, damage would carry over.
+        if known:
+            verify(base, known)
+        else:
+            verify_files(base, read_meta(base))
     _remove_abandoned(index_dir)
     target = _next_generation(index_dir)
     target.mkdir()
@@ -215,7 +189,12 @@ def _write_generation(
         shutil.rmtree(target, ignore_errors=True)
         raise
     ix.close()
-    meta = {**meta, "files": _checksums(target)}
+    files = checksums(target, known, skip=(META, STATE))
+    if keep is not None:
+        # Not synced: lost or torn in a crash, it fails its CRC and the next build renders
+        # everything; syncing its tens of MB would be most of a build after one edit.
+        _write_atomically(target / STATE, keep(files), durable=False)
+    meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
     _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
     _prune(index_dir, keep={target.name, base.name if base else ""})
@@ -352,13 +331,17 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str | bytes, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -1,0 +1,87 @@
+"""What a hit shows of an article (title, category, a snippet with the words found), its text
+read from the index and folded once, the most recent kept."""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from kb.knowledge.search.analysis import fold
+from kb.knowledge.search.results import HitRow
+from kb.knowledge.search.snippets import (
+    SNIPPET_CHARS,
+    StemIndex,
+    highlight_all,
+    snippet,
+    stem_index,
+)
+
+# Articles whose text, folded for snippets, stays in memory (per snapshot).
+CACHED_TEXTS = 1024
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a hit shows of an article, with its text folded once for snippets."""
+
+    slug: str
+    title: str
+    category: str
+    summary: str
+    text: str
+    folded_title: str
+    folded: str
+
+    @functools.cached_property
+    def index(self) -> StemIndex:
+        return stem_index(self.folded)
+
+    @functools.cached_property
+    def title_index(self) -> StemIndex:
+        return stem_index(self.folded_title)
+
+
+class ShownTexts:
+    """The texts of the articles hits show, read from a generation's stored fields. Not
+    thread-safe: its snapshot calls it under its lock."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._shown: OrderedDict[int, Shown] = OrderedDict()
+
+    def hit(self, docnum: int, score: float, stems: set[str]) -> HitRow:
+        shown = self.shown(docnum)
+        passage = snippet(shown.text, stems, shown.folded)
+        return (
+            shown.slug,
+            shown.title,
+            highlight_all(shown.title, stems, shown.folded_title),
+            shown.category,
+            f"/articles/{shown.slug}",
+            passage or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
+            score,
+        )
+
+    def shown(self, docnum: int) -> Shown:
+        shown = self._shown.get(docnum)
+        if shown is None:
+            stored = self._reader.stored_fields(docnum)
+            text = stored["text"].replace("\n", " ")
+            shown = Shown(
+                slug=stored["slug"],
+                title=stored["title"],
+                category=stored["category"],
+                summary=stored["meta"].get("summary") or "",
+                text=text,
+                folded_title=fold(stored["title"]),
+                folded=fold(text),
+            )
+            self._shown[docnum] = shown
+            if len(self._shown) > CACHED_TEXTS:
+                self._shown.popitem(last=False)
+        else:
+            self._shown.move_to_end(docnum)
+        return shown
