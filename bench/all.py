@@ -1,10 +1,5 @@
-"""Every bench, one after the other, then one table of their key figures, read from their JSON.
-
-Each bench runs as its own process with a time limit (a third of it, at least 5 minutes, with
-`--quick`) and writes bench/results/NAME.json; a bench that fails, passes its limit or writes
-no result is FAILED and the exit status is 1 (`--strict`: a missed target too). `--read` only
-prints the table of the results already there.
-"""
+"""Every bench, one after the other, each in its own process with a time limit, then one table
+of their key figures, read from their JSON results (bench/README.md says more)."""
 
 from __future__ import annotations
 

@@ -231,13 +231,12 @@ def _demarches_variable(match: re.Match[str]) -> str:
 
 
 def _keywords(value: Any) -> list[str]:
+    """The keywords, each once whatever its case, the first spelling kept."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
-    seen: dict[str, None] = {}
-    for item in items:
-        word = re.sub(r"\s+", " ", str(item)).strip()
-        if word and word.lower() not in {k.lower() for k in seen}:
-            seen[word] = None
-    return list(seen)
+    seen: dict[str, str] = {}
+    for word in (re.sub(r"\s+", " ", str(item)).strip() for item in items):
+        seen.setdefault(word.lower(), word)
+    return [word for word in seen.values() if word]
 
 
 @dataclass

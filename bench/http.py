@@ -1,10 +1,6 @@
-"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns.
-
-Rows: /api/search on the realistic mix (popular queries, Zipf, each after some of its prefixes
-as typed) and on the distinct mix (every query new), /api/suggest on the distinct mix, and `/`
-beside a Jinja2 page. No run is done again; the round of median kb/ceiling is shown, with the
-spread of the rounds' ratios, (max - min) / median.
-"""
+"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns:
+/api/search on a realistic and a distinct mix, /api/suggest, and `/` beside a Jinja2 page
+(bench/README.md, "HTTP", says more)."""
 
 from __future__ import annotations
 

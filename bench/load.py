@@ -44,18 +44,17 @@ class User:
         self.client = httpx2.AsyncClient(base_url=base, timeout=30)
 
     async def request(self, kind: str, method: str, path: str, expect: int, **kw: Any):
+        """The answer when its status is `expect`; else None, the failure counted and said."""
         start = time.perf_counter()
         try:
             response = await self.client.request(method, path, **kw)
-            ok = response.status_code == expect
+            problem = "" if response.status_code == expect else str(response.status_code)
         except httpx2.HTTPError as exc:
-            response, ok = None, False
-            self.seen["errors"].append(f"{kind}: {method} {path}: {exc!r}")
+            problem = repr(exc)
         self.seen["times"].setdefault(kind, []).append(time.perf_counter() - start)
-        if not ok:
+        if problem:
             self.seen["failed"][kind] = self.seen["failed"].get(kind, 0) + 1
-            if response is not None:
-                self.seen["errors"].append(f"{kind}: {method} {path}: {response.status_code}")
+            self.seen["errors"].append(f"{kind}: {method} {path}: {problem}")
             return None
         return response
 

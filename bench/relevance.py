@@ -1,8 +1,5 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
-kind of query, on the shipped content and on the demarches-simplifiees FAQ.
-
-kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
-"""
+kind of query, on the shipped content and on the demarches-simplifiees FAQ."""
 
 from __future__ import annotations
 
@@ -46,16 +43,9 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Miss:
-    query: JudgedQuery
-    rank: int | None  # of the first relevant article, None beyond the top 10
-    top: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, Scores]  # per kind, and ALL
-    misses: list[Miss]  # queries whose first result is not relevant
+    misses: list[str]  # the queries whose first result is not relevant, and what came
 
 
 @dataclass(frozen=True)
@@ -93,7 +83,10 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
         per_kind.setdefault(q.kind, []).append(result)
         per_kind.setdefault(ALL, []).append(result)
         if rank != 1:
-            misses.append(Miss(q, rank, tuple(ranked[:3])))
+            where, top = f"rank {rank}" if rank else "not in top 10", ", ".join(ranked[:3]) or "-"
+            misses.append(
+                f"[{q.kind}] {q.query!r}: {where}; top {top}; wanted {', '.join(q.relevant)}"
+            )
     # Per kind: the number of queries, then the mean of each measure.
     scores = {
         kind: Scores(len(rows), *(sum(column) / len(rows) for column in zip(*rows, strict=True)))
@@ -148,14 +141,8 @@ def format_comparison(c: Comparison) -> str:
 
 
 def format_misses(name: str, evaluation: Evaluation) -> str:
-    lines = [f"{name}: queries whose first result is not relevant"]
-    for m in evaluation.misses:
-        rank = f"rank {m.rank}" if m.rank else "not in top 10"
-        lines.append(
-            f"  [{m.query.kind}] {m.query.query!r}: {rank}; top {', '.join(m.top) or '-'}"
-            f"; wanted {', '.join(m.query.relevant)}"
-        )
-    return "\n".join(lines)
+    lines = [f"{name}: queries whose first result is not relevant", *evaluation.misses]
+    return "\n  ".join(lines)
 
 
 def main() -> int:
