@@ -1,12 +1,5 @@
-"""Every bench, one after the other, then one table of their key figures, read from their JSON.
-
-    python -m bench.all [--quick] [--only NAME ...] [--skip NAME ...] [--strict] [--read]
-
-Each bench runs as its own process with a time limit (a third of it, at least 5 minutes, with
-`--quick`) and writes bench/results/NAME.json; a bench that fails, passes its limit or writes
-no result is FAILED and the exit status is 1 (`--strict`: a missed target too). `--read` only
-prints the table of the results already there.
-"""
+"""Every bench, one after the other, each in its own process with a time limit, then one table
+of their key figures, read from their JSON results (bench/README.md says more)."""
 
 from __future__ import annotations
 
@@ -17,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from bench.harness import RESULTS, ROOT
+from bench.harness import RESULTS, ROOT, table
 
 # name: (its arguments for --quick, time limit of a full run in minutes)
 BENCHES = {
@@ -41,20 +34,18 @@ def run(name: str, quick: bool) -> str:
     process = subprocess.Popen([sys.executable, "-m", f"bench.{name}", *(extra * quick)], cwd=ROOT)
     try:
         status = process.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as stopped:
         process.send_signal(signal.SIGTERM)  # it stops its servers and removes its folder
         process.wait()
+        if isinstance(stopped, KeyboardInterrupt):
+            raise
         return f"stopped after {limit / 60:.0f} min"
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGTERM)
-        process.wait()
-        raise
     if not (RESULTS / f"{name}.json").exists():
         return f"exit {status}, no result"
     return "" if status == 0 else f"exit {status}"
 
 
-def table(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
+def summary(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
     rows, notes = [], []
     for name in names:
         path = RESULTS / f"{name}.json"
@@ -67,11 +58,8 @@ def table(names: list[str], problems: dict[str, str]) -> list[dict[str, str]]:
         argv = " ".join(result["argv"]) or "defaults"
         notes.append(f"{name}: {result['at']}, {argv}, commit {result['commit']}, "
                      f"load average {result['load_average']:.1f}")  # fmt: skip
-    keys = ("bench", "measure", "kb", "baseline", "target", "verdict")
-    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in keys}
-    print("\n" + "  ".join(f"{k:<{widths[k]}}" for k in keys))
-    for r in rows:
-        print("  ".join(f"{r[k]:<{widths[k]}}" for k in keys).rstrip())
+    keys = ["bench", "measure", "kb", "baseline", "target", "verdict"]
+    print("\n" + table([keys, *([r[k] for k in keys] for r in rows)], "<" * len(keys)))
     print("\n".join(notes))
     return rows
 
@@ -80,16 +68,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.all", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
-    parser.add_argument("--skip", nargs="+", choices=list(BENCHES), default=[])
     parser.add_argument("--strict", action="store_true", help="a missed target fails too")
     parser.add_argument("--read", action="store_true", help="print the results there, run none")
     args = parser.parse_args()
-    names = [n for n in args.only if n not in args.skip]
+    names = args.only
     problems: dict[str, str] = {}
     started = time.monotonic()
     for name in [] if args.read else names:
         problems[name] = run(name, args.quick)
-    rows = table(names, problems)
+    rows = summary(names, problems)
     print(f"\n{len(names)} benches in {(time.monotonic() - started) / 60:.1f} min")
     failed = {"FAILED", "MISSED"} if args.strict else {"FAILED"}
     return 1 if any(r["verdict"] in failed for r in rows) else 0

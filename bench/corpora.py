@@ -1,20 +1,19 @@
 """The benches' corpora, written as kb content folders: the demarches-simplifiees.fr FAQ and
 alwaysdata's help center (imported from ../shared/corpus beside the checkout, or
 $KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic one
-(bench.synthetic). The command checks what it wrote as `kb check` does.
-
-    python -m bench.corpora demarches|alwaysdata|generated DEST [--n N] [--seed S] [--src DIR]
-"""
+(bench.synthetic). The command checks what it wrote as `kb check` does."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import shutil
 import sys
 import time
 import unicodedata
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -41,11 +40,15 @@ def _require(src: Path) -> None:
                          "the checkout (or set KB_CORPUS_ROOT).")  # fmt: skip
 
 
-ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
+# What the imported corpora get that their sources lack: each category's folder, French title,
+# order and description, and the values the published demarches site fills its templates
+# ("%{application_name}": its sources are Rails i18n templates) with. Data: bench/corpora.json.
+_DATA = json.loads((Path(__file__).parent / "corpora.json").read_text(encoding="utf-8"))
+DEMARCHES_CATEGORIES = _DATA["demarches"]["categories"]  # front matter category: (folder, ...)
+DEMARCHES_VARIABLES = _DATA["demarches"]["variables"]
+ALWAYSDATA_CATEGORIES = _DATA["alwaysdata"]["categories"]  # top folder: (folder, ...)
 
-# A link resolver gets a link destination and returns the new destination, or None to
-# replace the link by its text.
-Resolver = Callable[[str], str | None]
+Resolver = Callable[[str], str | None]  # a link's destination: its new one, or None (text only)
 
 
 def slugify(text: str) -> str:
@@ -70,17 +73,11 @@ def read_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     return meta, stripped[match.end() :]
 
 
-def _write_yaml(path: Path, data: Any) -> None:
-    path.write_text(
-        yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8"
-    )
-
-
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
-    unknown = set(meta) - ALLOWED_KEYS
+    unknown = set(meta) - set(ARTICLE_KEYS)  # kb's own list: what the importer may write
     if unknown:
         raise ValueError(f"{path}: unknown front matter keys {sorted(unknown)}")
     front = yaml.dump(meta, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000)
@@ -90,9 +87,14 @@ def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
 
 def write_category(folder: Path, title: str, order: int, description: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _write_yaml(
-        folder / "_category.yml", {"title": title, "order": order, "description": description}
-    )
+    data = {"title": title, "order": order, "description": description}
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000)
+    (folder / "_category.yml").write_text(text, encoding="utf-8")
+
+
+def articles(content_dir: Path) -> list[Path]:
+    """The articles' files: folders starting with "_" (canned replies) are no categories."""
+    return [p for p in sorted(content_dir.glob("*/*.md")) if not p.parent.name.startswith("_")]
 
 
 def relative_link(from_folder: str, to_folder: str, slug: str) -> str:
@@ -107,22 +109,19 @@ def split_fences(text: str) -> list[tuple[bool, str]]:
     """Split Markdown into (is_fenced_code, chunk) pieces; fences may be indented (lists)."""
     pieces: list[tuple[bool, str]] = []
     buf: list[str] = []
-    fence = ""
+    fence = ""  # the opening fence while in fenced code
     for line in text.splitlines(keepends=True):
         match = _FENCE_RE.match(line)
-        if not fence:
-            if match:
-                if buf:
-                    pieces.append((False, "".join(buf)))
-                buf, fence = [line], match.group(1)
-            else:
-                buf.append(line)
-        else:
-            buf.append(line)
-            stripped = line.strip()
-            if match and stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
-                pieces.append((True, "".join(buf)))
-                buf, fence = [], ""
+        if match and not fence:
+            if buf:
+                pieces.append((False, "".join(buf)))
+            buf, fence = [line], match.group(1)
+            continue
+        buf.append(line)
+        closing = line.strip()
+        if match and fence and set(closing) == {fence[0]} and len(closing) >= len(fence):
+            pieces.append((True, "".join(buf)))
+            buf, fence = [], ""
     if buf:
         pieces.append((bool(fence), "".join(buf)))
     return pieces
@@ -155,20 +154,12 @@ def _admonition(match: re.Match[str]) -> str:
 
 
 def rewrite_markdown(
-    body: str,
-    resolve: Resolver,
-    *,
-    drop_leading_h1: bool = True,
-    text_hook: Callable[[str], str] | None = None,
+    body: str, resolve: Resolver, text_hook: Callable[[str], str] | None = None
 ) -> str:
-    """Clean a source body for kb.
-
-    Outside fenced and inline code: drop shortcodes, HTML comments, images and inline HTML
-    tags (their text stays), turn
-    GitHub admonitions into blockquotes starting with a bold label, rewrite or unlink links
-    through ``resolve``, drop a leading H1 (the title is shown by kb) and demote other H1s.
-    ``text_hook`` runs last on text outside code.
-    """
+    """Clean a source body for kb. Outside fenced and inline code: drop shortcodes, HTML
+    comments, images and inline HTML tags (their text stays), turn GitHub admonitions into
+    blockquotes starting with a bold label, rewrite or unlink links through ``resolve``, drop a
+    leading H1 (kb shows the title) and demote the other H1s; ``text_hook`` runs last."""
     out: list[str] = []
     first_text = True
     for is_code, chunk in split_fences(body):
@@ -197,7 +188,7 @@ def rewrite_markdown(
             return label if new is None else f"[{label}]({new})"
 
         text = _LINK_RE.sub(link, text)
-        if first_text and drop_leading_h1:
+        if first_text:
             text = re.sub(r"\A\s*# +[^\n]*\n?", "", text)
         first_text = False
         text = _H1_RE.sub("## ", text)
@@ -222,26 +213,6 @@ def external_or_none(dest: str) -> str | None:
     return None
 
 
-DEMARCHES_CATEGORIES = {
-    # front matter category: (folder, title, order, description)
-    "usager": ("usagers", "Usagers", 1,
-        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, gérer son "
-        "compte."),
-    "instructeur": ("instructeurs", "Instructeurs", 2,
-        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, décisions et "
-        "accès."),
-    "administrateur": ("administrateurs", "Administrateurs", 3,
-        "Créer, tester, publier, modifier et clore une démarche ; gérer les administrateurs et "
-        "les instructeurs."),
-}  # fmt: skip
-# The FAQ's sources are Rails i18n templates: "%{application_name}" and the like are filled
-# in with the values the published site shows.
-DEMARCHES_VARIABLES = {
-    "application_name": "Démarches simplifiées",
-    "application_full_name": "Démarches simplifiées",
-    "contact_email": "contact@demarches-simplifiees.fr",
-    "application_base_url": "https://www.demarches-simplifiees.fr",
-}
 _VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
     r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
@@ -251,24 +222,21 @@ _DEMARCHES_APP_URL = re.compile(
 
 
 def _demarches_variable(match: re.Match[str]) -> str:
+    """A template variable's value, or that of the known one it most looks like."""
+    likely = (("mail", "contact_email"), ("url", "application_base_url"), ("", "application_name"))
     name = match.group(1)
-    if name in DEMARCHES_VARIABLES:
-        return DEMARCHES_VARIABLES[name]
-    if "mail" in name:
-        return DEMARCHES_VARIABLES["contact_email"]
-    if "url" in name:
-        return DEMARCHES_VARIABLES["application_base_url"]
-    return DEMARCHES_VARIABLES["application_name"]
+    if name not in DEMARCHES_VARIABLES:
+        name = next(known for part, known in likely if part in name)
+    return DEMARCHES_VARIABLES[name]
 
 
 def _keywords(value: Any) -> list[str]:
+    """The keywords, each once whatever its case, the first spelling kept."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
-    seen: dict[str, None] = {}
-    for item in items:
-        word = re.sub(r"\s+", " ", str(item)).strip()
-        if word and word.lower() not in {k.lower() for k in seen}:
-            seen[word] = None
-    return list(seen)
+    seen: dict[str, str] = {}
+    for word in (re.sub(r"\s+", " ", str(item)).strip() for item in items):
+        seen.setdefault(word.lower(), word)
+    return [word for word in seen.values() if word]
 
 
 @dataclass
@@ -288,7 +256,6 @@ def import_demarches(src: Path, dest: Path) -> int:
     category as a suffix (``quels-sont-les-navigateurs-supportes-usager``).
     """
     _require(src)
-    src, dest = Path(src), Path(dest)
     sources: list[_Source] = []
     for path in sorted(src.rglob("*.md")):
         meta, body = read_front_matter(path)
@@ -299,13 +266,10 @@ def import_demarches(src: Path, dest: Path) -> int:
         slug = slugify(str(meta.get("slug") or stem))
         sources.append(_Source(path, category, DEMARCHES_CATEGORIES[category][0], slug, meta, body))
 
-    by_slug: dict[str, list[_Source]] = defaultdict(list)
+    uses = Counter(s.slug for s in sources)
     for s in sources:
-        by_slug[s.slug].append(s)
-    for group in by_slug.values():
-        if len(group) > 1:
-            for s in group:
-                s.slug = f"{s.slug}-{s.category}"
+        if uses[s.slug] > 1:
+            s.slug = f"{s.slug}-{s.category}"
 
     # /faq/<category>/<slug> in the app -> the imported article (by front matter slug or name).
     targets: dict[tuple[str, str], _Source] = {}
@@ -344,7 +308,7 @@ def import_demarches(src: Path, dest: Path) -> int:
                 r"(?<![(\[])%\{application_base_url\}(/faq/[a-z_]+/[A-Za-z0-9_-]+)/?", repl, text
             )
 
-        body = rewrite_markdown(s.body, resolve, text_hook=bare_faq_urls)
+        body = rewrite_markdown(s.body, resolve, bare_faq_urls)
         body = _VARIABLE_RE.sub(_demarches_variable, body)
         meta: dict[str, Any] = {"title": titles[id(s)], "slug": s.slug}
         keywords = _keywords(s.meta.get("keywords"))
@@ -352,25 +316,6 @@ def import_demarches(src: Path, dest: Path) -> int:
             meta["keywords"] = keywords
         write_article(dest / s.folder / f"{s.slug}.md", meta, body)
     return len(sources)
-
-
-ALWAYSDATA_CATEGORIES = {
-    # top folder: (folder, title, order, description)
-    "admin-billing": ("administration-facturation", "Administration et facturation", 1,
-        "Comptes, profil, permissions, offres, tarifs et moyens de paiement."),
-    "emails": ("e-mails", "E-mails", 2,
-        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et logiciels de "
-        "messagerie."),
-    "domains": ("domaines", "Domaines", 3,
-        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS."),
-    "web-hosting": ("hebergement-web", "Hébergement web", 4,
-        "Sites, langages, bases de données, accès distants, certificats, sauvegardes et tâches "
-        "planifiées."),
-    "development": ("developpement", "Développement", 5,
-        "API, marketplace et guides de déploiement d'applications."),
-    "technical-specifications": ("specifications-techniques", "Spécifications techniques", 6,
-        "Architecture, limites, sécurité, migrations et environnement."),
-}  # fmt: skip
 
 
 def _alwaysdata_slug_parts(rel: PurePosixPath) -> list[str]:
@@ -394,7 +339,6 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     name, prefixed by parent folders while it collides with another article's.
     """
     _require(src)
-    src, dest = Path(src), Path(dest)
     sources: list[tuple[PurePosixPath, dict[str, Any], str]] = []
     for path in sorted(src.rglob("*.md")):
         rel = PurePosixPath(path.relative_to(src).as_posix())
@@ -410,26 +354,19 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     depth = dict.fromkeys(parts, 1)
     while True:
         slugs = {rel: slugify("-".join(parts[rel][-depth[rel] :])) for rel in parts}
-        groups: dict[str, list[PurePosixPath]] = defaultdict(list)
-        for rel, slug in slugs.items():
-            groups[slug].append(rel)
-        clashes = [rels for rels in groups.values() if len(rels) > 1]
-        if not clashes:
+        uses = Counter(slugs.values())
+        clashing = [rel for rel in parts if uses[slugs[rel]] > 1]
+        if not clashing:
             break
-        grew = False
-        for rels in clashes:
-            for rel in rels:
-                if depth[rel] < len(parts[rel]):
-                    depth[rel] += 1
-                    grew = True
-        if not grew:
-            raise ValueError(f"cannot disambiguate slugs: {clashes}")
+        growing = [rel for rel in clashing if depth[rel] < len(parts[rel])]
+        if not growing:
+            raise ValueError(f"cannot disambiguate slugs: {clashing}")
+        for rel in growing:
+            depth[rel] += 1
 
     folder_of = {rel: ALWAYSDATA_CATEGORIES[rel.parts[0]][0] for rel in parts}
-    by_permalink: dict[str, PurePosixPath] = {}
-    for rel, meta, _ in sources:
-        if meta.get("permalink"):
-            by_permalink[_normalize_permalink(str(meta["permalink"]))] = rel
+    by_permalink = {_normalize_permalink(str(meta["permalink"])): rel
+                    for rel, meta, _ in sources if meta.get("permalink")}  # fmt: skip
 
     for folder, title, order, description in ALWAYSDATA_CATEGORIES.values():
         write_category(dest / folder, title, order, description)
@@ -444,11 +381,25 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
                 return relative_link(folder_of[rel], folder_of[found], slugs[found])
             return external_or_none(target)
 
-        text = rewrite_markdown(body, resolve)
+        front = {"title": str(meta["title"]).strip()}
         write_article(
-            dest / folder_of[rel] / f"{slugs[rel]}.md", {"title": str(meta["title"]).strip()}, text
+            dest / folder_of[rel] / f"{slugs[rel]}.md", front, rewrite_markdown(body, resolve)
         )
     return len(sources)
+
+
+def write(name: str, dest: Path, n: int = 5000, seed: int = 0) -> int:
+    """Write a corpus (shipped: kb's own content) into `dest`: its number of articles."""
+    if name == "shipped":
+        shutil.copytree(Path(__file__).resolve().parents[1] / "content", dest)
+        return len(articles(dest))
+    if name == "demarches":
+        return import_demarches(DEMARCHES_SRC, dest)
+    if name == "alwaysdata":
+        return import_alwaysdata(ALWAYSDATA_SRC, dest)
+    from bench.synthetic import generate
+
+    return generate(n, dest, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,17 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path, help="content directory to write")
     parser.add_argument("--n", type=int, default=5000, help="articles to generate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--src", type=Path, help="source articles folder of a real corpus")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.corpus == "demarches":
-        count = import_demarches(args.src or DEMARCHES_SRC, args.dest)
-    elif args.corpus == "alwaysdata":
-        count = import_alwaysdata(args.src or ALWAYSDATA_SRC, args.dest)
-    else:
-        from bench.synthetic import generate
-
-        count = generate(args.n, args.dest, seed=args.seed)
+    count = write(args.corpus, args.dest, args.n, args.seed)
     elapsed = time.perf_counter() - start
     print(f"{count} articles written to {args.dest} in {elapsed:.2f} s")
     errors = [p for p in check(args.dest)[1] if not p.warning]  # what kb build would refuse

@@ -1,7 +1,5 @@
 """A multi-GiB attachment downloaded by curl as a browser asks, with `identity`, and resumed past
 its middle, beside `cat FILE > /dev/null`; the file's pages dropped before each step.
-
-    python -m bench.download [--size-gb 2] [--runs 3] [--dir PARENT] [--tree DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ def curl(url: str, cookie: str, encoding: str, start_at: int) -> dict[str, objec
 
 
 def main() -> int:
-    args = arguments("download", runs=3).parse_args()
+    args = arguments("download", __doc__, runs=3).parse_args()
     runs: list[dict[str, float]] = []
     seen: dict[str, dict[str, object]] = {}
     with server("download", args) as (data, size, client, kb):

@@ -1,12 +1,5 @@
-"""SQLite FTS5 baseline over a kb content directory: the search kb has to beat.
-
-A reasonable, not a strawman, FTS5 setup: one row per article with the columns title,
-keywords and body (Markdown stripped), the ``unicode61 remove_diacritics 2`` tokenizer (case
-and accents folded; apostrophes split words), prefix indexes, and ranking by
-``bm25(fts, 10.0, 5.0, 1.0)``. Free text becomes an OR of quoted terms, the last one a prefix
-(``"mot" OR "de" OR "pass"*``), as a search-as-you-type box would send it; FTS5 syntax and
-punctuation in the user's text are neutralised by the quoting.
-"""
+"""SQLite FTS5 over a kb content directory: the search kb has to beat, a reasonable setup and
+not a strawman (bench/README.md, "The FTS5 baseline", says which)."""
 
 from __future__ import annotations
 
@@ -14,7 +7,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from bench.corpora import read_front_matter
+from bench.corpora import articles, read_front_matter
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -69,9 +62,8 @@ class Fts5Index:
     def build(cls, content_dir: Path, db_path: Path | None = None) -> Fts5Index:
         """Index ``content_dir/<category>/*.md`` (drafts skipped) into ``db_path`` (or memory)."""
         if db_path is not None:
-            db_path = Path(db_path)
             db_path.unlink(missing_ok=True)
-        conn = sqlite3.connect(":memory:" if db_path is None else str(db_path))
+        conn = sqlite3.connect(db_path or ":memory:")
         conn.executescript(
             """
             CREATE TABLE article (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE);
@@ -82,10 +74,7 @@ class Fts5Index:
             );
             """
         )
-        # Folders starting with "_" are not categories (canned replies, say): kb skips them too.
-        articles = [p for p in sorted(Path(content_dir).glob("*/*.md"))
-                    if not p.parent.name.startswith("_")]  # fmt: skip
-        rows = [row for path in articles if (row := _row(path))]
+        rows = [row for path in articles(Path(content_dir)) if (row := _row(path))]
         with conn:
             for rowid, (slug, title, keywords, body) in enumerate(rows, 1):
                 conn.execute("INSERT INTO article (id, slug) VALUES (?, ?)", (rowid, slug))
@@ -97,45 +86,32 @@ class Fts5Index:
         return cls(conn)
 
     def reindex(self, path: Path) -> None:
-        """Index one edited article file again (what an incremental build does)."""
+        """Index one edited article file again (what an incremental build does); the article
+        is already there."""
         row = _row(path)
         if row is None:
             return
         slug, title, keywords, body = row
-        conn = self.conn
-        with conn:
-            found = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchone()
-            if found is None:
-                rowid = conn.execute("INSERT INTO article (slug) VALUES (?)", (slug,)).lastrowid
-            else:
-                rowid = found[0]
-                conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+        with self.conn as conn:
+            [(rowid,)] = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchall()
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
             conn.execute(
                 "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
                 (rowid, title, keywords, body),
             )
-
-    @classmethod
-    def open(cls, db_path: Path) -> Fts5Index:
-        return cls(sqlite3.connect(str(db_path)))
-
-    def search(self, query: str, limit: int = 10) -> list[str]:
-        """Slugs of the best matches for free text ``query``, best first."""
-        return [slug for slug, _, _ in self.page(query, limit)]
 
     def page(self, query: str, limit: int = 10) -> list[tuple[str, str, str]]:
         """What a results page shows: (slug, highlighted title, snippet) of the best matches."""
         match = fts_query(query)
         if not match or limit <= 0:
             return []
-        rows = self.conn.execute(
+        return self.conn.execute(
             "SELECT article.slug, highlight(fts, 0, '<mark>', '</mark>'), "
             "snippet(fts, 2, '<mark>', '</mark>', '…', 24) "
             "FROM fts JOIN article ON article.id = fts.rowid "
             "WHERE fts MATCH ? ORDER BY bm25(fts, 10.0, 5.0, 1.0) LIMIT ?",
             (match, limit),
         ).fetchall()
-        return [(slug, title, snippet) for slug, title, snippet in rows]
 
     def close(self) -> None:
         self.conn.close()

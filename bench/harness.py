@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,17 @@ UAI = "0750654D"
 PASSWORD = "Banc-d-essai-2026"
 
 
-def arguments(parser: argparse.ArgumentParser, tree: bool = True) -> None:
-    """--json (where the result goes) and --tree (another source tree's kb: before/after)."""
+def parser(module: str, doc: str | None, tree: bool = True) -> argparse.ArgumentParser:
+    """A bench's command line: its docstring, --json (where the result goes) and --tree
+    (another source tree's kb: before/after)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=raw
+    )
     parser.add_argument("--json", type=Path, help="the result (default bench/results/NAME.json)")
     if tree:
         parser.add_argument("--tree", type=Path, help="serve another tree's kb (e.g. main's)")
+    return parser
 
 
 def in_tree(args: argparse.Namespace, module: str) -> None:
@@ -95,19 +101,15 @@ class Server:
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{self.base}: {exc}\n{tail}") from None
 
-    def pids(self) -> list[int]:
-        """The live processes of its session (uvicorn's and its workers)."""
-        return [pid for pid, _ in _session(self.process.pid)]
-
     def workers(self) -> list[int]:
         """Its worker processes (spawned by the parent), or the parent alone when it serves."""
         children = [p for p, ppid in _session(self.process.pid) if ppid == self.process.pid]
-        spawned = [p for p in children if b"spawn_main" in _read(f"/proc/{p}/cmdline")]
+        spawned = [p for p in children if "spawn_main" in read(f"/proc/{p}/cmdline")]
         return sorted(spawned) or [self.process.pid]
 
     def cpu(self) -> float:
-        """CPU seconds (user + system) of all its live processes."""
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        """CPU seconds (user + system) of all its live processes (uvicorn's and its workers)."""
+        return sum(cpu_seconds(pid) for pid, _ in _session(self.process.pid))
 
     def stop(self) -> None:
         stop(self.process)  # type: ignore[arg-type]
@@ -117,32 +119,33 @@ def kb_serve(tree: Path | None, env: dict[str, str], work: Path, workers: int = 
     return Server(kb_command(tree, "serve", "--workers", str(workers)), env, work / "serve.log")
 
 
-def _read(path: str) -> bytes:
+def read(path: str) -> str:
+    """A file of /proc, or '' when its process is gone."""
     with contextlib.suppress(OSError):
-        return Path(path).read_bytes()
-    return b""
+        return Path(path).read_text(errors="replace")
+    return ""
+
+
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command's name: state ppid pgrp session ... ([] when gone)."""
+    stat = read(f"/proc/{pid}/stat")
+    return stat[stat.rfind(")") + 2 :].split()
 
 
 def _session(session: int) -> list[tuple[int, int]]:
     """(pid, parent pid) of the live processes of a session."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        stat = _read(f"/proc/{entry.name}/stat").decode() if entry.name.isdigit() else ""
-        fields = stat[stat.rfind(")") + 2 :].split()  # state ppid pgrp session ...
-        if len(fields) > 3 and int(fields[3]) == session:
-            found.append((int(entry.name), int(fields[1])))
-    return found
+    stats = {int(p.name): _stat(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    return [(pid, int(s[1])) for pid, s in stats.items() if len(s) > 3 and int(s[3]) == session]
 
 
 def cpu_seconds(pid: int) -> float:
-    stat = _read(f"/proc/{pid}/stat").decode()
-    fields = stat[stat.rfind(")") + 2 :].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
     """VmRSS (now) or VmHWM (the peak since `reset_peak`) in MB."""
-    found = re.search(rf"^{key}:\s+(\d+)", _read(f"/proc/{pid}/status").decode(), re.M)
+    found = re.search(rf"^{key}:\s+(\d+)", read(f"/proc/{pid}/status"), re.M)
     return int(found[1]) * 1024 / 1e6 if found else 0.0
 
 
@@ -199,13 +202,29 @@ def cell(m: dict[str, Any], fmt: str = ".2f") -> str:
     return f"{m['median']:{fmt}}{more}"
 
 
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def table(rows: Sequence[Sequence[Any]], align: str, indent: str = "") -> str:
+    """Rows of cells (the first the header) in columns: `align` says, column by column, "<"
+    (to the left) or ">" (to the right)."""
+    cells = [[str(cell) for cell in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(align))]
+    lines = (
+        "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)) for r in cells
+    )
+    return "\n".join((indent + line).rstrip() for line in lines)
+
+
 def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | None = None):
     """A line of bench.all's summary."""
     verdict = "" if ok is None else ("met" if ok else "MISSED")
     return dict(measure=measure, kb=kb, baseline=baseline, target=target, verdict=verdict)
 
 
-def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> Path:
+def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> None:
     """bench/results/NAME.json (or --json): the figures, bench.all's rows, and the machine."""
     tree = getattr(args, "tree", None)
     commit = subprocess.run(["git", "-C", str(tree or ROOT), "rev-parse", "--short", "HEAD"],
@@ -218,4 +237,3 @@ def write_result(name: str, args: argparse.Namespace, figures: Any, summary: lis
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"bench.{name}: {path}", file=sys.stderr)
-    return path

@@ -1,13 +1,6 @@
-"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns.
-
-    python -m bench.http [--seconds 10] [--rounds 3] [--articles N] [--gzip] [--only ROW ...]
-                         [--tree DIR] [--json PATH]
-
-Rows: /api/search on the realistic mix (popular queries, Zipf, each after some of its prefixes
-as typed) and on the distinct mix (every query new), /api/suggest on the distinct mix, and `/`
-beside a Jinja2 page. No run is done again; the round of median kb/ceiling is shown, with the
-spread of the rounds' ratios, (max - min) / median.
-"""
+"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns:
+/api/search on a realistic and a distinct mix, /api/suggest, and `/` beside a Jinja2 page
+(bench/README.md, "HTTP", says more)."""
 
 from __future__ import annotations
 
@@ -28,7 +21,7 @@ import httpx2
 import yaml
 
 from bench import harness as h
-from bench.corpora import ALWAYSDATA_SRC, import_alwaysdata, read_front_matter
+from bench.corpora import read_front_matter, write
 
 COOKIE = {"Cookie": "kb_csrf=" + "b" * 43}  # a returning browser's requests carry one
 FLUSH_SECONDS = 5.0  # kb's workers write their usage counts this often
@@ -40,26 +33,7 @@ ROWS = {
     "page": ("/", "-", "/page", 0.5, None),
 }
 SPREAD_TARGET = 0.15
-WRK_LUA = r"""
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-function init(args)
-  paths = {}
-  for line in io.lines(args[1]) do paths[#paths + 1] = line end
-  i = (tonumber(args[2]) + math.floor(#paths * id / tonumber(args[3]))) % #paths
-end
-function request()
-  i = i + 1
-  if i > #paths then i = 1 end
-  return wrk.format("GET", paths[i])
-end
-function done(s, latency, requests)
-  local e = s.errors
-  io.write(string.format('\nBENCH_JSON {"requests":%d,"us":%d,"errors":%d,"p50":%d,"p99":%d}\n',
-    s.requests, s.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+WRK_LUA = Path(__file__).with_name("wrk.lua")
 
 
 def popular_queries(content: Path) -> list[str]:
@@ -103,12 +77,10 @@ def distinct(content: Path, count: int, seed: int) -> list[str]:
 
 def wrk(base: str, paths: Path, seconds: float, args: argparse.Namespace, start: int = 0):
     """One bounded wrk run from line `start` of the file: its summary."""
-    lua = paths.with_suffix(".lua")
-    lua.write_text(WRK_LUA)
     headers = [f"{k}: {v}" for k, v in {**COOKIE, **args.headers}.items()]
     done = subprocess.run(
         ["wrk", "--threads=1", f"--connections={args.connections}", "--timeout=5s",
-         f"--duration={max(1, round(seconds))}s", "--latency", f"--script={lua}",
+         f"--duration={max(1, round(seconds))}s", "--latency", f"--script={WRK_LUA}",
          *(x for hd in headers for x in ("-H", hd)),
          base, "--", str(paths), str(start), "1"],
         capture_output=True, text=True, timeout=seconds + 60,
@@ -147,10 +119,8 @@ def lines(path: Path, items: list[str]) -> Path:
     return path
 
 
-def api(prefix: str, queries: list[str], per_page: int = 10) -> list[str]:
-    return [
-        f"{prefix}?{urlencode({'q': q, 'per_page': per_page}, quote_via=quote)}" for q in queries
-    ]
+def api(prefix: str, queries: list[str]) -> list[str]:
+    return [f"{prefix}?{urlencode({'q': q, 'per_page': 10}, quote_via=quote)}" for q in queries]
 
 
 def typical(base: str, paths: list[str]) -> bytes:
@@ -160,7 +130,7 @@ def typical(base: str, paths: list[str]) -> bytes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    parser = h.parser("bench.http", __doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="a run (10)")
     parser.add_argument("--rounds", type=int, default=3, help="kb and the ceiling in turn (3)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive (64)")
@@ -170,28 +140,21 @@ def main() -> int:
     parser.add_argument("--gzip", action="store_true", help="Accept-Encoding: gzip (both)")
     parser.add_argument("--new-replica", action="store_true", help="kb serve builds the index")
     parser.add_argument("--only", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--seed", type=int, default=1)
-    h.arguments(parser)
     args = parser.parse_args()
     args.headers = {"Accept-Encoding": "gzip"} if args.gzip else {}
     if not shutil.which("wrk"):
         raise SystemExit("bench.http: wrk is needed (apt-get install wrk)")
     with h.scratch("http") as work:
         content = work / "content"
-        if args.articles:
-            from bench.synthetic import generate
-
-            generate(args.articles, content)
-        else:
-            import_alwaysdata(ALWAYSDATA_SRC, content)
+        write("generated" if args.articles else "alwaysdata", content, args.articles)
         env = h.kb_env(work, content)
         if not args.new_replica:
             print(h.kb(args.tree, env, "build").strip(), file=sys.stderr)
         count = int(args.seconds * 15_000 * args.rounds) + 20_000  # more than kb answers
         popular = popular_queries(content)
-        pool = distinct(content, count + 5_300, args.seed + 1)
-        mixes = {"realistic": (realistic(popular, count, args.seed),
-                               realistic(popular, 5_000, args.seed + 100)),
+        pool = distinct(content, count + 5_300, seed=2)
+        mixes = {"realistic": (realistic(popular, count, seed=1),
+                               realistic(popular, 5_000, seed=101)),
                  "distinct": (pool[5_300:], pool[300:5_300])}  # fmt: skip
         start = time.perf_counter()
         servers = [kb := h.kb_serve(args.tree, env, work, args.workers)]
@@ -203,12 +166,14 @@ def main() -> int:
         try:
             samples = {"realistic": mixes["realistic"][0][:300], "distinct": pool[:300]}
             bodies = {m: typical(kb.base, api("/api/search", q)) for m, q in samples.items()}
-            mix_bodies = {m: json.loads(body) for m, body in bodies.items()}
-            (work / "bodies.json").write_text(json.dumps(mix_bodies, ensure_ascii=False))
+            as_json = {m: json.loads(body) for m, body in bodies.items()}  # what the ceiling sends
+            (work / "bodies.json").write_text(json.dumps(as_json, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
-            argv = [sys.executable, "-m", "bench.ceiling", "--workers", str(args.workers),
-                    "--bodies", str(work / "bodies.json"), "--page-bytes", str(page)]  # fmt: skip
-            servers.append(ceiling := h.Server(argv + ["--gzip"] * args.gzip, env, work / "c.log"))
+            argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:create_app",
+                    "--workers", str(args.workers), "--no-server-header"]  # fmt: skip
+            settings = dict(CEILING_BODIES=str(work / "bodies.json"), CEILING_PAGE_BYTES=str(page),
+                            CEILING_GZIP=str(int(args.gzip)))  # fmt: skip
+            servers.append(ceiling := h.Server(argv, {**env, **settings}, work / "c.log"))
             for mix, body in bodies.items():  # the same bytes as kb's answers, from Starlette
                 if len(httpx2.get(f"{ceiling.base}/json/{mix}").content) != len(body):
                     raise RuntimeError(f"the ceiling's /json/{mix} is not as long as kb's answer")
@@ -248,10 +213,8 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
     print(f"\nkb serve vs ceiling: {args.workers} workers each, {args.connections} connections, "
           f"{args.seconds:g} s a run, the round of median kb/ceiling of {args.rounds}"
           + (", gzip" if args.gzip else ""))  # fmt: skip
-    print(
-        f"{'row':<10} {'kb req/s':>9} {'p50':>6} {'p99':>6} {'err':>4} {'CPU ms':>6} | "
-        f"{'ceil req/s':>10} {'p99':>6} | {'kb/ceil':>7} {'rounds':<16} {'spread':>6}  target"
-    )
+    table = [["row", "kb req/s", "p50", "p99", "err", "CPU ms", "|", "ceil req/s", "p99", "|",
+              "kb/ceil", "rounds", "spread", "target (spread <= 15 %)"]]  # fmt: skip
     summary = []
     for name, r in rows.items():
         endpoint, mix, _, ratio_target, p99_target = ROWS[name]
@@ -263,17 +226,18 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
         ok = (k["errors"] == 0 and r["spread"] <= SPREAD_TARGET
               and (ratio_target is None or r["ratio"] >= ratio_target)
               and (p99_target is None or k["p99_ms"] < p99_target))  # fmt: skip
-        rounds = " ".join(f"{x:.2f}" for x in r["rounds"])
-        print(f"{name:<10} {k['rps']:>9.0f} {k['p50_ms']:>6.1f} {k['p99_ms']:>6.1f} "
-              f"{k['errors']:>4} {k['cpu_ms']:>6.2f} | {c['rps']:>10.0f} {c['p99_ms']:>6.1f} | "
-              f"{r['ratio']:>7.2f} {rounds:<16} {100 * r['spread']:>5.0f}%  {target} "
-              f"(spread <= 15 %): {'met' if ok else 'MISSED'}")  # fmt: skip
+        table.append([name, f"{k['rps']:.0f}", f"{k['p50_ms']:.1f}", f"{k['p99_ms']:.1f}",
+                      k["errors"], f"{k['cpu_ms']:.2f}", "|", f"{c['rps']:.0f}",
+                      f"{c['p99_ms']:.1f}", "|", f"{r['ratio']:.2f}",
+                      " ".join(f"{x:.2f}" for x in r["rounds"]), f"{100 * r['spread']:.0f} %",
+                      f"{target}: {'met' if ok else 'MISSED'}"])  # fmt: skip
         summary.append(h.row(
             f"{endpoint} ({mix}): req/s, p99 ms, errors; spread",
             f"{k['rps']:.0f}, {k['p99_ms']:.1f}, {k['errors']}; {100 * r['spread']:.0f} %",
             f"ceiling {c['rps']:.0f}, {c['p99_ms']:.1f} (×{r['ratio']:.2f})",
             target + ", spread <= 15 %", ok,
         ))  # fmt: skip
+    print(h.table(table, "<>>>>><>><><><"))
     print(
         "CPU ms: all the server's processes, per request; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wrk shares them)"

@@ -1,8 +1,5 @@
 """Many users at once on `kb serve --workers 2`, SQLite then PostgreSQL: no error, every ticket.
 
-    python -m bench.load [--seconds 60] [--users 64] [--database sqlite|postgresql|both]
-                         [--postgres-url URL] [--json PATH]
-
 Each user logs in, then searches as typed (prefixes on /api/suggest, the query on /recherche),
 reads and rates articles, logs in again, and creates tickets with a small attachment. Half-way
 a new article is written and `kb build` runs. Then: the new article is found, and the tickets
@@ -33,8 +30,13 @@ import sqlalchemy as sa
 
 from bench import harness as h
 from bench.http import popular_queries
+from kb import db, tables
+from kb.config import Settings
+from kb.helpdesk import accounts as domain
+from kb.knowledge.search import SearchIndex
 
 ACTIONS = {"search": 45, "article": 27, "vote": 12, "ticket": 8, "login": 8}
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/postgres"
 NEW_WORD = "zythogrammes"  # in no shipped article: found once the new one is indexed
 
 
@@ -44,21 +46,20 @@ class User:
     def __init__(self, n: int, base: str, plan: dict[str, Any], seen: dict[str, Any]) -> None:
         self.rng, self.plan, self.seen = random.Random(n), plan, seen
         self.login = plan["accounts"][n]
-        self.client = httpx2.AsyncClient(base_url=base, timeout=plan["timeout"])
+        self.client = httpx2.AsyncClient(base_url=base, timeout=30)
 
     async def request(self, kind: str, method: str, path: str, expect: int, **kw: Any):
+        """The answer when its status is `expect`; else None, the failure counted and said."""
         start = time.perf_counter()
         try:
             response = await self.client.request(method, path, **kw)
-            ok = response.status_code == expect
+            problem = "" if response.status_code == expect else str(response.status_code)
         except httpx2.HTTPError as exc:
-            response, ok = None, False
-            self.seen["errors"].append(f"{kind}: {method} {path}: {exc!r}")
+            problem = repr(exc)
         self.seen["times"].setdefault(kind, []).append(time.perf_counter() - start)
-        if not ok:
+        if problem:
             self.seen["failed"][kind] = self.seen["failed"].get(kind, 0) + 1
-            if response is not None:
-                self.seen["errors"].append(f"{kind}: {method} {path}: {response.status_code}")
+            self.seen["errors"].append(f"{kind}: {method} {path}: {problem}")
             return None
         return response
 
@@ -79,9 +80,8 @@ class User:
         await self.request("recherche", "GET", "/recherche?q=" + quote(query), 200)
 
     async def article(self) -> None:
-        await self.request(
-            "article", "GET", f"/articles/{self.rng.choice(self.plan['slugs'])}", 200
-        )
+        slug = self.rng.choice(self.plan["slugs"])
+        await self.request("article", "GET", f"/articles/{slug}", 200)
 
     async def vote(self) -> None:
         form = self.form(utile=self.rng.choice(("oui", "non")))
@@ -137,7 +137,6 @@ def database(kind: str, admin_url: str) -> Iterator[str]:
 
 def accounts(engine: sa.Engine, count: int) -> list[str]:
     """`count` establishment accounts with the bench's password: their logins."""
-    from kb.helpdesk import accounts as domain
 
     def one(n: int) -> str:
         login = f"{9_100_000 + n:07d}"
@@ -155,8 +154,6 @@ def accounts(engine: sa.Engine, count: int) -> list[str]:
 def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]]) -> str:
     """'' when the database holds exactly the tickets answered, each with its attachment as
     sent and its file there, and no other file; else what is wrong."""
-    from kb import tables
-
     with engine.connect() as c:
         tickets = c.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar()
         rows = c.execute(sa.select(tables.tickets.c.creation_token, tables.attachments.c.stored_as,
@@ -169,9 +166,8 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
     files -= {p.name for p in (data / "attachments" / "tmp").glob("*.kept")}  # notes of moves
     wrong = [t for t in sent if found.get(t) != sent[t]]
     missing = [r.stored_as for r in rows if not (data / "attachments" / r.stored_as).is_file()]
-    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (
-        tickets != len(sent) or len(found) != len(rows)
-    )
+    counted = tickets == len(sent) and len(found) == len(rows)
+    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (not counted)
     problems += [f"{len(wrong)} tickets not as sent"] * bool(wrong)
     problems += [f"{len(missing)} files missing"] * bool(missing)
     problems += [f"{len(files) - len(rows)} stray files"] * (len(files) != len(rows))
@@ -179,10 +175,6 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
 
 
 def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    from kb import db
-    from kb.config import Settings
-    from kb.knowledge.search import SearchIndex
-
     with h.scratch(f"load-{kind}") as work, database(kind, args.postgres_url) as url:
         content, data = work / "content", work / "data"
         shutil.copytree(h.ROOT / "content", content)
@@ -193,7 +185,7 @@ def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         engine = db.make_engine(settings)
         db.upgrade(engine)
         snapshot = SearchIndex(work / "index").snapshot()
-        plan = {"accounts": accounts(engine, args.users), "timeout": args.timeout,
+        plan = {"accounts": accounts(engine, args.users),
                 "queries": popular_queries(content),
                 "slugs": [a["slug"] for a in snapshot.listing if not a["draft"]],
                 "categories": [c["slug"] for c in snapshot.categories]}  # fmt: skip
@@ -221,7 +213,7 @@ def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     every = [t for times in seen["times"].values() for t in times]
     kinds = {k: {"requests": len(t), "errors": seen["failed"].get(k, 0), "rps": len(t) / seconds,
-                 "p50_ms": 1000 * statistics.median(t), "p99_ms": 1000 * percentile(t, 99)}
+                 "p50_ms": 1000 * statistics.median(t), "p99_ms": 1000 * h.percentile(t, 99)}
              for k, t in [*sorted(seen["times"].items()), ("all", every)]}  # fmt: skip
     return {"users": args.users, "seconds": seconds, "server_cpu_s": server_cpu,
             "tickets": len(seen["tickets"]), "kinds": kinds, "checks": checks}  # fmt: skip
@@ -236,21 +228,12 @@ def rebuilt(content: Path, env: dict[str, str], work: Path) -> None:
     h.kb(None, env, "build")
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser = h.parser("bench.load", __doc__, tree=False)
     parser.add_argument("--seconds", type=float, default=60.0, help="of load (60)")
     parser.add_argument("--users", type=int, default=64, help="at once (64)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres"
-    )
-    parser.add_argument("--timeout", type=float, default=30.0, help="a request, s (30)")
-    h.arguments(parser, tree=False)
+    parser.add_argument("--postgres-url", default=POSTGRES, help=f"its server ({POSTGRES})")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results, summary = {}, []
@@ -259,12 +242,10 @@ def main() -> int:
         r = results[kind] = one(kind, args)
         print(f"\n{kind}: {r['users']} users, {r['seconds']:.1f} s, kb serve --workers 2, "
               f"server CPU {r['server_cpu_s']:.1f} s")  # fmt: skip
-        print(
-            f"  {'kind':<12} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}"
-        )
-        for name, k in r["kinds"].items():
-            print(f"  {name:<12} {k['requests']:>9} {k['errors']:>7} {k['p50_ms']:>8.1f} "
-                  f"{k['p99_ms']:>8.1f} {k['rps']:>8.1f}")  # fmt: skip
+        rows = [["kind", "requests", "errors", "p50 ms", "p99 ms", "req/s"]]
+        rows += [[name, k["requests"], k["errors"], f"{k['p50_ms']:.1f}", f"{k['p99_ms']:.1f}",
+                  f"{k['rps']:.1f}"] for name, k in r["kinds"].items()]  # fmt: skip
+        print(h.table(rows, "<>>>>>", "  "))
         for check, problem in r["checks"].items():
             print(f"  [{'FAILED' if problem else 'ok'}] {check}{': ' + problem if problem else ''}")
         a = r["kinds"]["all"]

@@ -1,7 +1,5 @@
 """How long a refused login takes, by kind of account: nobody may tell them apart by the clock.
 
-    python -m bench.login_timing [--rounds 7] [--tries 20] [--json PATH]
-
 With the real argon2id costs, against a real uvicorn: each round times `--tries` refused logins
 of each kind, interleaved, the throttles emptied before each (what is timed is the refusal).
 The median per kind over the rounds, and the range of the round medians: the ranges overlap.
@@ -9,7 +7,6 @@ The median per kind over the rounds, and the range of the round medians: the ran
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -31,10 +28,9 @@ KINDS = {"wrong password": "0750654D", "not activated": "0750655E", "disabled": 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.login_timing", description=__doc__)
+    parser = h.parser("bench.login_timing", __doc__, tree=False)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tries", type=int, default=20)
-    h.arguments(parser, tree=False)
     args = parser.parse_args()
     medians: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,31 +1,25 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
-kind of query, on the shipped content and on the demarches-simplifiees FAQ.
-
-    python -m bench.relevance [--set shipped|demarches|all] [--misses] [--tree DIR] [--json PATH]
-
-kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
-"""
+kind of query, on the shipped content and on the demarches-simplifiees FAQ."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bench import harness as h
+from bench.corpora import write
 from bench.fts5 import Fts5Index
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CONTENT = ROOT / "content"
-SHIPPED_QUERIES = ROOT / "tests" / "relevance" / "shipped.yml"
-DEMARCHES_QUERIES = ROOT / "tests" / "relevance" / "demarches.yml"
+SHIPPED_CONTENT = h.ROOT / "content"
+SHIPPED_QUERIES = h.ROOT / "tests" / "relevance" / "shipped.yml"
+DEMARCHES_QUERIES = h.ROOT / "tests" / "relevance" / "demarches.yml"
 KINDS = ("title", "paraphrase", "accents", "typo", "inflection", "synonym", "question", "body")
 ALL = "all"
 TOP = 10
@@ -49,16 +43,9 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Miss:
-    query: JudgedQuery
-    rank: int | None  # of the first relevant article, None beyond the top 10
-    top: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, Scores]  # per kind, and ALL
-    misses: list[Miss]  # queries whose first result is not relevant
+    misses: list[str]  # the queries whose first result is not relevant, and what came
 
 
 @dataclass(frozen=True)
@@ -78,34 +65,9 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict) or set(item) != {"query", "kind", "relevant"}:
             raise ValueError(f"{path}: query {n}: expected the keys query, kind, relevant")
-        relevant = item["relevant"]
-        if isinstance(relevant, str):
-            relevant = [relevant]
+        relevant = [item["relevant"]] if isinstance(item["relevant"], str) else item["relevant"]
         queries.append(JudgedQuery(str(item["query"]), str(item["kind"]), tuple(relevant)))
     return queries
-
-
-def query_problems(queries: list[JudgedQuery], slugs: Iterable[str]) -> list[str]:
-    """What is wrong with a judged query set over articles with these slugs."""
-    known = set(slugs)
-    problems = []
-    seen: set[str] = set()
-    for q in queries:
-        if q.kind not in KINDS:
-            problems.append(f"{q.query!r}: unknown kind {q.kind!r}")
-        if not q.query.strip():
-            problems.append("an empty query")
-        if q.query in seen:
-            problems.append(f"{q.query!r}: judged twice")
-        seen.add(q.query)
-        if not q.relevant:
-            problems.append(f"{q.query!r}: no relevant article")
-        for slug in q.relevant:
-            if slug not in known:
-                problems.append(f"{q.query!r}: no article {slug!r}")
-        if len(set(q.relevant)) != len(q.relevant):
-            problems.append(f"{q.query!r}: an article listed twice")
-    return problems
 
 
 def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
@@ -117,125 +79,90 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
         relevant = set(q.relevant)
         rank = next((i for i, slug in enumerate(ranked, 1) if slug in relevant), None)
         found3 = len(relevant.intersection(ranked[:3]))
-        result = (
-            1.0 / rank if rank else 0.0,
-            1.0 if rank == 1 else 0.0,
-            found3 / min(len(relevant), 3),
-        )
+        result = (1.0 / rank if rank else 0.0, float(rank == 1), found3 / min(len(relevant), 3))
         per_kind.setdefault(q.kind, []).append(result)
         per_kind.setdefault(ALL, []).append(result)
         if rank != 1:
-            misses.append(Miss(q, rank, tuple(ranked[:3])))
+            where, top = f"rank {rank}" if rank else "not in top 10", ", ".join(ranked[:3]) or "-"
+            misses.append(
+                f"[{q.kind}] {q.query!r}: {where}; top {top}; wanted {', '.join(q.relevant)}"
+            )
+    # Per kind: the number of queries, then the mean of each measure.
     scores = {
-        kind: Scores(
-            count=len(rows),
-            mrr=sum(r[0] for r in rows) / len(rows),
-            success=sum(r[1] for r in rows) / len(rows),
-            recall=sum(r[2] for r in rows) / len(rows),
-        )
+        kind: Scores(len(rows), *(sum(column) / len(rows) for column in zip(*rows, strict=True)))
         for kind, rows in per_kind.items()
     }
     return Evaluation(scores, misses)
 
 
-def kb_search(index_dir: Path) -> Search:
-    """kb's ranking as the search page gets it: the whole query, first page."""
-    snapshot = SearchIndex(index_dir).snapshot()
-
-    def search(query: str) -> list[str]:
-        return [h.slug for h in snapshot.search(query, per_page=TOP).hits]
-
-    return search
-
-
 def compare(name: str, content_dir: Path, queries: list[JudgedQuery], work: Path) -> Comparison:
-    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both."""
+    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both; kb is asked
+    as the search page asks (the whole query, first page)."""
     report = build(content_dir, work / "kb-index", full=True)
+    kb = SearchIndex(work / "kb-index").snapshot()
+    kb_eval = evaluate(lambda q: [hit.slug for hit in kb.search(q, per_page=TOP).hits], queries)
     fts = Fts5Index.build(content_dir)
-    try:
-        fts_eval = evaluate(lambda q: fts.search(q, limit=TOP), queries)
-    finally:
-        fts.close()
-    kb_eval = evaluate(kb_search(work / "kb-index"), queries)
+    fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
+    fts.close()
     return Comparison(name, report.articles, kb_eval, fts_eval)
 
 
-def compare_shipped(work: Path) -> Comparison:
-    return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
-
-
-def compare_demarches(work: Path) -> Comparison:
-    from bench.corpora import DEMARCHES_SRC, import_demarches
-
+def compare_set(name: str, work: Path) -> Comparison:
+    """`compare` on a judged set: the shipped content, or the demarches FAQ imported in `work`."""
+    if name == "shipped":
+        return compare("shipped content", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
     content = work / "demarches-content"
-    import_demarches(DEMARCHES_SRC, content)
+    write("demarches", content)
     return compare("demarches-simplifiees FAQ", content, load_queries(DEMARCHES_QUERIES), work)
 
 
 def format_comparison(c: Comparison) -> str:
     """One table: a row per kind, kb and FTS5 side by side for each measure."""
-    lines = [
-        f"{c.name}: {c.articles} articles, {c.kb.scores[ALL].count} judged queries",
-        f"{'kind':<11} {'n':>3}   {'MRR@10 kb / FTS5':>16}   {'S@1 kb / FTS5':>14}"
-        f"   {'R@3 kb / FTS5':>14}",
-    ]
+    rows: list[list[Any]] = [["kind", "n", "MRR@10 kb / FTS5", "S@1 kb / FTS5", "R@3 kb / FTS5"]]
     notes = []
     for kind in (*KINDS, ALL):
         if kind not in c.kb.scores:
             continue
         k, f = c.kb.scores[kind], c.fts5.scores[kind]
-        cells = []
+        rows.append([kind, k.count])
         for a, b in ((k.mrr, f.mrr), (k.success, f.success), (k.recall, f.recall)):
             mark = "<" if a < b - 1e-9 else ("=" if abs(a - b) < 1e-9 else " ")
-            cells.append(f"{a:.3f} {mark} {b:.3f}")
-        lines.append(f"{kind:<11} {k.count:>3}   {cells[0]:>16}   {cells[1]:>14}   {cells[2]:>14}")
+            rows[-1].append(f"{a:.3f} {mark} {b:.3f}")
         if k.mrr < f.mrr - 1e-9:
             notes.append(f"kb loses to FTS5 on {kind} (MRR@10)")
         elif abs(k.mrr - f.mrr) < 1e-9 and k.mrr < 1.0:
             notes.append(f"kb only ties FTS5 on {kind} (MRR@10)")
         elif abs(k.mrr - f.mrr) < 1e-9:
             notes.append(f"{kind}: both perfect (MRR@10 = 1.000): a tie is the best kb can do")
-    lines.append("('<' marks a measure where kb is below FTS5, '=' a tie)")
+    lines = [f"{c.name}: {c.articles} articles, {c.kb.scores[ALL].count} judged queries"]
+    lines += [h.table(rows, "<>>>>"), "('<' marks a measure where kb is below FTS5, '=' a tie)"]
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines)
 
 
 def format_misses(name: str, evaluation: Evaluation) -> str:
-    lines = [f"{name}: queries whose first result is not relevant"]
-    for m in evaluation.misses:
-        rank = f"rank {m.rank}" if m.rank else "not in top 10"
-        lines.append(
-            f"  [{m.query.kind}] {m.query.query!r}: {rank}; top {', '.join(m.top) or '-'}"
-            f"; wanted {', '.join(m.query.relevant)}"
-        )
-    return "\n".join(lines)
+    lines = [f"{name}: queries whose first result is not relevant", *evaluation.misses]
+    return "\n  ".join(lines)
 
 
 def main() -> int:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        "python -m bench.relevance", description=__doc__, formatter_class=raw
-    )
+    parser = h.parser("bench.relevance", __doc__)
     parser.add_argument("--set", choices=["shipped", "demarches", "all"], default="all")
     parser.add_argument("--misses", action="store_true", help="list kb's and FTS5's misses")
-    h.arguments(parser)
     args = parser.parse_args()
     h.in_tree(args, "bench.relevance")
-    runs = {"shipped": compare_shipped, "demarches": compare_demarches}
     figures, summary = {}, []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in list(runs) if args.set == "all" else [args.set]:
-            (Path(tmp) / name).mkdir()
-            c = runs[name](Path(tmp) / name)
+    with h.scratch("relevance") as tmp:
+        for name in ["shipped", "demarches"] if args.set == "all" else [args.set]:
+            (tmp / name).mkdir()
+            c = compare_set(name, tmp / name)
             print(format_comparison(c) + "\n")
             if args.misses:
                 print(format_misses("kb", c.kb) + "\n" + format_misses("FTS5", c.fts5) + "\n")
             figures[name] = {who: {kind: vars(s) for kind, s in e.scores.items()}
                              for who, e in (("kb", c.kb), ("fts5", c.fts5))}  # fmt: skip
             k, f = c.kb.scores[ALL], c.fts5.scores[ALL]
-            kinds = [
-                kind for kind in c.kb.scores if c.kb.scores[kind].mrr < c.fts5.scores[kind].mrr
-            ]
+            kinds = [kind for kind, s in c.kb.scores.items() if s.mrr < c.fts5.scores[kind].mrr]
             summary.append(h.row(
                 f"{c.name} ({k.count} queries): MRR@10 / S@1 / R@3",
                 f"{k.mrr:.3f} / {k.success:.3f} / {k.recall:.3f}",

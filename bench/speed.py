@@ -1,30 +1,21 @@
 """kb's build and in-process search beside SQLite FTS5, on the same articles and searches.
 
-    python -m bench.speed [--corpus shipped|demarches|alwaysdata|generated ...]
-                          [--generated 5000] [--tree DIR] [--json PATH]
-
-Per corpus: the full build (wall clock, CPU of all its processes, peak of their summed PSS), the
-build after one edit (wall clock and CPU), the index size and opening time, and search p50/p99
-(wall clock and CPU)
-"first time" (each search once on a freshly opened index) and "again" (caches warm), then the
-suggestions (/api/suggest) for the prefixes as typed, on another fresh index. kb returns a
-results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight() and
-snippet(). The searches: the judged queries and every prefix typed on the way (shipped,
-demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, generated).
-"""
+Per corpus: the full build, the build after one edit, the index size and opening time, search
+p50/p99 "first time" (on a freshly opened index) and "again", and the suggestions as typed.
+kb returns a results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with
+highlight() and snippet(). bench/README.md, "Speed", says more."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import random
 import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import unicodedata
@@ -33,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness as h
-from bench.corpora import ALWAYSDATA_SRC, DEMARCHES_SRC, import_alwaysdata, import_demarches
+from bench.corpora import articles, write
 from bench.fts5 import Fts5Index
-from bench.relevance import DEMARCHES_QUERIES, SHIPPED_CONTENT, SHIPPED_QUERIES, load_queries
-from bench.synthetic import generate
+from bench.relevance import DEMARCHES_QUERIES, SHIPPED_QUERIES, load_queries
 from kb.knowledge.build import build
 from kb.knowledge.search.indexer import current_generation
 from kb.knowledge.search.searcher import Snapshot
@@ -65,14 +55,9 @@ class PeakMemory(threading.Thread):
             pids = [os.getpid()]
             for task in Path("/proc/self/task").iterdir():
                 pids += map(int, (task / "children").read_text().split())
-            total = 0
-            for pid in pids:
-                try:
-                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-                except OSError:
-                    continue
-                total += int(re.search(r"^Pss:\s+(\d+)", rollup, re.M)[1])  # type: ignore[index]
-            self.peak = max(self.peak, total / 1024)
+            rollups = [h.read(f"/proc/{pid}/smaps_rollup") for pid in pids]
+            found = [re.search(r"^Pss:\s+(\d+)", rollup, re.M) for rollup in rollups]
+            self.peak = max(self.peak, sum(int(f[1]) for f in found if f) / 1024)
 
     def stop(self) -> float:
         self._done.set()
@@ -81,11 +66,9 @@ class PeakMemory(threading.Thread):
 
 
 def _cpu() -> float:
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    """CPU seconds of this process and its children."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def as_typed(queries: list[str], start: int = 2) -> list[Query]:
@@ -101,21 +84,13 @@ def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
 
 
-def _articles(content_dir: Path) -> list[Path]:
-    """The articles' files: folders starting with "_" (canned replies) are no categories."""
-    return [p for p in sorted(content_dir.glob("*/*.md")) if not p.parent.name.startswith("_")]
-
-
 def title_queries(content_dir: Path, count: int, seed: int = 0) -> list[str]:
     """Queries a user could type about the corpus: 2 to 4 words of a title, in order;
     one in four without accents, one in five with two letters swapped."""
     rng = random.Random(seed)
-    titles = []
-    for path in _articles(content_dir):
-        head = path.read_text(encoding="utf-8")[:600]
-        found = re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M)
-        if found:
-            titles.append(found.group(1))
+    heads = (path.read_text(encoding="utf-8")[:600] for path in articles(content_dir))
+    found = (re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M) for head in heads)
+    titles = [title[1] for title in found if title]
     queries = []
     for title in rng.sample(titles, min(count, len(titles))):
         words = [w for w in re.findall(r"\w+", title) if len(w) > 2]
@@ -145,15 +120,15 @@ def latency(search: Callable[[str, bool], object], queries: list[Query]) -> dict
         cpu.append(time.process_time() - start_cpu)
         wall.append(time.perf_counter() - start)
     out = {}
-    for name, times in (("", sorted(wall)), ("cpu_", sorted(cpu))):
+    for name, times in (("", wall), ("cpu_", cpu)):
         out[f"{name}p50"] = statistics.median(times) * 1000
-        out[f"{name}p99"] = times[min(len(times) - 1, int(len(times) * 0.99))] * 1000
+        out[f"{name}p99"] = h.percentile(times, 99) * 1000
     return out
 
 
 def _edit_one(content_dir: Path) -> Path:
     """Append a sentence to one article, as an editor would; returns its path."""
-    path = _articles(content_dir)[0]
+    path = articles(content_dir)[0]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\nUne phrase ajoutée pour mesurer la reconstruction incrémentale.\n")
     return path
@@ -189,7 +164,7 @@ def measure_fts5(content_dir: Path, db_path: Path, queries: list[Query]) -> dict
     start = time.perf_counter()
     Fts5Index.build(content_dir, db_path).close()
     out: dict[str, Any] = {"full_s": time.perf_counter() - start, "size": db_path.stat().st_size}
-    index = Fts5Index.open(db_path)
+    index = Fts5Index(sqlite3.connect(db_path))
     for run in ("first", "again"):
         out[run] = latency(lambda text, typed: index.page(text), queries)
     edited, start = _edit_one(content_dir), time.perf_counter()
@@ -215,6 +190,7 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
     typed = sum(1 for _, t in queries if t)
     p50, p99, incremental = TARGETS[name]
     rows = [
+        ("", "kb", "FTS5", "target"),
         ("full build", _seconds(kb["full_s"]), _seconds(fts["full_s"]), ""),
         ("  CPU time (all processes)", _seconds(kb["build_cpu_s"]), "-", ""),
         ("  peak memory (PSS, all)", f"{kb['build_mb']:.0f} MB", "-", ""),
@@ -233,14 +209,11 @@ def table(name: str, articles: int, queries: list[Query], kb: dict, fts: dict) -
             rows.append((label, f"{k:.2f} ms", f"{f:.2f} ms", _target(k, target, "ms")))
     for key in ("p50", "p99"):
         rows.append((f"suggest {key}, first time", f"{kb['suggest'][key]:.2f} ms", "-", ""))
-    lines = [
+    return (
         f"{name}: {articles} articles, {len(queries)} searches ({len(queries) - typed} typed in "
         f"full, {typed} as typed so far); load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs",
-        f"  {'':<28}{'kb':>10}{'FTS5':>10}  target",
-    ]
-    lines += [f"  {label:<28}{k:>10}{f:>10}  {t}".rstrip() for label, k, f, t in rows]
-    return "\n".join(lines)
+        f"{os.cpu_count()} CPUs\n" + h.table(rows, "<>><", "  ")
+    )
 
 
 def summary(name: str, kb: dict, fts: dict, targets: tuple) -> list[dict[str, str]]:
@@ -266,43 +239,33 @@ def summary(name: str, kb: dict, fts: dict, targets: tuple) -> list[dict[str, st
 def corpus(name: str, work: Path, generated: int) -> tuple[Path, list[Query]]:
     """The content folder of a corpus (copied or written into `work`) and its searches."""
     content = work / "content"
-    if name == "shipped":
-        shutil.copytree(SHIPPED_CONTENT, content)
-        return content, as_typed([q.query for q in load_queries(SHIPPED_QUERIES)])
-    if name == "demarches":
-        import_demarches(DEMARCHES_SRC, content)
-        return content, as_typed([q.query for q in load_queries(DEMARCHES_QUERIES)])
-    if name == "alwaysdata":
-        import_alwaysdata(ALWAYSDATA_SRC, content)
-        return content, as_typed(title_queries(content, 120))
-    generate(generated, content)
-    return content, as_typed(title_queries(content, 300))
+    write(name, content, generated)
+    judged = {"shipped": SHIPPED_QUERIES, "demarches": DEMARCHES_QUERIES}.get(name)
+    if judged:
+        return content, as_typed([q.query for q in load_queries(judged)])
+    return content, as_typed(title_queries(content, 120 if name == "alwaysdata" else 300))
 
 
 def main() -> int:
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        "python -m bench.speed", description=__doc__, formatter_class=raw
-    )
+    parser = h.parser("bench.speed", __doc__)
     parser.add_argument("--corpus", action="append", choices=list(TARGETS), help="repeat (all)")
     parser.add_argument("--generated", type=int, default=5000, help="articles to generate")
-    h.arguments(parser)
     args = parser.parse_args()
     h.in_tree(args, "bench.speed")
     figures, rows = {}, []
-    with tempfile.TemporaryDirectory() as tmp:
+    with h.scratch("speed") as tmp:
         for name in args.corpus or list(TARGETS):
-            work = Path(tmp) / name
+            work = tmp / name
             work.mkdir()
             content, queries = corpus(name, work, args.generated)
-            articles = len(_articles(content))
+            count = len(articles(content))
             # Each side gets its own copy: the incremental build edits one article.
             shutil.copytree(content, work / "fts-content")
             kb = measure_kb(content, work / "kb-index", queries)
             fts = measure_fts5(work / "fts-content", work / "fts5.sqlite3", queries)
-            print(table(name, articles, queries, kb, fts) + "\n", flush=True)
-            figures[name] = {"articles": articles, "searches": len(queries), "kb": kb, "fts5": fts}
-            rows += summary(f"{name} ({articles} art.)", kb, fts, TARGETS[name])
+            print(table(name, count, queries, kb, fts) + "\n", flush=True)
+            figures[name] = {"articles": count, "searches": len(queries), "kb": kb, "fts5": fts}
+            rows += summary(f"{name} ({count} art.)", kb, fts, TARGETS[name])
     h.write_result("speed", args, figures, rows)
     return 0
 

@@ -1,8 +1,5 @@
 """A multi-GiB file through tus (tuspy, PATCH by PATCH), then attached to a ticket; the same
-upload cut in the middle of a PATCH and resumed; beside `dd conv=fsync` and reading it back.
-
-    python -m bench.tus [--size-gb 2] [--chunk-mb 8] [--runs 1] [--dir PARENT] [--tree DIR]
-"""
+upload cut in the middle of a PATCH and resumed; beside `dd conv=fsync` and reading it back."""
 
 from __future__ import annotations
 
@@ -18,20 +15,7 @@ from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
 from bench import harness as h
-from bench.upload import (
-    LABELS,
-    arguments,
-    cat,
-    dd,
-    measured,
-    pattern_chunks,
-    post_ticket,
-    report,
-    server,
-    summary,
-)
-
-TUS = {"Tus-Resumable": "1.0.0"}
+from bench import upload as u
 
 
 class PatternFile:
@@ -49,7 +33,7 @@ class PatternFile:
 
     def read(self, n: int = -1) -> bytes:
         end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
-        data = b"".join(pattern_chunks(end, self.pos))
+        data = b"".join(u.pattern_chunks(end, self.pos))
         self.pos, self.sent = end, self.sent + len(data)
         return data
 
@@ -65,9 +49,9 @@ def uploader(client: httpx2.Client, file: PatternFile, chunk: int, url: str | No
 
 def attach(client: httpx2.Client, data: Path, url: str, size: int) -> Path:
     """The finished upload named in a new ticket: the stored file, checked."""
-    _, stored, sha256 = post_ticket(client, data, {"televersement": url.rsplit("/", 1)[1]})
+    _, stored, sha256 = u.post_ticket(client, data, {"televersement": url.rsplit("/", 1)[1]})
     expected = hashlib.sha256()
-    for piece in pattern_chunks(size):
+    for piece in u.pattern_chunks(size):
         expected.update(piece)
     if stored.stat().st_size != size or sha256 != expected.hexdigest():
         raise RuntimeError(f"{stored}: {stored.stat().st_size} bytes, SHA-256 {sha256}")
@@ -99,13 +83,9 @@ def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) ->
         yield file.read(length // 2 + 12_345)
         raise _Cut
 
-    headers = {
-        **TUS,
-        "X-CSRF-Token": client.cookies["kb_csrf"],
-        "Upload-Offset": str(up.offset),
-        "Content-Type": "application/offset+octet-stream",
-        "Content-Length": str(length),
-    }
+    headers = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": client.cookies["kb_csrf"],
+               "Upload-Offset": str(up.offset), "Content-Length": str(length),
+               "Content-Type": "application/offset+octet-stream"}  # fmt: skip
     with contextlib.suppress(_Cut, httpx2.HTTPError):
         client.patch(up.url, content=body(), headers=headers, timeout=None)
     resumed = uploader(client, file, chunk, up.url)
@@ -115,33 +95,33 @@ def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) ->
 
 
 def main() -> int:
-    parser = arguments("tus")
+    parser = u.arguments("tus", __doc__)
     parser.add_argument("--chunk-mb", type=int, default=8, help="MiB a PATCH (8)")
     args = parser.parse_args()
     chunk = args.chunk_mb * h.MIB
     runs = []
-    with server("tus", args) as (data, size, client, kb):
+    with u.server("tus", args) as (data, size, client, kb):
         clean(client, data, 4 * h.MIB, chunk).unlink()  # imports, thread pool, SQLite
         for i in range(args.runs):
             print(f"run {i + 1}: {size / h.GIB:g} GiB by tus, cut and resumed, dd, cat…",
                   file=sys.stderr)  # fmt: skip
-            stored, run = measured(kb, clean, client, data, size, chunk)
-            run["cat_s"] = cat(stored)
+            stored, run = u.measured(kb, clean, client, data, size, chunk)
+            run["cat_s"] = u.cat(stored)
             stored.unlink()
-            twice, cut = measured(kb, cut_and_resumed, client, data, size, chunk)
+            twice, cut = u.measured(kb, cut_and_resumed, client, data, size, chunk)
             run.update({f"cut_{k}": v for k, v in cut.items()}, resent_mib=twice / h.MIB)
-            run["dd_s"] = dd(data / "dd.bin", size)
+            run["dd_s"] = u.dd(data / "dd.bin", size)
             run["ratio"] = run["s"] / run["dd_s"]
             runs.append(run)
     gib = size / h.GIB
-    labels = {**LABELS, "cut_s": "cut mid-PATCH and resumed, s", "cut_cpu_s": "  server CPU, s",
+    labels = {**u.LABELS, "cut_s": "cut mid-PATCH and resumed, s", "cut_cpu_s": "  server CPU, s",
               "cut_growth_mb": "  server peak RSS above idle, MB",
               "resent_mib": "  sent twice, MiB"}  # fmt: skip
     title = f"{gib:.3g} GiB by tus, {args.chunk_mb} MiB a PATCH, then a ticket; {args.runs} run(s)"
-    m = report(title, runs, labels)
+    m = u.report(title, runs, labels)
     resent = m["resent_mib"]["median"]
     h.write_result("tus", args, {"size_gib": gib, "chunk_mib": args.chunk_mb, **m}, [
-        *summary(f"{gib:.3g} GiB by tus + ticket", m),
+        *u.summary(f"{gib:.3g} GiB by tus + ticket", m),
         h.row("cut and resumed: s, MiB sent twice", f"{h.cell(m['cut_s'])}, {resent:.2f}", "",
               f"≤ {args.chunk_mb} MiB", resent <= args.chunk_mb),
     ])  # fmt: skip

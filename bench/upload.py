@@ -1,7 +1,4 @@
-"""A multi-GiB attachment in one multipart form, beside `dd conv=fsync` and reading it back.
-
-python -m bench.upload [--size-gb 2] [--runs 1] [--dir PARENT] [--tree DIR] [--json PATH]
-"""
+"""A multi-GiB attachment in one multipart form, beside `dd conv=fsync` and reading it back."""
 
 from __future__ import annotations
 
@@ -36,12 +33,12 @@ def pattern_chunks(size: int, start: int = 0) -> Iterator[bytes]:
         yield piece
 
 
-def arguments(name: str, runs: int = 1) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=__doc__)
+def arguments(name: str, doc: str | None, runs: int = 1) -> argparse.ArgumentParser:
+    """The upload benches' command line: --size-gb, --runs, --dir, --json and --tree."""
+    parser = h.parser(f"bench.{name}", doc)
     parser.add_argument("--size-gb", type=float, default=2.0, help="GiB sent (2)")
     parser.add_argument("--runs", type=int, default=runs, help=f"runs, median kept ({runs})")
     parser.add_argument("--dir", type=Path, help="parent of the scratch folder (its disk)")
-    h.arguments(parser)
     return parser
 
 
@@ -62,14 +59,18 @@ def server(name: str, args: argparse.Namespace) -> Iterator[tuple[Path, int, htt
             kb.stop()
 
 
+def ticket_form(client: httpx2.Client) -> dict[str, str]:
+    """A ticket's fields, with the session's CSRF token and a new jeton."""
+    fields = {"categorie": "abonnement", "sujet": "Banc d'essai", "message": "Voici l'export."}
+    return {"csrf": client.cookies["kb_csrf"], "jeton": uuid.uuid4().hex, **fields}
+
+
 def post_ticket(client: httpx2.Client, data: Path, form: dict[str, str] | None = None,
                 **request: Any) -> tuple[str, Path, str]:  # fmt: skip
     """POST /tickets, with `form` added to a ticket's fields or a body of the caller's:
     (reference, stored file, its SHA-256 in the database)."""
     if form is not None:
-        request["data"] = {"csrf": client.cookies["kb_csrf"], "jeton": uuid.uuid4().hex,
-                           "categorie": "abonnement", "sujet": "Banc d'essai",
-                           "message": "Voici l'export.", **form}  # fmt: skip
+        request["data"] = {**ticket_form(client), **form}
         request["files"] = [("fichiers", ("", b"", "application/octet-stream"))]
     response = client.post("/tickets", timeout=None, **request)
     location = response.headers.get("location", "")
@@ -87,11 +88,8 @@ def post_ticket(client: httpx2.Client, data: Path, form: dict[str, str] | None =
 
 def multipart(client: httpx2.Client, data: Path, size: int) -> tuple[str, Path, str]:
     """One form with one attachment of `size` bytes, generated as it is sent."""
-    fields = {"csrf": client.cookies["kb_csrf"], "jeton": uuid.uuid4().hex,
-              "categorie": "abonnement", "sujet": "Banc d'essai",
-              "message": "Voici l'export."}  # fmt: skip
     head = "".join(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-                   for k, v in fields.items())  # fmt: skip
+                   for k, v in ticket_form(client).items())  # fmt: skip
     head += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="fichiers"; '
              'filename="export.bin"\r\nContent-Type: application/octet-stream\r\n\r\n')  # fmt: skip
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
@@ -117,9 +115,8 @@ def measured(kb: h.Server, what: Any, *args: Any) -> tuple[Any, dict[str, float]
     os.sync()
     cpu, start = kb.cpu(), time.perf_counter()
     result = what(*args)
-    seconds = time.perf_counter() - start
-    growth = h.rss_mb(pid, "VmHWM") - idle
-    return result, {"s": seconds, "cpu_s": kb.cpu() - cpu, "growth_mb": growth}
+    seconds, cpu = time.perf_counter() - start, kb.cpu() - cpu
+    return result, {"s": seconds, "cpu_s": cpu, "growth_mb": h.rss_mb(pid, "VmHWM") - idle}
 
 
 def dd(target: Path, size: int) -> float:
@@ -176,7 +173,7 @@ LABELS = {"s": "kb, s", "dd_s": "dd conv=fsync, s", "ratio": "kb / dd",
 
 
 def main() -> int:
-    args = arguments("upload").parse_args()
+    args = arguments("upload", __doc__).parse_args()
     runs: list[dict[str, float]] = []
     with server("upload", args) as (data, size, client, kb):
         multipart(client, data, 4 * h.MIB)[1].unlink()  # imports, thread pool, SQLite

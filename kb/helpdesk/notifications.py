@@ -106,6 +106,7 @@ def queue_acknowledgment(
     subject: str,
     category: str,
     due_at: dt.datetime,
+    links: Links,
 ) -> None:
     """To the establishment: its request is recorded, with its reference and due date."""
     _to_account(
@@ -117,7 +118,7 @@ def queue_acknowledgment(
             "Pour compléter votre demande, répondez à cet e-mail ou écrivez dans le fil du "
             "ticket :",
         ),
-        ("Suivre le ticket", _url(settings, f"/tickets/{reference}")),
+        ("Suivre le ticket", links("ticket", reference=reference)),
         message_id=thread_of(reference, settings),
         headers=tuple(h for h in _threaded(reference, settings, secret) if h[0] == "Reply-To"),
     )  # fmt: skip
@@ -236,6 +237,7 @@ def queue_new_ticket(
     subject: str,
     category: str,
     body: str,
+    links: Links,
 ) -> None:
     """To the support team: a new ticket to answer."""
     _queue(
@@ -249,7 +251,7 @@ def queue_new_ticket(
                 f"{account.login}), catégorie « {category} » :",
                 body,
             ),
-            link=("Ouvrir le ticket", _url(settings, f"/support/tickets/{reference}")),
+            link=("Ouvrir le ticket", links("support_ticket", reference=reference)),
             after_link=(f"Réponse attendue sous {settings.answer_hours:g} heures ouvrées.",),
             headers=_threaded(reference, settings, None),
         ),
@@ -272,8 +274,8 @@ def _said(connection: sa.Connection, message_id: int) -> tuple[str, ...]:
 
 
 def rating_choices(links: Links, secret: bytes, reference: str) -> tuple[tuple[str, str], ...]:
-    """ "Satisfait" / "Pas satisfait": each opens the ticket's rating page, the choice made,
-    without logging in (a signed link that rates this ticket only)."""
+    """The one-click "Satisfait" / "Pas satisfait": each opens the ticket's rating page, the
+    choice made, without logging in (a signed link that rates this ticket only)."""
     page = links("rating_link", reference=reference, token=link_token(secret, reference))
     return (
         ("Satisfait", f"{page}?note=satisfait"),
@@ -308,8 +310,8 @@ def queue_support_reply(
         )
         ask = "Êtes-vous satisfait de la réponse du support ? Un clic suffit :"
         follow = (
-            "Si elle n'est pas réglée, répondez à cet e-mail ou écrivez dans le fil du ticket : "
-            "il sera rouvert."
+            "Si votre demande n'est pas réglée, répondez à cet e-mail ou écrivez dans le fil du "
+            "ticket : il sera rouvert."
         )
     else:
         title = f"[{reference}] Réponse du support : {subject}"

@@ -49,9 +49,11 @@ def reply(
     upload_paths: Mapping[str, Path] | None = None,
     seen: int | None = None,
     notify: Callable[[sa.Connection, int], object] | None = None,
+    resolve: bool = False,
 ) -> Sent:
-    """A message in the thread. Support answering waits for the user; the user answering
-    (or reopening by writing) puts the ticket back to support with a new due date.
+    """A message in the thread. Support answering waits for the user (or, with `resolve`,
+    resolves the ticket in the same transaction); the user answering (or reopening by writing)
+    puts the ticket back to support with a new due date.
 
     An agent's reply written while another agent answered (a reply after `seen`, the last
     message its author saw) is held, not sent: its author compares the two first.
@@ -81,7 +83,7 @@ def reply(
                 uploaded=uploaded, upload_paths=upload_paths, held=held,
             )  # fmt: skip
             if not held:
-                after_message(connection, ticket, author, internal, at, delay)
+                after_message(connection, ticket, author, internal, at, delay, resolve)
                 if notify:
                     notify(connection, message_id)
     except BaseException:
@@ -118,12 +120,14 @@ def answered_since(
 
 def after_message(
     connection: sa.Connection, ticket: Ticket, author: Account, internal: bool,
-    at: dt.datetime, delay: AnswerDelay,
+    at: dt.datetime, delay: AnswerDelay, resolve: bool = False,
 ) -> None:  # fmt: skip
     """What a message sent changes on its ticket: status, due date, who handles it."""
     values: dict[str, Any] = {"updated_at": at}
     if author.is_staff and not internal:
         values["status"] = "en_attente"
+        if resolve:
+            values.update(status="resolu", resolved_at=at)
         if author.is_agent:
             take_if_unassigned(connection, ticket.id, author)
     elif not author.is_staff:
@@ -178,9 +182,10 @@ def _held(ticket: Ticket, author: Account, message_id: int) -> sa.Select[Any]:
 def release(
     engine: Engine, ticket: Ticket, author: Account, message_id: int, body: str, seen: int,
     *, delay: AnswerDelay, notify: Callable[[sa.Connection, int], object] | None = None,
+    resolve: bool = False,
 ) -> Sent:  # fmt: skip
     """Send a held reply as its author now words it; held again if yet another agent answered
-    after `seen`. `notify` as for `reply`."""
+    after `seen`. `notify` and `resolve` as for `reply`."""
     body = body.strip()
     if len(body) > MESSAGE_MAX:
         raise TicketInvalid({"message": f"Le message compte {MESSAGE_MAX} caractères au plus."})
@@ -204,7 +209,7 @@ def release(
             .where(messages.c.id == message_id)
             .values(body=body, held_at=None, created_at=at)
         )
-        after_message(connection, ticket, author, False, at, delay)
+        after_message(connection, ticket, author, False, at, delay, resolve)
         if notify:
             notify(connection, message_id)
     return Sent(message_id)

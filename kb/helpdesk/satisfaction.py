@@ -80,11 +80,15 @@ def rating_of(engine: Engine, ticket_id: int) -> Rating | None:
     return Rating(row.satisfied, row.comment, row.at) if row else None
 
 
-def close_resolved(engine: Engine, days: int, calendar: str) -> list[int]:
+def close_resolved(
+    engine: Engine, days: int, calendar: str,
+    notify: Callable[[sa.Connection, int], object] | None = None,
+) -> list[int]:  # fmt: skip
     """Close the tickets resolved `days` business days ago and not reopened; their ids.
 
     Each is claimed by its own update (status still "resolu"), so replicas running this at
-    the same moment close each ticket once."""
+    the same moment close each ticket once; `notify(connection, ticket_id)` queues the
+    closing notice in the claim's transaction, so it leaves once too."""
     at = now()
     with engine.connect() as connection:
         candidates = connection.execute(
@@ -109,6 +113,8 @@ def close_resolved(engine: Engine, days: int, calendar: str) -> list[int]:
                         ticket_id=ticket_id, at=at, actor_id=None, kind="ferme", target_id=None
                     )
                 )
+                if notify:
+                    notify(connection, ticket_id)
                 closed.append(ticket_id)
     return closed
 

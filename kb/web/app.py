@@ -21,11 +21,10 @@ from kb import db, instances, tables
 from kb.config import Settings
 from kb.errors import KbError
 from kb.helpdesk import auth as auth_domain
-from kb.helpdesk import satisfaction
+from kb.helpdesk import notifications, satisfaction
 from kb.helpdesk.attachments import Store
 from kb.helpdesk.business_hours import AnswerDelay
 from kb.helpdesk.mail import Mailer
-from kb.helpdesk.notifications import Links
 from kb.helpdesk.outbox import Sender
 from kb.helpdesk.uploads import Uploads
 from kb.insights import accessibility
@@ -127,7 +126,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         canned=canned.Library(settings.content_dir),
         metrics=measured,
         page_context=page_context,
-        links=Links(settings, router.url_path_for),
+        links=notifications.Links(settings, router.url_path_for),
         preview=preview_state,
     )
 
@@ -296,10 +295,16 @@ async def remove_leftovers(services: Services) -> None:
 async def close_resolved(services: Services) -> None:
     """Resolved tickets not reopened within KB_CLOSE_AFTER_DAYS business days are closed."""
     settings = services.settings
+
+    def notice(connection: sa.Connection, ticket_id: int) -> None:
+        notifications.queue_closed(
+            connection, settings, services.links, services.secret_key, ticket_id
+        )
+
     try:
         closed = await anyio.to_thread.run_sync(
             satisfaction.close_resolved,
-            services.engine, settings.close_after_days, settings.holiday_calendar,
+            services.engine, settings.close_after_days, settings.holiday_calendar, notice,
         )  # fmt: skip
         if closed:
             log.info("tickets: %d resolved ticket(s) closed", len(closed))

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from kb.errors import BadRequest
-from kb.helpdesk import accounts, posting, tickets
+from kb.helpdesk import accounts, tickets
 from kb.helpdesk.accounts import Account, AccountError
-from kb.helpdesk.attachments import UploadTooLarge
-from kb.helpdesk.tickets import TicketInvalid
-from kb.web import forms
-from kb.web.errors import wants_json
-from kb.web.formatting import error_text
+from kb.helpdesk.attachments import ReceivedForm
 from kb.web.services import Services, bind
 from kb.web.support import roles
-from kb.web.tickets import acknowledge, categories, ticket_context
+from kb.web.tickets import Opening, open_ticket, ticket_context
 
 CHANNELS = {k: v for k, v in tickets.CHANNELS.items() if k != "web"}
 
@@ -66,55 +62,22 @@ def establishment_of(services: Services, raw: str) -> Account:
 @roles("agent")
 async def create(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
-    titles = categories(services)
-    try:
-        form = await forms.receive(services, request)
-    except (UploadTooLarge, BadRequest) as exc:
-        fields: dict[str, str] = getattr(exc, "fields", {})
-        errors, status = {"fichiers": error_text(exc)}, exc.status
-        return await forms.form_error(
-            request, exc, errors, lambda: _page(services, request, status, fields, errors)
-        )
-    errors = {}
-    channel = form.fields.get("canal", "")
-    if channel not in CHANNELS:
-        errors["canal"] = "Indiquez comment la demande est arrivée : téléphone ou e-mail."
-    try:
-        owner = await anyio.to_thread.run_sync(
-            establishment_of, services, form.fields.get("uai", "")
-        )
-    except AccountError as exc:
-        errors["uai"] = exc.message
-    try:
-        if errors:
-            posting.validate(form, titles)  # every problem at once
-            raise TicketInvalid(errors)
-        uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
-        reference, _created = await anyio.to_thread.run_sync(
-            lambda: posting.create(
-                services.engine, services.store, owner, form, titles,
-                delay=services.answer_delay, limit=services.settings.max_upload_bytes,
-                channel=channel, opened_by=agent,
-                uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
-                # The establishment is told as if it had written: reference and due date.
-                notify=acknowledge(
-                    services, owner, " ".join(form.fields.get("sujet", "").split()),
-                    titles.get(form.fields.get("categorie", "").strip(), ""),
-                ),
+
+    async def opening(form: ReceivedForm) -> Opening:
+        errors = {}
+        channel = form.fields.get("canal", "")
+        if channel not in CHANNELS:
+            errors["canal"] = "Indiquez comment la demande est arrivée : téléphone ou e-mail."
+        owner = None
+        try:
+            owner = await anyio.to_thread.run_sync(
+                establishment_of, services, form.fields.get("uai", "")
             )
-        )  # fmt: skip
-    except TicketInvalid as exc:
-        found = {**errors, **exc.errors}
-        if form.files:
-            found["fichiers"] = "Sélectionnez à nouveau les pièces jointes avant d'envoyer."
-        form.discard()
-        return await forms.form_error(
-            request,
-            TicketInvalid(found),
-            found,
-            lambda: _page(services, request, 400, form.fields, found),
-        )
-    url = f"/support/tickets/{reference}?ouvert=1"
-    if wants_json(request):
-        return JSONResponse({"reference": reference, "url": url}, status_code=201)
-    return RedirectResponse(url, status_code=303)
+        except AccountError as exc:
+            errors["uai"] = exc.message
+        return Opening(owner, channel, agent, errors)
+
+    return await open_ticket(
+        services, request, opening, functools.partial(_page, services, request),
+        lambda reference, _created: f"/support/tickets/{reference}?ouvert=1",
+    )  # fmt: skip

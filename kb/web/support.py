@@ -247,12 +247,13 @@ async def reply(services: Services, request: Request) -> Response:
     agent: Account = request.state.account
     found = await _support_ticket(services, request)
     owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
-    notify = reply_mail(services, found, owner)
 
     form: ReceivedForm | None = None
     try:
         form = await forms.receive(services, request)
         internal = form.fields.get("interne") == "oui"
+        # Resolved with the reply, in its transaction: one mail, with the rating links.
+        resolve = not internal and form.fields.get("statut_apres") == "resolu"
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         seen_field = form.fields.get("dernier_message", "").strip()
         seen = int(seen_field) if seen_field.isdigit() and len(seen_field) < 10 else None
@@ -261,7 +262,8 @@ async def reply(services: Services, request: Request) -> Response:
                 services.engine, services.store, found, agent, form, internal=internal,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes, seen=seen,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
-                notify=None if internal else notify,
+                notify=None if internal else reply_mail(services, found, owner, resolve),
+                resolve=resolve,
             )
         )  # fmt: skip
     except (UploadTooLarge, BadRequest) as exc:
@@ -290,6 +292,10 @@ async def reply(services: Services, request: Request) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+# Statuses a reply sets in its own transaction ("en_attente" by default, "resolu" when chosen).
+DONE_WITH_REPLY = ("en_attente", "resolu")
+
+
 def held_url(reference: str, message_id: int, seen: int, next_status: str, used: list[str]) -> str:
     after = next_status if next_status in tickets.STATUSES else "en_attente"
     query = urlencode(
@@ -309,7 +315,7 @@ async def after_reply(
     await anyio.to_thread.run_sync(support.record_links, services.engine, message_id, slugs)
     if not internal:
         await anyio.to_thread.run_sync(canned_uses.record, services.engine, used)
-    if next_status in tickets.STATUSES and not internal and next_status != "en_attente":
+    if next_status in tickets.STATUSES and not internal and next_status not in DONE_WITH_REPLY:
         refreshed = await _support_ticket(services, request)
         await anyio.to_thread.run_sync(
             lambda: posting.set_status(
@@ -320,14 +326,16 @@ async def after_reply(
 
 
 def reply_mail(
-    services: Services, found: tickets.Ticket, owner: Account
-) -> Callable[[Any, int], None]:
-    """Queues the establishment's "Réponse du support" mail in the reply's own transaction."""
+    services: Services, found: tickets.Ticket, owner: Account, resolved: bool = False
+) -> Callable[[Any, int | None], None]:
+    """Queues the establishment's "Réponse du support" mail (or, `resolved`, "Demande
+    résolue" with the rating links) in the reply's own transaction."""
 
-    def notify(connection: Any, message_id: int) -> None:
+    def notify(connection: Any, message_id: int | None) -> None:
         notifications.queue_support_reply(
             connection, services.settings, owner, found.reference, found.subject,
-            message_id=message_id, secret=services.secret_key,
+            message_id=message_id, secret=services.secret_key, links=services.links,
+            resolved=resolved,
         )  # fmt: skip
 
     return notify
@@ -349,10 +357,17 @@ async def status(services: Services, request: Request) -> Response:
     wanted = form.get("statut")
     if wanted not in tickets.STATUSES:
         raise BadRequest("Choisissez un statut dans la liste.")
+    told: Callable[[Any], None] | None = None
+    if wanted == "resolu" and found.open:  # resolved without a reply: the rating links still go
+        owner = await anyio.to_thread.run_sync(_owner, services.engine, found.account_id)
+        mail = reply_mail(services, found, owner, resolved=True)
+
+        def told(connection: Any) -> None:
+            mail(connection, None)
+
     await anyio.to_thread.run_sync(
         lambda: posting.set_status(
-            services.engine, found, str(wanted),
-            delay=services.answer_delay,
+            services.engine, found, str(wanted), delay=services.answer_delay, notify=told,
         )
     )  # fmt: skip
     return RedirectResponse(f"/support/tickets/{found.reference}?statut=1", status_code=303)

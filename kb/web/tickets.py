@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -85,7 +87,7 @@ def acknowledge(
         ).scalar_one()  # the ticket's own due date, as its page shows it
         notifications.queue_acknowledgment(
             connection, services.settings, services.secret_key, owner, reference, subject,
-            category, due_at,
+            category, due_at, services.links,
         )  # fmt: skip
 
     return queue
@@ -142,55 +144,94 @@ async def new(services: Services, request: Request) -> Response:
 
 async def create(services: Services, request: Request) -> Response:
     account: Account = request.state.account
+
+    async def opening(form: ReceivedForm) -> Opening:
+        return Opening(account)
+
+    return await open_ticket(
+        services, request, opening, functools.partial(_form_page, services, request),
+        lambda reference, created: f"/tickets/{reference}" + ("?cree=1" if created else ""),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Whose ticket a form opens: the establishment writing, or one an agent writes for
+    (`opened_by`, with the `channel` the request came by); `errors` found before the form's
+    own (the establishment is unknown, say), reported with them."""
+
+    owner: Account | None
+    channel: str = "web"
+    opened_by: Account | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+async def open_ticket(
+    services: Services,
+    request: Request,
+    opening: Callable[[ReceivedForm], Awaitable[Opening]],
+    page: Callable[[int, dict[str, str], dict[str, str]], Response],
+    landing: Callable[[str, bool], str],
+) -> Response:
+    """The ticket form, received and turned into a ticket, then `landing(reference, created)`;
+    or the form again (`page(status, fields, errors)`, or the JSON error) with every problem at
+    once. The establishment gets its acknowledgment; support its new-ticket mail unless an
+    agent wrote it. A form sent twice (same token) lands on the first ticket."""
     titles = categories(services)
     try:
         form = await forms.receive(services, request)
     except (UploadTooLarge, BadRequest) as exc:
         fields: dict[str, str] = getattr(exc, "fields", {})
-        errors, status = {"fichiers": error_text(exc)}, exc.status
-        return await forms.form_error(
-            request, exc, errors, lambda: _form_page(services, request, status, fields, errors)
-        )
+        refused, status = {"fichiers": error_text(exc)}, exc.status
+        return await forms.form_error(request, exc, refused, lambda: page(status, fields, refused))
+    opened = await opening(form)
+    owner = opened.owner
     subject = " ".join(form.fields.get("sujet", "").split())
     category = titles.get(form.fields.get("categorie", "").strip(), "")
 
     def notify(connection: Any, reference: str) -> None:
-        acknowledge(services, account, subject, category)(connection, reference)
-        notifications.queue_new_ticket(
-            connection, services.settings, account, reference, subject, category,
-            form.fields.get("message", "").strip(),
-        )  # fmt: skip
+        assert owner is not None
+        # The establishment is told as if it had written: reference and due date.
+        acknowledge(services, owner, subject, category)(connection, reference)
+        if opened.opened_by is None:
+            notifications.queue_new_ticket(
+                connection, services.settings, owner, reference, subject, category,
+                form.fields.get("message", "").strip(), services.links,
+            )  # fmt: skip
 
     try:
+        if opened.errors or owner is None:
+            posting.validate(form, titles)  # every problem at once
+            raise TicketInvalid(opened.errors)
         uploaded = await anyio.to_thread.run_sync(forms.uploaded, services, request, form)
         reference, created = await anyio.to_thread.run_sync(
             lambda: posting.create(
-                services.engine, services.store, account, form, titles,
+                services.engine, services.store, owner, form, titles,
                 delay=services.answer_delay, limit=services.settings.max_upload_bytes,
+                channel=opened.channel, opened_by=opened.opened_by,
                 uploaded=uploaded, upload_paths=forms.upload_paths(services, uploaded),
                 notify=notify,
             )
         )  # fmt: skip
     except TicketInvalid as exc:
-        errors = dict(exc.errors)
+        errors = {**opened.errors, **exc.errors}
         if form.files:
-            errors["fichiers"] = "Sélectionnez à nouveau vos pièces jointes avant d'envoyer."
+            whose = "vos" if opened.opened_by is None else "les"
+            errors["fichiers"] = f"Sélectionnez à nouveau {whose} pièces jointes avant d'envoyer."
         form.discard()
+        reported = TicketInvalid(errors) if opened.errors else exc
         return await forms.form_error(
-            request, exc, errors, lambda: _form_page(services, request, 400, form.fields, errors)
+            request, reported, errors, lambda: page(400, form.fields, errors)
         )
     except UploadTooLarge as exc:  # the form's files and the resumable uploads, together
         form.discard()
         too_large, status = {"fichiers": error_text(exc)}, exc.status
         return await forms.form_error(
-            request,
-            exc,
-            too_large,
-            lambda: _form_page(services, request, status, form.fields, too_large),
+            request, exc, too_large, lambda: page(status, form.fields, too_large)
         )
     if created:
         services.metrics.tickets_created.inc()
-    url = f"/tickets/{reference}" + ("?cree=1" if created else "")
+    url = landing(reference, created)
     if wants_json(request):
         return JSONResponse(
             {"reference": reference, "url": url}, status_code=201 if created else 200

@@ -148,7 +148,8 @@ async def held(services: Services, request: Request) -> Response:
         sent = await anyio.to_thread.run_sync(
             lambda: replies.release(
                 services.engine, found, agent, message_id, body, seen,
-                delay=services.answer_delay, notify=reply_mail(services, found, owner),
+                delay=services.answer_delay, resolve=next_status == "resolu",
+                notify=reply_mail(services, found, owner, resolved=next_status == "resolu"),
             )
         )  # fmt: skip
     except TicketInvalid as exc:
