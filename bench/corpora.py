@@ -6,13 +6,14 @@ $KB_CORPUS_ROOT; nothing of them is copied into the repository), and a synthetic
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import sys
 import time
 import unicodedata
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -39,11 +40,15 @@ def _require(src: Path) -> None:
                          "the checkout (or set KB_CORPUS_ROOT).")  # fmt: skip
 
 
-ALLOWED_KEYS = frozenset(ARTICLE_KEYS)  # kb's own list: what the importer may write
+# What the imported corpora get that their sources lack: each category's folder, French title,
+# order and description, and the values the published demarches site fills its templates
+# ("%{application_name}": its sources are Rails i18n templates) with. Data: bench/corpora.json.
+_DATA = json.loads((Path(__file__).parent / "corpora.json").read_text(encoding="utf-8"))
+DEMARCHES_CATEGORIES = _DATA["demarches"]["categories"]  # front matter category: (folder, ...)
+DEMARCHES_VARIABLES = _DATA["demarches"]["variables"]
+ALWAYSDATA_CATEGORIES = _DATA["alwaysdata"]["categories"]  # top folder: (folder, ...)
 
-# A link resolver gets a link destination and returns the new destination, or None to
-# replace the link by its text.
-Resolver = Callable[[str], str | None]
+Resolver = Callable[[str], str | None]  # a link's destination: its new one, or None (text only)
 
 
 def slugify(text: str) -> str:
@@ -72,7 +77,7 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def write_article(path: Path, meta: dict[str, Any], body: str) -> None:
-    unknown = set(meta) - ALLOWED_KEYS
+    unknown = set(meta) - set(ARTICLE_KEYS)  # kb's own list: what the importer may write
     if unknown:
         raise ValueError(f"{path}: unknown front matter keys {sorted(unknown)}")
     front = yaml.dump(meta, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000)
@@ -104,22 +109,19 @@ def split_fences(text: str) -> list[tuple[bool, str]]:
     """Split Markdown into (is_fenced_code, chunk) pieces; fences may be indented (lists)."""
     pieces: list[tuple[bool, str]] = []
     buf: list[str] = []
-    fence = ""
+    fence = ""  # the opening fence while in fenced code
     for line in text.splitlines(keepends=True):
         match = _FENCE_RE.match(line)
-        if not fence:
-            if match:
-                if buf:
-                    pieces.append((False, "".join(buf)))
-                buf, fence = [line], match.group(1)
-            else:
-                buf.append(line)
-        else:
-            buf.append(line)
-            stripped = line.strip()
-            if match and stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
-                pieces.append((True, "".join(buf)))
-                buf, fence = [], ""
+        if match and not fence:
+            if buf:
+                pieces.append((False, "".join(buf)))
+            buf, fence = [line], match.group(1)
+            continue
+        buf.append(line)
+        closing = line.strip()
+        if match and fence and set(closing) == {fence[0]} and len(closing) >= len(fence):
+            pieces.append((True, "".join(buf)))
+            buf, fence = [], ""
     if buf:
         pieces.append((bool(fence), "".join(buf)))
     return pieces
@@ -211,26 +213,6 @@ def external_or_none(dest: str) -> str | None:
     return None
 
 
-DEMARCHES_CATEGORIES = {
-    # front matter category: (folder, title, order, description)
-    "usager": ("usagers", "Usagers", 1,
-        "Trouver sa démarche, remplir et déposer un dossier, suivre son avancement, gérer son "
-        "compte."),
-    "instructeur": ("instructeurs", "Instructeurs", 2,
-        "Instruire les dossiers d'une démarche : onglets, filtres, notifications, décisions et "
-        "accès."),
-    "administrateur": ("administrateurs", "Administrateurs", 3,
-        "Créer, tester, publier, modifier et clore une démarche ; gérer les administrateurs et "
-        "les instructeurs."),
-}  # fmt: skip
-# The FAQ's sources are Rails i18n templates: "%{application_name}" and the like are filled
-# in with the values the published site shows.
-DEMARCHES_VARIABLES = {
-    "application_name": "Démarches simplifiées",
-    "application_full_name": "Démarches simplifiées",
-    "contact_email": "contact@demarches-simplifiees.fr",
-    "application_base_url": "https://www.demarches-simplifiees.fr",
-}
 _VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
     r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
@@ -240,24 +222,21 @@ _DEMARCHES_APP_URL = re.compile(
 
 
 def _demarches_variable(match: re.Match[str]) -> str:
+    """A template variable's value, or that of the known one it most looks like."""
+    likely = (("mail", "contact_email"), ("url", "application_base_url"), ("", "application_name"))
     name = match.group(1)
-    if name in DEMARCHES_VARIABLES:
-        return DEMARCHES_VARIABLES[name]
-    if "mail" in name:
-        return DEMARCHES_VARIABLES["contact_email"]
-    if "url" in name:
-        return DEMARCHES_VARIABLES["application_base_url"]
-    return DEMARCHES_VARIABLES["application_name"]
+    if name not in DEMARCHES_VARIABLES:
+        name = next(known for part, known in likely if part in name)
+    return DEMARCHES_VARIABLES[name]
 
 
 def _keywords(value: Any) -> list[str]:
+    """The keywords, each once whatever its case, the first spelling kept."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
-    seen: dict[str, None] = {}
-    for item in items:
-        word = re.sub(r"\s+", " ", str(item)).strip()
-        if word and word.lower() not in {k.lower() for k in seen}:
-            seen[word] = None
-    return list(seen)
+    seen: dict[str, str] = {}
+    for word in (re.sub(r"\s+", " ", str(item)).strip() for item in items):
+        seen.setdefault(word.lower(), word)
+    return [word for word in seen.values() if word]
 
 
 @dataclass
@@ -287,13 +266,10 @@ def import_demarches(src: Path, dest: Path) -> int:
         slug = slugify(str(meta.get("slug") or stem))
         sources.append(_Source(path, category, DEMARCHES_CATEGORIES[category][0], slug, meta, body))
 
-    by_slug: dict[str, list[_Source]] = defaultdict(list)
+    uses = Counter(s.slug for s in sources)
     for s in sources:
-        by_slug[s.slug].append(s)
-    for group in by_slug.values():
-        if len(group) > 1:
-            for s in group:
-                s.slug = f"{s.slug}-{s.category}"
+        if uses[s.slug] > 1:
+            s.slug = f"{s.slug}-{s.category}"
 
     # /faq/<category>/<slug> in the app -> the imported article (by front matter slug or name).
     targets: dict[tuple[str, str], _Source] = {}
@@ -342,25 +318,6 @@ def import_demarches(src: Path, dest: Path) -> int:
     return len(sources)
 
 
-ALWAYSDATA_CATEGORIES = {
-    # top folder: (folder, title, order, description)
-    "admin-billing": ("administration-facturation", "Administration et facturation", 1,
-        "Comptes, profil, permissions, offres, tarifs et moyens de paiement."),
-    "emails": ("e-mails", "E-mails", 2,
-        "Adresses e-mail, redirections, antispam, envoi, listes de diffusion et logiciels de "
-        "messagerie."),
-    "domains": ("domaines", "Domaines", 3,
-        "Ajouter, transférer et configurer un domaine ; gestion des enregistrements DNS."),
-    "web-hosting": ("hebergement-web", "Hébergement web", 4,
-        "Sites, langages, bases de données, accès distants, certificats, sauvegardes et tâches "
-        "planifiées."),
-    "development": ("developpement", "Développement", 5,
-        "API, marketplace et guides de déploiement d'applications."),
-    "technical-specifications": ("specifications-techniques", "Spécifications techniques", 6,
-        "Architecture, limites, sécurité, migrations et environnement."),
-}  # fmt: skip
-
-
 def _alwaysdata_slug_parts(rel: PurePosixPath) -> list[str]:
     """Folder path of an article, the article's own name last (``.../name/index.md`` -> name)."""
     parts = list(rel.parts[:-1])
@@ -397,26 +354,19 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
     depth = dict.fromkeys(parts, 1)
     while True:
         slugs = {rel: slugify("-".join(parts[rel][-depth[rel] :])) for rel in parts}
-        groups: dict[str, list[PurePosixPath]] = defaultdict(list)
-        for rel, slug in slugs.items():
-            groups[slug].append(rel)
-        clashes = [rels for rels in groups.values() if len(rels) > 1]
-        if not clashes:
+        uses = Counter(slugs.values())
+        clashing = [rel for rel in parts if uses[slugs[rel]] > 1]
+        if not clashing:
             break
-        grew = False
-        for rels in clashes:
-            for rel in rels:
-                if depth[rel] < len(parts[rel]):
-                    depth[rel] += 1
-                    grew = True
-        if not grew:
-            raise ValueError(f"cannot disambiguate slugs: {clashes}")
+        growing = [rel for rel in clashing if depth[rel] < len(parts[rel])]
+        if not growing:
+            raise ValueError(f"cannot disambiguate slugs: {clashing}")
+        for rel in growing:
+            depth[rel] += 1
 
     folder_of = {rel: ALWAYSDATA_CATEGORIES[rel.parts[0]][0] for rel in parts}
-    by_permalink: dict[str, PurePosixPath] = {}
-    for rel, meta, _ in sources:
-        if meta.get("permalink"):
-            by_permalink[_normalize_permalink(str(meta["permalink"]))] = rel
+    by_permalink = {_normalize_permalink(str(meta["permalink"])): rel
+                    for rel, meta, _ in sources if meta.get("permalink")}  # fmt: skip
 
     for folder, title, order, description in ALWAYSDATA_CATEGORIES.values():
         write_category(dest / folder, title, order, description)
@@ -431,9 +381,9 @@ def import_alwaysdata(src: Path, dest: Path) -> int:
                 return relative_link(folder_of[rel], folder_of[found], slugs[found])
             return external_or_none(target)
 
-        text = rewrite_markdown(body, resolve)
+        front = {"title": str(meta["title"]).strip()}
         write_article(
-            dest / folder_of[rel] / f"{slugs[rel]}.md", {"title": str(meta["title"]).strip()}, text
+            dest / folder_of[rel] / f"{slugs[rel]}.md", front, rewrite_markdown(body, resolve)
         )
     return len(sources)
 

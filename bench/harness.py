@@ -212,11 +212,10 @@ def table(rows: Sequence[Sequence[Any]], align: str, indent: str = "") -> str:
     (to the left) or ">" (to the right)."""
     cells = [[str(cell) for cell in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(align))]
-    lines = []
-    for r in cells:
-        columns = (f"{cell:{a}{width}}" for cell, a, width in zip(r, align, widths, strict=True))
-        lines.append((indent + "  ".join(columns)).rstrip())
-    return "\n".join(lines)
+    lines = (
+        "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)) for r in cells
+    )
+    return "\n".join((indent + line).rstrip() for line in lines)
 
 
 def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | None = None):
@@ -225,7 +224,7 @@ def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | 
     return dict(measure=measure, kb=kb, baseline=baseline, target=target, verdict=verdict)
 
 
-def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> Path:
+def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> None:
     """bench/results/NAME.json (or --json): the figures, bench.all's rows, and the machine."""
     tree = getattr(args, "tree", None)
     commit = subprocess.run(["git", "-C", str(tree or ROOT), "rev-parse", "--short", "HEAD"],
@@ -238,4 +237,3 @@ def write_result(name: str, args: argparse.Namespace, figures: Any, summary: lis
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"bench.{name}: {path}", file=sys.stderr)
-    return path

@@ -1,10 +1,6 @@
-"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns.
-
-Rows: /api/search on the realistic mix (popular queries, Zipf, each after some of its prefixes
-as typed) and on the distinct mix (every query new), /api/suggest on the distinct mix, and `/`
-beside a Jinja2 page. No run is done again; the round of median kb/ceiling is shown, with the
-spread of the rounds' ratios, (max - min) / median.
-"""
+"""`kb serve --workers 2` under wrk beside a plain Starlette ceiling, in rounds taking turns:
+/api/search on a realistic and a distinct mix, /api/suggest, and `/` beside a Jinja2 page
+(bench/README.md, "HTTP", says more)."""
 
 from __future__ import annotations
 
@@ -123,10 +119,8 @@ def lines(path: Path, items: list[str]) -> Path:
     return path
 
 
-def api(prefix: str, queries: list[str], per_page: int = 10) -> list[str]:
-    return [
-        f"{prefix}?{urlencode({'q': q, 'per_page': per_page}, quote_via=quote)}" for q in queries
-    ]
+def api(prefix: str, queries: list[str]) -> list[str]:
+    return [f"{prefix}?{urlencode({'q': q, 'per_page': 10}, quote_via=quote)}" for q in queries]
 
 
 def typical(base: str, paths: list[str]) -> bytes:
@@ -172,12 +166,14 @@ def main() -> int:
         try:
             samples = {"realistic": mixes["realistic"][0][:300], "distinct": pool[:300]}
             bodies = {m: typical(kb.base, api("/api/search", q)) for m, q in samples.items()}
-            mix_bodies = {m: json.loads(body) for m, body in bodies.items()}
-            (work / "bodies.json").write_text(json.dumps(mix_bodies, ensure_ascii=False))
+            as_json = {m: json.loads(body) for m, body in bodies.items()}  # what the ceiling sends
+            (work / "bodies.json").write_text(json.dumps(as_json, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
-            argv = [sys.executable, "-m", "bench.ceiling", "--workers", str(args.workers),
-                    "--bodies", str(work / "bodies.json"), "--page-bytes", str(page)]  # fmt: skip
-            servers.append(ceiling := h.Server(argv + ["--gzip"] * args.gzip, env, work / "c.log"))
+            argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:create_app",
+                    "--workers", str(args.workers), "--no-server-header"]  # fmt: skip
+            settings = dict(CEILING_BODIES=str(work / "bodies.json"), CEILING_PAGE_BYTES=str(page),
+                            CEILING_GZIP=str(int(args.gzip)))  # fmt: skip
+            servers.append(ceiling := h.Server(argv, {**env, **settings}, work / "c.log"))
             for mix, body in bodies.items():  # the same bytes as kb's answers, from Starlette
                 if len(httpx2.get(f"{ceiling.base}/json/{mix}").content) != len(body):
                     raise RuntimeError(f"the ceiling's /json/{mix} is not as long as kb's answer")

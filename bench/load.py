@@ -30,8 +30,13 @@ import sqlalchemy as sa
 
 from bench import harness as h
 from bench.http import popular_queries
+from kb import db, tables
+from kb.config import Settings
+from kb.helpdesk import accounts as domain
+from kb.knowledge.search import SearchIndex
 
 ACTIONS = {"search": 45, "article": 27, "vote": 12, "ticket": 8, "login": 8}
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/postgres"
 NEW_WORD = "zythogrammes"  # in no shipped article: found once the new one is indexed
 
 
@@ -44,18 +49,17 @@ class User:
         self.client = httpx2.AsyncClient(base_url=base, timeout=30)
 
     async def request(self, kind: str, method: str, path: str, expect: int, **kw: Any):
+        """The answer when its status is `expect`; else None, the failure counted and said."""
         start = time.perf_counter()
         try:
             response = await self.client.request(method, path, **kw)
-            ok = response.status_code == expect
+            problem = "" if response.status_code == expect else str(response.status_code)
         except httpx2.HTTPError as exc:
-            response, ok = None, False
-            self.seen["errors"].append(f"{kind}: {method} {path}: {exc!r}")
+            problem = repr(exc)
         self.seen["times"].setdefault(kind, []).append(time.perf_counter() - start)
-        if not ok:
+        if problem:
             self.seen["failed"][kind] = self.seen["failed"].get(kind, 0) + 1
-            if response is not None:
-                self.seen["errors"].append(f"{kind}: {method} {path}: {response.status_code}")
+            self.seen["errors"].append(f"{kind}: {method} {path}: {problem}")
             return None
         return response
 
@@ -76,9 +80,8 @@ class User:
         await self.request("recherche", "GET", "/recherche?q=" + quote(query), 200)
 
     async def article(self) -> None:
-        await self.request(
-            "article", "GET", f"/articles/{self.rng.choice(self.plan['slugs'])}", 200
-        )
+        slug = self.rng.choice(self.plan["slugs"])
+        await self.request("article", "GET", f"/articles/{slug}", 200)
 
     async def vote(self) -> None:
         form = self.form(utile=self.rng.choice(("oui", "non")))
@@ -134,7 +137,6 @@ def database(kind: str, admin_url: str) -> Iterator[str]:
 
 def accounts(engine: sa.Engine, count: int) -> list[str]:
     """`count` establishment accounts with the bench's password: their logins."""
-    from kb.helpdesk import accounts as domain
 
     def one(n: int) -> str:
         login = f"{9_100_000 + n:07d}"
@@ -152,8 +154,6 @@ def accounts(engine: sa.Engine, count: int) -> list[str]:
 def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]]) -> str:
     """'' when the database holds exactly the tickets answered, each with its attachment as
     sent and its file there, and no other file; else what is wrong."""
-    from kb import tables
-
     with engine.connect() as c:
         tickets = c.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar()
         rows = c.execute(sa.select(tables.tickets.c.creation_token, tables.attachments.c.stored_as,
@@ -166,9 +166,8 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
     files -= {p.name for p in (data / "attachments" / "tmp").glob("*.kept")}  # notes of moves
     wrong = [t for t in sent if found.get(t) != sent[t]]
     missing = [r.stored_as for r in rows if not (data / "attachments" / r.stored_as).is_file()]
-    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (
-        tickets != len(sent) or len(found) != len(rows)
-    )
+    counted = tickets == len(sent) and len(found) == len(rows)
+    problems = [f"{tickets} tickets in the database, {len(sent)} answered"] * (not counted)
     problems += [f"{len(wrong)} tickets not as sent"] * bool(wrong)
     problems += [f"{len(missing)} files missing"] * bool(missing)
     problems += [f"{len(files) - len(rows)} stray files"] * (len(files) != len(rows))
@@ -176,10 +175,6 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
 
 
 def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    from kb import db
-    from kb.config import Settings
-    from kb.knowledge.search import SearchIndex
-
     with h.scratch(f"load-{kind}") as work, database(kind, args.postgres_url) as url:
         content, data = work / "content", work / "data"
         shutil.copytree(h.ROOT / "content", content)
@@ -238,9 +233,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="of load (60)")
     parser.add_argument("--users", type=int, default=64, help="at once (64)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres"
-    )
+    parser.add_argument("--postgres-url", default=POSTGRES, help=f"its server ({POSTGRES})")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results, summary = {}, []

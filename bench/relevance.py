@@ -1,13 +1,10 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
-kind of query, on the shipped content and on the demarches-simplifiees FAQ.
-
-kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
-"""
+kind of query, on the shipped content and on the demarches-simplifiees FAQ."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,16 +43,9 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Miss:
-    query: JudgedQuery
-    rank: int | None  # of the first relevant article, None beyond the top 10
-    top: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, Scores]  # per kind, and ALL
-    misses: list[Miss]  # queries whose first result is not relevant
+    misses: list[str]  # the queries whose first result is not relevant, and what came
 
 
 @dataclass(frozen=True)
@@ -80,29 +70,6 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     return queries
 
 
-def query_problems(queries: list[JudgedQuery], slugs: Iterable[str]) -> list[str]:
-    """What is wrong with a judged query set over articles with these slugs."""
-    known = set(slugs)
-    problems = []
-    seen: set[str] = set()
-    for q in queries:
-        if q.kind not in KINDS:
-            problems.append(f"{q.query!r}: unknown kind {q.kind!r}")
-        if not q.query.strip():
-            problems.append("an empty query")
-        if q.query in seen:
-            problems.append(f"{q.query!r}: judged twice")
-        seen.add(q.query)
-        if not q.relevant:
-            problems.append(f"{q.query!r}: no relevant article")
-        for slug in q.relevant:
-            if slug not in known:
-                problems.append(f"{q.query!r}: no article {slug!r}")
-        if len(set(q.relevant)) != len(q.relevant):
-            problems.append(f"{q.query!r}: an article listed twice")
-    return problems
-
-
 def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
     """MRR@10, success@1 and recall@3 per kind and overall."""
     per_kind: dict[str, list[tuple[float, float, float]]] = {}
@@ -116,7 +83,10 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
         per_kind.setdefault(q.kind, []).append(result)
         per_kind.setdefault(ALL, []).append(result)
         if rank != 1:
-            misses.append(Miss(q, rank, tuple(ranked[:3])))
+            where, top = f"rank {rank}" if rank else "not in top 10", ", ".join(ranked[:3]) or "-"
+            misses.append(
+                f"[{q.kind}] {q.query!r}: {where}; top {top}; wanted {', '.join(q.relevant)}"
+            )
     # Per kind: the number of queries, then the mean of each measure.
     scores = {
         kind: Scores(len(rows), *(sum(column) / len(rows) for column in zip(*rows, strict=True)))
@@ -125,25 +95,15 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
     return Evaluation(scores, misses)
 
 
-def kb_search(index_dir: Path) -> Search:
-    """kb's ranking as the search page gets it: the whole query, first page."""
-    snapshot = SearchIndex(index_dir).snapshot()
-
-    def search(query: str) -> list[str]:
-        return [h.slug for h in snapshot.search(query, per_page=TOP).hits]
-
-    return search
-
-
 def compare(name: str, content_dir: Path, queries: list[JudgedQuery], work: Path) -> Comparison:
-    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both."""
+    """Build kb and FTS5 over `content_dir` in `work`, then run the queries on both; kb is asked
+    as the search page asks (the whole query, first page)."""
     report = build(content_dir, work / "kb-index", full=True)
+    kb = SearchIndex(work / "kb-index").snapshot()
+    kb_eval = evaluate(lambda q: [hit.slug for hit in kb.search(q, per_page=TOP).hits], queries)
     fts = Fts5Index.build(content_dir)
-    try:
-        fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
-    finally:
-        fts.close()
-    kb_eval = evaluate(kb_search(work / "kb-index"), queries)
+    fts_eval = evaluate(lambda q: [slug for slug, _, _ in fts.page(q, TOP)], queries)
+    fts.close()
     return Comparison(name, report.articles, kb_eval, fts_eval)
 
 
@@ -181,14 +141,8 @@ def format_comparison(c: Comparison) -> str:
 
 
 def format_misses(name: str, evaluation: Evaluation) -> str:
-    lines = [f"{name}: queries whose first result is not relevant"]
-    for m in evaluation.misses:
-        rank = f"rank {m.rank}" if m.rank else "not in top 10"
-        lines.append(
-            f"  [{m.query.kind}] {m.query.query!r}: {rank}; top {', '.join(m.top) or '-'}"
-            f"; wanted {', '.join(m.query.relevant)}"
-        )
-    return "\n".join(lines)
+    lines = [f"{name}: queries whose first result is not relevant", *evaluation.misses]
+    return "\n  ".join(lines)
 
 
 def main() -> int:
@@ -208,9 +162,7 @@ def main() -> int:
             figures[name] = {who: {kind: vars(s) for kind, s in e.scores.items()}
                              for who, e in (("kb", c.kb), ("fts5", c.fts5))}  # fmt: skip
             k, f = c.kb.scores[ALL], c.fts5.scores[ALL]
-            kinds = [
-                kind for kind in c.kb.scores if c.kb.scores[kind].mrr < c.fts5.scores[kind].mrr
-            ]
+            kinds = [kind for kind, s in c.kb.scores.items() if s.mrr < c.fts5.scores[kind].mrr]
             summary.append(h.row(
                 f"{c.name} ({k.count} queries): MRR@10 / S@1 / R@3",
                 f"{k.mrr:.3f} / {k.success:.3f} / {k.recall:.3f}",

@@ -1,12 +1,9 @@
 """kb's build and in-process search beside SQLite FTS5, on the same articles and searches.
 
-Per corpus: the full build (wall clock, CPU of all its processes, peak of their summed PSS), the
-build after one edit (wall clock and CPU), the index size and opening time, and search p50/p99
-(wall clock and CPU) "first time" (each search once on a freshly opened index) and "again" (caches
-warm), then the suggestions (/api/suggest) for the prefixes as typed, on another fresh index. kb
-returns a results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with highlight()
-and snippet(). The searches: the judged queries and every prefix typed on the way (shipped,
-demarches); 120 or 300 queries of title words and their prefixes (alwaysdata, generated)."""
+Per corpus: the full build, the build after one edit, the index size and opening time, search
+p50/p99 "first time" (on a freshly opened index) and "again", and the suggestions as typed.
+kb returns a results page (hits, highlighted titles, snippets, facets); FTS5 ten rows with
+highlight() and snippet(). bench/README.md, "Speed", says more."""
 
 from __future__ import annotations
 
@@ -91,12 +88,9 @@ def title_queries(content_dir: Path, count: int, seed: int = 0) -> list[str]:
     """Queries a user could type about the corpus: 2 to 4 words of a title, in order;
     one in four without accents, one in five with two letters swapped."""
     rng = random.Random(seed)
-    titles = []
-    for path in articles(content_dir):
-        head = path.read_text(encoding="utf-8")[:600]
-        found = re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M)
-        if found:
-            titles.append(found.group(1))
+    heads = (path.read_text(encoding="utf-8")[:600] for path in articles(content_dir))
+    found = (re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M) for head in heads)
+    titles = [title[1] for title in found if title]
     queries = []
     for title in rng.sample(titles, min(count, len(titles))):
         words = [w for w in re.findall(r"\w+", title) if len(w) > 2]

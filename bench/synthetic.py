@@ -82,15 +82,8 @@ def _synthetic_title(i: int, seed: int) -> tuple[str, str, str, dict[str, Any]]:
         uai=f"0{rng.randint(100000, 999999)}{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}",
         cls=f"{rng.choice(['6e', '5e', '4e', '3e', '2nde', '1re', 'Tle'])} {rng.choice('ABCDEFG')}",
     )
-    ctx = {
-        "obj": obj,
-        "obj_de": obj_de,
-        "act": act,
-        "Noun": noun,
-        "problem": rng.choice(_PROBLEMS[gender]),
-        "qual": qual,
-        "keywords": keywords,
-    }
+    ctx = {"obj": obj, "obj_de": obj_de, "act": act, "Noun": noun, "qual": qual,
+           "problem": rng.choice(_PROBLEMS[gender]), "keywords": keywords}  # fmt: skip
     title = rng.choice(_TITLES).format(**ctx)
     while len(title) > 90:  # kb warns about titles too long to read at a glance
         ctx["qual"] = ""
@@ -107,7 +100,6 @@ def generate(n: int, dest: Path, seed: int = 0) -> int:
     ``generate(5000)``. Bodies have 150-600 words, ``##`` headings, numbered and bulleted
     lists, notes, and relative links to earlier articles.
     """
-    dest = Path(dest)
     for cat, (title, order, description) in _CATEGORY_INFO.items():
         write_category(dest / cat, title, order, description)
     heads = [_synthetic_title(i, seed) for i in range(n)]
@@ -123,28 +115,22 @@ def generate(n: int, dest: Path, seed: int = 0) -> int:
             if kind < 0.35:
                 steps = rng.sample(_STEPS, rng.randint(3, 6))
                 section.append(_paragraph(rng, ctx, _SENTENCES, 1, 2))
-                section.append(
-                    "\n".join(f"{k}. {_fill(s, ctx, rng)}" for k, s in enumerate(steps, 1))
-                )
+                numbered = [f"{k}. {_fill(s, ctx, rng)}" for k, s in enumerate(steps, 1)]
+                section.append("\n".join(numbered))
             elif kind < 0.55:
-                section.append("Vérifiez d'abord que :")
-                section.append(
-                    "\n".join(
-                        f"- {_fill(b, ctx, rng)}" for b in rng.sample(_BULLETS, rng.randint(2, 5))
-                    )
-                )
+                bullets = [
+                    f"- {_fill(b, ctx, rng)}" for b in rng.sample(_BULLETS, rng.randint(2, 5))
+                ]
+                section += ["Vérifiez d'abord que :", "\n".join(bullets)]
                 section.append(_paragraph(rng, ctx, _SENTENCES, 1, 3))
             else:
                 section.append(_paragraph(rng, ctx, _SENTENCES, 2, 5))
                 if rng.random() < 0.3:
                     section.append(f"> **Note :** {_fill(rng.choice(_NOTES), ctx, rng)}")
             if i and rng.random() < 0.25:
-                j = rng.randrange(i)
-                other_cat, other_slug, other_title, _ = heads[j]
-                section.append(
-                    f"Voir aussi : [{other_title}]"
-                    f"({relative_link(category, other_cat, other_slug)})."
-                )
+                other_cat, other_slug, other_title, _ = heads[rng.randrange(i)]
+                link = relative_link(category, other_cat, other_slug)
+                section.append(f"Voir aussi : [{other_title}]({link}).")
             text = "\n\n".join(section)
             count = len(text.split())
             if words + count > 600 and words >= 150:

@@ -17,8 +17,6 @@ from tusclient.uploader import Uploader
 from bench import harness as h
 from bench import upload as u
 
-TUS = {"Tus-Resumable": "1.0.0"}
-
 
 class PatternFile:
     """What tuspy reads (seek, tell, read), made on the fly; counts the bytes read to send."""
@@ -85,13 +83,9 @@ def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) ->
         yield file.read(length // 2 + 12_345)
         raise _Cut
 
-    headers = {
-        **TUS,
-        "X-CSRF-Token": client.cookies["kb_csrf"],
-        "Upload-Offset": str(up.offset),
-        "Content-Type": "application/offset+octet-stream",
-        "Content-Length": str(length),
-    }
+    headers = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": client.cookies["kb_csrf"],
+               "Upload-Offset": str(up.offset), "Content-Length": str(length),
+               "Content-Type": "application/offset+octet-stream"}  # fmt: skip
     with contextlib.suppress(_Cut, httpx2.HTTPError):
         client.patch(up.url, content=body(), headers=headers, timeout=None)
     resumed = uploader(client, file, chunk, up.url)

@@ -115,9 +115,8 @@ def measured(kb: h.Server, what: Any, *args: Any) -> tuple[Any, dict[str, float]
     os.sync()
     cpu, start = kb.cpu(), time.perf_counter()
     result = what(*args)
-    seconds = time.perf_counter() - start
-    growth = h.rss_mb(pid, "VmHWM") - idle
-    return result, {"s": seconds, "cpu_s": kb.cpu() - cpu, "growth_mb": growth}
+    seconds, cpu = time.perf_counter() - start, kb.cpu() - cpu
+    return result, {"s": seconds, "cpu_s": cpu, "growth_mb": h.rss_mb(pid, "VmHWM") - idle}
 
 
 def dd(target: Path, size: int) -> float:

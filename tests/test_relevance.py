@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,6 @@ from bench.relevance import (  # noqa: E402
     JudgedQuery,
     compare,
     load_queries,
-    query_problems,
 )
 
 # Measured 2026-11-28: MRR@10 0.960, success@1 0.925, recall@3 0.985.
@@ -65,6 +65,29 @@ def demarches_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shipped_comparison(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
     work = tmp_path_factory.mktemp("relevance-shipped")
     return compare("shipped", SHIPPED_CONTENT, load_queries(SHIPPED_QUERIES), work)
+
+
+def query_problems(queries: list[JudgedQuery], slugs: Iterable[str]) -> list[str]:
+    """What is wrong with a judged query set over articles with these slugs."""
+    known = set(slugs)
+    problems = []
+    seen: set[str] = set()
+    for q in queries:
+        if q.kind not in KINDS:
+            problems.append(f"{q.query!r}: unknown kind {q.kind!r}")
+        if not q.query.strip():
+            problems.append("an empty query")
+        if q.query in seen:
+            problems.append(f"{q.query!r}: judged twice")
+        seen.add(q.query)
+        if not q.relevant:
+            problems.append(f"{q.query!r}: no relevant article")
+        for slug in q.relevant:
+            if slug not in known:
+                problems.append(f"{q.query!r}: no article {slug!r}")
+        if len(set(q.relevant)) != len(q.relevant):
+            problems.append(f"{q.query!r}: an article listed twice")
+    return problems
 
 
 def _check_judged(queries: list[JudgedQuery], slugs: set[str]) -> None:
