@@ -24,8 +24,6 @@ KINDS = ("title", "paraphrase", "accents", "typo", "inflection", "synonym", "que
 ALL = "all"
 TOP = 10
 
-Search = Callable[[str], list[str]]
-
 
 @dataclass(frozen=True)
 class JudgedQuery:
@@ -70,7 +68,7 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     return queries
 
 
-def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
+def evaluate(search: Callable[[str], list[str]], queries: list[JudgedQuery]) -> Evaluation:
     """MRR@10, success@1 and recall@3 per kind and overall."""
     per_kind: dict[str, list[tuple[float, float, float]]] = {}
     misses = []
