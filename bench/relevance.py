@@ -118,9 +118,7 @@ def format_comparison(c: Comparison) -> str:
     """One table: a row per kind, kb and FTS5 side by side for each measure."""
     rows: list[list[Any]] = [["kind", "n", "MRR@10 kb / FTS5", "S@1 kb / FTS5", "R@3 kb / FTS5"]]
     notes = []
-    for kind in (*KINDS, ALL):
-        if kind not in c.kb.scores:
-            continue
+    for kind in [kind for kind in (*KINDS, ALL) if kind in c.kb.scores]:
         k, f = c.kb.scores[kind], c.fts5.scores[kind]
         rows.append([kind, k.count])
         for a, b in ((k.mrr, f.mrr), (k.success, f.success), (k.recall, f.recall)):
