@@ -1,10 +1,5 @@
-"""Every bench, one after the other, then one table of their key figures, read from their JSON.
-
-Each bench runs as its own process with a time limit (a third of it, at least 5 minutes, with
-`--quick`) and writes bench/results/NAME.json; a bench that fails, passes its limit or writes
-no result is FAILED and the exit status is 1 (`--strict`: a missed target too). `--read` only
-prints the table of the results already there.
-"""
+"""Every bench, one after the other, each in its own process with a time limit, then one table
+of their key figures, read from their JSON results (bench/README.md says more)."""
 
 from __future__ import annotations
 
@@ -39,14 +34,12 @@ def run(name: str, quick: bool) -> str:
     process = subprocess.Popen([sys.executable, "-m", f"bench.{name}", *(extra * quick)], cwd=ROOT)
     try:
         status = process.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as stopped:
         process.send_signal(signal.SIGTERM)  # it stops its servers and removes its folder
         process.wait()
+        if isinstance(stopped, KeyboardInterrupt):
+            raise
         return f"stopped after {limit / 60:.0f} min"
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGTERM)
-        process.wait()
-        raise
     if not (RESULTS / f"{name}.json").exists():
         return f"exit {status}, no result"
     return "" if status == 0 else f"exit {status}"
@@ -75,15 +68,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.all", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), default=list(BENCHES))
-    parser.add_argument("--skip", nargs="+", choices=list(BENCHES), default=[])
     parser.add_argument("--strict", action="store_true", help="a missed target fails too")
     parser.add_argument("--read", action="store_true", help="print the results there, run none")
     args = parser.parse_args()
-    names = [n for n in args.only if n not in args.skip]
-    problems: dict[str, str] = {}
+    names = args.only
     started = time.monotonic()
-    for name in [] if args.read else names:
-        problems[name] = run(name, args.quick)
+    problems = {name: run(name, args.quick) for name in ([] if args.read else names)}
     rows = summary(names, problems)
     print(f"\n{len(names)} benches in {(time.monotonic() - started) / 60:.1f} min")
     failed = {"FAILED", "MISSED"} if args.strict else {"FAILED"}

@@ -26,9 +26,8 @@ from kb.knowledge.content import ARTICLE_KEYS
 from kb.knowledge.content import slugify as heading_anchor
 
 # ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
-CORPUS_ROOT = Path(
-    os.environ.get("KB_CORPUS_ROOT", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_ROOT = Path(os.environ.get("KB_CORPUS_ROOT", _BESIDE))
 DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
@@ -204,8 +203,7 @@ def rewrite_markdown(
 
 
 def external_or_none(dest: str) -> str | None:
-    """Keep absolute URLs and in-page anchors (as kb names its headings' anchors); anything
-    else becomes plain text."""
+    """Absolute URLs and in-page anchors (as kb names headings) kept; else None (plain text)."""
     if dest.startswith("#"):
         return "#" + (heading_anchor(dest[1:]) or "section")
     if re.match(r"(?i)(https?:|mailto:|tel:)", dest):
@@ -215,9 +213,8 @@ def external_or_none(dest: str) -> str | None:
 
 _VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
-    r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
-    r"|demarche\.numerique\.gouv\.fr))",
-    re.I,
+    r"(?i)^(?:%\{application_base_url\}|https?://(?:www\.)?"
+    r"(?:demarches-simplifiees\.fr|demarche\.numerique\.gouv\.fr))"
 )
 
 
@@ -231,13 +228,12 @@ def _demarches_variable(match: re.Match[str]) -> str:
 
 
 def _keywords(value: Any) -> list[str]:
+    """The keywords, each once whatever its case, the first spelling kept."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
-    seen: dict[str, None] = {}
-    for item in items:
-        word = re.sub(r"\s+", " ", str(item)).strip()
-        if word and word.lower() not in {k.lower() for k in seen}:
-            seen[word] = None
-    return list(seen)
+    seen: dict[str, str] = {}
+    for word in (re.sub(r"\s+", " ", str(item)).strip() for item in items):
+        seen.setdefault(word.lower(), word)
+    return [word for word in seen.values() if word]
 
 
 @dataclass

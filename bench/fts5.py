@@ -62,9 +62,8 @@ class Fts5Index:
     def build(cls, content_dir: Path, db_path: Path | None = None) -> Fts5Index:
         """Index ``content_dir/<category>/*.md`` (drafts skipped) into ``db_path`` (or memory)."""
         if db_path is not None:
-            db_path = Path(db_path)
             db_path.unlink(missing_ok=True)
-        conn = sqlite3.connect(":memory:" if db_path is None else str(db_path))
+        conn = sqlite3.connect(db_path or ":memory:")
         conn.executescript(
             """
             CREATE TABLE article (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE);
@@ -106,14 +105,13 @@ class Fts5Index:
         match = fts_query(query)
         if not match or limit <= 0:
             return []
-        rows = self.conn.execute(
+        return self.conn.execute(
             "SELECT article.slug, highlight(fts, 0, '<mark>', '</mark>'), "
             "snippet(fts, 2, '<mark>', '</mark>', '…', 24) "
             "FROM fts JOIN article ON article.id = fts.rowid "
             "WHERE fts MATCH ? ORDER BY bm25(fts, 10.0, 5.0, 1.0) LIMIT ?",
             (match, limit),
         ).fetchall()
-        return [(slug, title, snippet) for slug, title, snippet in rows]
 
     def close(self) -> None:
         self.conn.close()

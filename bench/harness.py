@@ -51,7 +51,11 @@ def in_tree(args: argparse.Namespace, module: str) -> None:
     before this tree goes first on sys.path again, for `bench`); returns only without it."""
     if args.tree is None or os.environ.get("KB_BENCH_IN_TREE"):
         return
+    # kb is a namespace package: its __path__ follows sys.path, so once this tree goes first
+    # again `kb.x` would come from here. Pinned to the tree's folder, every kb module is its.
+    kb_dir = str(args.tree.resolve() / "kb")
     code = (f"import sys, runpy; sys.path.insert(0, {str(args.tree.resolve())!r}); import kb; "
+            f"kb.__path__ = [{kb_dir!r}]; "
             f"sys.path.insert(0, {str(ROOT)!r}); sys.argv[0] = {module!r}; "
             f"runpy.run_module({module!r}, run_name='__main__')")  # fmt: skip
     env = {**os.environ, "KB_BENCH_IN_TREE": "1"}
@@ -61,7 +65,9 @@ def in_tree(args: argparse.Namespace, module: str) -> None:
 def kb_command(tree: Path | None, *args: str) -> list[str]:
     """`kb ARGS` with this tree's kb, or `tree`'s (first on sys.path, whatever is installed)."""
     path = str((tree or ROOT).resolve())
-    code = f"import sys; sys.path.insert(0, {path!r}); from kb.cli import main; sys.exit(main())"
+    pinned = f"import kb; kb.__path__ = [{path + '/kb'!r}]"  # a namespace package: see in_tree
+    start = "from kb.cli import main; sys.exit(main())"
+    code = f"import sys; sys.path.insert(0, {path!r}); {pinned}; {start}"
     return [sys.executable, "-c", code, *args]
 
 
@@ -212,11 +218,10 @@ def table(rows: Sequence[Sequence[Any]], align: str, indent: str = "") -> str:
     (to the left) or ">" (to the right)."""
     cells = [[str(cell) for cell in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(align))]
-    lines = []
-    for r in cells:
-        columns = (f"{cell:{a}{width}}" for cell, a, width in zip(r, align, widths, strict=True))
-        lines.append((indent + "  ".join(columns)).rstrip())
-    return "\n".join(lines)
+    lines = (
+        "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)) for r in cells
+    )
+    return "\n".join((indent + line).rstrip() for line in lines)
 
 
 def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | None = None):
@@ -225,7 +230,7 @@ def row(measure: str, kb: str, baseline: str = "", target: str = "", ok: bool | 
     return dict(measure=measure, kb=kb, baseline=baseline, target=target, verdict=verdict)
 
 
-def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> Path:
+def write_result(name: str, args: argparse.Namespace, figures: Any, summary: list[dict]) -> None:
     """bench/results/NAME.json (or --json): the figures, bench.all's rows, and the machine."""
     tree = getattr(args, "tree", None)
     commit = subprocess.run(["git", "-C", str(tree or ROOT), "rev-parse", "--short", "HEAD"],
@@ -238,4 +243,3 @@ def write_result(name: str, args: argparse.Namespace, figures: Any, summary: lis
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"bench.{name}: {path}", file=sys.stderr)
-    return path

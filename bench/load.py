@@ -1,10 +1,5 @@
 """Many users at once on `kb serve --workers 2`, SQLite then PostgreSQL: no error, every ticket.
-
-Each user logs in, then searches as typed (prefixes on /api/suggest, the query on /recherche),
-reads and rates articles, logs in again, and creates tickets with a small attachment. Half-way
-a new article is written and `kb build` runs. Then: the new article is found, and the tickets
-in the database are exactly those the server said it created, each attachment as it was sent.
-"""
+bench/README.md, "Load", says how."""
 
 from __future__ import annotations
 
@@ -30,8 +25,13 @@ import sqlalchemy as sa
 
 from bench import harness as h
 from bench.http import popular_queries
+from kb import db, tables
+from kb.config import Settings
+from kb.helpdesk import accounts as domain
+from kb.knowledge.search import SearchIndex
 
 ACTIONS = {"search": 45, "article": 27, "vote": 12, "ticket": 8, "login": 8}
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1/postgres"
 NEW_WORD = "zythogrammes"  # in no shipped article: found once the new one is indexed
 
 
@@ -44,18 +44,17 @@ class User:
         self.client = httpx2.AsyncClient(base_url=base, timeout=30)
 
     async def request(self, kind: str, method: str, path: str, expect: int, **kw: Any):
+        """The answer when its status is `expect`; else None, the failure counted and said."""
         start = time.perf_counter()
         try:
             response = await self.client.request(method, path, **kw)
-            ok = response.status_code == expect
+            problem = "" if response.status_code == expect else str(response.status_code)
         except httpx2.HTTPError as exc:
-            response, ok = None, False
-            self.seen["errors"].append(f"{kind}: {method} {path}: {exc!r}")
+            problem = repr(exc)
         self.seen["times"].setdefault(kind, []).append(time.perf_counter() - start)
-        if not ok:
+        if problem:
             self.seen["failed"][kind] = self.seen["failed"].get(kind, 0) + 1
-            if response is not None:
-                self.seen["errors"].append(f"{kind}: {method} {path}: {response.status_code}")
+            self.seen["errors"].append(f"{kind}: {method} {path}: {problem}")
             return None
         return response
 
@@ -133,7 +132,6 @@ def database(kind: str, admin_url: str) -> Iterator[str]:
 
 def accounts(engine: sa.Engine, count: int) -> list[str]:
     """`count` establishment accounts with the bench's password: their logins."""
-    from kb.helpdesk import accounts as domain
 
     def one(n: int) -> str:
         login = f"{9_100_000 + n:07d}"
@@ -151,8 +149,6 @@ def accounts(engine: sa.Engine, count: int) -> list[str]:
 def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]]) -> str:
     """'' when the database holds exactly the tickets answered, each with its attachment as
     sent and its file there, and no other file; else what is wrong."""
-    from kb import tables
-
     with engine.connect() as c:
         tickets = c.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar()
         rows = c.execute(sa.select(tables.tickets.c.creation_token, tables.attachments.c.stored_as,
@@ -174,10 +170,6 @@ def tickets_exact(engine: sa.Engine, data: Path, sent: dict[str, tuple[int, str]
 
 
 def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    from kb import db
-    from kb.config import Settings
-    from kb.knowledge.search import SearchIndex
-
     with h.scratch(f"load-{kind}") as work, database(kind, args.postgres_url) as url:
         content, data = work / "content", work / "data"
         shutil.copytree(h.ROOT / "content", content)
@@ -236,9 +228,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="of load (60)")
     parser.add_argument("--users", type=int, default=64, help="at once (64)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres"
-    )
+    parser.add_argument("--postgres-url", default=POSTGRES, help=f"its server ({POSTGRES})")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results, summary = {}, []

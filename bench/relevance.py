@@ -1,8 +1,5 @@
 """Relevance of kb's search beside SQLite FTS5 on judged queries: MRR@10, S@1 and R@3 per
-kind of query, on the shipped content and on the demarches-simplifiees FAQ.
-
-kb is asked as the search page asks (the whole query, first page); FTS5 as bench.fts5 says.
-"""
+kind of query, on the shipped content and on the demarches-simplifiees FAQ."""
 
 from __future__ import annotations
 
@@ -27,8 +24,6 @@ KINDS = ("title", "paraphrase", "accents", "typo", "inflection", "synonym", "que
 ALL = "all"
 TOP = 10
 
-Search = Callable[[str], list[str]]
-
 
 @dataclass(frozen=True)
 class JudgedQuery:
@@ -46,16 +41,9 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Miss:
-    query: JudgedQuery
-    rank: int | None  # of the first relevant article, None beyond the top 10
-    top: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, Scores]  # per kind, and ALL
-    misses: list[Miss]  # queries whose first result is not relevant
+    misses: list[str]  # the queries whose first result is not relevant, and what came
 
 
 @dataclass(frozen=True)
@@ -80,7 +68,7 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     return queries
 
 
-def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
+def evaluate(search: Callable[[str], list[str]], queries: list[JudgedQuery]) -> Evaluation:
     """MRR@10, success@1 and recall@3 per kind and overall."""
     per_kind: dict[str, list[tuple[float, float, float]]] = {}
     misses = []
@@ -93,7 +81,10 @@ def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
         per_kind.setdefault(q.kind, []).append(result)
         per_kind.setdefault(ALL, []).append(result)
         if rank != 1:
-            misses.append(Miss(q, rank, tuple(ranked[:3])))
+            where, top = f"rank {rank}" if rank else "not in top 10", ", ".join(ranked[:3]) or "-"
+            misses.append(
+                f"[{q.kind}] {q.query!r}: {where}; top {top}; wanted {', '.join(q.relevant)}"
+            )
     # Per kind: the number of queries, then the mean of each measure.
     scores = {
         kind: Scores(len(rows), *(sum(column) / len(rows) for column in zip(*rows, strict=True)))
@@ -127,9 +118,7 @@ def format_comparison(c: Comparison) -> str:
     """One table: a row per kind, kb and FTS5 side by side for each measure."""
     rows: list[list[Any]] = [["kind", "n", "MRR@10 kb / FTS5", "S@1 kb / FTS5", "R@3 kb / FTS5"]]
     notes = []
-    for kind in (*KINDS, ALL):
-        if kind not in c.kb.scores:
-            continue
+    for kind in [kind for kind in (*KINDS, ALL) if kind in c.kb.scores]:
         k, f = c.kb.scores[kind], c.fts5.scores[kind]
         rows.append([kind, k.count])
         for a, b in ((k.mrr, f.mrr), (k.success, f.success), (k.recall, f.recall)):
@@ -148,14 +137,8 @@ def format_comparison(c: Comparison) -> str:
 
 
 def format_misses(name: str, evaluation: Evaluation) -> str:
-    lines = [f"{name}: queries whose first result is not relevant"]
-    for m in evaluation.misses:
-        rank = f"rank {m.rank}" if m.rank else "not in top 10"
-        lines.append(
-            f"  [{m.query.kind}] {m.query.query!r}: {rank}; top {', '.join(m.top) or '-'}"
-            f"; wanted {', '.join(m.query.relevant)}"
-        )
-    return "\n".join(lines)
+    lines = [f"{name}: queries whose first result is not relevant", *evaluation.misses]
+    return "\n  ".join(lines)
 
 
 def main() -> int:

@@ -88,12 +88,9 @@ def title_queries(content_dir: Path, count: int, seed: int = 0) -> list[str]:
     """Queries a user could type about the corpus: 2 to 4 words of a title, in order;
     one in four without accents, one in five with two letters swapped."""
     rng = random.Random(seed)
-    titles = []
-    for path in articles(content_dir):
-        head = path.read_text(encoding="utf-8")[:600]
-        found = re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M)
-        if found:
-            titles.append(found.group(1))
+    heads = (path.read_text(encoding="utf-8")[:600] for path in articles(content_dir))
+    found = (re.search(r"^title: *['\"]?(.+?)['\"]?$", head, re.M) for head in heads)
+    titles = [title[1] for title in found if title]
     queries = []
     for title in rng.sample(titles, min(count, len(titles))):
         words = [w for w in re.findall(r"\w+", title) if len(w) > 2]

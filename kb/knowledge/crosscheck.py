@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def cross_check(content: Content) -> None:
     """Each clash is blamed on the newer file: the older one was fine until it came."""
     owners: dict[str, tuple[Article, str]] = {}
-    for article in sorted(content.articles, key=lambda a: str(a.path)):
+    in_order = sorted(content.articles, key=lambda a: str(a.path))
+    for article in in_order:
         names = [(article.slug, "slug")] + [(alias, "aliases") for alias in article.aliases]
         for name, key in names:
             if name not in owners:
@@ -40,7 +41,7 @@ def cross_check(content: Content) -> None:
     by_slug = {a.slug: a for a in content.articles}
     renamed = {alias: a.slug for a in content.articles for alias in a.aliases}
     ranks: dict[int, Article] = {}
-    for article in sorted(content.articles, key=lambda a: str(a.path)):
+    for article in in_order:
         for slug in article.related:
             _check_related(content, article, slug, by_slug, renamed)
         if article.featured is not None and not article.draft:

@@ -47,11 +47,9 @@ def _walk(folder: str, prefix: str, found: dict[str, Stat]) -> None:
 
 def fingerprint(stats: Mapping[str, Stat]) -> str:
     """Cheap: names, sizes and times of the content files, to tell a stale index."""
-    digest = hashlib.sha256()
-    for name in sorted(stats):
-        size, mtime_ns = stats[name][:2]
-        digest.update(f"{name}|{size}|{mtime_ns}\n".encode())
-    return digest.hexdigest()
+    # Hashed in one piece: the same digest as line by line, without 20,000 calls.
+    lines = [f"{name}|{stats[name][0]}|{stats[name][1]}\n" for name in sorted(stats)]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def hidden(name: str) -> bool:
@@ -93,13 +91,14 @@ class Tree:
     def version(self) -> str:
         """What the content says, whatever the host: the same files give the same version on
         every replica (unlike the fingerprint, made of modification times)."""
-        digest = hashlib.sha256()
+        parts: list[bytes] = []
         # As paths sort, part by part: "/" before any other character.
         for name in sorted(self.stats, key=lambda n: n.replace("/", "\0")):
             if not hidden(name):
-                digest.update(f"{name}\0".encode())
-                digest.update(bytes.fromhex(self.sha(name)))
-        return digest.hexdigest()[:16]
+                parts.append(f"{name}\0".encode())
+                parts.append(bytes.fromhex(self.sha(name)))
+        # Hashed in one piece: the same digest as part by part, without 40,000 calls.
+        return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
     def known(self) -> dict[str, list[object]]:
         """What the next build may trust: each hashed file's stat and hash."""
