@@ -72,10 +72,8 @@ def main() -> int:
     parser.add_argument("--read", action="store_true", help="print the results there, run none")
     args = parser.parse_args()
     names = args.only
-    problems: dict[str, str] = {}
     started = time.monotonic()
-    for name in [] if args.read else names:
-        problems[name] = run(name, args.quick)
+    problems = {name: run(name, args.quick) for name in ([] if args.read else names)}
     rows = summary(names, problems)
     print(f"\n{len(names)} benches in {(time.monotonic() - started) / 60:.1f} min")
     failed = {"FAILED", "MISSED"} if args.strict else {"FAILED"}

@@ -26,9 +26,8 @@ from kb.knowledge.content import ARTICLE_KEYS
 from kb.knowledge.content import slugify as heading_anchor
 
 # ../shared/corpus beside the project's checkout, wherever it is (CI clones elsewhere).
-CORPUS_ROOT = Path(
-    os.environ.get("KB_CORPUS_ROOT", Path(__file__).resolve().parents[2] / "shared" / "corpus")
-)
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_ROOT = Path(os.environ.get("KB_CORPUS_ROOT", _BESIDE))
 DEMARCHES_SRC = CORPUS_ROOT / "demarches-simplifiees-faq" / "articles"
 ALWAYSDATA_SRC = CORPUS_ROOT / "alwaysdata-help-fr" / "articles"
 
@@ -204,8 +203,7 @@ def rewrite_markdown(
 
 
 def external_or_none(dest: str) -> str | None:
-    """Keep absolute URLs and in-page anchors (as kb names its headings' anchors); anything
-    else becomes plain text."""
+    """Absolute URLs and in-page anchors (as kb names headings) kept; else None (plain text)."""
     if dest.startswith("#"):
         return "#" + (heading_anchor(dest[1:]) or "section")
     if re.match(r"(?i)(https?:|mailto:|tel:)", dest):
@@ -215,9 +213,8 @@ def external_or_none(dest: str) -> str | None:
 
 _VARIABLE_RE = re.compile(r"%\{(\w+)\}")
 _DEMARCHES_APP_URL = re.compile(
-    r"^(?:%\{application_base_url\}|https?://(?:www\.)?(?:demarches-simplifiees\.fr"
-    r"|demarche\.numerique\.gouv\.fr))",
-    re.I,
+    r"(?i)^(?:%\{application_base_url\}|https?://(?:www\.)?"
+    r"(?:demarches-simplifiees\.fr|demarche\.numerique\.gouv\.fr))"
 )
 
 

@@ -25,9 +25,8 @@ def curl(url: str, cookie: str, encoding: str, start_at: int) -> dict[str, objec
          *(["--continue-at", str(start_at)] if start_at else []), url],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    headers = dict(
-        line.lower().split(": ", 1) for line in done.stdout.splitlines()[1:] if ": " in line
-    )
+    lines = done.stdout.lower().splitlines()[1:]  # the status line, then the headers
+    headers = dict(line.split(": ", 1) for line in lines if ": " in line)
     return {"length": "content-length" in headers,
             "encoding": headers.get("content-encoding", "-").strip()}  # fmt: skip
 

@@ -51,7 +51,11 @@ def in_tree(args: argparse.Namespace, module: str) -> None:
     before this tree goes first on sys.path again, for `bench`); returns only without it."""
     if args.tree is None or os.environ.get("KB_BENCH_IN_TREE"):
         return
+    # kb is a namespace package: its __path__ follows sys.path, so once this tree goes first
+    # again `kb.x` would come from here. Pinned to the tree's folder, every kb module is its.
+    kb_dir = str(args.tree.resolve() / "kb")
     code = (f"import sys, runpy; sys.path.insert(0, {str(args.tree.resolve())!r}); import kb; "
+            f"kb.__path__ = [{kb_dir!r}]; "
             f"sys.path.insert(0, {str(ROOT)!r}); sys.argv[0] = {module!r}; "
             f"runpy.run_module({module!r}, run_name='__main__')")  # fmt: skip
     env = {**os.environ, "KB_BENCH_IN_TREE": "1"}
@@ -61,7 +65,9 @@ def in_tree(args: argparse.Namespace, module: str) -> None:
 def kb_command(tree: Path | None, *args: str) -> list[str]:
     """`kb ARGS` with this tree's kb, or `tree`'s (first on sys.path, whatever is installed)."""
     path = str((tree or ROOT).resolve())
-    code = f"import sys; sys.path.insert(0, {path!r}); from kb.cli import main; sys.exit(main())"
+    pinned = f"import kb; kb.__path__ = [{path + '/kb'!r}]"  # a namespace package: see in_tree
+    start = "from kb.cli import main; sys.exit(main())"
+    code = f"import sys; sys.path.insert(0, {path!r}); {pinned}; {start}"
     return [sys.executable, "-c", code, *args]
 
 

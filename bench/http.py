@@ -219,10 +219,8 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
     for name, r in rows.items():
         endpoint, mix, _, ratio_target, p99_target = ROWS[name]
         k, c = r["kb"], r["ceiling"]
-        target = ", ".join(
-            ([f">= {ratio_target}"] if ratio_target is not None else [])
-            + ([f"p99 < {p99_target:g} ms"] if p99_target is not None else [])
-        )
+        parts = (ratio_target and f">= {ratio_target}", p99_target and f"p99 < {p99_target:g} ms")
+        target = ", ".join(part for part in parts if part)
         ok = (k["errors"] == 0 and r["spread"] <= SPREAD_TARGET
               and (ratio_target is None or r["ratio"] >= ratio_target)
               and (p99_target is None or k["p99_ms"] < p99_target))  # fmt: skip
@@ -243,10 +241,8 @@ def report(rows: dict[str, dict], args: argparse.Namespace, start: dict[str, flo
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wrk shares them)"
     )
     replica = "a new replica (it builds)" if args.new_replica else "kb serve (index built)"
-    listening, ready = start["listening_s"], start["ready_s"]
-    summary.append(
-        h.row(f"{replica}: s until it listens, is ready", f"{listening:.1f}, {ready:.1f}")
-    )
+    times = f"{start['listening_s']:.1f}, {start['ready_s']:.1f}"
+    summary.append(h.row(f"{replica}: s until it listens, is ready", times))
     h.write_result("http", args, {**rows, **start}, summary)
     return 0
 

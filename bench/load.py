@@ -1,10 +1,5 @@
 """Many users at once on `kb serve --workers 2`, SQLite then PostgreSQL: no error, every ticket.
-
-Each user logs in, then searches as typed (prefixes on /api/suggest, the query on /recherche),
-reads and rates articles, logs in again, and creates tickets with a small attachment. Half-way
-a new article is written and `kb build` runs. Then: the new article is found, and the tickets
-in the database are exactly those the server said it created, each attachment as it was sent.
-"""
+bench/README.md, "Load", says how."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
 """How long a refused login takes, by kind of account: nobody may tell them apart by the clock.
-
-With the real argon2id costs, against a real uvicorn: each round times `--tries` refused logins
-of each kind, interleaved, the throttles emptied before each (what is timed is the refusal).
-The median per kind over the rounds, and the range of the round medians: the ranges overlap.
-"""
+bench/README.md, "Login timing", says how."""
 
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx2
 import sqlalchemy as sa
@@ -33,11 +27,12 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=20)
     args = parser.parse_args()
     medians: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    with tempfile.TemporaryDirectory() as folder:
-        content, index = h.ROOT / "content", Path(folder) / "index"
+    with h.scratch("login-timing") as folder:
+        content, index = h.ROOT / "content", folder / "index"
         build(content, index)
-        settings = Settings.from_env({}, content_dir=content, index_dir=index,
-                                     data_dir=Path(folder) / "var")  # fmt: skip
+        settings = Settings.from_env(
+            {}, content_dir=content, index_dir=index, data_dir=folder / "var"
+        )
         app = create_app(settings, background=False)
         engine = app.state.services.engine
         with serving(app) as base, httpx2.Client(base_url=base) as client:  # migrated

@@ -24,8 +24,6 @@ KINDS = ("title", "paraphrase", "accents", "typo", "inflection", "synonym", "que
 ALL = "all"
 TOP = 10
 
-Search = Callable[[str], list[str]]
-
 
 @dataclass(frozen=True)
 class JudgedQuery:
@@ -70,7 +68,7 @@ def load_queries(path: Path) -> list[JudgedQuery]:
     return queries
 
 
-def evaluate(search: Search, queries: list[JudgedQuery]) -> Evaluation:
+def evaluate(search: Callable[[str], list[str]], queries: list[JudgedQuery]) -> Evaluation:
     """MRR@10, success@1 and recall@3 per kind and overall."""
     per_kind: dict[str, list[tuple[float, float, float]]] = {}
     misses = []
@@ -120,9 +118,7 @@ def format_comparison(c: Comparison) -> str:
     """One table: a row per kind, kb and FTS5 side by side for each measure."""
     rows: list[list[Any]] = [["kind", "n", "MRR@10 kb / FTS5", "S@1 kb / FTS5", "R@3 kb / FTS5"]]
     notes = []
-    for kind in (*KINDS, ALL):
-        if kind not in c.kb.scores:
-            continue
+    for kind in [kind for kind in (*KINDS, ALL) if kind in c.kb.scores]:
         k, f = c.kb.scores[kind], c.fts5.scores[kind]
         rows.append([kind, k.count])
         for a, b in ((k.mrr, f.mrr), (k.success, f.success), (k.recall, f.recall)):

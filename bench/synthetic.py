@@ -26,19 +26,17 @@ _INTRO, _SENTENCES, _HEADINGS = _WORDS["intro"], _WORDS["sentences"], _WORDS["he
 _STEPS, _BULLETS, _NOTES = _WORDS["steps"], _WORDS["bullets"], _WORDS["notes"]
 
 
-def _objects() -> dict[str, list[tuple[str, str, str, list[str]]]]:
-    """Per category: (the object, its "de" form, gender and number (m, f, mp, fp), keywords)."""
+def _de(obj: str) -> str:
+    """The object after "de": "le mot de passe" -> "du mot de passe"."""
     de = (("le ", "du "), ("la ", "de la "), ("l'", "de l'"), ("les ", "des "))
-    objects: dict[str, list[tuple[str, str, str, list[str]]]] = {}
-    for category, items in _WORDS["objects"].items():
-        objects[category] = []
-        for obj, gender, keywords in items:
-            obj_de = next(d + obj[len(the) :] for the, d in de if obj.startswith(the))
-            objects[category].append((obj, obj_de, gender, keywords))
-    return objects
+    return next(d + obj[len(the) :] for the, d in de if obj.startswith(the))
 
 
-_OBJECTS = _objects()
+# Per category: (the object, its "de" form, gender and number (m, f, mp, fp), keywords).
+_OBJECTS = {
+    category: [(obj, _de(obj), gender, keywords) for obj, gender, keywords in items]
+    for category, items in _WORDS["objects"].items()
+}
 _ROLES = [  # (bare, with its article, with "à"): all masculine
     (role, f"l'{role}" if role[0] in "aeiouéè" else f"le {role}",
      f"à l'{role}" if role[0] in "aeiouéè" else f"au {role}")

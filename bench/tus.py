@@ -64,10 +64,6 @@ def clean(client: httpx2.Client, data: Path, size: int, chunk: int) -> Path:
     return attach(client, data, up.url, size)
 
 
-class _Cut(Exception):
-    """The client stops sending in the middle of a body: its connection is closed."""
-
-
 def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) -> int:
     """Cut in the middle of the PATCH past the file's middle, resumed by a new uploader that
     asks the offset (HEAD), as a reloaded page does: the bytes sent twice."""
@@ -81,12 +77,12 @@ def cut_and_resumed(client: httpx2.Client, data: Path, size: int, chunk: int) ->
     def body() -> Iterator[bytes]:
         file.seek(up.offset)
         yield file.read(length // 2 + 12_345)
-        raise _Cut
+        raise ConnectionAbortedError  # the client stops mid-body: its connection is closed
 
     headers = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": client.cookies["kb_csrf"],
                "Upload-Offset": str(up.offset), "Content-Length": str(length),
                "Content-Type": "application/offset+octet-stream"}  # fmt: skip
-    with contextlib.suppress(_Cut, httpx2.HTTPError):
+    with contextlib.suppress(ConnectionAbortedError, httpx2.HTTPError):
         client.patch(up.url, content=body(), headers=headers, timeout=None)
     resumed = uploader(client, file, chunk, up.url)
     resumed.upload()

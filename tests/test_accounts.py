@@ -14,6 +14,7 @@ from conftest import (
     Page,
     Web,
     activated_account,
+    client_for,
     link_in,
     log_in,
     make_account,
@@ -215,16 +216,7 @@ def test_change_password_logs_out_every_other_session(
 ) -> None:
     activated_account(web)
     log_in(web)
-    other = type(web.client)(web.app, follow_redirects=False)
-    other.get("/")
-    other.post(
-        "/connexion",
-        data={
-            "csrf": other.cookies["kb_csrf"],
-            "identifiant": "0750654D",
-            "mot_de_passe": PASSWORD,
-        },
-    )
+    other = client_for(web, "0750654D")  # a second session, in another browser
     assert other.get("/espace-personnel").status_code == 200
     token = web.client.cookies["kb_csrf"]
     wrong = web.client.post(

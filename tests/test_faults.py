@@ -46,6 +46,22 @@ from kb.web.app import create_app
 MIB = 1024 * 1024
 KB = [sys.executable, "-m", "kb.cli"]
 UAI = "0750654D"
+
+
+def seeded(settings: Settings) -> None:
+    """The database migrated, with Marie Curie's establishment (UAI) and the tests' password."""
+    engine = db.make_engine(settings)
+    try:
+        db.upgrade(engine)
+        account, _ = accounts.save(
+            engine, role="etablissement", login=UAI, establishment="Lycée Louis-le-Grand",
+            first_name="Marie", last_name="Curie", email="marie@example.fr",
+        )  # fmt: skip
+        accounts.set_password(engine, account, PASSWORD)
+    finally:
+        engine.dispose()
+
+
 BOUNDARY = "kb-panne-0123456789"
 
 SMALL_CONTENT = {
@@ -215,15 +231,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     site = Served(tmp_path, free_port())
     write_tree(tmp_path / "content", SMALL_CONTENT)
     build(tmp_path / "content", tmp_path / "index")
-    settings = Settings.from_env({}, data_dir=site.data_dir)
-    engine = db.make_engine(settings)
-    db.upgrade(engine)
-    account, _ = accounts.save(
-        engine, role="etablissement", login=UAI, establishment="Lycée Louis-le-Grand",
-        first_name="Marie", last_name="Curie", email="marie@example.fr",
-    )  # fmt: skip
-    accounts.set_password(engine, account, PASSWORD)
-    engine.dispose()
+    seeded(Settings.from_env({}, data_dir=site.data_dir))
     yield site
     for process in site.processes:
         with contextlib.suppress(ProcessLookupError):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 import pytest
 import sqlalchemy as sa
-from conftest import Web, activated_account, as_agent, log_in
+from conftest import Page, Web, activated_account, as_agent, log_in, page
 
 from kb import tables
 from kb.helpdesk import accounts
@@ -27,8 +25,8 @@ def open_for(web: Web, **fields: str) -> object:
 def test_an_agent_opens_a_ticket_for_an_establishment_that_phoned(web: Web) -> None:
     as_agent(web)
     form = web.client.get("/support/tickets/nouveau")
-    assert form.status_code == 200 and "Ouvrir un ticket pour un établissement" in form.text
-    assert 'href="/support/tickets/nouveau"' in web.client.get("/support").text
+    assert form.status_code == 200 and "Ouvrir un ticket pour un établissement" in Page(form).text
+    assert "/support/tickets/nouveau" in [href for href, _ in page(web, "/support").links]
     opened = open_for(web)
     location = opened.headers["location"]  # type: ignore[attr-defined]
     assert location.endswith("?ouvert=1")
@@ -38,17 +36,18 @@ def test_an_agent_opens_a_ticket_for_an_establishment_that_phoned(web: Web) -> N
         assert (
             connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 1
         )
-    page = html.unescape(web.client.get(location).text)
-    assert "Ticket ouvert pour l'établissement" in page
-    assert "Reçu par</dt><dd>Téléphone, saisi par le support" in page
-    assert "Vous traitez ce ticket." in page and "Sam Support a pris le ticket en charge" in page
-    assert "La directrice ne peut plus se connecter depuis lundi." in page
+    opened_page = page(web, location)
+    assert "Ticket ouvert pour l'établissement" in opened_page.text
+    assert opened_page.terms["Reçu par"] == "Téléphone, saisi par le support"
+    assert "Vous traitez ce ticket." in opened_page.text
+    assert "Sam Support a pris le ticket en charge" in opened_page.text
+    assert "La directrice ne peut plus se connecter depuis lundi." in opened_page.text
 
     web.client.cookies.clear()
     log_in(web)
-    assert reference in web.client.get("/tickets").text
-    mine = html.unescape(web.client.get(f"/tickets/{reference}").text)
-    assert "Appel : connexion" in mine and "Reçu par</dt><dd>Téléphone" in mine
+    assert reference in page(web, "/tickets").text
+    mine = page(web, f"/tickets/{reference}")
+    assert "Appel : connexion" in mine.text and mine.terms["Reçu par"].startswith("Téléphone")
     assert web.client.get("/support/tickets/nouveau").status_code == 403
 
 
@@ -68,11 +67,12 @@ def test_every_problem_of_the_form_is_said_at_once(web: Web) -> None:
     for uai, message in cases.items():
         refused = open_for(web, uai=uai, jeton=f"j-{uai}", canal="fax", sujet="")
         assert refused.status_code == 400  # type: ignore[attr-defined]
-        text = html.unescape(refused.text)  # type: ignore[attr-defined]
-        assert message in text, uai
-        assert "Indiquez comment la demande est arrivée : téléphone ou e-mail." in text
-        assert "Indiquez l'objet de votre demande" in text
-        assert "La directrice ne peut plus se connecter depuis lundi.</textarea>" in text
+        shown = Page(refused)  # type: ignore[arg-type]
+        assert message in shown.text, uai
+        assert "Indiquez comment la demande est arrivée : téléphone ou e-mail." in shown.text
+        assert "Indiquez l'objet de votre demande" in shown.text
+        typed = shown.field(name="message")["value"]
+        assert typed == "La directrice ne peut plus se connecter depuis lundi."
     with web.services.engine.connect() as connection:
         assert (
             connection.execute(sa.select(sa.func.count()).select_from(tables.tickets)).scalar() == 0

@@ -24,19 +24,17 @@ from test_faults import (
     MIB,
     MULTIPART_TAIL,
     MULTIPART_TYPE,
-    PASSWORD,
     SMALL_CONTENT,
-    UAI,
     files_under,
     free_port,
     kb_env,
     logged_in,
     multipart_head,
+    seeded,
 )
 
-from kb import db, tables
+from kb import tables
 from kb.config import Settings
-from kb.helpdesk import accounts
 from kb.helpdesk.attachments import Store
 from kb.knowledge.build import build
 
@@ -106,14 +104,7 @@ def can_unshare() -> None:
 def replicas(tmp_path: Path, database_url: str, can_unshare: None) -> Iterator[list[Replica]]:
     write_tree(tmp_path / "content", SMALL_CONTENT)
     build(tmp_path / "content", tmp_path / "index")
-    engine = db.make_engine(Settings.from_env({}, database_url=database_url))
-    db.upgrade(engine)
-    account, _ = accounts.save(
-        engine, role="etablissement", login=UAI, establishment="Lycée Louis-le-Grand",
-        first_name="Marie", last_name="Curie", email="marie@example.fr",
-    )  # fmt: skip
-    accounts.set_password(engine, account, PASSWORD)
-    engine.dispose()
+    seeded(Settings.from_env({}, database_url=database_url))
     started = [Replica(tmp_path, database_url) for _ in range(2)]
     yield started
     for replica in started:

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 import sqlalchemy as sa
-from conftest import Page, Web, activated_account, log_in, outbox, page, read
+from conftest import Page, Web, activated_account, client_for, log_in, outbox, page, read
 
 from kb import tables
 from kb.clock import PARIS, in_words
@@ -201,16 +201,7 @@ def test_another_establishment_sees_nothing(web: Web, make_web: Callable[..., We
     reference = response.headers["location"].split("?")[0].rsplit("/", 1)[1]
     [attachment] = rows(web, tables.attachments)
     activated_account(web, "0750655E", email="jean@example.fr")
-    other = type(web.client)(web.app, follow_redirects=False)
-    other.get("/")
-    other.post(
-        "/connexion",
-        data={
-            "csrf": other.cookies["kb_csrf"],
-            "identifiant": "0750655E",
-            "mot_de_passe": "correct cheval agrafe pile",
-        },
-    )
+    other = client_for(web, "0750655E")  # another establishment, in its own browser
     assert reference not in read(other, "/tickets").text
     for path in (f"/tickets/{reference}", f"/tickets/{reference}/pieces-jointes/{attachment.id}"):
         denied = other.get(path)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import (
-    PASSWORD,
     SUPPORT_FILES,
     Page,
     Web,
     agent,
+    client_for,
     help_desk,
     log_in,
     outbox,
@@ -38,18 +38,6 @@ def web(make_web: Callable[..., Web], database_url: str) -> Web:
             .values(first_name="Alex", last_name="Agent")
         )  # fmt: skip
     return web
-
-
-def browser(web: Web, login: str) -> TestClient:
-    """Another browser on the same help center, logged in as `login`."""
-    client = TestClient(web.app, follow_redirects=False)
-    client.get("/")
-    response = client.post(
-        "/connexion",
-        data={"csrf": client.cookies["kb_csrf"], "identifiant": login, "mot_de_passe": PASSWORD},
-    )
-    assert response.status_code == 303
-    return client
 
 
 def seen_on(page: Page) -> str:
@@ -76,7 +64,7 @@ def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
     log_in(web)
     first = school_ticket(web, "Mot de passe perdu")
     second = school_ticket(web, "Renouvellement", "abonnement")
-    sam = browser(web, "sam@cpro.fr")
+    sam = client_for(web, "sam@cpro.fr")
     queue = read(sam, "/support", vue="non_assignes")
     assert first in queue.text and second in queue.text
     assert ("/support?vue=non_assignes", "Non assignés 2 à traiter") in queue.links
@@ -97,7 +85,7 @@ def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
     assert (f"/support?vue=tous&agent={alex_id}", "Alex Agent 0") in mine.links
     assert first in read(sam, "/support", vue="tous", agent=sam_id).text
 
-    alex = browser(web, "alex@cpro.fr")  # a second reply does not take the ticket away
+    alex = client_for(web, "alex@cpro.fr")  # a second reply does not take the ticket away
     send(alex, first, "Je complète.", seen_on(read(alex, f"/support/tickets/{first}")))
     assert read(alex, f"/support/tickets/{first}").terms["Attribué à"] == "Sam Support"
 
@@ -105,7 +93,7 @@ def test_views_counters_and_the_first_reply_assigns(web: Web) -> None:
 def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam = browser(web, "sam@cpro.fr")
+    sam = client_for(web, "sam@cpro.fr")
     token, everyone = sam.cookies["kb_csrf"], ids(web)
     url = f"/support/tickets/{reference}/attribution"
     assert sam.post(url, data={"csrf": token, "agent": "moi"}).status_code == 303
@@ -117,7 +105,7 @@ def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
         "Sam Support a confié le ticket à Alex Agent"
     )
     assert "Traité par Alex Agent." in page
-    assert reference in read(browser(web, "alex@cpro.fr"), "/support", vue="mes").text
+    assert reference in read(client_for(web, "alex@cpro.fr"), "/support", vue="mes").text
     sam.post(url, data={"csrf": token, "agent": ""})
     assert (
         "Sam Support a remis le ticket dans les non assignés"
@@ -136,7 +124,7 @@ def test_handing_over_is_recorded_in_the_thread(web: Web) -> None:
 def test_statuses_read_right_from_each_side(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam = browser(web, "sam@cpro.fr")
+    sam = client_for(web, "sam@cpro.fr")
     send(sam, reference, "Pouvez-vous m'envoyer une capture ?")
     assert "En attente de votre réponse" in read(web.client, f"/tickets/{reference}").text
     page = read(sam, f"/support/tickets/{reference}").text
@@ -147,7 +135,7 @@ def test_statuses_read_right_from_each_side(web: Web) -> None:
 def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    sam, alex = client_for(web, "sam@cpro.fr"), client_for(web, "alex@cpro.fr")
     seen_by_sam = seen_on(read(sam, f"/support/tickets/{reference}"))
     seen_by_alex = seen_on(read(alex, f"/support/tickets/{reference}"))
     send(alex, reference, "Réinitialisez depuis la page de connexion.", seen_by_alex)
@@ -185,7 +173,7 @@ def test_a_reply_after_a_colleagues_reply_is_held_side_by_side(web: Web) -> None
 def test_a_held_reply_given_up_goes_with_its_attachments(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    sam, alex = client_for(web, "sam@cpro.fr"), client_for(web, "alex@cpro.fr")
     seen = seen_on(read(sam, f"/support/tickets/{reference}"))
     send(alex, reference, "Déjà répondu.", seen)
     held_at = sam.post(
@@ -256,7 +244,7 @@ def test_of_agents_sending_at_the_same_moment_one_goes_and_the_others_are_held(
 def test_colleagues_on_the_ticket_are_shown(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    sam, alex = client_for(web, "sam@cpro.fr"), client_for(web, "alex@cpro.fr")
     assert "consulte ce ticket" not in read(sam, f"/support/tickets/{reference}").text
     alex.get(f"/support/tickets/{reference}")
     assert "Alex Agent consulte ce ticket" in read(sam, f"/support/tickets/{reference}").text
@@ -288,7 +276,7 @@ def test_the_context_beside_the_thread(web: Web) -> None:
     assert web.client.get("/articles/mdp-perdu", follow_redirects=True).status_code == 200
     web.services.usage.flush()
     reference = school_ticket(web, "Toujours bloqué")
-    page = read(browser(web, "sam@cpro.fr"), f"/support/tickets/{reference}")
+    page = read(client_for(web, "sam@cpro.fr"), f"/support/tickets/{reference}")
     beside = page.context["context"]
     assert (beside.establishment, beside.uai, beside.contact) == (
         "Lycée Louis-le-Grand", "0750654D", "Marie Curie",
@@ -301,7 +289,7 @@ def test_the_context_beside_the_thread(web: Web) -> None:
     assert [a["title"] for a in beside.read_before] == ["J'ai oublié mon mot de passe"]
     assert ("/articles/mot-de-passe-oublie", "J'ai oublié mon mot de passe") in page.links
     # Agents' reads are not an establishment's: nothing is recorded for them.
-    sam = browser(web, "sam@cpro.fr")
+    sam = client_for(web, "sam@cpro.fr")
     sam.get("/articles/renouveler")
     web.services.usage.flush()
     with web.services.engine.connect() as connection:
@@ -312,7 +300,7 @@ def test_the_context_beside_the_thread(web: Web) -> None:
 def test_refused_replies_say_so_at_their_field_and_keep_what_was_typed(web: Web) -> None:
     log_in(web)
     reference = school_ticket(web)
-    sam, alex = browser(web, "sam@cpro.fr"), browser(web, "alex@cpro.fr")
+    sam, alex = client_for(web, "sam@cpro.fr"), client_for(web, "alex@cpro.fr")
     token = sam.cookies["kb_csrf"]
     seen_by_sam = seen_on(read(sam, f"/support/tickets/{reference}"))
     empty = Page(sam.post(f"/support/tickets/{reference}/reponses", data={
