@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.corpora import articles, read_front_matter
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+_INSERT = "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)"
 
 
 def _row(path: Path) -> tuple[str, str, str, str] | None:
@@ -64,24 +65,16 @@ class Fts5Index:
         if db_path is not None:
             db_path.unlink(missing_ok=True)
         conn = sqlite3.connect(db_path or ":memory:")
-        conn.executescript(
-            """
-            CREATE TABLE article (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE);
-            CREATE VIRTUAL TABLE fts USING fts5(
-                title, keywords, body,
-                tokenize = 'unicode61 remove_diacritics 2',
-                prefix = '2 3'
-            );
-            """
+        conn.execute("CREATE TABLE article (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE)")
+        conn.execute(
+            "CREATE VIRTUAL TABLE fts USING fts5(title, keywords, body, "
+            "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
         )
         rows = [row for path in articles(Path(content_dir)) if (row := _row(path))]
         with conn:
             for rowid, (slug, title, keywords, body) in enumerate(rows, 1):
                 conn.execute("INSERT INTO article (id, slug) VALUES (?, ?)", (rowid, slug))
-                conn.execute(
-                    "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-                    (rowid, title, keywords, body),
-                )
+                conn.execute(_INSERT, (rowid, title, keywords, body))
             conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         return cls(conn)
 
@@ -95,10 +88,7 @@ class Fts5Index:
         with self.conn as conn:
             [(rowid,)] = conn.execute("SELECT id FROM article WHERE slug = ?", (slug,)).fetchall()
             conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
-            conn.execute(
-                "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-                (rowid, title, keywords, body),
-            )
+            conn.execute(_INSERT, (rowid, title, keywords, body))
 
     def page(self, query: str, limit: int = 10) -> list[tuple[str, str, str]]:
         """What a results page shows: (slug, highlighted title, snippet) of the best matches."""

@@ -47,7 +47,9 @@ class BuildState:
             raw = (generation / STATE).read_bytes()
             if not raw.startswith(FORMAT):
                 return cls()
-            checksum, payload = raw[len(FORMAT) : len(FORMAT) + 4], raw[len(FORMAT) + 4 :]
+            # A view, not a copy: tens of MB at 20,000 articles.
+            view = memoryview(raw)
+            checksum, payload = raw[len(FORMAT) : len(FORMAT) + 4], view[len(FORMAT) + 4 :]
             if zlib.crc32(payload).to_bytes(4, "big") != checksum:
                 return cls()
             data = marshal.loads(payload)
@@ -59,7 +61,7 @@ class BuildState:
 
     def dumps(self) -> bytes:
         payload = marshal.dumps({k: getattr(self, k) for k in _FIELDS})
-        return FORMAT + zlib.crc32(payload).to_bytes(4, "big") + payload
+        return b"".join((FORMAT, zlib.crc32(payload).to_bytes(4, "big"), payload))  # one copy
 
 
 _FIELDS = tuple(f.name for f in fields(BuildState))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import multiprocessing
 import os
@@ -238,6 +239,10 @@ def _write_in_workers(
     context = multiprocessing.get_context("fork")
     done = context.Value("l", 0)
     started: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    # What the processes inherit set aside from their garbage collector: its walks would
+    # write to every inherited object and so copy each page of it into every process.
+    none_frozen = gc.get_freeze_count() == 0
+    gc.freeze()
     try:
         for number in range(workers):
             receiver, sender = context.Pipe(duplex=False)
@@ -250,6 +255,9 @@ def _write_in_workers(
             process.start()
             sender.close()
             started.append((process, receiver))
+        if none_frozen:  # not where something is kept frozen on purpose (kb/web/garbage.py)
+            gc.unfreeze()
+            none_frozen = False
         segments: list[Segment] = []
         learnt: list[R] = []
         for worker, receiver in started:
@@ -269,6 +277,8 @@ def _write_in_workers(
             progress(done.value)
         return segments, learnt
     finally:
+        if none_frozen:
+            gc.unfreeze()
         for worker, receiver in started:
             receiver.close()
             if worker.is_alive():
