@@ -72,7 +72,7 @@ def test_the_establishment_rates_its_resolved_ticket_and_the_report_shows_it(web
     )
     assert rate(web, reference, "peut-etre").status_code == 400  # type: ignore[attr-defined]
     done = rate(web, reference, "pas_satisfait", "Trop long.")
-    assert done.headers["location"] == f"/tickets/{reference}?avis=1#avis"  # type: ignore[attr-defined]
+    assert done.headers["location"] == f"/tickets/{reference}?avis=1"  # type: ignore[attr-defined]
     thanked = page(web, f"/tickets/{reference}", avis=1).text
     assert "Merci : votre avis est enregistré." in thanked
     assert "Votre avis : « Pas satisfait » — Trop long." in thanked

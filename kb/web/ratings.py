@@ -47,7 +47,9 @@ async def rate_on_page(services: Services, request: Request) -> Response:
     await anyio.to_thread.run_sync(
         satisfaction.rate, services.engine, ticket, satisfied, str(form.get("commentaire", ""))
     )
-    return RedirectResponse(f"/tickets/{ticket.reference}?avis=1#avis", status_code=303)
+    # No "#avis": a browser skips autofocus when the address has an anchor, and the notice
+    # saying the opinion is recorded must take the focus, as after every other action.
+    return RedirectResponse(f"/tickets/{ticket.reference}?avis=1", status_code=303)
 
 
 async def rate_from_mail(services: Services, request: Request) -> Response:

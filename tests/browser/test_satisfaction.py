@@ -44,9 +44,9 @@ def test_an_establishment_rates_a_resolved_ticket_and_support_reads_it(
     opinion.get_by_label("Pas satisfait").check()
     opinion.get_by_label("Commentaire (facultatif)").fill("Il a fallu trois jours.")
     opinion.get_by_role("button", name="Envoyer mon avis").click()
-    expect(school.locator(".notice[role=status]:not([data-resumable-wait])")).to_have_text(
-        "Merci : votre avis est enregistré."
-    )
+    thanks = school.locator(".notice[role=status]:not([data-resumable-wait])")
+    expect(thanks).to_have_text("Merci : votre avis est enregistré.")
+    expect(thanks).to_be_focused()  # not <body>: the next Tab goes on from what was done
     expect(school.get_by_role("region", name="Votre avis")).to_contain_text(
         "Votre avis : « Pas satisfait » — Il a fallu trois jours."
     )
