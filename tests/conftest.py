@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -30,6 +31,7 @@ from kb.helpdesk import accounts
 from kb.helpdesk.accounts import Account
 from kb.knowledge.build import build
 from kb.knowledge.search import SearchIndex, Snapshot
+from kb.testing import free_port
 from kb.web.app import create_app
 from kb.web.services import Services
 
@@ -649,3 +651,24 @@ def read(client: TestClient, url: str, **params: Any) -> Page:
     """`page`, in another browser (a client of its own, its own session)."""
     headers = {"accept-encoding": "identity"}
     return Page(client.get(url, params=params or None, headers=headers))
+
+
+class Inbox:
+    """An SMTP (or LMTP) server's handler that keeps every message it receives, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A real local SMTP server (aiosmtpd) kb can send through: its inbox and its port."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from conftest import PASSWORD, Web, activated_account, log_in, outbox, page
+from conftest import PASSWORD, Inbox, Web, activated_account, log_in, outbox, page
 from starlette.testclient import TestClient
-from test_mail import Inbox, free_port
 
 from kb import db, tables
 from kb.config import Settings
 from kb.helpdesk import accounts
 from kb.helpdesk.mail import Mail, Mailer
 from kb.helpdesk.outbox import Sender, enqueue, now, waiting
+from kb.testing import free_port
 from kb.web.app import create_app
 
 

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
+from conftest import Inbox
 from playwright.sync_api import Page, expect
-from test_mail import Inbox
 
 from kb.helpdesk.lmtp import Receiver
 from kb.testing import free_port
@@ -21,16 +20,6 @@ from .conftest import Server
 from .test_support import SUBJECT, create_ticket
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    """The mail server kb sends through: it keeps what it receives."""
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 @pytest.fixture
