@@ -7,6 +7,7 @@ import fcntl
 import gc
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import traceback
@@ -213,16 +214,24 @@ def _add(
     items: Iterable[T],
     prepare: Prepare[T, R],
     progress: Callable[[int], None] | None,
+    tell: Callable[[R], None] | None = None,
 ) -> list[R]:
-    """Prepare and add each item; what `prepare` said of each."""
+    """Prepare and add each item; what `prepare` said of each (given to `tell` instead, when
+    there is one)."""
     learnt: list[R] = []
+    keep = tell or learnt.append
     for count, item in enumerate(items, 1):
         article, said = prepare(item)
-        learnt.append(said)
+        keep(said)
         writer.add_document(**_document(article))
         if progress is not None:
             progress(count)
     return learnt
+
+
+# What a build process has learnt goes to the parent by this many items, as it goes: not all
+# at the end, when the process also holds its whole segment's postings.
+TELL_EVERY = 200
 
 
 def _write_in_workers(
@@ -244,11 +253,15 @@ def _write_in_workers(
     none_frozen = gc.get_freeze_count() == 0
     gc.freeze()
     try:
+        # A share is a run of consecutive items, not every n-th: the objects of the items
+        # were made in their order, so each process touches (and copies from this one, a
+        # reference count written on each page) only the pages of its own share.
+        share = -(-len(items) // workers)
         for number in range(workers):
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_segment_worker,
-                args=(target, items[number::workers], prepare, done, sender),
+                args=(target, items[number * share : (number + 1) * share], prepare, done, sender),
                 name=f"kb-index-{number}",
                 daemon=True,
             )
@@ -258,24 +271,35 @@ def _write_in_workers(
         if none_frozen:  # not where something is kept frozen on purpose (kb/web/garbage.py)
             gc.unfreeze()
             none_frozen = False
-        segments: list[Segment] = []
+        segments: dict[int, Segment | None] = {}
         learnt: list[R] = []
-        for worker, receiver in started:
-            while not receiver.poll(0.25):
-                if progress is not None:
-                    progress(done.value)
-                if not worker.is_alive() and not receiver.poll():
-                    raise RuntimeError(f"{worker.name} stopped (exit status {worker.exitcode})")
-            outcome, segment, said = receiver.recv()
-            if outcome == "error":
-                raise RuntimeError(f"{worker.name}: {said}")
-            learnt += said
-            if segment is not None:
-                segments.append(segment)
-            worker.join()
+        pending = {receiver: number for number, (_, receiver) in enumerate(started)}
+        while pending:
+            ready = multiprocessing.connection.wait(list(pending), timeout=0.25)
+            if progress is not None:
+                progress(done.value)
+            for receiver, number in list(pending.items()):
+                worker = started[number][0]
+                if receiver not in ready:
+                    if not worker.is_alive() and not receiver.poll():
+                        stopped = f"{worker.name} stopped (exit status {worker.exitcode})"
+                        raise RuntimeError(stopped)
+                    continue
+                try:
+                    outcome, segment, said = receiver.recv()
+                except EOFError:
+                    stopped = f"{worker.name} stopped (exit status {worker.exitcode})"
+                    raise RuntimeError(stopped) from None
+                if outcome == "error":
+                    raise RuntimeError(f"{worker.name}: {said}")
+                learnt += said
+                if outcome == "ok":
+                    segments[number] = segment
+                    del pending[receiver]
+                    worker.join()
         if progress is not None:
             progress(done.value)
-        return segments, learnt
+        return [s for _, s in sorted(segments.items()) if s is not None], learnt
     finally:
         if none_frozen:
             gc.unfreeze()
@@ -289,7 +313,8 @@ def _write_in_workers(
 def _segment_worker(
     target: Path, items: Sequence[T], prepare: Prepare[T, R], done: Any, sender: Connection
 ) -> None:
-    """In a forked process: prepare `items` and write them as one segment of `target`."""
+    """In a forked process: prepare `items` and write them as one segment of `target`; what
+    `prepare` said goes to the parent as it comes."""
     try:
         ix = whoosh_index.open_dir(str(target))
         # No lock: the parent holds the index's, and commits the segments itself.
@@ -299,12 +324,20 @@ def _segment_worker(
             with done.get_lock():
                 done.value += 1
 
-        learnt = _add(writer, items, prepare, counted)
+        batch: list[R] = []
+
+        def tell(said: R) -> None:
+            batch.append(said)
+            if len(batch) >= TELL_EVERY:
+                sender.send(("learnt", None, batch))
+                batch.clear()
+
+        _add(writer, items, prepare, counted, tell)
         # Whoosh's own multiprocessing writer finishes its sub-segments this way.
         segment = writer._finalize_segment() if writer._added else None
         if segment is None:
             writer._close_segment()
-        sender.send(("ok", segment, learnt))
+        sender.send(("ok", segment, batch))
     except BaseException as exc:  # the parent says which process failed, and why
         sender.send(("error", None, "".join(traceback.format_exception_only(exc)).strip()))
     finally:
