@@ -3,18 +3,26 @@ previous build kept of a file is never used once the file has changed."""
 
 from __future__ import annotations
 
+import itertools
+import marshal
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from conftest import Site, article
 
+from kb.knowledge import build_state, content
 from kb.knowledge.build import ContentErrors, build
+from kb.knowledge.build_state import FORMAT
+from kb.knowledge.changes import plan_changes
 from kb.knowledge.search import SearchIndex
 from kb.knowledge.search.indexer import STATE, current_generation
+from kb.knowledge.tree import Tree
 
 QUERIES = ("facture", "devis", "mot de passe", "tarifs", "connexion", "export", "abonnement")
 
@@ -202,3 +210,136 @@ def test_a_release_switched_by_a_symbolic_link_renders_nothing_again(
     live.symlink_to(releases / "two")
     assert build(live, index).changed == 1
     assert [h.slug for h in SearchIndex(index).snapshot().search("devises").hits] == ["d"]
+
+
+def _state(site: Site) -> dict[str, Any]:
+    """The live generation's state, each file's, article's and rendering's record as bytes."""
+    generation = current_generation(site.index)
+    assert generation is not None
+    raw = (generation / STATE).read_bytes()
+    return marshal.loads(raw[len(FORMAT) + 4 :])  # type: ignore[no-any-return]
+
+
+def test_one_edit_reads_renders_and_encodes_only_that_article(
+    make_site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kb.knowledge.tree.RACY_NS", 0)  # files written a moment ago trusted
+    site = make_site(
+        {f"abonnement/a{i}.md": article(f"Article {i}", f"Texte {i}.") for i in range(30)}
+    )
+    site.build(full=True)
+    before = _state(site)
+    trees: list[Tree] = []
+    parsed: list[str] = []
+    encoded: list[object] = []
+    real_load, real_dumps = content._load_article, marshal.dumps
+
+    class SeenTree(Tree):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            trees.append(self)
+
+    def load(path: Path, *args: Any) -> Any:
+        parsed.append(path.name)
+        return real_load(path, *args)
+
+    def dumps(value: object) -> bytes:
+        encoded.append(value)
+        return real_dumps(value)
+
+    monkeypatch.setattr("kb.knowledge.build.Tree", SeenTree)
+    monkeypatch.setattr(content, "_load_article", load)
+    monkeypatch.setattr(build_state, "marshal", SimpleNamespace(loads=marshal.loads, dumps=dumps))
+    site.write({"abonnement/a7.md": article("Article 7", "Un texte revu.")})
+    report = site.build()
+    assert (report.articles, report.changed) == (30, 1)
+    assert parsed == ["a7.md"]
+    assert [t.read_again for t in trees] == [1]  # the others' hashes are the last build's
+    # Encoded: a7's record, its rendering and outline, and the state around them; the 29
+    # others' records are written again as they were read.
+    assert len(encoded) <= 4
+    after = _state(site)
+    for kind in ("files", "articles", "rendered"):
+        changed = {
+            k
+            for k in before[kind].keys() | after[kind].keys()
+            if before[kind].get(k) != after[kind].get(k)
+        }
+        assert changed == {"a7" if kind == "rendered" else "abonnement/a7.md"}, kind
+    assert_as_if_built_anew(site, tmp_path)
+
+
+_EDITS = itertools.count()
+
+
+def _written_again(site: Site, damage: Callable[[bytes], bytes]) -> int:
+    generation = current_generation(site.index)
+    assert generation is not None
+    (generation / STATE).write_bytes(damage((generation / STATE).read_bytes()))
+    edit = f"Exporter en CSV, {next(_EDITS)}."  # another text each time
+    site.write({"utilisation/d.md": article("Export", edit, summary="Exporter")})
+    return site.build().changed
+
+
+def test_a_state_cut_short_of_another_format_or_missing_is_not_trusted(
+    site: Site, tmp_path: Path
+) -> None:
+    assert _written_again(site, lambda raw: raw[: len(raw) // 2]) == 4  # a torn write
+    assert _written_again(site, lambda raw: raw[: len(FORMAT) + 2]) == 4
+    assert _written_again(site, lambda raw: b"kb-build-state 2\n" + raw[len(FORMAT) :]) == 4
+    assert _written_again(site, lambda raw: b"") == 4
+    generation = current_generation(site.index)
+    assert generation is not None
+    (generation / STATE).unlink()
+    site.write({"utilisation/d.md": article("Export", "Exporter en PDF.", summary="Exporter")})
+    assert site.build().changed == 4
+    assert_as_if_built_anew(site, tmp_path)
+
+
+def test_a_state_of_other_versions_or_with_a_bad_record_is_not_trusted(
+    site: Site, tmp_path: Path
+) -> None:
+    def resealed(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
+        def damage(raw: bytes) -> bytes:
+            data = marshal.loads(raw[len(FORMAT) + 4 :])
+            change(data)
+            payload = marshal.dumps(data)
+            return FORMAT + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+        return damage
+
+    def other_schema(data: dict[str, Any]) -> None:
+        data["versions"] = ("0", data["versions"][1])
+
+    def bad_records(data: dict[str, Any]) -> None:
+        data["articles"] = {name: b"\xff" for name in data["articles"]}
+
+    assert _written_again(site, resealed(other_schema)) == 4
+    # Not damage (the CRC holds), but were it so: each article is read again, not trusted.
+    assert _written_again(site, resealed(bad_records)) == 1
+    assert_as_if_built_anew(site, tmp_path)
+
+
+def test_a_file_changed_while_the_build_renders_fails_it(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build keeps articles without their bodies and reads each again to render it.
+    live = current_generation(site.index)
+    real_plan = plan_changes
+
+    def plan_then_edit(*args: Any) -> Any:
+        plan = real_plan(*args)
+        site.write({"utilisation/d.md": article("Export", "Réécrit entre-temps.")})
+        return plan
+
+    monkeypatch.setattr("kb.knowledge.build.plan_changes", plan_then_edit)
+    site.write({"utilisation/d.md": article("Export", "Exporter en CSV.", summary="Exporter")})
+    with pytest.raises(ContentErrors) as raised:
+        site.build()
+    assert [str(p).split("/")[-1] for p in raised.value.problems] == [
+        "d.md:1: fichier modifié pendant la construction : relancez-la"
+    ]
+    assert current_generation(site.index) == live
+    monkeypatch.undo()
+    assert site.build().changed == 1
+    assert "d" in site.slugs("réécrit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from kb.knowledge.links import Outline, check_links, outline_of
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.knowledge.search.indexer import (
     IndexedArticle,
+    JsonText,
     build_lock,
     current_generation,
     read_meta,
@@ -37,6 +39,7 @@ from kb.knowledge.tree import Tree
 from kb.knowledge.typography import french_spacing
 
 VERSIONS = (SCHEMA_VERSION, RENDER_VERSION)
+CHANGING = "fichier modifié pendant la construction : relancez-la"
 # What a build process tells of an article it rendered: slug, outline, problems found.
 Learnt = tuple[str, list[Any], list[Problem]]  # see build_state.rendering
 
@@ -158,7 +161,6 @@ def build(
             if content.errors:
                 raise ContentErrors(content.problems)
             plan = plan_changes(content, state, base is not None)
-            plan.changed = _whole(plan.changed, memo)
         generation, warnings = _index(content, tree, memo, state, plan, base, index_dir, progress)
     return BuildReport(
         articles=len(content.articles),
@@ -188,12 +190,15 @@ def _index(
 
     def prepare(article: Article) -> tuple[IndexedArticle, Learnt]:
         """In a build process: the article rendered, its outline and its problems."""
-        rendered, found = renderer.render(article)
+        whole = memo.whole(article)  # its body, read here: not held by the parent
+        rendered, found = renderer.render(whole or article)
+        if whole is None:  # then `finish` raises ContentErrors
+            found.append(Problem(article.path, 1, CHANGING))
         said = rendering(
             digest=digests[article.slug],
             deps=sorted({k.target.removeprefix(root) for k in rendered.outlinks if k.target}),
             notes=[[p.line, p.message] for p in found if p.warning],
-            listing=_listing(article),
+            listing=json.dumps(_listing(article), ensure_ascii=False),
             anchors=[h.id for h in rendered.headings],
             links=[[k.slug, k.fragment, k.line, k.href, k.text] for k in rendered.outlinks],
         )
@@ -235,7 +240,9 @@ def _index(
                 {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
                 for c in content.categories
             ],
-            "articles": [rendered[a.slug][LISTING] for a in content.articles],
+            "articles": JsonText(
+                f"[{', '.join(rendered[a.slug][LISTING] for a in content.articles)}]"
+            ),
             "aliases": renamed,
             "synonyms": [list(group) for group in content.synonyms],
         }
@@ -254,6 +261,7 @@ def _index(
             rendered=state.rendered,
             paths=state.paths,
             index_files=index_files,
+            as_read=state.as_read,
         )
         return new.dumps()
 
@@ -274,18 +282,6 @@ def _index(
         keep=keep,
     )
     return generation, warnings
-
-
-def _whole(articles: list[Article], memo: ArticleMemo) -> list[Article]:
-    """The articles to render, with their bodies."""
-    whole: list[Article] = []
-    for article in articles:
-        read = memo.whole(article)
-        if read is None or read.digest != article.digest:
-            changing = "fichier modifié pendant la construction : relancez-la"
-            raise ContentErrors([Problem(article.path, 1, changing)])
-        whole.append(read)
-    return whole
 
 
 def _listing(article: Article) -> dict[str, object]:

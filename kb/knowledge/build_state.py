@@ -4,6 +4,7 @@ only what changed: each file's stat and hash, each article's header, each render
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import marshal
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kb.knowledge.content import Article, Problem, read_article
+from kb.knowledge.content import Article, Problem, with_body
 from kb.knowledge.search.indexer import STATE
 from kb.knowledge.tree import Tree
 
 # Bump when what is kept changes: a state of another format is ignored (a full build).
-FORMAT = b"kb-build-state 2\n"
+FORMAT = b"kb-build-state 3\n"
 # The fields of an article kept between builds: all but its body (read again to render it).
 _KEPT = tuple(f.name for f in fields(Article) if f.name not in ("body", "path"))
 _BODY = [f.name for f in fields(Article)].index("body")  # then "path"
@@ -28,14 +29,21 @@ assert [f.name for f in fields(Article)][_BODY : _BODY + 2] == ["body", "path"]
 
 @dataclass
 class BuildState:
+    """Each file's and each article's record is kept marshal'd on its own: the next build
+    writes again, as it read them, the bytes of all it did not change (after one edit, all
+    but a few), instead of encoding tens of MB again."""
+
     versions: tuple[str, str] = ("", "")  # the index schema and rendering it was built with
     scanned_at: int = 0  # when that build listed the content (ns): see Tree
-    files: dict[str, list[Any]] = field(default_factory=dict)  # name -> stat and sha256
-    articles: dict[str, list[Any]] = field(default_factory=dict)  # name -> category, header
+    files: dict[str, bytes] = field(default_factory=dict)  # name -> tree.pack_entry()
+    articles: dict[str, bytes] = field(default_factory=dict)  # name -> category, header
     rendered: dict[str, list[Any]] = field(default_factory=dict)  # slug -> rendering()
     paths: dict[str, str] = field(default_factory=dict)  # an article's file -> its slug
     # The generation's files: size, mtime, inode, CRC-32.
     index_files: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    # slug -> each rendering as it was read, and its bytes: written again as they were while
+    # the rendering is that very list (one that changes is a new list, never changed in place).
+    as_read: dict[str, tuple[list[Any], bytes]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def read(cls, generation: Path | None, versions: tuple[str, str]) -> BuildState:
@@ -53,14 +61,28 @@ class BuildState:
             if zlib.crc32(payload).to_bytes(4, "big") != checksum:
                 return cls()
             data = marshal.loads(payload)
-            state = cls(**{k: data[k] for k in _FIELDS})
+            if tuple(data["versions"]) != versions:
+                return cls()
+            packed: dict[str, bytes] = data["rendered"]
+            rendered = {slug: marshal.loads(kept) for slug, kept in packed.items()}
+            state = cls(**{k: data[k] for k in _FIELDS if k not in ("rendered", "as_read")})
         except (OSError, ValueError, EOFError, TypeError, KeyError):
             return cls()
-        state.versions = tuple(state.versions)  # type: ignore[assignment]
-        return state if state.versions == versions else cls()
+        state.versions = versions
+        state.rendered = rendered
+        state.as_read = {slug: (said, packed[slug]) for slug, said in rendered.items()}
+        return state
 
     def dumps(self) -> bytes:
-        payload = marshal.dumps({k: getattr(self, k) for k in _FIELDS})
+        as_read = self.as_read
+
+        def pack(slug: str, said: list[Any]) -> bytes:
+            known = as_read.get(slug)
+            return known[1] if known is not None and known[0] is said else marshal.dumps(said)
+
+        data = {k: getattr(self, k) for k in _FIELDS if k != "as_read"}
+        data["rendered"] = {slug: pack(slug, said) for slug, said in self.rendered.items()}
+        payload = marshal.dumps(data)
         return b"".join((FORMAT, zlib.crc32(payload).to_bytes(4, "big"), payload))  # one copy
 
 
@@ -97,12 +119,13 @@ def rendering(
     digest: str,
     deps: list[str],
     notes: list[list[Any]],
-    listing: dict[str, Any],
+    listing: str,
     anchors: list[str],
     links: list[list[Any]],
 ) -> list[Any]:
     """`digest`: of what was rendered; `deps`: the files its links lead to; `notes`: its
-    warnings; `listing`: its entry in the generation's list of articles."""
+    warnings; `listing`: its entry in the generation's list of articles, as JSON (the list
+    is written again after each edit: joined, not encoded again)."""
     return [digest, deps, notes, [], listing, marshal.dumps((anchors, links))]
 
 
@@ -116,24 +139,25 @@ class ArticleMemo:
     """The articles of the previous build whose files have not changed, without parsing them
     again (`content.Memo`); and the records of this build's, for the next."""
 
-    def __init__(self, tree: Tree, records: dict[str, list[Any]]) -> None:
+    def __init__(self, tree: Tree, records: dict[str, bytes]) -> None:
         self.tree = tree
         self.previous = records
-        self.records: dict[str, list[Any]] = {}
-        self.recalled: set[str] = set()  # str(path): cheaper to hash than a Path
+        self.records: dict[str, bytes] = {}  # kept as read when the file has not changed
 
     def recall(self, path: Path, name: str, category: str) -> tuple[Article, list[Problem]] | None:
-        record = self.previous.get(name)
-        if record is None or record[0] != category:
+        packed = self.previous.get(name)
+        if packed is None:
             return None
-        kept = record[1]
         try:
-            if self.tree.sha(name) != kept[_DIGEST]:
+            record = marshal.loads(packed)
+            if record[0] != category or self.tree.sha(name) != record[1][_DIGEST]:
                 return None
+        except (ValueError, EOFError, TypeError, IndexError):
+            return None  # a record that cannot be: the file is read again
         except OSError:
             return None  # read again: the loader says why it cannot be
-        self.records[name] = record
-        self.recalled.add(str(path))
+        kept = record[1]
+        self.records[name] = packed
         values = list(kept)
         values[_UPDATED] = dt.date.fromordinal(kept[_UPDATED]) if kept[_UPDATED] else None
         # Positional, in the order of Article's fields: thousands of these in each build.
@@ -141,14 +165,18 @@ class ArticleMemo:
         article = Article(*values)
         return article, [Problem(path, line, text, warning) for line, text, warning in record[2]]
 
-    def remember(self, name: str, category: str, article: Article, problems: list[Problem]) -> None:
+    def remember(
+        self, name: str, category: str, article: Article, problems: list[Problem]
+    ) -> Article:
         kept = [getattr(article, k) for k in _KEPT]
         kept[_UPDATED] = article.updated.toordinal() if article.updated else 0
         said = [[p.line, p.message, p.warning] for p in problems]
-        self.records[name] = [category, kept, said]
+        self.records[name] = marshal.dumps([category, kept, said])
+        # Without its body until it is rendered: at 20,000 articles, tens of MB that the
+        # build's processes would otherwise each copy, page by page, from this one.
+        return dataclasses.replace(article, body="")
 
-    def whole(self, article: Article) -> Article | None:
-        """The article with its body: read again when it came from the memo."""
-        if str(article.path) not in self.recalled:
-            return article
-        return read_article(article.path, article.category)
+    @staticmethod
+    def whole(article: Article) -> Article | None:
+        """The article with its body, read again; None when its file changed meanwhile."""
+        return with_body(article)

@@ -71,6 +71,8 @@ def check_links_since(
     for slug, said in rendered.items():
         if slug in sources:
             found = check_links(outlines, [slug])
+            # A new list: one kept from the last build is written again as it was read.
+            said = rendered[slug] = list(said)
             said[LINK_NOTES] = [[p.line, p.message, p.warning] for p in found]
             problems += found
         elif said[LINK_NOTES]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -126,8 +127,11 @@ class Memo(Protocol):
     def recall(self, path: Path, name: str, category: str) -> tuple[Article, list[Problem]] | None:
         """The article in the file `name` (relative to the content folder), if unchanged."""
 
-    def remember(self, name: str, category: str, article: Article, problems: list[Problem]) -> None:
-        """An article just read, and its own problems."""
+    def remember(
+        self, name: str, category: str, article: Article, problems: list[Problem]
+    ) -> Article:
+        """An article just read, and its own problems; returns the article to keep (a build
+        keeps them without their bodies, read again when rendered)."""
 
 
 def load(root: Path, memo: Memo | None = None) -> Content:
@@ -205,9 +209,9 @@ def _load_category(folder: Path, content: Content, memo: Memo | None = None) -> 
         article = _load_article(path, category.slug, problems)
         content.problems += problems
         if article is not None:
-            content.articles.append(article)
             if memo is not None:
-                memo.remember(f"{folder.name}/{name}", category.slug, article, problems)
+                article = memo.remember(f"{folder.name}/{name}", category.slug, article, problems)
+            content.articles.append(article)
         else:
             content.broken.add(path.resolve())
             content.broken_slugs.add(_declared_slug(path))
@@ -221,9 +225,20 @@ def _load_category(folder: Path, content: Content, memo: Memo | None = None) -> 
         )
 
 
-def read_article(path: Path, category: str) -> Article | None:
-    """One article file read again (its body, when a build took it from its memo)."""
-    return _load_article(path, category, [])
+def with_body(article: Article) -> Article | None:
+    """The article with its body read again from its file (a build keeps articles without
+    their bodies until it renders them); None when the file is no longer what was read."""
+    try:
+        raw = article.path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(raw).hexdigest() != article.digest:
+        return None
+    text = decode(raw, article.path, [])
+    if text is None:
+        return None
+    body = "\n".join(text.split("\n")[article.body_line - 1 :])
+    return dataclasses.replace(article, body=body)
 
 
 def _load_article(path: Path, category: str, problems: list[Problem]) -> Article | None:

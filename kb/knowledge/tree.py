@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,9 @@ Stat = tuple[int, int, int, int]
 # tick of the file system's clock (coarse, or a server's), leaving its stat as it was: it is
 # read again. 2 s covers the coarsest clocks (FAT, some network file systems).
 RACY_NS = 2_000_000_000
+# What a build keeps of a file it hashed, for the next: its stat, then its sha256, in bytes
+# (one object a file to read back, written again as it was while the file does not change).
+_STAT = struct.Struct("<3qQ")
 
 
 def scan(root: Path) -> dict[str, Stat]:
@@ -61,27 +65,31 @@ class Tree:
     reused while the file's stat is the one it was read with and that stat was not racy."""
 
     def __init__(
-        self, root: Path, known: Mapping[str, list[object]] | None = None, known_at: int = 0
+        self, root: Path, known: Mapping[str, bytes] | None = None, known_at: int = 0
     ) -> None:
         self.root = root
         self.scanned_at = time.time_ns()
         self.stats = scan(root)
-        self._hashes: dict[str, str] = {}
+        self._digests: dict[str, bytes] = {}  # name -> sha256
+        self._kept: dict[str, bytes] = {}  # name -> its entry of `known`, still true
         self.read_again = 0  # files hashed in this build: changed, new, or not trusted
+        trusted_before = known_at - RACY_NS  # ctime well before the previous scan
+        pack, size = _STAT.pack, _STAT.size
+        stats = self.stats
         for name, entry in (known or {}).items():
-            stat = self.stats.get(name)
-            if (
-                stat is not None
-                and tuple(entry[:4]) == stat
-                and stat[2] < known_at - RACY_NS  # ctime well before the previous scan
-            ):
-                self._hashes[name] = str(entry[4])
+            stat = stats.get(name)
+            if stat is not None and stat[2] < trusted_before and entry[:size] == pack(*stat):
+                self._digests[name] = entry[size:]
+                self._kept[name] = entry
 
     def sha(self, name: str) -> str:
         """The sha256 of a file's bytes (raises OSError when it cannot be read)."""
-        known = self._hashes.get(name)
+        return self._digest(name).hex()
+
+    def _digest(self, name: str) -> bytes:
+        known = self._digests.get(name)
         if known is None:
-            known = self._hashes[name] = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
+            known = self._digests[name] = hashlib.sha256((self.root / name).read_bytes()).digest()
             self.read_again += 1
         return known
 
@@ -96,11 +104,15 @@ class Tree:
         for name in sorted(self.stats, key=lambda n: n.replace("/", "\0")):
             if not hidden(name):
                 parts.append(f"{name}\0".encode())
-                parts.append(bytes.fromhex(self.sha(name)))
+                parts.append(self._digest(name))
         # Hashed in one piece: the same digest as part by part, without 40,000 calls.
         return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
-    def known(self) -> dict[str, list[object]]:
+    def known(self) -> dict[str, bytes]:
         """What the next build may trust: each hashed file's stat and hash."""
-        stats = self.stats
-        return {name: [*stats[name], sha] for name, sha in self._hashes.items() if name in stats}
+        stats, kept, pack = self.stats, self._kept, _STAT.pack
+        return {
+            name: kept.get(name) or pack(*stats[name]) + digest
+            for name, digest in self._digests.items()
+            if name in stats
+        }

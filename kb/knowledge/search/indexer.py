@@ -44,6 +44,10 @@ Prepare = Callable[[T], tuple["IndexedArticle", R]]
 Finish = Callable[[list[R]], dict[str, Any]]
 
 
+class JsonText(str):
+    """A value of the generation's meta given as JSON already (see `_meta_json`)."""
+
+
 class StaleBase(Exception):
     """The generation an incremental build started from is no longer the live one."""
 
@@ -197,10 +201,20 @@ def _write_generation(
         # everything; syncing its tens of MB would be most of a build after one edit.
         _write_atomically(target / STATE, keep(files), durable=False)
     meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
-    _write_atomically(target / META, json.dumps(meta, ensure_ascii=False))
+    _write_atomically(target / META, _meta_json(meta))
     _write_atomically(index_dir / CURRENT, target.name + "\n")
     _prune(index_dir, keep={target.name, base.name if base else ""})
     return target
+
+
+def _meta_json(meta: dict[str, Any]) -> str:
+    """As json.dumps, but a JsonText value is written as it is: the list of articles is made
+    of each article's entry, encoded when it was rendered."""
+    parts = [
+        f"{json.dumps(key)}: {v if isinstance(v, JsonText) else json.dumps(v, ensure_ascii=False)}"
+        for key, v in meta.items()
+    ]
+    return f"{{{', '.join(parts)}}}"
 
 
 def _workers(items: int) -> int:
