@@ -18,7 +18,7 @@ from conftest import Site, article
 
 from kb.knowledge import build_state, content
 from kb.knowledge.build import ContentErrors, build
-from kb.knowledge.build_state import FORMAT
+from kb.knowledge.build_state import FORMAT, PARTS, part_name
 from kb.knowledge.changes import plan_changes
 from kb.knowledge.search import SearchIndex
 from kb.knowledge.search.indexer import STATE, current_generation
@@ -212,15 +212,36 @@ def test_a_release_switched_by_a_symbolic_link_renders_nothing_again(
     assert [h.slug for h in SearchIndex(index).snapshot().search("devises").hits] == ["d"]
 
 
-def _state(site: Site) -> dict[str, Any]:
-    """The live generation's state, each file's, article's and rendering's record as bytes."""
+def _opened(raw: bytes) -> Any:
+    return marshal.loads(raw[len(FORMAT) + 4 :])
+
+
+def _sealed(data: object) -> bytes:
+    payload = marshal.dumps(data)
+    return FORMAT + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+
+def _live(site: Site) -> Path:
     generation = current_generation(site.index)
     assert generation is not None
-    raw = (generation / STATE).read_bytes()
-    return marshal.loads(raw[len(FORMAT) + 4 :])  # type: ignore[no-any-return]
+    return generation
 
 
-def test_one_edit_reads_renders_and_encodes_only_that_article(
+def _state(site: Site) -> dict[str, Any]:
+    """The live generation's state: each file's, article's and rendering's record as bytes,
+    and the inode of each part's file."""
+    generation = _live(site)
+    state: dict[str, Any] = {"files": {}, "articles": {}, "rendered": {}, "inodes": {}}
+    for number in range(PARTS):
+        path = generation / part_name(number)
+        part = _opened(path.read_bytes())
+        for kind in ("files", "articles", "rendered"):
+            state[kind].update(part[kind])
+        state["inodes"][number] = path.stat().st_ino
+    return state
+
+
+def test_one_edit_reads_renders_and_writes_only_that_article(
     make_site: Callable[..., Site], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("kb.knowledge.tree.RACY_NS", 0)  # files written a moment ago trusted
@@ -255,9 +276,6 @@ def test_one_edit_reads_renders_and_encodes_only_that_article(
     assert (report.articles, report.changed) == (30, 1)
     assert parsed == ["a7.md"]
     assert [t.read_again for t in trees] == [1]  # the others' hashes are the last build's
-    # Encoded: a7's record, its rendering and outline, and the state around them; the 29
-    # others' records are written again as they were read.
-    assert len(encoded) <= 4
     after = _state(site)
     for kind in ("files", "articles", "rendered"):
         changed = {
@@ -266,16 +284,20 @@ def test_one_edit_reads_renders_and_encodes_only_that_article(
             if before[kind].get(k) != after[kind].get(k)
         }
         assert changed == {"a7" if kind == "rendered" else "abonnement/a7.md"}, kind
+    # Encoded: a7's record, its rendering and outline, the parts that hold them and STATE;
+    # the other parts are the last generation's files, linked.
+    rewritten = {n for n, inode in after["inodes"].items() if inode != before["inodes"][n]}
+    assert 1 <= len(rewritten) <= 3
+    assert len(encoded) == 3 + len(rewritten) + 1
     assert_as_if_built_anew(site, tmp_path)
 
 
 _EDITS = itertools.count()
 
 
-def _written_again(site: Site, damage: Callable[[bytes], bytes]) -> int:
-    generation = current_generation(site.index)
-    assert generation is not None
-    (generation / STATE).write_bytes(damage((generation / STATE).read_bytes()))
+def _written_again(site: Site, damage: Callable[[bytes], bytes], name: str = STATE) -> int:
+    path = _live(site) / name
+    path.write_bytes(damage(path.read_bytes()))
     edit = f"Exporter en CSV, {next(_EDITS)}."  # another text each time
     site.write({"utilisation/d.md": article("Export", edit, summary="Exporter")})
     return site.build().changed
@@ -288,35 +310,50 @@ def test_a_state_cut_short_of_another_format_or_missing_is_not_trusted(
     assert _written_again(site, lambda raw: raw[: len(FORMAT) + 2]) == 4
     assert _written_again(site, lambda raw: b"kb-build-state 2\n" + raw[len(FORMAT) :]) == 4
     assert _written_again(site, lambda raw: b"") == 4
-    generation = current_generation(site.index)
-    assert generation is not None
-    (generation / STATE).unlink()
+    for number in (0, PARTS // 2, PARTS - 1):
+        assert _written_again(site, lambda raw: raw[:-1], part_name(number)) == 4
+        assert _written_again(site, lambda raw: raw[:20] + raw[21:] + b"x", part_name(number)) == 4
+    (_live(site) / STATE).unlink()
     site.write({"utilisation/d.md": article("Export", "Exporter en PDF.", summary="Exporter")})
     assert site.build().changed == 4
+    (_live(site) / part_name(3)).unlink()
+    site.write({"utilisation/d.md": article("Export", "Exporter en XML.", summary="Exporter")})
+    assert site.build().changed == 4
+    assert_as_if_built_anew(site, tmp_path)
+
+
+def test_a_part_of_another_build_is_not_trusted(site: Site, tmp_path: Path) -> None:
+    # Whole and sealed, but not the one STATE was written with (its CRC is another).
+    def other(raw: bytes) -> bytes:
+        part = _opened(raw)
+        part["paths"]["utilisation/autre.md"] = "autre"
+        return _sealed(part)
+
+    assert _written_again(site, other, part_name(5)) == 4
     assert_as_if_built_anew(site, tmp_path)
 
 
 def test_a_state_of_other_versions_or_with_a_bad_record_is_not_trusted(
     site: Site, tmp_path: Path
 ) -> None:
-    def resealed(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], bytes]:
-        def damage(raw: bytes) -> bytes:
-            data = marshal.loads(raw[len(FORMAT) + 4 :])
-            change(data)
-            payload = marshal.dumps(data)
-            return FORMAT + zlib.crc32(payload).to_bytes(4, "big") + payload
+    def other_schema(raw: bytes) -> bytes:
+        head = _opened(raw)
+        head["versions"] = ("0", head["versions"][1])
+        return _sealed(head)
 
-        return damage
-
-    def other_schema(data: dict[str, Any]) -> None:
-        data["versions"] = ("0", data["versions"][1])
-
-    def bad_records(data: dict[str, Any]) -> None:
-        data["articles"] = {name: b"\xff" for name in data["articles"]}
-
-    assert _written_again(site, resealed(other_schema)) == 4
-    # Not damage (the CRC holds), but were it so: each article is read again, not trusted.
-    assert _written_again(site, resealed(bad_records)) == 1
+    assert _written_again(site, other_schema) == 4
+    # Not damage (the CRCs hold), but were it so: each article is read again, not trusted.
+    generation = _live(site)
+    head = _opened((generation / STATE).read_bytes())
+    for number in range(PARTS):
+        path = generation / part_name(number)
+        part = _opened(path.read_bytes())
+        part["articles"] = {name: b"\xff" for name in part["articles"]}
+        raw = _sealed(part)
+        path.unlink()  # linked from the previous generation: not written through
+        path.write_bytes(raw)
+        head["parts"][number] = int.from_bytes(raw[len(FORMAT) : len(FORMAT) + 4], "big")
+    assert _written_again(site, lambda raw: _sealed(head)) == 1
     assert_as_if_built_anew(site, tmp_path)
 
 

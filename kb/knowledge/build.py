@@ -247,12 +247,12 @@ def _index(
             "synonyms": [list(group) for group in content.synonyms],
         }
 
-    def keep(index_files: dict[str, FileCheck]) -> bytes:
+    def keep(index_files: dict[str, FileCheck]) -> dict[str, bytes | None]:
         """What the next build may trust, written with the generation."""
         with collector_paused():
             return _state(index_files)
 
-    def _state(index_files: dict[str, FileCheck]) -> bytes:
+    def _state(index_files: dict[str, FileCheck]) -> dict[str, bytes | None]:
         new = BuildState(
             versions=VERSIONS,
             scanned_at=tree.scanned_at,
@@ -262,6 +262,8 @@ def _index(
             paths=state.paths,
             index_files=index_files,
             as_read=state.as_read,
+            parts=state.parts if base is not None else [],
+            part_crcs=state.part_crcs,
         )
         return new.dumps()
 

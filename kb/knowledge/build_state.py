@@ -27,15 +27,48 @@ _DIGEST, _UPDATED = _KEPT.index("digest"), _KEPT.index("updated")
 assert [f.name for f in fields(Article)][_BODY : _BODY + 2] == ["body", "path"]
 
 
+# The records are kept in PARTS files beside STATE, each record in the part its key (a file's
+# name, an article's slug) falls in: after an edit, the parts without a changed record stay
+# as they are, linked from the last generation like its segments; the others are written.
+PARTS = 64
+_SECTIONS = ("files", "articles", "rendered", "paths")
+_MISSING = object()
+
+
+def part_name(number: int) -> str:
+    return f"{STATE.removesuffix('.bin')}-{number:02d}.bin"
+
+
+def _part_of(key: str) -> int:
+    return zlib.crc32(key.encode()) % PARTS
+
+
+def _sealed(data: Any) -> bytes:
+    payload = marshal.dumps(data)
+    return b"".join((FORMAT, zlib.crc32(payload).to_bytes(4, "big"), payload))  # one copy
+
+
+def _opened(raw: bytes) -> Any:
+    """What `_sealed` sealed; ValueError when it is not that, whole."""
+    if not raw.startswith(FORMAT):
+        raise ValueError("another format")
+    # A view, not a copy: MBs at 20,000 articles.
+    view = memoryview(raw)
+    checksum, payload = raw[len(FORMAT) : len(FORMAT) + 4], view[len(FORMAT) + 4 :]
+    if zlib.crc32(payload).to_bytes(4, "big") != checksum:
+        raise ValueError("damaged")
+    return marshal.loads(payload)
+
+
 @dataclass
 class BuildState:
-    """Each file's and each article's record is kept marshal'd on its own: the next build
-    writes again, as it read them, the bytes of all it did not change (after one edit, all
-    but a few), instead of encoding tens of MB again."""
+    """Each file's and each article's record is kept marshal'd on its own, in one of PARTS
+    files: the next build writes again only the parts where a record changed (after one
+    edit, one or two of 64), instead of encoding and writing tens of MB again."""
 
     versions: tuple[str, str] = ("", "")  # the index schema and rendering it was built with
     scanned_at: int = 0  # when that build listed the content (ns): see Tree
-    files: dict[str, bytes] = field(default_factory=dict)  # name -> tree.pack_entry()
+    files: dict[str, bytes] = field(default_factory=dict)  # name -> Tree.known()
     articles: dict[str, bytes] = field(default_factory=dict)  # name -> category, header
     rendered: dict[str, list[Any]] = field(default_factory=dict)  # slug -> rendering()
     paths: dict[str, str] = field(default_factory=dict)  # an article's file -> its slug
@@ -44,49 +77,90 @@ class BuildState:
     # slug -> each rendering as it was read, and its bytes: written again as they were while
     # the rendering is that very list (one that changes is a new list, never changed in place).
     as_read: dict[str, tuple[list[Any], bytes]] = field(default_factory=dict, repr=False)
+    # Each part as read (section -> key -> record), and its CRC: a part whose records are all
+    # the very objects read is left as it is.
+    parts: list[dict[str, dict[str, Any]]] = field(default_factory=list, repr=False)
+    part_crcs: list[int] = field(default_factory=list, repr=False)
 
     @classmethod
     def read(cls, generation: Path | None, versions: tuple[str, str]) -> BuildState:
         """The state written with `generation`; an empty one (everything built again) when
-        there is none, or it is damaged, or made for another schema or rendering."""
+        there is none, or it or one of its parts is damaged, missing, of another build (its
+        CRC is not the one written in STATE), or made for another schema or rendering."""
         if generation is None:
             return cls()
         try:
-            raw = (generation / STATE).read_bytes()
-            if not raw.startswith(FORMAT):
+            head = _opened((generation / STATE).read_bytes())
+            if tuple(head["versions"]) != versions or len(head["parts"]) != PARTS:
                 return cls()
-            # A view, not a copy: tens of MB at 20,000 articles.
-            view = memoryview(raw)
-            checksum, payload = raw[len(FORMAT) : len(FORMAT) + 4], view[len(FORMAT) + 4 :]
-            if zlib.crc32(payload).to_bytes(4, "big") != checksum:
-                return cls()
-            data = marshal.loads(payload)
-            if tuple(data["versions"]) != versions:
-                return cls()
-            packed: dict[str, bytes] = data["rendered"]
+            state = cls(versions, head["scanned_at"], index_files=head["index_files"])
+            packed: dict[str, bytes] = {}
+            for number, crc in enumerate(head["parts"]):
+                raw = (generation / part_name(number)).read_bytes()
+                if int.from_bytes(raw[len(FORMAT) : len(FORMAT) + 4], "big") != crc:
+                    return cls()
+                part = _opened(raw)
+                state.files.update(part["files"])
+                state.articles.update(part["articles"])
+                state.paths.update(part["paths"])
+                packed.update(part["rendered"])
+                state.parts.append(part)
+                state.part_crcs.append(crc)
             rendered = {slug: marshal.loads(kept) for slug, kept in packed.items()}
-            state = cls(**{k: data[k] for k in _FIELDS if k not in ("rendered", "as_read")})
-        except (OSError, ValueError, EOFError, TypeError, KeyError):
+        except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return cls()
         state.versions = versions
         state.rendered = rendered
         state.as_read = {slug: (said, packed[slug]) for slug, said in rendered.items()}
         return state
 
-    def dumps(self) -> bytes:
+    def dumps(self) -> dict[str, bytes | None]:
+        """STATE and each part file's bytes; None for a part that has not changed since read
+        (the file the last generation links into this one)."""
         as_read = self.as_read
 
         def pack(slug: str, said: list[Any]) -> bytes:
             known = as_read.get(slug)
             return known[1] if known is not None and known[0] is said else marshal.dumps(said)
 
-        data = {k: getattr(self, k) for k in _FIELDS if k != "as_read"}
-        data["rendered"] = {slug: pack(slug, said) for slug, said in self.rendered.items()}
-        payload = marshal.dumps(data)
-        return b"".join((FORMAT, zlib.crc32(payload).to_bytes(4, "big"), payload))  # one copy
-
-
-_FIELDS = tuple(f.name for f in fields(BuildState))
+        rendered = {slug: pack(slug, said) for slug, said in self.rendered.items()}
+        new: dict[str, dict[str, Any]] = {"files": self.files, "articles": self.articles}
+        new.update(rendered=rendered, paths=self.paths)
+        parts: list[dict[str, dict[str, Any]]] = [{k: {} for k in _SECTIONS} for _ in range(PARTS)]
+        changed = set() if len(self.parts) == PARTS else set(range(PARTS))
+        placed = 0
+        for number, old in enumerate(self.parts):
+            for section in _SECTIONS:
+                now, kept = new[section], parts[number][section]
+                for key, record in old[section].items():
+                    record_now = now.get(key, _MISSING)
+                    if record_now is _MISSING:
+                        changed.add(number)
+                        continue
+                    if record_now is not record and record_now != record:
+                        changed.add(number)
+                    kept[key] = record_now
+                placed += len(kept)
+        if placed != sum(len(records) for records in new.values()):  # new keys
+            for section in _SECTIONS:
+                for key, record in new[section].items():
+                    number = _part_of(key)
+                    if key not in parts[number][section]:
+                        parts[number][section][key] = record
+                        changed.add(number)
+        out: dict[str, bytes | None] = {}
+        crcs = []
+        for number, part in enumerate(parts):
+            if number in changed:
+                out[part_name(number)] = raw = _sealed(part)
+                crcs.append(int.from_bytes(raw[len(FORMAT) : len(FORMAT) + 4], "big"))
+            else:
+                out[part_name(number)] = None
+                crcs.append(self.part_crcs[number])
+        head = {"versions": self.versions, "scanned_at": self.scanned_at, "parts": crcs}
+        head["index_files"] = dict(self.index_files)
+        out[STATE] = _sealed(head)
+        return out
 
 
 @contextlib.contextmanager
@@ -150,20 +224,21 @@ class ArticleMemo:
             return None
         try:
             record = marshal.loads(packed)
-            if record[0] != category or self.tree.sha(name) != record[1][_DIGEST]:
+            kept = record[1]
+            if record[0] != category or self.tree.sha(name) != kept[_DIGEST]:
                 return None
+            values = list(kept)
+            values[_UPDATED] = dt.date.fromordinal(kept[_UPDATED]) if kept[_UPDATED] else None
+            # Positional, in the order of Article's fields: thousands of these in each build.
+            values[_BODY:_BODY] = ["", path]
+            article = Article(*values)
+            problems = [Problem(path, line, text, warning) for line, text, warning in record[2]]
         except (ValueError, EOFError, TypeError, IndexError):
-            return None  # a record that cannot be: the file is read again
+            return None  # a record that cannot be (never damage: the CRC holds): read again
         except OSError:
             return None  # read again: the loader says why it cannot be
-        kept = record[1]
         self.records[name] = packed
-        values = list(kept)
-        values[_UPDATED] = dt.date.fromordinal(kept[_UPDATED]) if kept[_UPDATED] else None
-        # Positional, in the order of Article's fields: thousands of these in each build.
-        values[_BODY:_BODY] = ["", path]
-        article = Article(*values)
-        return article, [Problem(path, line, text, warning) for line, text, warning in record[2]]
+        return article, problems
 
     def remember(
         self, name: str, category: str, article: Article, problems: list[Problem]

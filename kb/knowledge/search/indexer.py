@@ -28,6 +28,7 @@ from kb.knowledge.search.segments import FastSegmentWriter
 CURRENT = "CURRENT"
 META = "build.json"
 STATE = "state.bin"  # what the build learnt, for the next (kb.knowledge.build_state)
+STATE_PREFIX = "state"  # STATE and its parts
 GENERATION_PREFIX = "gen-"
 # From this many articles to write, they are shared among processes, one per core (at most
 # MAX_WORKERS), each rendering, analysing and writing its own segment: at 20,000 articles,
@@ -110,7 +111,7 @@ def write_generation(
     remove: Iterable[str] = (),
     progress: Callable[[int], None] | None = None,
     known_files: Mapping[str, Sequence[int]] | None = None,
-    keep: Callable[[dict[str, FileCheck]], bytes] | None = None,
+    keep: Callable[[dict[str, FileCheck]], dict[str, bytes | None]] | None = None,
 ) -> Path:
     """Write a new generation (from `base` when given: the slugs of `remove` go, `items`
     come), then switch CURRENT to it. Until the switch, readers keep the previous one, whole.
@@ -120,7 +121,8 @@ def write_generation(
 
     `known_files`: the base's files as `keep` last saw them (size, mtime, inode, CRC): those
     that still look so are not read again to check them. `keep` gets the new generation's
-    files so, and returns what to write beside them (STATE) for the next build."""
+    files so, and returns what to write beside them (STATE and its parts, by name; None: the
+    file linked from `base` stays) for the next build."""
     index_dir.mkdir(parents=True, exist_ok=True)
     return _write_generation(
         index_dir, items, prepare, finish, base, remove, progress, known_files or {}, keep
@@ -149,7 +151,7 @@ def _write_generation(
     remove: Iterable[str],
     progress: Callable[[int], None] | None,
     known: Mapping[str, Sequence[int]],
-    keep: Callable[[dict[str, FileCheck]], bytes] | None,
+    keep: Callable[[dict[str, FileCheck]], dict[str, bytes | None]] | None,
 ) -> Path:
     if base is not None and current_generation(index_dir) != base:
         # Another build switched generations while this one was preparing: start from its.
@@ -195,11 +197,13 @@ def _write_generation(
         shutil.rmtree(target, ignore_errors=True)
         raise
     ix.close()
-    files = checksums(target, known, skip=(META, STATE))
+    files = checksums(target, known, skip=(META, STATE_PREFIX))
     if keep is not None:
         # Not synced: lost or torn in a crash, it fails its CRC and the next build renders
         # everything; syncing its tens of MB would be most of a build after one edit.
-        _write_atomically(target / STATE, keep(files), durable=False)
+        for name, data in keep(files).items():
+            if data is not None:
+                _write_atomically(target / name, data, durable=False)
     meta = {**meta, "files": {name: [size, crc] for name, (size, _, _, crc) in files.items()}}
     _write_atomically(target / META, _meta_json(meta))
     _write_atomically(index_dir / CURRENT, target.name + "\n")

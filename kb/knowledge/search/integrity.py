@@ -54,10 +54,11 @@ def verify(generation: Path, known: Mapping[str, Sequence[int]]) -> None:
 def checksums(
     generation: Path, known: Mapping[str, Sequence[int]], skip: tuple[str, ...]
 ) -> dict[str, FileCheck]:
-    """Each file's (size, mtime, inode, CRC); a file linked from a checked one keeps its CRC."""
+    """Each file's (size, mtime, inode, CRC), but those whose names start with one of `skip`;
+    a file linked from a checked one keeps its CRC."""
     found: dict[str, FileCheck] = {}
     for p in sorted(generation.iterdir()):
-        if not p.is_file() or p.name in skip or p.name.endswith("LOCK"):
+        if not p.is_file() or p.name.startswith(skip) or p.name.endswith("LOCK"):
             continue
         stat = p.stat()
         seen = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
