@@ -93,10 +93,11 @@ def wrk(base: str, paths: Path, seconds: float, args: argparse.Namespace, start:
             "errors": s["errors"], "requests": s["requests"]}  # fmt: skip
 
 
-def measure(server: h.Server, paths: Path, warm: Path, start: int, args: argparse.Namespace):
-    """A warm-up, then a measured run: wrk's figures and the server's CPU per request."""
+def measure(server: h.Server, paths: Path, warm: Path, start: int, args, first: bool = False):
+    """A warm-up (ten times longer before a mix's first round: a server that has been up
+    for a while), then a measured run: wrk's figures and the server's CPU per request."""
     if args.warmup:
-        wrk(server.base, warm, args.warmup, args)
+        wrk(server.base, warm, args.warmup * (10 if first else 1), args)
     cpu = server.cpu()
     run = wrk(server.base, paths, args.seconds, args, start)
     run["cpu_ms"] = 1000 * (server.cpu() - cpu) / max(1, run["requests"])
@@ -198,7 +199,7 @@ def run_row(name: str, kb: h.Server, ceiling: h.Server, mixes: dict, work: Path,
         print(f"{name}: round {i + 1}/{args.rounds}…", file=sys.stderr)
         # Each round goes on where the previous one stopped in the file.
         at = {s: sum(r[s]["requests"] for r in rounds) for s in ("kb", "ceiling")}
-        kb_run = measure(kb, kb_paths, kb_warm, at["kb"], args)
+        kb_run = measure(kb, kb_paths, kb_warm, at["kb"], args, first=not rounds)
         settle(kb)
         ceiling_run = measure(ceiling, ceiling_paths, ceiling_paths, at["ceiling"], args)
         rounds.append({"kb": kb_run, "ceiling": ceiling_run,
