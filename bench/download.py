@@ -1,6 +1,5 @@
 """A multi-GiB attachment downloaded by curl as a browser asks, with `identity`, and resumed past
-its middle, beside `cat FILE > /dev/null`; the file's pages dropped before each step.
-"""
+its middle, beside `cat FILE > /dev/null`; the file's pages dropped before each step."""
 
 from __future__ import annotations
 

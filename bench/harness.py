@@ -36,10 +36,8 @@ PASSWORD = "Banc-d-essai-2026"
 def parser(module: str, doc: str | None, tree: bool = True) -> argparse.ArgumentParser:
     """A bench's command line: its docstring, --json (where the result goes) and --tree
     (another source tree's kb: before/after)."""
-    raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {module}", description=doc, formatter_class=raw
-    )
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(f"python -m {module}", description=doc, formatter_class=fmt)
     parser.add_argument("--json", type=Path, help="the result (default bench/results/NAME.json)")
     if tree:
         parser.add_argument("--tree", type=Path, help="serve another tree's kb (e.g. main's)")

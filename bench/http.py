@@ -32,8 +32,7 @@ ROWS = {
     "suggest": ("/api/suggest", "distinct", "/json/distinct", None, 30.0),
     "page": ("/", "-", "/page", 0.5, None),
 }
-SPREAD_TARGET = 0.15
-WRK_LUA = Path(__file__).with_name("wrk.lua")
+SPREAD_TARGET, WRK_LUA = 0.15, Path(__file__).with_name("wrk.lua")
 
 
 def popular_queries(content: Path) -> list[str]:
@@ -50,9 +49,9 @@ def popular_queries(content: Path) -> list[str]:
 def realistic(popular: list[str], count: int, seed: int) -> list[str]:
     """Popular queries by Zipf weight, each after about a third of its prefixes (as a
     debounced search-as-you-type field sends them)."""
-    rng = random.Random(seed)
     ranked = list(popular)
-    rng.shuffle(ranked)  # which query is the most popular: arbitrary but fixed
+    random.Random(0).shuffle(ranked)  # which query is the most popular: arbitrary but fixed,
+    rng = random.Random(seed)  # the same for the warm-up as for the measured runs
     weights = [1.0 / rank for rank in range(1, len(ranked) + 1)]
     out: list[str] = []
     while len(out) < count:
@@ -94,10 +93,11 @@ def wrk(base: str, paths: Path, seconds: float, args: argparse.Namespace, start:
             "errors": s["errors"], "requests": s["requests"]}  # fmt: skip
 
 
-def measure(server: h.Server, paths: Path, warm: Path, start: int, args: argparse.Namespace):
-    """A warm-up, then a measured run: wrk's figures and the server's CPU per request."""
+def measure(server: h.Server, paths: Path, warm: Path, start: int, args, first: bool = False):
+    """A warm-up (ten times longer before a mix's first round: a server that has been up
+    for a while), then a measured run: wrk's figures and the server's CPU per request."""
     if args.warmup:
-        wrk(server.base, warm, args.warmup, args)
+        wrk(server.base, warm, args.warmup * (10 if first else 1), args)
     cpu = server.cpu()
     run = wrk(server.base, paths, args.seconds, args, start)
     run["cpu_ms"] = 1000 * (server.cpu() - cpu) / max(1, run["requests"])
@@ -199,7 +199,7 @@ def run_row(name: str, kb: h.Server, ceiling: h.Server, mixes: dict, work: Path,
         print(f"{name}: round {i + 1}/{args.rounds}…", file=sys.stderr)
         # Each round goes on where the previous one stopped in the file.
         at = {s: sum(r[s]["requests"] for r in rounds) for s in ("kb", "ceiling")}
-        kb_run = measure(kb, kb_paths, kb_warm, at["kb"], args)
+        kb_run = measure(kb, kb_paths, kb_warm, at["kb"], args, first=not rounds)
         settle(kb)
         ceiling_run = measure(ceiling, ceiling_paths, ceiling_paths, at["ceiling"], args)
         rounds.append({"kb": kb_run, "ceiling": ceiling_run,

@@ -163,6 +163,23 @@ def test_snippets_mark_the_matched_words(site: Site) -> None:
     assert hit.snippet.endswith("…") or "bloquer" in hit.snippet
 
 
+def test_snippets_read_the_same_once_an_article_is_indexed(
+    make_site: Callable[..., Site],
+) -> None:
+    """An article is scanned for the words the first times it is shown, then indexed: a
+    reader sees the same snippets and titles either way."""
+    queries = ["incomplète csv", "erreurs proxy", "formats", "ligne bloquer", "importer csv"]
+    fresh = make_site(FILES).snapshot()
+    first = [[(h.title, h.snippet) for h in fresh.search(q).hits] for q in queries]
+    warmed = make_site(FILES).snapshot()
+    for i in range(5):  # the same articles shown again and again, by other queries
+        warmed.search(f"importer tableur {'envoi ' * i}")
+        warmed.search(f"navigateurs chrome {'firefox ' * i}")
+    again = [[(h.title, h.snippet) for h in warmed.search(q).hits] for q in queries]
+    assert again == first
+    assert any("<mark>" in snippet for hits in again for _, snippet in hits)
+
+
 def test_snippets_are_escaped(make_site: Callable[..., Site]) -> None:
     site = make_site({"abonnement/a.md": article("A", "Le <script>alert(1)</script> facture")})
     snippet = site.snapshot().search("facture").hits[0].snippet

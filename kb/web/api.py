@@ -41,7 +41,7 @@ async def search(services: Services, request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     per_page = int_param(request, "per_page", default=10, low=1, high=PER_PAGE_MAX)
     category = request.query_params.get("category") or None
-    with services.metrics.search_latency.labels("search").time():
+    with services.metrics.searches.time():
         results = snapshot.search(
             query,
             category=category,
@@ -60,7 +60,7 @@ async def suggest(services: Services, request: Request) -> Response:
     limit = int_param(request, "limit", default=SUGGEST_MAX, low=1, high=SUGGEST_MAX)
     suggestions = []
     if query.strip():
-        with services.metrics.search_latency.labels("suggest").time():
+        with services.metrics.suggestions.time():
             suggestions = snapshot.suggest(query, limit=limit)
     return JSONResponse({"query": query, "suggestions": suggestions})
 

@@ -69,6 +69,11 @@ class Metrics:
             buckets=SEARCH_BUCKETS,
             registry=own,
         )
+        # Children by label values, looked up once: prometheus_client checks and locks at
+        # each labels() call, which cost as much as the count itself on every request.
+        self.searches = self.search_latency.labels("search")
+        self.suggestions = self.search_latency.labels("suggest")
+        self._per_request: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
         self.tickets_created = Counter("kb_tickets_created", "Tickets d'aide créés", registry=own)
         self.upload_bytes = Counter(
             "kb_upload_bytes",
@@ -81,6 +86,18 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=own,
         )
+
+    def request_done(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """A request counted and timed (routes are templates: the keys stay few)."""
+        key = (method, route, status)
+        children = self._per_request.get(key)
+        if children is None:
+            children = self._per_request[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def allows(self, address: str | None) -> bool:
         try:

@@ -41,7 +41,7 @@ async def search(services: Services, request: Request) -> Response:
     page = int_param(request, "page", default=1, low=1, high=1000)
     settings = services.settings
     try:
-        with services.metrics.search_latency.labels("search").time():
+        with services.metrics.searches.time():
             results = snapshot.search(
                 query, category=category, page=page, drafts=settings.show_drafts
             )

@@ -100,8 +100,7 @@ class RequestLog:
             route = _route(scope, UNMATCHED)
             seconds = time.perf_counter() - started
             method = scope["method"]
-            metrics.requests.labels(method, route, str(status)).inc()
-            metrics.latency.labels(method, route).observe(seconds)
+            metrics.request_done(method, route, status, seconds)
             path = scope.get("path", "")
             level = logging.DEBUG if path in QUIET and status < 400 else logging.INFO
             if status >= 500:

@@ -30,11 +30,12 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._broken: tuple[Path, float, IndexCorrupt] | None = None
         self._seen: tuple[int, int, int] | None = None
+        self._current = os.fspath(index_dir / CURRENT)  # stat'ed by every request
 
     def snapshot(self) -> Snapshot:
         # A build replaces CURRENT (a new inode): one stat per request tells whether to look.
         try:
-            stat = os.stat(self.index_dir / CURRENT)
+            stat = os.stat(self._current)
             seen: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except OSError:
             seen = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeVar
@@ -118,10 +118,16 @@ class ScoreCache:
             slope = K1 * B / self._average[name]
             boost = weight * idf
             for docnums, tfs in _blocks(reader, name, text):
-                for docnum, tf in zip(docnums, tfs, strict=True):
-                    if docnum not in deleted:
-                        score = boost * tf * (K1 + 1) / (tf + norm + slope * lengths[docnum])
-                        scores[docnum] = get(docnum, 0.0) + score
+                pairs: Iterable[tuple[int, int]]
+                if deleted:
+                    pairs = [
+                        (d, tf) for d, tf in zip(docnums, tfs, strict=True) if d not in deleted
+                    ]
+                else:
+                    pairs = zip(docnums, tfs, strict=True)
+                for docnum, tf in pairs:
+                    score = boost * tf * (K1 + 1) / (tf + norm + slope * lengths[docnum])
+                    scores[docnum] = get(docnum, 0.0) + score
         return scores
 
     def _field_lengths(self, name: str) -> list[int]:
@@ -185,11 +191,19 @@ def _unit_scores(unit: Unit, cache: ScoreCache) -> Scores:
         exact = [cache.exact(w) for w in alternative.exact] if EXACT else []
         if not best and factor == 1.0 and not exact and len(unit.alternatives) == 1:
             return scored  # shared with the cache: never modified
-        for table in exact:
-            scored = {d: s + EXACT * table.get(d, 0.0) for d, s in scored.items()}
+        if exact:
+            scored = dict(scored)  # the cache's own table stays as it is
+            for table in exact:  # the word as typed is in fewer documents than its stem
+                for docnum, score in table.items():
+                    if docnum in scored:
+                        scored[docnum] += EXACT * score
+        if not best:  # BM25 scores and weights are positive: every document is kept
+            best = {docnum: score * factor for docnum, score in scored.items()}
+            continue
+        get = best.get
         for docnum, score in scored.items():
             score *= factor
-            if score > best.get(docnum, 0.0):
+            if score > get(docnum, 0.0):
                 best[docnum] = score
     return best
 
@@ -236,3 +250,12 @@ class Coordination:
             return score
         coordinated: float = score * (self.answered[docnum] / self.size) ** COORDINATION
         return coordinated
+
+    def scored(self, raw: Scores, floor: float) -> list[tuple[float, int]]:
+        """(coordinated score, document) of those whose own score reaches `floor`: what
+        __call__ gives each, computed for every document of a query at once."""
+        if self.answered is None:
+            return [(s, d) for d, s in raw.items() if s >= floor]
+        factors = [(k / self.size) ** COORDINATION for k in range(self.size + 1)]
+        answered = self.answered
+        return [(s * factors[answered[d]], d) for d, s in raw.items() if s >= floor]

@@ -177,7 +177,7 @@ class Snapshot:
             raw = {d: s for d, s in raw.items() if d not in self._drafts}
         # Coordination orders the results; what is kept depends on the words' own scores.
         floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
-        return [(coordination(d, s), d) for d, s in raw.items() if s >= floor], coordination
+        return coordination.scored(raw, floor), coordination
 
     def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
         """The `count` best, equal scores in the order of their slugs (a stable order)."""
