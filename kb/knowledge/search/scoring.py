@@ -245,15 +245,9 @@ class Coordination:
     answered: Counter[int] | None  # docnum -> units answered, weighted by their size
     size: int  # of the whole query
 
-    def __call__(self, docnum: int, score: float) -> float:
-        if self.answered is None:
-            return score
-        coordinated: float = score * (self.answered[docnum] / self.size) ** COORDINATION
-        return coordinated
-
     def scored(self, raw: Scores, floor: float) -> list[tuple[float, int]]:
-        """(coordinated score, document) of those whose own score reaches `floor`: what
-        __call__ gives each, computed for every document of a query at once."""
+        """(coordinated score, document) of those whose own score reaches `floor`: each score
+        times (units answered / size) ** COORDINATION, the factors computed once a query."""
         if self.answered is None:
             return [(s, d) for d, s in raw.items() if s >= floor]
         factors = [(k / self.size) ** COORDINATION for k in range(self.size + 1)]
