@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 import pytest
 from conftest import Site, article
 
 from kb.errors import BadRequest
+from kb.knowledge.search.schema import RANKED_FIELDS
+from kb.knowledge.search.scoring import B, K1, ScoreCache
 
 FILES = {
     "compte-utilisateur/securite.md": article(
@@ -220,6 +223,45 @@ def test_equal_scores_have_a_stable_order(make_site: Callable[..., Site]) -> Non
     files = {f"abonnement/{name}.md": article("Même titre", "même texte") for name in "dcba"}
     site = make_site(files)
     assert site.slugs("titre") == ["a", "b", "c", "d"]
+
+
+def test_scores_are_bm25_of_every_posting_over_segments_and_deletions(
+    make_site: Callable[..., Site],
+) -> None:
+    """The score tables, read a block of postings at a time, are each document's BM25 over
+    the ranked fields: across blocks of 128 postings, segments, and deleted documents."""
+    files = {
+        f"abonnement/t{n:03}.md": article(
+            f"Tableur {n}" if n % 7 == 0 else f"Fiche {n}",
+            "Le tableur exporte. " * (1 + n % 3) + ("Une facture. " if n % 2 else ""),
+        )
+        for n in range(300)
+    }
+    site = make_site(files)
+    site.write({"abonnement/t005.md": article("Tableur revu", "Une facture, un tableur.")})
+    site.write({"utilisation/neuf.md": article("Facture neuve", "Le tableur de la facture.")})
+    assert site.build().changed == 2
+    reader = site.snapshot()._reader
+    assert len(reader.leaf_readers()) > 1 and reader.has_deletions()  # what this test is for
+    count = reader.doc_count_all()
+    scores = ScoreCache(reader)
+    for stem in ("tableur", "factur", "export", "fich", "revu"):
+        expected = [0.0] * count
+        for name, weight in RANKED_FIELDS:
+            frequency = reader.doc_frequency(name, stem)
+            if not frequency:
+                continue
+            idf = math.log(count / (frequency + 1)) + 1
+            average = reader.field_length(name) / count
+            postings = reader.postings(name, stem)  # without the deleted documents
+            while postings.is_active():
+                docnum, tf = postings.id(), postings.weight()
+                length = reader.doc_field_length(docnum, name)
+                norm = K1 * (1 - B + B * length / average)
+                expected[docnum] += weight * idf * tf * (K1 + 1) / (tf + norm)
+                postings.next()
+        assert scores.stem(stem).tolist() == pytest.approx(expected, rel=1e-12), stem
+        assert sum(1 for s in expected if s) > (128 if stem == "tableur" else 0)
 
 
 def test_pagination(make_site: Callable[..., Site]) -> None:

@@ -11,12 +11,13 @@ question comes before one that repeats a single word of it.
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+from numpy.typing import NDArray
 from whoosh.reading import IndexReader, TermNotFound
 
 from kb.knowledge.search.schema import RANKED_FIELDS
@@ -29,11 +30,15 @@ COORDINATION = 2.0
 # The folded words as typed, unstemmed: "pass culture" is not "mot de passe".
 EXACT_FIELD = "spell"
 EXACT = 1.0
-# Scores kept in memory per snapshot, counted in (document, score) pairs: about 80 bytes each.
-CACHED_STEM_SCORES = 400_000
-CACHED_UNIT_SCORES = 200_000
+# Table kept in memory per snapshot, counted in documents' scores (8 bytes each): a table
+# holds one for every document of the generation, so that tables add up, compare and combine
+# in NumPy, a whole table at a time, never a document at a time in Python. About 32 and 16 MB.
+CACHED_STEM_SCORES = 4_000_000
+CACHED_UNIT_SCORES = 2_000_000
 
-Scores = dict[int, float]  # docnum -> score
+# A score for every document number; 0.0 where the document does not answer (BM25 scores are
+# positive: idf = log(N / (df + 1)) + 1 > 0). Cached tables are read-only.
+Table = NDArray[np.float64]
 K = TypeVar("K")
 
 
@@ -69,81 +74,102 @@ class ScoreCache:
 
     def __init__(self, reader: IndexReader) -> None:
         self._reader = reader
-        self._count = reader.doc_count_all()
+        self.count = reader.doc_count_all()
         self._average = {
-            name: (reader.field_length(name) / self._count if self._count else 0.0) or 1.0
+            name: (reader.field_length(name) / self.count if self.count else 0.0) or 1.0
             for name in (*(n for n, _ in RANKED_FIELDS), EXACT_FIELD)
         }
-        self._lengths: dict[str, list[int]] = {}
-        self._deleted = frozenset(range(self._count)) - frozenset(reader.all_doc_ids())
+        self._lengths: dict[str, Table] = {}
+        alive = np.zeros(self.count, dtype=bool)
+        alive[list(reader.all_doc_ids())] = True
+        self._deleted = None if alive.all() else ~alive
         self._terms: _Lru[tuple[str, str]] = _Lru(CACHED_STEM_SCORES)
         self._units: _Lru[tuple[Any, ...]] = _Lru(CACHED_UNIT_SCORES)
 
-    def stem(self, stem: str) -> Scores:
-        """docnum -> score of the stem over the ranked fields."""
+    def stem(self, stem: str) -> Table:
+        """The score of each document for the stem, over the ranked fields."""
         return self._term(RANKED_FIELDS, stem)
 
-    def exact(self, word: str) -> Scores:
-        """docnum -> score of the word as typed (folded, not stemmed)."""
+    def indexed(self, stem: str) -> bool:
+        """Does a document (not deleted) hold the stem in a ranked field?"""
+        return bool(self.stem(stem).any())
+
+    def exact(self, word: str) -> Table:
+        """The score of each document for the word as typed (folded, not stemmed)."""
         return self._term(((EXACT_FIELD, 1.0),), word)
 
-    def unit(self, unit: Unit) -> Scores:
-        """docnum -> score of the unit (as you type, the first words' units come back)."""
+    def unit(self, unit: Unit) -> Table:
+        """The score of each document for the unit (as you type, the first words' units come
+        back)."""
         key = unit.key
         scores = self._units.get(key)
         if scores is None:
-            scores = self._units.put(key, _unit_scores(unit, self))
+            scores = self._units.put(key, _frozen(_unit_scores(unit, self)))
         return scores
 
-    def _term(self, fields: tuple[tuple[str, float], ...], text: str) -> Scores:
+    def _term(self, fields: tuple[tuple[str, float], ...], text: str) -> Table:
         key = (fields[0][0], text)
         scores = self._terms.get(key)
         if scores is None:
-            scores = self._terms.put(key, self._read(fields, text))
+            scores = self._terms.put(key, _frozen(self._read(fields, text)))
         return scores
 
-    def _read(self, fields: tuple[tuple[str, float], ...], text: str) -> Scores:
-        """BM25 in each field (Whoosh's idf, K1 and B), weighted by field and summed."""
+    def _read(self, fields: tuple[tuple[str, float], ...], text: str) -> Table:
+        """BM25 in each field (Whoosh's idf, K1 and B), weighted by field and summed: the
+        same operations, in the same order, as a document at a time, on whole arrays."""
         reader = self._reader
-        scores: Scores = {}
-        get = scores.get
-        deleted = self._deleted
+        scores = np.zeros(self.count)
         for name, weight in fields:
             frequency = reader.doc_frequency(name, text)
             if not frequency:
                 continue
-            idf = math.log(self._count / (frequency + 1)) + 1.0
-            lengths = self._field_lengths(name)
+            idf = math.log(self.count / (frequency + 1)) + 1.0
             norm = K1 * (1 - B)
             slope = K1 * B / self._average[name]
             boost = weight * idf
-            for docnums, tfs in _blocks(reader, name, text):
-                pairs: Iterable[tuple[int, int]]
-                if deleted:
-                    pairs = [
-                        (d, tf) for d, tf in zip(docnums, tfs, strict=True) if d not in deleted
-                    ]
-                else:
-                    pairs = zip(docnums, tfs, strict=True)
-                for docnum, tf in pairs:
-                    score = boost * tf * (K1 + 1) / (tf + norm + slope * lengths[docnum])
-                    scores[docnum] = get(docnum, 0.0) + score
+            docnums, tfs = _postings(reader, name, text)
+            lengths = self._field_lengths(name)[docnums]
+            # A term's documents are distinct within a field: no two updates of one score.
+            scores[docnums] += boost * tfs * (K1 + 1) / (tfs + norm + slope * lengths)
+        if self._deleted is not None:
+            scores[self._deleted] = 0.0
         return scores
 
-    def _field_lengths(self, name: str) -> list[int]:
+    def _field_lengths(self, name: str) -> Table:
         lengths = self._lengths.get(name)
         if lengths is None:
             field_length = self._reader.doc_field_length
-            lengths = [field_length(d, name, 0) for d in range(self._count)]
+            lengths = np.array(
+                [field_length(d, name, 0) for d in range(self.count)], dtype=np.float64
+            )
             self._lengths[name] = lengths
         return lengths
 
 
-def _blocks(reader: IndexReader, fieldname: str, text: str) -> Iterator[tuple[Any, Any]]:
+def _frozen(table: Table) -> Table:
+    """Kept in a cache and shared between queries: nobody may write into it."""
+    table.flags.writeable = False
+    return table
+
+
+def _postings(reader: IndexReader, fieldname: str, text: str) -> tuple[NDArray[Any], Table]:
+    """A term's postings: document numbers (deleted documents included) and weights."""
+    ids, weights = [], []
+    for docnums, tfs in _blocks(reader, fieldname, text):
+        ids.append(docnums)
+        weights.append(tfs)
+    if not ids:
+        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    return np.concatenate(ids), np.concatenate(weights)
+
+
+def _blocks(reader: IndexReader, fieldname: str, text: str) -> Iterator[tuple[NDArray[Any], Table]]:
     """A term's postings, a block at a time: (document numbers, weights), deleted documents
     included. Whoosh's matchers cost two or three method calls a posting (and as many again
     for each segment and for deletions): 12 s of the 12.3 that four prefixes as typed took at
-    20,000 articles. The block arrays are W3LeafMatcher's own (Whoosh is pinned to 2.7.4)."""
+    20,000 articles. A block is a pickled tuple of (document number deltas, weights), the
+    deltas starting from 0 in each block; they are summed in NumPy rather than by Whoosh's
+    generator. The block attributes are W3LeafMatcher's own (Whoosh is pinned to 2.7.4)."""
     for segment, base in reader.leaf_readers():
         try:
             matcher = segment.postings(fieldname, text)
@@ -151,28 +177,35 @@ def _blocks(reader: IndexReader, fieldname: str, text: str) -> Iterator[tuple[An
             continue
         leaf = getattr(matcher, "child", matcher)  # deletions: the caller leaves them out
         while leaf.is_active():
-            leaf._read_ids()
-            leaf._read_weights()
-            docnums = leaf._ids if not base else [d + base for d in leaf._ids]
-            yield docnums, leaf._weights
+            if leaf._data is None:
+                leaf._read_data()
+            deltas, weights = leaf._data[0], leaf._data[1]
+            docnums = np.cumsum(np.array(deltas, dtype=np.intp))
+            if base:
+                docnums += base
+            if weights is None or isinstance(weights, float):  # all 1.0, or all the same
+                tfs = np.full(len(docnums), 1.0 if weights is None else weights)
+            else:
+                tfs = np.array(weights, dtype=np.float64)
+            yield docnums, tfs
             leaf._next_block()
 
 
 class _Lru(Generic[K]):
-    """The tables used last, within a budget of (document, score) pairs."""
+    """The tables used last, within a budget of documents' scores."""
 
     def __init__(self, budget: int) -> None:
-        self._tables: OrderedDict[K, Scores] = OrderedDict()
+        self._tables: OrderedDict[K, Table] = OrderedDict()
         self._budget = budget
         self._size = 0
 
-    def get(self, key: K) -> Scores | None:
+    def get(self, key: K) -> Table | None:
         scores = self._tables.get(key)
         if scores is not None:
             self._tables.move_to_end(key)
         return scores
 
-    def put(self, key: K, scores: Scores) -> Scores:
+    def put(self, key: K, scores: Table) -> Table:
         self._tables[key] = scores
         self._size += len(scores)
         while self._size > self._budget and len(self._tables) > 1:
@@ -181,75 +214,84 @@ class _Lru(Generic[K]):
         return scores
 
 
-def _unit_scores(unit: Unit, cache: ScoreCache) -> Scores:
-    """docnum -> the score of its best alternative (documents holding all of its stems)."""
-    best: Scores = {}
+def _unit_scores(unit: Unit, cache: ScoreCache) -> Table:
+    """Each document's score for its best alternative (documents holding all of its stems)."""
+    best: Table | None = None
     for alternative in unit.alternatives:
         # An expression of two words counts as the unit's size, whatever its own length.
         factor = alternative.weight * unit.size / len(alternative.stems)
         scored = _all_of([cache.stem(s) for s in alternative.stems])
         exact = [cache.exact(w) for w in alternative.exact] if EXACT else []
-        if not best and factor == 1.0 and not exact and len(unit.alternatives) == 1:
-            return scored  # shared with the cache: never modified
-        if exact:
-            scored = dict(scored)  # the cache's own table stays as it is
-            for table in exact:  # the word as typed is in fewer documents than its stem
-                for docnum, score in table.items():
-                    if docnum in scored:
-                        scored[docnum] += EXACT * score
-        if not best:  # BM25 scores and weights are positive: every document is kept
-            best = {docnum: score * factor for docnum, score in scored.items()}
-            continue
-        get = best.get
-        for docnum, score in scored.items():
-            score *= factor
-            if score > get(docnum, 0.0):
-                best[docnum] = score
+        if best is None and factor == 1.0 and not exact and len(unit.alternatives) == 1:
+            return scored  # the cache's own table: never written into
+        if exact:  # the word as typed adds to the documents answering the alternative
+            answering = scored > 0
+            for table in exact:
+                scored = scored + np.where(answering, EXACT * table, 0.0)
+        # BM25 scores and weights are positive: a document answering keeps a positive score.
+        best = scored * factor if best is None else np.maximum(best, scored * factor)
+    assert best is not None, "a unit has an alternative"
     return best
 
 
-def _all_of(tables: Sequence[Scores]) -> Scores:
+def _all_of(tables: Sequence[Table]) -> Table:
+    """The sum of the tables, for the documents in all of them."""
     if len(tables) == 1:
         return tables[0]
-    smallest = min(tables, key=len)
-    return {
-        docnum: sum(t[docnum] for t in tables)
-        for docnum in smallest
-        if all(docnum in t for t in tables)
-    }
-
-
-def rank(units: Sequence[Unit], cache: ScoreCache) -> tuple[Scores, Coordination]:
-    """docnum -> sum of its units' scores, for every document answering one; and what
-    scales that sum by the share of the query the document answers."""
-    tables = [cache.unit(u) for u in units]
-    if len(tables) == 1:
-        return tables[0], Coordination(None, 1)
-    base = max(range(len(tables)), key=lambda i: len(tables[i]))
-    totals = dict(tables[base])
-    for i, table in enumerate(tables):
-        if i != base:
-            get = totals.get
-            for docnum, score in table.items():
-                totals[docnum] = get(docnum, 0.0) + score
-    answered = Counter(
-        chain.from_iterable(
-            t.keys() for t, u in zip(tables, units, strict=True) for _ in range(u.size)
-        )
-    )
-    return totals, Coordination(answered, sum(u.size for u in units))
+    total = tables[0] + tables[1]
+    everywhere = (tables[0] > 0) & (tables[1] > 0)
+    for table in tables[2:]:
+        total += table
+        everywhere &= table > 0
+    return np.where(everywhere, total, 0.0)
 
 
 @dataclass(frozen=True)
-class Coordination:
-    answered: Counter[int] | None  # docnum -> units answered, weighted by their size
+class Ranked:
+    """The documents a query keeps, in document order, and their coordinated scores."""
+
+    docnums: NDArray[np.intp]
+    scores: Table
+    answered: NDArray[np.intp] | None  # units answered (weighted by size), by kept document
     size: int  # of the whole query
 
-    def scored(self, raw: Scores, floor: float) -> list[tuple[float, int]]:
-        """(coordinated score, document) of those whose own score reaches `floor`: each score
-        times (units answered / size) ** COORDINATION, the factors computed once a query."""
+    def weak(self, kept: NDArray[np.bool_] | None = None) -> bool:
+        """No document (of those `kept`) answers every unit of the query."""
         if self.answered is None:
-            return [(s, d) for d, s in raw.items() if s >= floor]
-        factors = [(k / self.size) ** COORDINATION for k in range(self.size + 1)]
-        answered = self.answered
-        return [(s * factors[answered[d]], d) for d, s in raw.items() if s >= floor]
+            return False
+        answered = self.answered if kept is None else self.answered[kept]
+        return bool(answered.size) and int(answered.max()) < self.size
+
+
+def rank(
+    units: Sequence[Unit], cache: ScoreCache, floor: float, excluded: NDArray[np.bool_] | None
+) -> Ranked:
+    """The documents answering a unit, but those `excluded`, whose sum of units' scores
+    reaches `floor` times the best one; ordered by that sum times (units answered / size) **
+    COORDINATION: the sum says what is kept, coordination how it is ordered."""
+    tables = [cache.unit(u) for u in units]
+    if len(tables) == 1:
+        raw = tables[0]
+    else:  # summed from the table of the most documents, as the sums always were
+        counts = [int(np.count_nonzero(t)) for t in tables]
+        base = counts.index(max(counts))
+        raw = tables[base].copy()
+        for i, table in enumerate(tables):
+            if i != base:
+                raw += table
+    if excluded is not None:
+        raw = np.where(excluded, 0.0, raw)
+    top = float(raw.max()) if raw.size else 0.0
+    if top <= 0.0:
+        empty = np.zeros(0, dtype=np.intp)
+        return Ranked(empty, np.zeros(0), None, 1)
+    docnums = np.flatnonzero(raw >= top * floor)
+    scores = raw[docnums]
+    if len(tables) == 1:
+        return Ranked(docnums, scores, None, 1)
+    size = sum(u.size for u in units)
+    answered = np.zeros(len(docnums), dtype=np.intp)
+    for table, unit in zip(tables, units, strict=True):
+        answered += (table[docnums] > 0) * unit.size
+    factors = np.array([(k / size) ** COORDINATION for k in range(size + 1)])
+    return Ranked(docnums, scores * factors[answered], answered, size)

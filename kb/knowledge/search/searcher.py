@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
@@ -19,7 +19,7 @@ from kb.knowledge.search.indexer import read_meta
 from kb.knowledge.search.integrity import verify_files
 from kb.knowledge.search.planner import Plan, Planner, Vocabulary
 from kb.knowledge.search.results import Hit, HitRow, Ranking, SearchResults
-from kb.knowledge.search.scoring import Coordination, ScoreCache, rank
+from kb.knowledge.search.scoring import Ranked, ScoreCache, rank
 from kb.knowledge.search.shown import ShownTexts
 
 __all__ = ["Hit", "HitRow", "SearchResults", "Snapshot"]
@@ -66,9 +66,15 @@ class Snapshot:
             if stored["meta"].get("draft"):
                 self._drafts.add(docnum)
         self._scores = ScoreCache(self._reader)
-        self._planner = Planner(
-            self.synonyms, Vocabulary(self._reader), lambda s: bool(self._scores.stem(s))
+        # docnum -> the category's place in self.categories (len(categories) for none), and
+        # the drafts: to count, filter and leave out a whole table of scores at a time.
+        self._place = {c["slug"]: i for i, c in enumerate(self.categories)}
+        self._category_number = np.array(
+            [self._place.get(c, len(self._place)) for c in self._category_at], dtype=np.intp
         )
+        self._draft_mask = np.zeros(len(self._category_at), dtype=bool)
+        self._draft_mask[list(self._drafts)] = True
+        self._planner = Planner(self.synonyms, Vocabulary(self._reader), self._scores.indexed)
         self._texts = ShownTexts(self._reader)
         self._articles = Articles(self._searcher, self.listing, self._drafts, self._lock)
         # Popular queries and the prefixes typed on the way to them come back all day: their
@@ -154,42 +160,37 @@ class Snapshot:
         self, plan: Plan, category: str | None, page: int, per_page: int, drafts: bool
     ) -> Ranking:
         """The page of results of a plan (its units are all it depends on)."""
-        scored, coordination = self._scored(plan, drafts)
-        facets = Counter(map(self._category_at.__getitem__, (d for _, d in scored)))
+        ranked = self._ranked(plan, drafts)
+        numbers = self._category_number[ranked.docnums]
+        counts = np.bincount(numbers, minlength=len(self.categories) + 1).tolist()
+        ordered = {c["slug"]: counts[i] for i, c in enumerate(self.categories) if counts[i]}
+        docnums, scores, kept = ranked.docnums, ranked.scores, None
         if category is not None:
-            scored = [(s, d) for s, d in scored if self._category_at[d] == category]
+            kept = numbers == self._place[category]
+            docnums, scores = docnums[kept], scores[kept]
         start = (page - 1) * per_page
-        shown = self._first(scored, start + per_page)[start:]
+        shown = self._first(docnums, scores, start + per_page)[start:]
         rows = tuple(self._texts.hit(d, s, plan.stems) for s, d in shown)
-        ordered = {c["slug"]: facets[c["slug"]] for c in self.categories if facets[c["slug"]]}
-        answered = coordination.answered
-        weak = (
-            bool(scored)
-            and answered is not None
-            and (max(answered[d] for _, d in scored) < coordination.size)
-        )
-        return Ranking(len(scored), rows, ordered, weak)
+        return Ranking(len(docnums), rows, ordered, ranked.weak(kept))
 
-    def _scored(self, plan: Plan, drafts: bool) -> tuple[list[tuple[float, int]], Coordination]:
-        """(score, document) of every result of a plan, and how it ordered them."""
-        raw, coordination = rank(plan.units, self._scores)
-        if self._drafts and not drafts:
-            raw = {d: s for d, s in raw.items() if d not in self._drafts}
-        # Coordination orders the results; what is kept depends on the words' own scores.
-        floor = max(raw.values(), default=0.0) * RELATIVE_FLOOR
-        return coordination.scored(raw, floor), coordination
+    def _ranked(self, plan: Plan, drafts: bool) -> Ranked:
+        """Every result of a plan, with its score."""
+        excluded = self._draft_mask if self._drafts and not drafts else None
+        return rank(plan.units, self._scores, RELATIVE_FLOOR, excluded)
 
-    def _first(self, scored: list[tuple[float, int]], count: int) -> list[tuple[float, int]]:
-        """The `count` best, equal scores in the order of their slugs (a stable order)."""
+    def _first(self, docnums: Any, scores: Any, count: int) -> list[tuple[float, int]]:
+        """The `count` best (score, document), equal scores in the order of their slugs (a
+        stable order)."""
 
         def order(sd: tuple[float, int]) -> tuple[float, str]:
             return -round(sd[0], 6), self._slug_of[sd[1]]
 
-        if len(scored) > 4 * count:
+        if len(scores) > 4 * count:
             # Only what can reach the page is sorted: the best, and whatever ties with them.
-            edge = heapq.nlargest(count, scored)[-1][0] - 1e-6
-            scored = [sd for sd in scored if sd[0] >= edge]
-        return sorted(scored, key=order)[:count]
+            edge = np.partition(scores, len(scores) - count)[len(scores) - count] - 1e-6
+            near = scores >= edge
+            docnums, scores = docnums[near], scores[near]
+        return sorted(zip(scores.tolist(), docnums.tolist(), strict=True), key=order)[:count]
 
     def suggest(self, query: str, limit: int = 8) -> list[dict[str, str]]:
         """Titles to complete what is being typed: the first results of the search as typed,
@@ -225,7 +226,8 @@ class Snapshot:
             if ranking is None:  # as pages are, kept by plan: "mot de" plans as "mot"
                 rows = self._suggested_plans.get(planned)
                 if rows is None:
-                    first = self._first(self._scored(plan, False)[0], limit)
+                    ranked = self._ranked(plan, False)
+                    first = self._first(ranked.docnums, ranked.scores, limit)
                     rows = tuple(self._suggestion_of(d) for _, d in first)
                     _keep(self._suggested_plans, planned, rows)
                 return rows
