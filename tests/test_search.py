@@ -10,8 +10,9 @@ import pytest
 from conftest import Site, article
 
 from kb.errors import BadRequest
+from kb.knowledge.search import segments
 from kb.knowledge.search.schema import RANKED_FIELDS
-from kb.knowledge.search.scoring import B, K1, ScoreCache
+from kb.knowledge.search.scoring import K1, B, ScoreCache
 
 FILES = {
     "compte-utilisateur/securite.md": article(
@@ -226,10 +227,11 @@ def test_equal_scores_have_a_stable_order(make_site: Callable[..., Site]) -> Non
 
 
 def test_scores_are_bm25_of_every_posting_over_segments_and_deletions(
-    make_site: Callable[..., Site],
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The score tables, read a block of postings at a time, are each document's BM25 over
-    the ranked fields: across blocks of 128 postings, segments, and deleted documents."""
+    the ranked fields: across blocks, segments, and deleted documents."""
+    monkeypatch.setattr(segments, "POSTINGS_BLOCK", 64)  # terms of several blocks
     files = {
         f"abonnement/t{n:03}.md": article(
             f"Tableur {n}" if n % 7 == 0 else f"Fiche {n}",
@@ -261,7 +263,7 @@ def test_scores_are_bm25_of_every_posting_over_segments_and_deletions(
                 expected[docnum] += weight * idf * tf * (K1 + 1) / (tf + norm)
                 postings.next()
         assert scores.stem(stem).tolist() == pytest.approx(expected, rel=1e-12), stem
-        assert sum(1 for s in expected if s) > (128 if stem == "tableur" else 0)
+        assert sum(1 for s in expected if s) > (2 * 64 if stem == "tableur" else 0)
 
 
 def test_pagination(make_site: Callable[..., Site]) -> None:

@@ -13,9 +13,16 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import SegmentWriter
 
 Posting = tuple[str, bytes, int, float, Any]  # field, term, document, weight, value bytes
+# Postings a block of the postings file (Whoosh's default: 128). A query reads every posting of
+# its terms, and each block costs a seek, a decompression and an unpickling of its own: at
+# 20,000 articles, blocks of 1,024 take a never-seen query from 9 to 7.6 ms of CPU and a
+# suggestion from 4.8 to 3.4 ms, for an index 7 % smaller built in the same time. Readers
+# take any block size: indexes written with the old one are read as they are.
+POSTINGS_BLOCK = 1024
 
 
 class TermPool:
@@ -89,6 +96,7 @@ class FastSegmentWriter(SegmentWriter):  # type: ignore[misc]
     """Whoosh's `SegmentWriter` with a `TermPool`: the same segment files, written faster."""
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("codec", W3Codec(blocklimit=POSTINGS_BLOCK))
         super().__init__(ix, **kwargs)
         self.pool = TermPool()
 
