@@ -83,6 +83,16 @@ class ScoreCache:
         alive = np.zeros(self.count, dtype=bool)
         alive[list(reader.all_doc_ids())] = True
         self._deleted = None if alive.all() else ~alive
+        # Each segment's terms (Whoosh's W3TermsReader) and first document number: a term is
+        # looked up once a field and segment, for its frequency and its postings alike (the
+        # reader's doc_frequency() and postings() look it up twice, and list the segment's
+        # deleted documents at every call).
+        self._leaves = [
+            (segment._terms, base)
+            for segment, base in reader.leaf_readers()
+            if getattr(segment, "_terms", None) is not None
+        ]
+        self._formats = {name: field.format for name, field in reader.schema.items()}
         self._terms: _Lru[tuple[str, str]] = _Lru(CACHED_STEM_SCORES)
         self._units: _Lru[tuple[Any, ...]] = _Lru(CACHED_UNIT_SCORES)
 
@@ -117,17 +127,23 @@ class ScoreCache:
     def _read(self, fields: tuple[tuple[str, float], ...], text: str) -> Table:
         """BM25 in each field (Whoosh's idf, K1 and B), weighted by field and summed: the
         same operations, in the same order, as a document at a time, on whole arrays."""
-        reader = self._reader
+        term = text.encode("utf-8")
         scores = np.zeros(self.count)
         for name, weight in fields:
-            frequency = reader.doc_frequency(name, text)
+            found = []
+            for terms, base in self._leaves:
+                try:
+                    found.append((terms, base, terms.term_info(name, term)))
+                except (TermNotFound, KeyError):  # KeyError: a field the segment never saw
+                    continue
+            frequency = sum(info.doc_frequency() for _, _, info in found)
             if not frequency:
                 continue
             idf = math.log(self.count / (frequency + 1)) + 1.0
             norm = K1 * (1 - B)
             slope = K1 * B / self._average[name]
             boost = weight * idf
-            docnums, tfs = _postings(reader, name, text)
+            docnums, tfs = _postings(found, self._formats[name], name, term)
             lengths = self._field_lengths(name)[docnums]
             # A term's documents are distinct within a field: no two updates of one score.
             scores[docnums] += boost * tfs * (K1 + 1) / (tfs + norm + slope * lengths)
@@ -152,43 +168,42 @@ def _frozen(table: Table) -> Table:
     return table
 
 
-def _postings(reader: IndexReader, fieldname: str, text: str) -> tuple[NDArray[Any], Table]:
-    """A term's postings: document numbers (deleted documents included) and weights."""
+def _postings(
+    found: list[tuple[Any, int, Any]], format_: Any, name: str, term: bytes
+) -> tuple[NDArray[np.intp], Table]:
+    """A term's postings in one field: document numbers (deleted documents included) and
+    weights, from each segment's (terms reader, first document, term information)."""
     ids, weights = [], []
-    for docnums, tfs in _blocks(reader, fieldname, text):
-        ids.append(docnums)
-        weights.append(tfs)
-    if not ids:
-        return np.zeros(0, dtype=np.intp), np.zeros(0)
+    for terms, base, info in found:
+        matcher = terms._codec.postings_reader(terms._postfile, info, format_, term=(name, term))
+        for docnums, tfs in _blocks(matcher, base):
+            ids.append(docnums)
+            weights.append(tfs)
+    if len(ids) == 1:
+        return ids[0], weights[0]
     return np.concatenate(ids), np.concatenate(weights)
 
 
-def _blocks(reader: IndexReader, fieldname: str, text: str) -> Iterator[tuple[NDArray[Any], Table]]:
-    """A term's postings, a block at a time: (document numbers, weights), deleted documents
-    included. Whoosh's matchers cost two or three method calls a posting (and as many again
-    for each segment and for deletions): 12 s of the 12.3 that four prefixes as typed took at
-    20,000 articles. A block is a pickled tuple of (document number deltas, weights), the
-    deltas starting from 0 in each block; they are summed in NumPy rather than by Whoosh's
-    generator. The block attributes are W3LeafMatcher's own (Whoosh is pinned to 2.7.4)."""
-    for segment, base in reader.leaf_readers():
-        try:
-            matcher = segment.postings(fieldname, text)
-        except TermNotFound:
-            continue
-        leaf = getattr(matcher, "child", matcher)  # deletions: the caller leaves them out
-        while leaf.is_active():
-            if leaf._data is None:
-                leaf._read_data()
-            deltas, weights = leaf._data[0], leaf._data[1]
-            docnums = np.cumsum(np.array(deltas, dtype=np.intp))
-            if base:
-                docnums += base
-            if weights is None or isinstance(weights, float):  # all 1.0, or all the same
-                tfs = np.full(len(docnums), 1.0 if weights is None else weights)
-            else:
-                tfs = np.array(weights, dtype=np.float64)
-            yield docnums, tfs
-            leaf._next_block()
+def _blocks(leaf: Any, base: int) -> Iterator[tuple[NDArray[np.intp], Table]]:
+    """A segment's postings of a term, a block at a time: (document numbers, weights).
+    Whoosh's matchers cost two or three method calls a posting (and as many again for each
+    segment and for deletions): 12 s of the 12.3 that four prefixes as typed took at 20,000
+    articles. A block is a pickled tuple of (document number deltas, weights), the deltas
+    starting from 0 in each block: they are summed in NumPy rather than by Whoosh's generator.
+    The attributes are W3LeafMatcher's and W3TermsReader's own (Whoosh is pinned to 2.7.4)."""
+    while leaf.is_active():
+        if leaf._data is None:
+            leaf._read_data()
+        deltas, weights = leaf._data[0], leaf._data[1]
+        docnums = np.cumsum(np.array(deltas, dtype=np.intp))
+        if base:
+            docnums += base
+        if weights is None or isinstance(weights, float):  # all 1.0, or all the same
+            tfs = np.full(len(docnums), 1.0 if weights is None else weights)
+        else:
+            tfs = np.array(weights, dtype=np.float64)
+        yield docnums, tfs
+        leaf._next_block()
 
 
 class _Lru(Generic[K]):
