@@ -42,8 +42,9 @@ TARGETS = {
 
 
 class PeakMemory(threading.Thread):
-    """Samples the PSS of this process and its children (the build's processes share pages:
-    PSS counts each shared page once) every 20 ms; `peak` is the largest sum seen, in MB."""
+    """PSS of this process and its children (shared pages once), largest sum seen in MB, every
+    250 ms: every 20 ms, reading smaps_rollup (a walk of each process's pages under its memory
+    lock) slowed a build of 20,000 articles from 45-60 s to 69-73 s. Its peak lasts seconds."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -51,7 +52,7 @@ class PeakMemory(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._done.wait(0.02):
+        while not self._done.wait(0.25):
             pids = [os.getpid()]
             for task in Path("/proc/self/task").iterdir():
                 pids += map(int, (task / "children").read_text().split())
