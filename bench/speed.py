@@ -129,8 +129,7 @@ def latency(search: Callable[[str, bool], object], queries: list[Query]) -> dict
 
 def _edit_one(content_dir: Path) -> Path:
     """Append a sentence to one article, as an editor would; returns its path."""
-    path = articles(content_dir)[0]
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(path := articles(content_dir)[0], "a", encoding="utf-8") as handle:
         handle.write("\nUne phrase ajoutée pour mesurer la reconstruction incrémentale.\n")
     return path
 
