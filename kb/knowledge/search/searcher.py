@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
@@ -178,7 +179,9 @@ class Snapshot:
         excluded = self._draft_mask if self._drafts and not drafts else None
         return rank(plan.units, self._scores, RELATIVE_FLOOR, excluded)
 
-    def _first(self, docnums: Any, scores: Any, count: int) -> list[tuple[float, int]]:
+    def _first(
+        self, docnums: NDArray[np.intp], scores: NDArray[np.float64], count: int
+    ) -> list[tuple[float, int]]:
         """The `count` best (score, document), equal scores in the order of their slugs (a
         stable order)."""
 
