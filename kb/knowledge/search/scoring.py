@@ -35,7 +35,7 @@ COORDINATION = 2.0
 # The folded words as typed, unstemmed: "pass culture" is not "mot de passe".
 EXACT_FIELD = "spell"
 EXACT = 1.0
-# Table kept in memory per snapshot, counted in documents' scores (8 bytes each): a table
+# Scores kept in memory per snapshot, counted in documents' scores (8 bytes each): a table
 # holds one for every document of the generation, so that tables add up, compare and combine
 # in NumPy, a whole table at a time, never a document at a time in Python. About 32 and 16 MB.
 CACHED_STEM_SCORES = 4_000_000
@@ -79,13 +79,13 @@ class ScoreCache:
 
     def __init__(self, reader: IndexReader) -> None:
         self._reader = reader
-        self.count = reader.doc_count_all()
+        self._count = reader.doc_count_all()
         self._average = {
-            name: (reader.field_length(name) / self.count if self.count else 0.0) or 1.0
+            name: (reader.field_length(name) / self._count if self._count else 0.0) or 1.0
             for name in (*(n for n, _ in RANKED_FIELDS), EXACT_FIELD)
         }
         self._lengths: dict[str, Table] = {}
-        alive = np.zeros(self.count, dtype=bool)
+        alive = np.zeros(self._count, dtype=bool)
         alive[list(reader.all_doc_ids())] = True
         self._deleted = None if alive.all() else ~alive
         # Each segment's terms (Whoosh's W3TermsReader) and first document number: a term is
@@ -133,7 +133,7 @@ class ScoreCache:
         """BM25 in each field (Whoosh's idf, K1 and B), weighted by field and summed: the
         same operations, in the same order, as a document at a time, on whole arrays."""
         term = text.encode("utf-8")
-        scores = np.zeros(self.count)
+        scores = np.zeros(self._count)
         for name, weight in fields:
             found = []
             for terms, base in self._leaves:
@@ -144,7 +144,7 @@ class ScoreCache:
             frequency = sum(info.doc_frequency() for _, _, info in found)
             if not frequency:
                 continue
-            idf = math.log(self.count / (frequency + 1)) + 1.0
+            idf = math.log(self._count / (frequency + 1)) + 1.0
             norm = K1 * (1 - B)
             slope = K1 * B / self._average[name]
             boost = weight * idf
@@ -161,7 +161,7 @@ class ScoreCache:
         if lengths is None:
             field_length = self._reader.doc_field_length
             lengths = np.array(
-                [field_length(d, name, 0) for d in range(self.count)], dtype=np.float64
+                [field_length(d, name, 0) for d in range(self._count)], dtype=np.float64
             )
             self._lengths[name] = lengths
         return lengths
@@ -290,15 +290,9 @@ def rank(
     reaches `floor` times the best one; ordered by that sum times (units answered / size) **
     COORDINATION: the sum says what is kept, coordination how it is ordered."""
     tables = [cache.unit(u) for u in units]
-    if len(tables) == 1:
-        raw = tables[0]
-    else:  # summed from the table of the most documents, as the sums always were
-        counts = [int(np.count_nonzero(t)) for t in tables]
-        base = counts.index(max(counts))
-        raw = tables[base].copy()
-        for i, table in enumerate(tables):
-            if i != base:
-                raw += table
+    raw = tables[0] if len(tables) == 1 else tables[0] + tables[1]
+    for table in tables[2:]:
+        raw += table
     if excluded is not None:
         raw = np.where(excluded, 0.0, raw)
     top = float(raw.max()) if raw.size else 0.0
