@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import pytest
 from conftest import Site, article
+from whoosh.fields import Schema
 
 from kb.errors import BadRequest
-from kb.knowledge.search import segments
-from kb.knowledge.search.schema import RANKED_FIELDS
+from kb.knowledge.search import indexer, segments
+from kb.knowledge.search.schema import RANKED_FIELDS, make_schema
 from kb.knowledge.search.scoring import K1, B, ScoreCache
 
 FILES = {
@@ -362,3 +363,68 @@ def test_fixed_expressions_are_one_word(make_site: Callable[..., Site]) -> None:
     assert site.slugs("le dernier jour") == ["delai"]  # not "à jour", not "mise à jour"
     assert site.slugs("mise à jour du navigateur")[0] == "maj"
     assert site.slugs("mettre a jour")[0] == "maj"
+
+
+def _facets_and_drafts(site: Site) -> tuple[dict[str, int], list[str], list[str], list[str]]:
+    snapshot = site.snapshot()
+    results = snapshot.search("facture", per_page=50)
+    in_abonnement = snapshot.search("facture", category="abonnement", per_page=50)
+    with_drafts = snapshot.search("facture", per_page=50, drafts=True)
+    return (
+        results.facets,
+        sorted(h.slug for h in results.hits),
+        sorted(h.slug for h in in_abonnement.hits),
+        sorted(h.slug for h in with_drafts.hits),
+    )
+
+
+def test_categories_and_drafts_follow_edits_moves_and_deletions(
+    make_site: Callable[..., Site],
+) -> None:
+    site = make_site(
+        {
+            "abonnement/a.md": article("Facture annuelle"),
+            "abonnement/b.md": article("Facture mensuelle", draft="true"),
+            "utilisation/c.md": article("Imprimer une facture"),
+            "utilisation/d.md": article("Exporter une facture"),
+        }
+    )
+    assert _facets_and_drafts(site) == (
+        {"abonnement": 1, "utilisation": 2}, ["a", "c", "d"], ["a"], ["a", "b", "c", "d"]
+    )  # fmt: skip
+    # Each build after an edit deletes documents and adds others in a new segment.
+    (site.content / "utilisation/d.md").rename(site.content / "abonnement/d.md")
+    site.write({"abonnement/b.md": article("Facture mensuelle")})  # published
+    site.write({"utilisation/c.md": article("Imprimer une facture", draft="true")})
+    site.build()
+    (site.content / "abonnement/a.md").unlink()
+    site.build()
+    assert _facets_and_drafts(site) == (
+        {"abonnement": 2}, ["b", "d"], ["b", "d"], ["b", "c", "d"]
+    )  # fmt: skip
+
+
+def test_a_generation_written_before_the_columns_is_still_served(
+    make_site: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index of schema 6 (slug and category without columns), as a replica still on the
+    previous release left it: the documents' categories and drafts are read as then."""
+
+    def without_columns() -> Schema:
+        schema = make_schema()
+        for name in ("slug", "category"):
+            schema[name].column_type = None
+        return schema
+
+    monkeypatch.setattr(indexer, "make_schema", without_columns)
+    site = make_site(
+        {
+            "abonnement/a.md": article("Facture annuelle"),
+            "abonnement/b.md": article("Facture mensuelle", draft="true"),
+            "utilisation/c.md": article("Imprimer une facture"),
+        }
+    )
+    assert not site.snapshot()._reader.has_column("slug")
+    assert _facets_and_drafts(site) == (
+        {"abonnement": 1, "utilisation": 1}, ["a", "c"], ["a"], ["a", "b", "c"]
+    )  # fmt: skip

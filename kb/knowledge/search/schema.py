@@ -7,7 +7,7 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from kb.knowledge.search.analysis import french_analyzer, spelling_analyzer
 
 # Bump when the schema or the analysis changes: the next build is a full one.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 # Field weights for BM25F: what a title says counts more than what the body mentions.
 RANKED_FIELDS: tuple[tuple[str, float], ...] = (
@@ -22,8 +22,10 @@ RANKED_FIELDS: tuple[tuple[str, float], ...] = (
 def make_schema() -> Schema:
     french = french_analyzer()
     return Schema(
-        slug=ID(stored=True, unique=True),
-        category=ID(stored=True),
+        # Columns as well (sortable): a new generation's documents are known by slug and
+        # category without unpickling each one's stored fields (see Snapshot).
+        slug=ID(stored=True, unique=True, sortable=True),
+        category=ID(stored=True, sortable=True),
         draft=ID(),
         # No positions: ranking reads term frequencies only, and snippets find their words in
         # the text itself. Positions were a third of the postings to sort and write.
