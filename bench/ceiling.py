@@ -1,15 +1,18 @@
 """bench.http's ceiling: plain Starlette under uvicorn, with kb serve's worker count, answering a
 real /api/search body of kb as JSON (`/json/{mix}`) and a Jinja2 page as long as kb's `/`
-(`/page`); no middleware but gzip with `--gzip`, no search, no database. Run by bench.http:
+(`/page`); no middleware but gzip with `--gzip`, no search, no database. Its workers listen as
+kb serve's do, each on its own socket (SO_REUSEPORT): with one shared socket, a round where
+most connections landed on one worker halved the ceiling. Run by bench.http:
 
     CEILING_BODIES=FILE CEILING_PAGE_BYTES=N CEILING_GZIP=0|1 \
-        python -m uvicorn --factory bench.ceiling:create_app --workers 2
+        python -m bench.ceiling --workers 2 --host 127.0.0.1 --port 8001
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from kb.web.listening import run_workers
 
 LINK = {"url": "/articles/configurer-un-client-de-messagerie", "category": "E-mails",
         "title": "Configurer un client de messagerie : « Mail » & Thunderbird"}  # fmt: skip
@@ -52,3 +57,10 @@ def create_app() -> Starlette:
     gzip = [Middleware(GZipMiddleware, minimum_size=500)] * (os.environ["CEILING_GZIP"] == "1")
     routes = [Route("/json/{name}", json_body), Route("/page", page), Route("/healthz", healthz)]
     return Starlette(routes=routes, middleware=gzip)
+
+
+if __name__ == "__main__":  # python -m bench.ceiling --workers N --host H --port P
+    options = dict(zip(sys.argv[1::2], sys.argv[2::2], strict=True))
+    run_workers("bench.ceiling:create_app", factory=True, host=options["--host"],
+                port=int(options["--port"]), workers=int(options["--workers"]),
+                server_header=False)  # fmt: skip

@@ -169,8 +169,7 @@ def main() -> int:
             as_json = {m: json.loads(body) for m, body in bodies.items()}  # what the ceiling sends
             (work / "bodies.json").write_text(json.dumps(as_json, ensure_ascii=False))
             page = len(httpx2.get(kb.base + "/", headers=COOKIE).content)
-            argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:create_app",
-                    "--workers", str(args.workers), "--no-server-header"]  # fmt: skip
+            argv = [sys.executable, "-m", "bench.ceiling", "--workers", str(args.workers)]
             settings = dict(CEILING_BODIES=str(work / "bodies.json"), CEILING_PAGE_BYTES=str(page),
                             CEILING_GZIP=str(int(args.gzip)))  # fmt: skip
             servers.append(ceiling := h.Server(argv, {**env, **settings}, work / "c.log"))
