@@ -113,7 +113,7 @@ class Content:
             real = folders.get(folder)
             if real is None:
                 real = folders[folder] = str(Path(folder).resolve())
-            found[os.path.join(real, name)] = article
+            found[f"{real}{os.sep}{name}"] = article  # as os.path.join, for a plain name
         return found
 
     def category(self, slug: str) -> Category | None:
