@@ -34,15 +34,39 @@ def machine_time(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-@pass_context
-def url_for(
-    context: Context, name: str, /, _query: Mapping[str, Any] | None = None, **params: Any
-) -> str:
-    """The path of a named route (never an absolute URL: the Host header is not trusted),
-    with an optional query string; empty query values are left out."""
-    path = str(context["request"].app.url_path_for(name, **params))
-    query = {k: v for k, v in (_query or {}).items() if v not in (None, "")}
-    return f"{path}?{urlencode(query)}" if query else path
+# Paths kept by one app's templates: emptied when full, since ticket numbers have no end.
+PATHS_KEPT = 10_000
+
+
+def url_for_function() -> Callable[..., str]:
+    """`url_for` for one app's templates. Each path found is kept: Starlette finds a name by
+    trying every route in turn (an exception for each that does not match), a third of the
+    home page's CPU, and an app's routes never change."""
+    paths: dict[tuple[Any, ...], str] = {}
+
+    def path_of(context: Context, name: str, params: dict[str, Any]) -> str:
+        try:
+            key = (name, *sorted(params.items()))
+            return paths[key]
+        except KeyError:
+            path = paths[key] = str(context["request"].app.url_path_for(name, **params))
+            if len(paths) > PATHS_KEPT:
+                paths.clear()
+            return path
+        except TypeError:  # a value that cannot be part of a key: found each time
+            return str(context["request"].app.url_path_for(name, **params))
+
+    @pass_context
+    def url_for(
+        context: Context, name: str, /, _query: Mapping[str, Any] | None = None, **params: Any
+    ) -> str:
+        """The path of a named route (never an absolute URL: the Host header is not trusted),
+        with an optional query string; empty query values are left out."""
+        path = path_of(context, name, params)
+        query = {k: v for k, v in (_query or {}).items() if v not in (None, "")}
+        return f"{path}?{urlencode(query)}" if query else path
+
+    return url_for
 
 
 def make_templates(
@@ -58,7 +82,7 @@ def make_templates(
     )
     environment.globals.update(
         static=static_url,
-        url_for=url_for,  # set before Jinja2Templates, which only adds its own when absent
+        url_for=url_for_function(),  # before Jinja2Templates, which adds its own if absent
         site_name=settings.site_name,
         answer_hours=settings.answer_hours,
         support_email=settings.support_email,
