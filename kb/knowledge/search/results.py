@@ -19,16 +19,6 @@ class Hit:
     snippet: str  # HTML: escaped text with <mark> around the matched words
     score: float
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "slug": self.slug,
-            "title": self.title,
-            "category": self.category,
-            "url": self.url,
-            "snippet": self.snippet,
-            "score": round(self.score, 4),
-        }
-
 
 # A hit as it is kept: (slug, title, title_html, category, url, snippet, score). A worker
 # keeps thousands of answers; plain tuples of strings and numbers are objects the garbage
@@ -44,7 +34,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _row_json(row: HitRow) -> dict[str, Any]:
-    """`Hit(*row).as_json()`, without making the Hit: ten of them in each answer encoded."""
+    """A hit as the API gives it, from its row (no Hit made: ten of them in each answer)."""
     slug, title, _, category, url, snippet, score = row
     return {"slug": slug, "title": title, "category": category, "url": url, "snippet": snippet,
             "score": round(score, 4)}  # fmt: skip
@@ -112,7 +102,7 @@ class SearchResults:
             "total": self.total,
             "page": self.page,
             "per_page": self.per_page,
-            "results": [h.as_json() for h in self.hits],
+            "results": [_row_json(row) for row in self.rows],
             "facets": self.facets,
             "suggestion": self.suggestion,
         }
