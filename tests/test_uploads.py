@@ -493,3 +493,68 @@ def test_a_body_that_stalls_frees_the_upload(served: tuple[Web, str]) -> None:
             )
         with httpx2.Client(base_url=base, cookies=http.cookies) as other:
             assert other.head(url, headers=tus).headers["upload-offset"] == "1000"
+
+
+def test_a_slow_body_that_keeps_coming_is_never_cut(served: tuple[Web, str]) -> None:
+    """The idle clock measures silence, not the whole body: a poor link that sends a little
+    every tenth of a second for four times the idle time finishes its PATCH."""
+    web, base = served
+    web.app.state.body_policy.idle_seconds = 0.5
+    with session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        url = http.post("/api/uploads", headers={**tus, "Upload-Length": "20000"}).headers[
+            "location"
+        ]
+
+        def trickles() -> Iterator[bytes]:
+            for _ in range(20):
+                yield b"z" * 1000
+                time.sleep(0.1)
+
+        response = http.patch(
+            url,
+            content=trickles(),
+            headers={
+                **tus,
+                "Upload-Offset": "0",
+                "Content-Length": "20000",
+                "Content-Type": "application/offset+octet-stream",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 204, response.text
+        assert response.headers["upload-offset"] == "20000"
+
+
+def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web, str]) -> None:
+    """Pieces for longer than the idle time, then silence: ended an idle time after the last
+    piece (not when the piece after the silence comes), with what came kept."""
+    web, base = served
+    web.app.state.body_policy.idle_seconds = 0.5
+    with session(base) as http:
+        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+        url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
+            "location"
+        ]
+
+        def comes_then_stalls() -> Iterator[bytes]:
+            for _ in range(8):
+                yield b"x" * 1000
+                time.sleep(0.1)
+            time.sleep(4)  # the link goes dead
+            yield b"y"
+
+        with contextlib.suppress(httpx2.TransportError):
+            http.patch(
+                url,
+                content=comes_then_stalls(),
+                headers={
+                    **tus,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=10,
+            )
+        with httpx2.Client(base_url=base, cookies=http.cookies) as other:
+            # Not 8001: the last piece came after the end.
+            assert other.head(url, headers=tus).headers["upload-offset"] == "8000"
