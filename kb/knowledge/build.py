@@ -27,7 +27,7 @@ from kb.knowledge.links import Outline, check_links, outline_of
 from kb.knowledge.markdown import RENDER_VERSION, Rendered, Renderer, article_url
 from kb.knowledge.search.indexer import (
     IndexedArticle,
-    JsonText,
+    RawJson,
     build_lock,
     current_generation,
     read_meta,
@@ -198,7 +198,7 @@ def _index(
             digest=digests[article.slug],
             deps=sorted({k.target.removeprefix(root) for k in rendered.outlinks if k.target}),
             notes=[[p.line, p.message] for p in found if p.warning],
-            listing=json.dumps(_listing(article), ensure_ascii=False),
+            listing=json.dumps(_listing(article), ensure_ascii=False).encode(),
             anchors=[h.id for h in rendered.headings],
             links=[[k.slug, k.fragment, k.line, k.href, k.text] for k in rendered.outlinks],
         )
@@ -240,8 +240,8 @@ def _index(
                 {"slug": c.slug, "title": c.title, "order": c.order, "description": c.description}
                 for c in content.categories
             ],
-            "articles": JsonText(
-                f"[{', '.join(rendered[a.slug][LISTING] for a in content.articles)}]"
+            "articles": RawJson(
+                [b"[", b", ".join([rendered[a.slug][LISTING] for a in content.articles]), b"]"]
             ),
             "aliases": renamed,
             "synonyms": [list(group) for group in content.synonyms],

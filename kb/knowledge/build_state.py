@@ -19,7 +19,7 @@ from kb.knowledge.search.indexer import STATE
 from kb.knowledge.tree import Tree
 
 # Bump when what is kept changes: a state of another format is ignored (a full build).
-FORMAT = b"kb-build-state 3\n"
+FORMAT = b"kb-build-state 4\n"
 # The fields of an article kept between builds: all but its body (read again to render it).
 _KEPT = tuple(f.name for f in fields(Article) if f.name not in ("body", "path"))
 _BODY = [f.name for f in fields(Article)].index("body")  # then "path"
@@ -203,13 +203,13 @@ def rendering(
     digest: str,
     deps: list[str],
     notes: list[list[Any]],
-    listing: str,
+    listing: bytes,
     anchors: list[str],
     links: list[list[Any]],
 ) -> list[Any]:
     """`digest`: of what was rendered; `deps`: the files its links lead to; `notes`: its
-    warnings; `listing`: its entry in the generation's list of articles, as JSON (the list
-    is written again after each edit: joined, not encoded again)."""
+    warnings; `listing`: its entry in the generation's list of articles, as UTF-8 JSON (the
+    list is written again after each edit: joined, not encoded again)."""
     return [digest, deps, notes, [], listing, marshal.dumps((anchors, links))]
 
 

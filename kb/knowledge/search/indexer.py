@@ -45,8 +45,13 @@ Prepare = Callable[[T], tuple["IndexedArticle", R]]
 Finish = Callable[[list[R]], dict[str, Any]]
 
 
-class JsonText(str):
-    """A value of the generation's meta given as JSON already (see `_meta_json`)."""
+@dataclass(frozen=True)
+class RawJson:
+    """A value of the generation's meta given as UTF-8 JSON already, in pieces written as they
+    are (see `_meta_json`): the list of articles, 9 MB at 20,000, is neither encoded nor
+    copied again (each copy of it was 15 to 25 ms of a build after one edit)."""
+
+    pieces: Sequence[bytes]
 
 
 class StaleBase(Exception):
@@ -211,14 +216,19 @@ def _write_generation(
     return target
 
 
-def _meta_json(meta: dict[str, Any]) -> str:
-    """As json.dumps, but a JsonText value is written as it is: the list of articles is made
-    of each article's entry, encoded when it was rendered."""
-    parts = [
-        f"{json.dumps(key)}: {v if isinstance(v, JsonText) else json.dumps(v, ensure_ascii=False)}"
-        for key, v in meta.items()
-    ]
-    return f"{{{', '.join(parts)}}}"
+def _meta_json(meta: dict[str, Any]) -> list[bytes]:
+    """As json.dumps, encoded, in pieces: a RawJson value's pieces are written as they are."""
+    pieces = [b"{"]
+    for key, value in meta.items():
+        if len(pieces) > 1:
+            pieces.append(b", ")
+        pieces.append(f"{json.dumps(key)}: ".encode())
+        if isinstance(value, RawJson):
+            pieces.extend(value.pieces)
+        else:
+            pieces.append(json.dumps(value, ensure_ascii=False).encode())
+    pieces.append(b"}")
+    return pieces
 
 
 def _workers(items: int) -> int:
@@ -392,11 +402,12 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _write_atomically(path: Path, text: str | bytes, durable: bool = True) -> None:
+def _write_atomically(path: Path, text: str | bytes | list[bytes], durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    if isinstance(text, str):
+        text = text.encode("utf-8")
     with open(tmp, "wb") as handle:
-        handle.write(data)
+        handle.writelines([text] if isinstance(text, bytes) else text)
         if durable:
             handle.flush()
             os.fsync(handle.fileno())
