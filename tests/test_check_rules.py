@@ -55,6 +55,26 @@ def test_published_article_linking_to_a_draft_is_an_error(tmp_path: Path) -> Non
     ]
 
 
+def test_related_articles_are_known_published_and_named_by_their_slug(tmp_path: Path) -> None:
+    files = {
+        "abonnement/a.md": article("A", related="[b, c, ancien-d, e, inconnu]"),
+        "abonnement/b.md": article("B", draft="true", related="[c, b-brouillon]"),
+        "abonnement/b-brouillon.md": article("B brouillon", draft="true"),
+        "abonnement/c.md": article("C"),
+        "abonnement/d.md": article("D", aliases="[ancien-d]"),
+        "abonnement/e.md": article("E"),
+    }
+    errors, warnings = found(tmp_path, files)
+    assert errors == ["abonnement/a.md:3: article lié inconnu « inconnu »"]
+    # A draft's own related drafts are its business: only the published article is told.
+    assert [w for w in warnings if "article lié" in w] == [
+        "abonnement/a.md:3: article lié « ancien-d » : c'est l'ancienne adresse de « d », "
+        "écrivez « d »",
+        "abonnement/a.md:3: article lié « b » encore en brouillon : il ne sera proposé aux "
+        "lecteurs qu'une fois publié",
+    ]
+
+
 def test_template_text_of_kb_new(tmp_path: Path, cli: Callable[..., Run]) -> None:
     root = write_tree(tmp_path / "content", CATEGORIES)
     assert (

@@ -18,6 +18,9 @@ def cross_check(content: Content) -> None:
     owners: dict[str, tuple[Article, str]] = {}
     in_order = sorted(content.articles, key=lambda a: str(a.path))
     for article in in_order:
+        if not article.aliases and article.slug not in owners:  # most articles: no clash
+            owners[article.slug] = (article, "slug")
+            continue
         names = [(article.slug, "slug")] + [(alias, "aliases") for alias in article.aliases]
         for name, key in names:
             if name not in owners:
@@ -43,7 +46,10 @@ def cross_check(content: Content) -> None:
     ranks: dict[int, Article] = {}
     for article in in_order:
         for slug in article.related:
-            _check_related(content, article, slug, by_slug, renamed)
+            linked = by_slug.get(slug)
+            # Most links: to a known article under its own slug, published or from a draft.
+            if linked is None or slug in renamed or (linked.draft and not article.draft):
+                _check_related(content, article, slug, by_slug, renamed)
         if article.featured is not None and not article.draft:
             if article.featured in ranks:
                 content.problems.append(
