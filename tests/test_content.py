@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import CATEGORIES, Site, article, write_tree
 
-from kb.knowledge.build import check
+from kb.knowledge.build import check, renderer_for
 from kb.knowledge.problems import Problem
 
 
@@ -209,6 +209,22 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert [f"{p.path.name}:{p.line}: {p.message}" for p in problems if not p.warning] == [
         "b.md:1: fichier illisible : fichier introuvable (lien cassé ?)"
     ]
+
+
+def test_an_article_file_linked_from_elsewhere_is_found_by_the_links_to_it(
+    tmp_path: Path,
+) -> None:
+    """A file kept outside the content folder and linked into a category (`ln -s`): the links
+    to it lead to that article, as they would to a plain file."""
+    root = write_tree(
+        tmp_path / "content", {**CATEGORIES, "abonnement/a.md": article("A", "Voir [B](b.md).")}
+    )
+    shared = write_tree(tmp_path / "partage", {"tarifs.md": article("B")})
+    (root / "abonnement/b.md").symlink_to(shared / "tarifs.md")
+    content, problems = check(root)
+    assert [p for p in problems if not p.warning] == []
+    rendered, _ = renderer_for(content).render(content.by_slug()["a"])
+    assert 'href="/articles/b"' in rendered.html
 
 
 def test_missing_front_matter_and_unclosed_front_matter(tmp_path: Path) -> None:

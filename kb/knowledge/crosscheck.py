@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def cross_check(content: Content) -> None:
     """Each clash is blamed on the newer file: the older one was fine until it came."""
     owners: dict[str, tuple[Article, str]] = {}
-    in_order = sorted(content.articles, key=lambda a: str(a.path))
+    # In the order of their paths (root / category / name), without making each path text.
+    in_order = sorted(content.articles, key=lambda a: f"{a.category}/{a.path.name}")
     for article in in_order:
         if not article.aliases and article.slug not in owners:  # most articles: no clash
             owners[article.slug] = (article, "slug")
