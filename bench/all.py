@@ -16,6 +16,7 @@ from bench.harness import RESULTS, ROOT, table
 BENCHES = {
     "relevance": ([], 20),
     "speed": (["--corpus", "shipped", "--corpus", "generated", "--generated", "300"], 60),
+    "rebuild": (["--generated", "300", "--rounds", "2"], 20),
     "http": (["--seconds", "3", "--warmup", "1", "--rounds", "2"], 30),
     "upload": (["--size-gb", "0.25"], 30),
     "tus": (["--size-gb", "0.25"], 30),
