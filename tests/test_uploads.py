@@ -527,21 +527,29 @@ def test_a_slow_body_that_keeps_coming_is_never_cut(served: tuple[Web, str]) -> 
 
 
 def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web, str]) -> None:
-    """Pieces for longer than the idle time, then silence: ended an idle time after the last
-    piece (not when the piece after the silence comes), with what came kept."""
+    """Pieces for longer than the idle time, then silence: the PATCH is ended an idle time
+    after the last piece, with what came kept, and the upload is free for the resumed one (not
+    held until the piece after the silence comes)."""
     web, base = served
     web.app.state.body_policy.idle_seconds = 0.5
-    with session(base) as http:
+    with session(base) as http, httpx2.Client(base_url=base, cookies=http.cookies) as other:
         tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
         url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
             "location"
         ]
+        resumed: list[int] = []
+        waited: list[float] = []
 
         def comes_then_stalls() -> Iterator[bytes]:
             for _ in range(8):
                 yield b"x" * 1000
                 time.sleep(0.1)
-            time.sleep(4)  # the link goes dead
+            time.sleep(1.5)  # the link goes dead; the page resumes from another connection
+            headers = {**tus, "Upload-Offset": "8000"}
+            headers["Content-Type"] = "application/offset+octet-stream"
+            started = time.monotonic()
+            resumed.append(other.patch(url, content=b"w" * 10, headers=headers).status_code)
+            waited.append(time.monotonic() - started)
             yield b"y"
 
         with contextlib.suppress(httpx2.TransportError):
@@ -555,6 +563,6 @@ def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web,
                 },
                 timeout=10,
             )
-        with httpx2.Client(base_url=base, cookies=http.cookies) as other:
-            # Not 8001: the last piece came after the end.
-            assert other.head(url, headers=tus).headers["upload-offset"] == "8000"
+        # Not 423, nor after a wait: the stalled PATCH had let the upload go a second before.
+        assert resumed == [204] and waited[0] < 2.5, (resumed, waited)
+        assert other.head(url, headers=tus).headers["upload-offset"] == "8010"

@@ -47,9 +47,10 @@ def cross_check(content: Content) -> None:
     ranks: dict[int, Article] = {}
     for article in in_order:
         for slug in article.related:
-            linked = by_slug.get(slug)
-            # Most links: to a known article under its own slug, published or from a draft.
-            if linked is None or slug in renamed or (linked.draft and not article.draft):
+            target = by_slug.get(slug)
+            # Most links lead to a known article under its own slug, published or from a draft:
+            # nothing for _check_related to say (a rule added there must be added here).
+            if target is None or slug in renamed or (target.draft and not article.draft):
                 _check_related(content, article, slug, by_slug, renamed)
         if article.featured is not None and not article.draft:
             if article.featured in ranks:
