@@ -127,13 +127,11 @@ class BuildState:
     def dumps(self) -> dict[str, bytes | None]:
         """STATE and each part file's bytes; None for a part that has not changed since read
         (the file the last generation links into this one)."""
-        as_read = self.as_read
-
-        def pack(slug: str, said: list[Any]) -> bytes:
-            known = as_read.get(slug)
-            return known[1] if known is not None and known[0] is said else marshal.dumps(said)
-
-        rendered = {slug: pack(slug, said) for slug, said in self.rendered.items()}
+        as_read, unread = self.as_read, (None, b"")
+        rendered: dict[str, bytes] = {}
+        for slug, said in self.rendered.items():  # as read while the very list read
+            known = as_read.get(slug, unread)
+            rendered[slug] = known[1] if known[0] is said else marshal.dumps(said)
         new: dict[str, dict[str, Any]] = {"files": self.files, "articles": self.articles}
         new.update(rendered=rendered, paths=self.paths)
         parts: list[dict[str, dict[str, Any]]] = [{k: {} for k in _SECTIONS} for _ in range(PARTS)]
@@ -141,8 +139,13 @@ class BuildState:
         placed = 0
         for number, old in enumerate(self.parts):
             for section in _SECTIONS:
-                now, kept = new[section], parts[number][section]
-                for key, record in old[section].items():
+                now, was = new[section], old[section]
+                if was.items() <= now.items():  # each record still there, the same: asked in C
+                    parts[number][section] = dict(was)
+                    placed += len(was)
+                    continue
+                kept = parts[number][section]
+                for key, record in was.items():
                     record_now = now.get(key, _MISSING)
                     if record_now is _MISSING:
                         changed.add(number)
