@@ -4,12 +4,14 @@ the fields, and the focus is on that summary (RGAA 11.10, 12.8), never left on <
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 from conftest import PASSWORD
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from kb.helpdesk import accounts, posting
 from kb.helpdesk.attachments import ReceivedForm
@@ -188,6 +190,9 @@ def test_every_form_shows_its_errors_the_same_way(
         links = summary.get_by_role("link").evaluate_all("links => links.map(a => a.hash)")
         if sorted(links) != sorted(f"#{f}" for f in case.invalid):
             problems.append(f"{name} : le résumé mène à {links}")
+        # `autofocus` is applied at the page's next rendering, maybe after the load event.
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(f"() => ({FOCUSED})() !== 'body'", timeout=3000)
         focused = page.evaluate(FOCUSED)
         summary_id = summary.get_attribute("id")
         first = next(iter(found), None)
