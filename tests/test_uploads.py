@@ -466,14 +466,22 @@ def test_the_server_killed_mid_upload_and_restarted_the_client_resumes(tmp_path:
     assert (attachment.size, attachment.sha256) == (6 * MIB, expected)
 
 
+def new_upload(http: httpx2.Client, length: int) -> tuple[dict[str, str], str]:
+    """A resumable upload of `length` bytes: the tus headers to go on with, and its address."""
+    tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
+    url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(length)})
+    return tus, url.headers["location"]
+
+
+def patch_headers(tus: dict[str, str], offset: int) -> dict[str, str]:
+    return {**tus, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
+
+
 def test_a_body_that_stalls_frees_the_upload(served: tuple[Web, str]) -> None:
     web, base = served
     web.app.state.body_policy.idle_seconds = 0.5
     with session(base) as http:
-        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
-        url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
-            "location"
-        ]
+        tus, url = new_upload(http, MIB)
 
         def stalls() -> Iterator[bytes]:
             yield b"x" * 1000
@@ -484,11 +492,7 @@ def test_a_body_that_stalls_frees_the_upload(served: tuple[Web, str]) -> None:
             http.patch(
                 url,
                 content=stalls(),
-                headers={
-                    **tus,
-                    "Upload-Offset": "0",
-                    "Content-Type": "application/offset+octet-stream",
-                },
+                headers=patch_headers(tus, 0),
                 timeout=10,
             )
         with httpx2.Client(base_url=base, cookies=http.cookies) as other:
@@ -501,10 +505,7 @@ def test_a_slow_body_that_keeps_coming_is_never_cut(served: tuple[Web, str]) -> 
     web, base = served
     web.app.state.body_policy.idle_seconds = 0.5
     with session(base) as http:
-        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
-        url = http.post("/api/uploads", headers={**tus, "Upload-Length": "20000"}).headers[
-            "location"
-        ]
+        tus, url = new_upload(http, 20000)
 
         def trickles() -> Iterator[bytes]:
             for _ in range(20):
@@ -514,12 +515,7 @@ def test_a_slow_body_that_keeps_coming_is_never_cut(served: tuple[Web, str]) -> 
         response = http.patch(
             url,
             content=trickles(),
-            headers={
-                **tus,
-                "Upload-Offset": "0",
-                "Content-Length": "20000",
-                "Content-Type": "application/offset+octet-stream",
-            },
+            headers={**patch_headers(tus, 0), "Content-Length": "20000"},
             timeout=10,
         )
         assert response.status_code == 204, response.text
@@ -533,10 +529,7 @@ def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web,
     web, base = served
     web.app.state.body_policy.idle_seconds = 0.5
     with session(base) as http, httpx2.Client(base_url=base, cookies=http.cookies) as other:
-        tus = {**tus_headers(http), "Tus-Resumable": "1.0.0"}
-        url = http.post("/api/uploads", headers={**tus, "Upload-Length": str(MIB)}).headers[
-            "location"
-        ]
+        tus, url = new_upload(http, MIB)
         resumed: list[int] = []
         waited: list[float] = []
 
@@ -545,10 +538,9 @@ def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web,
                 yield b"x" * 1000
                 time.sleep(0.1)
             time.sleep(1.5)  # the link goes dead; the page resumes from another connection
-            headers = {**tus, "Upload-Offset": "8000"}
-            headers["Content-Type"] = "application/offset+octet-stream"
             started = time.monotonic()
-            resumed.append(other.patch(url, content=b"w" * 10, headers=headers).status_code)
+            answer = other.patch(url, content=b"w" * 10, headers=patch_headers(tus, 8000))
+            resumed.append(answer.status_code)
             waited.append(time.monotonic() - started)
             yield b"y"
 
@@ -556,11 +548,7 @@ def test_a_body_that_stalls_after_coming_for_a_while_is_ended(served: tuple[Web,
             http.patch(
                 url,
                 content=comes_then_stalls(),
-                headers={
-                    **tus,
-                    "Upload-Offset": "0",
-                    "Content-Type": "application/offset+octet-stream",
-                },
+                headers=patch_headers(tus, 0),
                 timeout=10,
             )
         # Not 423, nor after a wait: the stalled PATCH had let the upload go a second before.
