@@ -44,8 +44,16 @@ _REDACTIONS = (
 _PLAIN = frozenset({"method", "route", "status", "duration_ms", "account_id", "client", "bytes_in"})
 
 
+# Any of those words, in one search: most lines (a request's) have none.
+_NEEDLES = re.compile("|".join(re.escape(n) for needles, _, _ in _REDACTIONS for n in needles))
+# One encoder for every line: json.dumps with options builds a new one each time.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def redact(text: str) -> str:
     """`text` with every token, password and credential replaced by ***."""
+    if _NEEDLES.search(text) is None:
+        return text
     for needles, pattern, replacement in _REDACTIONS:
         if any(needle in text for needle in needles):
             text = pattern.sub(replacement, text)
@@ -71,10 +79,11 @@ current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
 class JsonFormatter(logging.Formatter):
     """A record as one JSON object: time (UTC), level, logger, message, request and traceback."""
 
+    _second, _second_text = -1, ""  # the last second formatted, its text up to the seconds
+
     def format(self, record: logging.LogRecord) -> str:
-        moment = dt.datetime.fromtimestamp(record.created, dt.UTC)
         entry: dict[str, Any] = {
-            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
@@ -91,7 +100,19 @@ class JsonFormatter(logging.Formatter):
             entry["traceback"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _ENCODE(entry)
+
+    def _time(self, created: float) -> str:
+        """ISO 8601 in UTC to the millisecond (2026-12-03T17:04:05.123Z); the date and time
+        up to the second made once a second, not for each of its lines."""
+        second = int(created)
+        micro = round((created - second) * 1e6)  # as datetime rounds it
+        if micro >= 1_000_000:
+            second, micro = second + 1, 0
+        if second != self._second:
+            moment = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._second, self._second_text = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{micro // 1000:03d}Z"
 
 
 class TextFormatter(logging.Formatter):

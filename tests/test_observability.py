@@ -133,6 +133,26 @@ def test_a_traceback_is_one_field_of_one_line(json_lines: Lines) -> None:
 
 
 @pytest.mark.parametrize(
+    ("created", "shown"),
+    [
+        (1764781445.0, "2025-12-03T17:04:05.000Z"),
+        (1764781445.4, "2025-12-03T17:04:05.400Z"),  # 0.3999999… in binary: still .400
+        (1764781445.1239, "2025-12-03T17:04:05.123Z"),
+        (1764781445.9999996, "2025-12-03T17:04:06.000Z"),  # rounds into the next second
+        (1764781446.0005, "2025-12-03T17:04:06.000Z"),
+        (1764799199.5, "2025-12-03T21:59:59.500Z"),  # UTC, whatever the machine's zone
+    ],
+)
+def test_a_line_is_timed_to_the_millisecond_in_utc(created: float, shown: str) -> None:
+    formatter = JsonFormatter()
+    for moment in (created, created - 1.5, created):  # another second in between
+        record = logging.LogRecord("kb.test", logging.INFO, __file__, 0, "x", (), None)
+        record.created = moment
+        line = json.loads(formatter.format(record))
+    assert line["time"] == shown
+
+
+@pytest.mark.parametrize(
     ("text", "shown"),
     [
         (
