@@ -92,6 +92,26 @@ def test_nul_bytes_anywhere_never_give_a_500(
     assert not check.failures, "\n".join(check.failures)
 
 
+def test_a_nul_in_the_address_is_refused_in_french_before_any_route(
+    make_web: Callable[..., Web],
+) -> None:
+    client = make_web({}).client
+    for url in ("/recherche?q=a%00b", "/recherche?q=facture%00", "/recherche?%00=x",
+                "/articles/a%00b"):  # fmt: skip
+        page = client.get(url)
+        assert page.status_code == 400, url
+        assert "Caractère nul interdit dans l'adresse." in page.text, url
+        assert page.headers["x-content-type-options"] == "nosniff"
+    answer = client.get("/api/search?q=a%00b")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "requete_invalide"
+    # "%00" written out (%25 is "%"), and a NUL's look-alikes, are searched for as typed.
+    for query in ("%2500", "a%2500b", "%0", "%0g", "100%"):
+        found = client.get("/api/search", params={"q": query})
+        assert found.status_code == 200, query
+        assert found.json()["query"] == query
+
+
 # --- numbers that are not numbers, ids too large for any row, dates that cannot be --------------
 
 NOT_NUMBERS = ("²", "٣", "１", "1²", "+1", "-1", "1.0", "1e3", " 1", "0x10", "9" * 20, "9" * 5000)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import unquote
 
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,8 +63,7 @@ class SecurityMiddleware:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        request = Request(scope)
-        token = request.cookies.get(CSRF_COOKIE, "")
+        token = cookies(scope).get(CSRF_COOKIE, "")
         fresh = len(token) != 43
         if fresh:
             token = secrets.token_urlsafe(32)
@@ -92,6 +90,16 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def cookies(scope: Scope) -> dict[str, str]:
+    """The request's cookies, parsed once for the middlewares that read them (Starlette's
+    `Request.cookies` parses them again for each `Request`)."""
+    parsed = scope.get("kb.cookies")
+    if parsed is None:
+        header = next((v for k, v in scope.get("headers", ()) if k == b"cookie"), b"")
+        parsed = scope["kb.cookies"] = cookie_parser(header.decode("latin-1"))
+    return parsed
 
 
 class LastResort:
@@ -130,7 +138,8 @@ def _refuse(scope: Scope) -> Response | None:
         return _refusal(
             path, 431, "entetes_trop_volumineux", "En-têtes de requête trop volumineux."
         )
-    if "\x00" in path + unquote(scope.get("query_string", b"").decode("latin-1")):
+    query = scope.get("query_string", b"")
+    if "\x00" in path or b"\x00" in query or b"%00" in query:  # %00 is how a NUL is written
         return _refusal(path, 400, "requete_invalide", "Caractère nul interdit dans l'adresse.")
     return None
 

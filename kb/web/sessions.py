@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kb.db import DATABASE_DOWN, DatabaseUnavailable
 from kb.helpdesk import auth
 from kb.helpdesk.accounts import Account
+from kb.web.security import cookies
 from kb.web.services import Endpoint, Services
 
 log = logging.getLogger("kb.helpdesk.auth")
@@ -34,8 +35,7 @@ class SessionMiddleware:
         if scope["type"] == "http":
             state = scope.setdefault("state", {})
             state["account"], state["session"] = None, None
-            request = Request(scope)
-            cookie = request.cookies.get(SESSION_COOKIE)
+            cookie = cookies(scope).get(SESSION_COOKIE)
             if cookie:
                 raw = auth.unsign(cookie, self.services.secret_key)
                 if raw:
