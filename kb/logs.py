@@ -79,7 +79,9 @@ current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
 class JsonFormatter(logging.Formatter):
     """A record as one JSON object: time (UTC), level, logger, message, request and traceback."""
 
-    _second, _second_text = -1, ""  # the last second formatted, its text up to the seconds
+    # The last second formatted and its text up to the seconds, replaced in one assignment (a
+    # formatter may serve several handlers, each with its own lock).
+    _second_text: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -109,10 +111,11 @@ class JsonFormatter(logging.Formatter):
         micro = round((created - second) * 1e6)  # as datetime rounds it
         if micro >= 1_000_000:
             second, micro = second + 1, 0
-        if second != self._second:
-            moment = dt.datetime.fromtimestamp(second, dt.UTC)
-            self._second, self._second_text = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._second_text}.{micro // 1000:03d}Z"
+        known, text = self._second_text
+        if second != known:
+            text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second_text = (second, text)
+        return f"{text}.{micro // 1000:03d}Z"
 
 
 class TextFormatter(logging.Formatter):
