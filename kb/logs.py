@@ -6,6 +6,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,7 @@ class JsonFormatter(logging.Formatter):
     def _time(self, created: float) -> str:
         """ISO 8601 in UTC to the millisecond (2026-12-03T17:04:05.123Z); the date and time
         up to the second made once a second, not for each of its lines."""
-        second = int(created)
+        second = math.floor(created)
         micro = round((created - second) * 1e6)  # as datetime rounds it
         if micro >= 1_000_000:
             second, micro = second + 1, 0
