@@ -185,6 +185,26 @@ def test_snippets_read_the_same_once_an_article_is_indexed(
     assert any("<mark>" in snippet for hits in again for _, snippet in hits)
 
 
+def test_an_article_shows_the_words_of_each_query_that_finds_it(site: Site) -> None:
+    """Once an article is indexed, what its hits show is kept by the words found in it:
+    each query shows its own words, in the title as in the snippet, whatever other queries
+    found the same article before it, as a snapshot that never showed anything does."""
+    warmed = site.snapshot()
+    for word in ("importer", "tableur", "proxy", "incomplète", "formats"):
+        warmed.search(word)  # the article "importer" shown five times: indexed
+    # "fichiers" is in its title only; "csv" in its text only.
+    queries = ["csv", "csv fichiers", "importer csv", "csv", "fichiers", "csv tableur"]
+    for query in queries:
+        got = [(h.slug, h.title_html, h.snippet) for h in warmed.search(query).hits]
+        fresh = [(h.slug, h.title_html, h.snippet) for h in site.snapshot().search(query).hits]
+        assert got == fresh, query
+    first = {q: warmed.search(q).hits[0] for q in ("csv", "csv fichiers", "fichiers")}
+    assert first["csv"].slug == "importer" and "<mark>" not in first["csv"].title_html
+    assert "<mark>fichiers</mark>" in first["csv fichiers"].title_html
+    assert "<mark>CSV</mark>" in first["csv fichiers"].snippet
+    assert "<mark>CSV</mark>" not in first["fichiers"].snippet
+
+
 def test_snippets_are_escaped(make_site: Callable[..., Site]) -> None:
     site = make_site({"abonnement/a.md": article("A", "Le <script>alert(1)</script> facture")})
     snippet = site.snapshot().search("facture").hits[0].snippet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -62,7 +63,9 @@ async def suggest(services: Services, request: Request) -> Response:
     if query.strip():
         with services.metrics.suggestions.time():
             suggestions = snapshot.suggest(query, limit=limit)
-    return JSONResponse({"query": query, "suggestions": suggestions})
+    # Encoded by orjson, as the search's answers are (results.py): typed letter by letter.
+    return Response(orjson.dumps({"query": query, "suggestions": suggestions}),
+                    media_type="application/json")  # fmt: skip
 
 
 async def article(services: Services, request: Request) -> Response:

@@ -26,6 +26,13 @@ CACHED_TEXTS = 1024
 # 0.05 ms, indexing it 0.5 ms, reading the index 0.004 ms: the index pays for itself after
 # about ten showings, and an article shown a few times is one people keep finding.
 INDEXED_AFTER = 3
+# What hits of indexed articles showed (title and snippet), by article and the query's stems
+# found in it: a query seen for the first time shares its words with earlier ones, and an
+# article found by the same words shows the same passage. About 1 kB each. On the alwaysdata
+# help center, with every query new (two or three words found in two articles or more), 35 %
+# of hits were shown already with 4,096 kept, 58 % with 8,192, 75 % with 16,384; cutting a
+# passage out costs about 20 µs a hit, ten hits a page.
+CACHED_SHOWINGS = 16_384
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class ShownTexts:
         self._reader = reader
         self._shown: OrderedDict[int, Shown] = OrderedDict()
         self._seen: dict[int, int] = {}  # times shown in a hit, for those in _shown
+        # (docnum, stems found...) -> (title with highlights, snippet): see CACHED_SHOWINGS.
+        self._showings: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
 
     def hit(self, docnum: int, score: float, stems: set[str]) -> HitRow:
         shown = self.shown(docnum)
@@ -65,19 +74,23 @@ class ShownTexts:
         # shown yet, which indexing would slow down; the articles people keep finding, and
         # all of a small help center's, are soon indexed.
         seen = self._seen[docnum] = self._seen.get(docnum, 0) + 1
-        known = seen > INDEXED_AFTER
+        if seen <= INDEXED_AFTER:
+            title, passage = _showing(shown, stems, None, None)
+        else:
+            index, title_index = shown.index, shown.title_index
+            key = (docnum, *sorted(st for st in stems if st in index or st in title_index))
+            showing = self._showings.get(key)
+            if showing is None:
+                showing = self._showings[key] = _showing(shown, stems, index, title_index)
+                if len(self._showings) > CACHED_SHOWINGS:
+                    self._showings.popitem(last=False)
+            else:
+                self._showings.move_to_end(key)
+            title, passage = showing
         return (
-            shown.slug,
-            shown.title,
-            highlight_all(
-                shown.title, stems, shown.folded_title, shown.title_index if known else None
-            ),
-            shown.category,
-            f"/articles/{shown.slug}",
-            snippet(shown.text, stems, shown.folded, shown.index if known else None)
-            or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
+            shown.slug, shown.title, title, shown.category, f"/articles/{shown.slug}", passage,
             score,
-        )
+        )  # fmt: skip
 
     def shown(self, docnum: int) -> Shown:
         shown = self._shown.get(docnum)
@@ -99,3 +112,14 @@ class ShownTexts:
         else:
             self._shown.move_to_end(docnum)
         return shown
+
+
+def _showing(
+    shown: Shown, stems: set[str], index: StemIndex | None, title_index: StemIndex | None
+) -> tuple[str, str]:
+    """An article's title with the query's words highlighted, and its snippet."""
+    return (
+        highlight_all(shown.title, stems, shown.folded_title, title_index),
+        snippet(shown.text, stems, shown.folded, index)
+        or escape(shown.summary or shown.text[:SNIPPET_CHARS]),
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Sequence
 from functools import lru_cache
 from html import escape
+from itertools import chain
 
 from kb.knowledge.search.analysis import fold, is_stop, stem
 
@@ -14,36 +16,38 @@ SNIPPET_CHARS = 200
 Span = tuple[int, int, str]  # start, end, stem
 
 
-StemIndex = dict[str, tuple[tuple[int, int], ...]]
+StemIndex = dict[str, tuple[Span, ...]]
 _WORDS = re.compile(r"\w+")
 
 
 def stem_index(folded: str) -> StemIndex:
     """Where each stem of a folded text stands: built once per article, read by every query.
 
-    Tuples, not lists: once the garbage collector has seen that they hold only numbers it
-    stops visiting them, and a worker keeps the index of every article it has shown."""
-    places: dict[str, list[tuple[int, int]]] = {}
+    Tuples, not lists: once the garbage collector has seen that they hold only numbers and
+    strings it stops visiting them, and a worker keeps the index of every article it has
+    shown. Each place is a whole span, its stem included: read as it is kept, not made anew
+    for each hit."""
+    places: dict[str, list[Span]] = {}
     for match in _WORDS.finditer(folded):
         word = match.group()
         if len(word) > 1 and not is_stop(word):
-            places.setdefault(stem(word), []).append((match.start(), match.end()))
+            st = stem(word)
+            places.setdefault(st, []).append((match.start(), match.end(), st))
     return {st: tuple(spans) for st, spans in places.items()}
 
 
 def match_spans(
     text: str, stems: set[str], folded: str | None = None, index: StemIndex | None = None
-) -> list[Span]:
+) -> Sequence[Span]:
     """Where the words of `text` stem to one of `stems` (`folded` is fold(text), if known;
-    `index`, its stem_index, if known)."""
+    `index`, its stem_index, if known), in text order."""
     if not stems:
         return []
     if index is not None:
-        found = [st for st in stems if len(st) > 1 and st in index]
+        found = [index[st] for st in stems if st in index and len(st) > 1]
         if len(found) == 1:  # one stem: its places are in text order already
-            st = found[0]
-            return [(s, e, st) for s, e in index[st]]
-        return sorted((s, e, st) for st in found for s, e in index[st])
+            return found[0]
+        return sorted(chain.from_iterable(found))
     if folded is None:
         folded = fold(text)
     # Stems are (nearly always) prefixes of their words: a regex finds the candidates in C,
@@ -66,7 +70,7 @@ def _candidates_re(stems: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{alternation})\w*")
 
 
-def _mark(text: str, spans: list[Span], start: int, end: int) -> str:
+def _mark(text: str, spans: Sequence[Span], start: int, end: int) -> str:
     out, cursor = [], start
     # Spans are in text order: only those from `start` on can be inside.
     for s, e, _ in spans[bisect_left(spans, (start,)) :]:
