@@ -28,10 +28,10 @@ CACHED_TEXTS = 1024
 INDEXED_AFTER = 3
 # What hits of indexed articles showed (title and snippet), by article and the query's stems
 # found in it: a query seen for the first time shares its words with earlier ones, and an
-# article found by the same words shows the same passage. About 1 kB each. On the alwaysdata
-# help center, with every query new (two or three words found in two articles or more), 35 %
-# of hits were shown already with 4,096 kept, 58 % with 8,192, 75 % with 16,384; cutting a
-# passage out costs about 20 µs a hit, ten hits a page.
+# article found by the same words shows the same passage. On the alwaysdata help center, with
+# every query new (two or three words found in two articles or more), 35 % of hits were shown
+# already with 4,096 kept, 58 % with 8,192, 75 % with 16,384; cutting a passage out costs about
+# 20 µs a hit, ten hits a page. About 800 bytes each: 13 MB a snapshot when full.
 CACHED_SHOWINGS = 16_384
 
 
