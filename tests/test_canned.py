@@ -54,6 +54,7 @@ def test_kb_check_reports_every_canned_reply_problem_at_its_line(
             "_reponses-types/sans-titre.md": "---\nkeywords: [x]\n---\nTexte\n",
             "_reponses-types/vide.md": "---\ntitle: Vide\n---\n\n",
             "_reponses-types/yaml.md": "---\ntitle: [non fermé\n---\nT\n",
+            "_reponses-types/balise.md": "---\ntitle: !!int x\n---\nT\n",
             "_reponses-types/doublon.md": "---\ntitle: Doublon\nslug: bon\n---\nT\n",
             "_reponses-types/notes.txt": "brouillon",
         },
@@ -70,11 +71,12 @@ def test_kb_check_reports_every_canned_reply_problem_at_its_line(
     assert f"{folder}/sans-titre.md:1: « title » est obligatoire" in out
     assert f"{folder}/vide.md:3: réponse type vide" in out
     assert f"{folder}/yaml.md:2: en-tête YAML invalide : vérifiez les crochets" in out
+    assert f"{folder}/balise.md:2: en-tête YAML invalide : « x » ne peut pas être lu comme" in out
     assert f"{folder}/doublon.md:1: réponse type « bon » déjà définie par bon.md" in out
     assert f"{folder}/notes.txt:1: seuls des fichiers .md vont dans ce dossier" in out
     assert f"{folder}/bon.md:" not in out
     assert "Traceback" not in out + result.err
-    assert "9 erreur(s)" in out, out
+    assert "10 erreur(s)" in out, out
 
 
 def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:

@@ -65,6 +65,13 @@ def test_yaml_error_names_the_line_of_the_fault(tmp_path: Path) -> None:
             3,
             "date impossible « 2026-02-30 » : ce jour ou cette heure n'existe pas",
         ),
+        # A value its explicit tag cannot make: PyYAML's int("x") and bool lookup.
+        ("title: !!int x\n", 2, "« x » ne peut pas être lu comme « int »"),
+        (
+            "title: x\ndraft: !!bool peut-être\n",
+            3,
+            "« peut-être » ne peut pas être lu comme « bool »",
+        ),
     ],
 )
 def test_yaml_faults_are_explained_in_french(

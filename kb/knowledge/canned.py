@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from kb.knowledge import yaml_files
 from kb.knowledge.content import Problem
 
 FOLDER = "_reponses-types"
@@ -175,16 +176,14 @@ def _header(
     """The header's keys and values, and the line of each key in the file."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml_files.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 2 if mark else 1
-        problems.append(
-            Problem(
-                path, line, "en-tête YAML invalide : vérifiez les crochets, les guillemets et "
-                "la forme « clé: valeur »",
-            )
-        )  # fmt: skip
+        reason = "vérifiez les crochets, les guillemets et la forme « clé: valeur »"
+        if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem:
+            reason = exc.problem  # a value its tag cannot make, a date that does not exist
+        problems.append(Problem(path, line, f"en-tête YAML invalide : {reason}"))
         return None
     if data is None:
         data = {}

@@ -72,12 +72,17 @@ _YAML_MESSAGES = (
 )
 
 
-class _ImpossibleDate(yaml.constructor.ConstructorError):
+class _Unreadable(yaml.constructor.ConstructorError):
+    """A value YAML parsed but cannot make: its problem is said as it is, at its line."""
+
+
+class _ImpossibleDate(_Unreadable):
     pass
 
 
 class _Dates(yaml.constructor.SafeConstructor):
-    """A date that cannot exist (2026-02-30) is a problem at its line, not a crash."""
+    """A date that cannot exist (2026-02-30) is a problem at its line, not a crash; so is a
+    value that its explicit tag cannot make (`title: !!int x`, `!!bool peut-être`)."""
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
@@ -85,6 +90,17 @@ class _Dates(yaml.constructor.SafeConstructor):
         except (ValueError, OverflowError):
             problem = f"date impossible « {node.value} » : ce jour ou cette heure n'existe pas"
             raise _ImpossibleDate(None, None, problem, node.start_mark) from None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError):
+            # PyYAML's constructors trust the tag: int("x"), bool_values["peut-être"]...
+            value = node.value if isinstance(node, yaml.ScalarNode) else "…"
+            problem = f"« {value} » ne peut pas être lu comme « {node.tag.rpartition(':')[2]} »"
+            raise _Unreadable(None, None, problem, node.start_mark) from None
 
 
 class _Loader(_Dates, yaml.SafeLoader):
@@ -127,7 +143,7 @@ def yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int, text: s
         (french for fragment, french in _YAML_MESSAGES if fragment in detail),
         f"syntaxe incorrecte ({(exc.problem or 'erreur').strip()})",
     )
-    if isinstance(exc, _ImpossibleDate):
+    if isinstance(exc, _Unreadable):
         message = exc.problem or message
     return Problem(path, line, f"YAML invalide : {message}")
 
@@ -146,6 +162,15 @@ def _load(loader_class: type, text: str) -> tuple[yaml.Node | None, Any]:
         return node, loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
+
+
+def load(text: str) -> Any:
+    """A YAML document's value (yaml.safe_load's), with the errors of a value that cannot be
+    made as MarkedYAMLError at its line, never a ValueError."""
+    try:
+        return _load(_FastLoader, text)[1]
+    except yaml.YAMLError:
+        return _load(_Loader, text)[1]
 
 
 def parse_yaml(
