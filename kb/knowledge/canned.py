@@ -181,7 +181,7 @@ def _header(
         mark = exc.problem_mark
         line = mark.line + 2 if mark else 1
         reason = "vérifiez les crochets, les guillemets et la forme « clé: valeur »"
-        if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem:
+        if isinstance(exc, yaml_files.Unreadable) and exc.problem:
             reason = exc.problem  # a value its tag cannot make, a date that does not exist
         problems.append(Problem(path, line, f"en-tête YAML invalide : {reason}"))
         return None

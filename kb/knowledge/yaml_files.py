@@ -72,11 +72,11 @@ _YAML_MESSAGES = (
 )
 
 
-class _Unreadable(yaml.constructor.ConstructorError):
+class Unreadable(yaml.constructor.ConstructorError):
     """A value YAML parsed but cannot make: its problem is said as it is, at its line."""
 
 
-class _ImpossibleDate(_Unreadable):
+class _ImpossibleDate(Unreadable):
     pass
 
 
@@ -100,7 +100,7 @@ class _Dates(yaml.constructor.SafeConstructor):
             # PyYAML's constructors trust the tag: int("x"), bool_values["peut-être"]...
             value = node.value if isinstance(node, yaml.ScalarNode) else "…"
             problem = f"« {value} » ne peut pas être lu comme « {node.tag.rpartition(':')[2]} »"
-            raise _Unreadable(None, None, problem, node.start_mark) from None
+            raise Unreadable(None, None, problem, node.start_mark) from None
 
 
 class _Loader(_Dates, yaml.SafeLoader):
@@ -143,7 +143,7 @@ def yaml_problem(exc: yaml.MarkedYAMLError, path: Path, first_line: int, text: s
         (french for fragment, french in _YAML_MESSAGES if fragment in detail),
         f"syntaxe incorrecte ({(exc.problem or 'erreur').strip()})",
     )
-    if isinstance(exc, _Unreadable):
+    if isinstance(exc, Unreadable):
         message = exc.problem or message
     return Problem(path, line, f"YAML invalide : {message}")
 
