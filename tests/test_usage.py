@@ -92,6 +92,45 @@ def test_home_shows_the_frequent_questions_computed_in_the_background(
     )
 
 
+def test_thousands_of_new_searches_land_in_one_flush_as_typed(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every search new: a flush writes them all, each exactly as typed, on both databases."""
+    settings = Settings.from_env({"KB_DATABASE_URL": database_url}, data_dir=tmp_path / "var")
+    engine = db.make_engine(settings)
+    db.upgrade(engine)
+    recorder = usage.Usage(engine)
+    try:
+        typed = [
+            "Mot de passe", "l'accès « UAI »", 'des "guillemets" et une \\ barre', "émoji 🎓 ✓",
+            "ligne\u2028séparée", "[1, 2]", "null", "a" * 600,
+            *(f"question {n} ?" for n in range(3000)),
+        ]  # fmt: skip
+        before = dt.datetime.now(dt.UTC)
+        for n, query in enumerate(typed):
+            recorder.search(query, n % 7, weak=n % 2 == 1)
+        recorder.search("  MOT de   passe ", 9)  # the same search again, typed otherwise
+        after = dt.datetime.now(dt.UTC)
+        assert recorder.flush() == len(typed)
+        recorder.search("question 7 ?", 3)
+        assert recorder.flush() == 1
+        with engine.connect() as connection:
+            found = {r.query: r for r in connection.execute(sa.select(tables.searches))}
+        assert len(found) == len(typed)
+        for n, query in enumerate(typed):
+            row = found[usage.normalized_query(query)]
+            assert row.day == usage.today()
+            assert before <= row.last_seen <= dt.datetime.now(dt.UTC)
+            if query == "Mot de passe":
+                assert (row.count, row.results, row.spelling, row.weak) == (2, 9, "MOT de passe", 0)
+                assert row.last_seen <= after
+            elif query == "question 7 ?":
+                assert (row.count, row.results, row.spelling) == (2, 3, "question 7 ?")
+            else:
+                expected = (1, n % 7, " ".join(query.split())[:500], n % 2)
+                assert (row.count, row.results, row.spelling, row.weak) == expected
+    finally:
+        engine.dispose()
+
+
 def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -> None:  # type: ignore[no-untyped-def]
     web = make_web(FILES)
     web.client.get("/articles/a1")
