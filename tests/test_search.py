@@ -11,9 +11,10 @@ from conftest import Site, article
 from whoosh.fields import Schema
 
 from kb.errors import BadRequest
-from kb.knowledge.search import indexer, segments
+from kb.knowledge.search import indexer, scoring, segments
 from kb.knowledge.search.schema import RANKED_FIELDS, make_schema
 from kb.knowledge.search.scoring import K1, B, ScoreCache
+from kb.knowledge.search.searcher import Snapshot
 
 FILES = {
     "compte-utilisateur/securite.md": article(
@@ -203,6 +204,29 @@ def test_an_article_shows_the_words_of_each_query_that_finds_it(site: Site) -> N
     assert "<mark>fichiers</mark>" in first["csv fichiers"].title_html
     assert "<mark>CSV</mark>" in first["csv fichiers"].snippet
     assert "<mark>CSV</mark>" not in first["fichiers"].snippet
+
+
+def test_a_snapshot_that_forgets_which_words_it_holds_answers_the_same(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which stems are indexed is kept per snapshot, within a bound: past it the snapshot
+    starts again, and every answer (corrections, completions, ranking) stays the same."""
+    queries = ["navigatuers", "tableur", "navigatuers recommandés", "abonnement établissement",
+               "xyzzy", "importer csv", "tabl", "navigateurs", "csv fichiers"]  # fmt: skip
+
+    def answer(snapshot: Snapshot, query: str, prefix: bool) -> tuple[object, ...]:
+        got = snapshot.search(query, prefix=prefix)
+        return got.total, got.rows, got.suggestion
+
+    expected = {(q, p): answer(site.snapshot(), q, p) for q in queries for p in (False, True)}
+    misspelt = site.snapshot().search("navigatuers")
+    assert misspelt.hits and misspelt.suggestion == "navigateurs"  # found by its correction
+    assert "navigateur" in misspelt.hits[0].title.lower()
+    monkeypatch.setattr(scoring, "CACHED_INDEXED", 3)
+    forgetful = site.snapshot()
+    for query, prefix in [*expected, *reversed(expected)]:
+        assert answer(forgetful, query, prefix) == expected[query, prefix], query
+    assert len(forgetful._scores._indexed) <= 3
 
 
 def test_snippets_are_escaped(make_site: Callable[..., Site]) -> None:

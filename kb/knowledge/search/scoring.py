@@ -40,6 +40,8 @@ EXACT = 1.0
 # in NumPy, a whole table at a time, never a document at a time in Python. About 32 and 16 MB.
 CACHED_STEM_SCORES = 4_000_000
 CACHED_UNIT_SCORES = 2_000_000
+# Stems known to be indexed or not, a few MB at most.
+CACHED_INDEXED = 65_536
 
 # A score for every document number; 0.0 where the document does not answer (BM25 scores are
 # positive: idf = log(N / (df + 1)) + 1 > 0). Cached tables are read-only.
@@ -100,14 +102,22 @@ class ScoreCache:
         self._formats = {name: field.format for name, field in reader.schema.items()}
         self._terms: _Lru[tuple[str, str]] = _Lru(CACHED_STEM_SCORES)
         self._units: _Lru[tuple[Any, ...]] = _Lru(CACHED_UNIT_SCORES)
+        self._indexed: dict[str, bool] = {}
 
     def stem(self, stem: str) -> Table:
         """The score of each document for the stem, over the ranked fields."""
         return self._term(RANKED_FIELDS, stem)
 
     def indexed(self, stem: str) -> bool:
-        """Does a document (not deleted) hold the stem in a ranked field?"""
-        return bool(self.stem(stem).any())
+        """Does a document (not deleted) hold the stem in a ranked field? Asked for every
+        alternative of every word a query is planned with: the answer is kept (a snapshot never
+        changes), not read again from the stem's scores."""
+        known = self._indexed.get(stem)
+        if known is None:
+            if len(self._indexed) >= CACHED_INDEXED:  # words nobody meant: start again
+                self._indexed.clear()
+            known = self._indexed[stem] = bool(self.stem(stem).any())
+        return known
 
     def exact(self, word: str) -> Table:
         """The score of each document for the word as typed (folded, not stemmed)."""

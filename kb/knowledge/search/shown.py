@@ -55,6 +55,11 @@ class Shown:
     def title_index(self) -> StemIndex:
         return stem_index(self.folded_title)
 
+    @functools.cached_property
+    def stems(self) -> frozenset[str]:
+        """Every stem of the title and the text: what a query may find of this article."""
+        return frozenset(self.index).union(self.title_index)
+
 
 class ShownTexts:
     """The texts of the articles hits show, read from a generation's stored fields. Not
@@ -77,11 +82,11 @@ class ShownTexts:
         if seen <= INDEXED_AFTER:
             title, passage = _showing(shown, stems, None, None)
         else:
-            index, title_index = shown.index, shown.title_index
-            key = (docnum, *sorted(st for st in stems if st in index or st in title_index))
+            key = (docnum, *sorted(shown.stems.intersection(stems)))
             showing = self._showings.get(key)
             if showing is None:
-                showing = self._showings[key] = _showing(shown, stems, index, title_index)
+                showing = _showing(shown, stems, shown.index, shown.title_index)
+                self._showings[key] = showing
                 if len(self._showings) > CACHED_SHOWINGS:
                     self._showings.popitem(last=False)
             else:
