@@ -229,6 +229,29 @@ def test_a_snapshot_that_forgets_which_words_it_holds_answers_the_same(
     assert len(forgetful._scores._indexed) <= 3
 
 
+def test_equal_scores_come_in_slug_order_on_every_page(
+    make_site: Callable[..., Site],
+) -> None:
+    """Articles that answer alike are listed by slug, page after page (a stable order), after
+    the one that answers better, however many there are."""
+    slugs = [f"s{n:02d}" for n in (7, 3, 29, 0, 15, 22, 11, 4, 18, 26, 1, 9, 13, 24, 2, 20, 6,
+                                    28, 16, 10, 5, 27, 14, 19, 8, 25, 12, 21, 17, 23)]  # fmt: skip
+    files = {  # the files' order (the documents' numbers) is not the slugs'
+        f"abonnement/{i:02d}.md": article("Question", "Une facture.", slug=slug)
+        for i, slug in enumerate(slugs)
+    }
+    files["abonnement/zz.md"] = article("Question", "Une facture, une facture.")
+    snapshot = make_site(files).snapshot()
+    for per_page in (4, 7, 50):
+        shown = []
+        for page in range(1, 40):
+            hits = snapshot.search("facture", page=page, per_page=per_page).hits
+            if not hits:
+                break
+            shown += [h.slug for h in hits]
+        assert shown == ["zz", *sorted(slugs)], per_page
+
+
 def test_snippets_are_escaped(make_site: Callable[..., Site]) -> None:
     site = make_site({"abonnement/a.md": article("A", "Le <script>alert(1)</script> facture")})
     snippet = site.snapshot().search("facture").hits[0].snippet

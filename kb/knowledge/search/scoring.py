@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -64,12 +64,14 @@ class Unit:
 
     alternatives: tuple[Alternative, ...]
     size: int = 1  # the query's content words it stands for
+    # The unit as plain tuples of strings and numbers: kept as a cache key, it is an object
+    # the garbage collector stops visiting (a Unit it would visit every time). Made once: the
+    # search's key and the unit's scores both ask for it.
+    key: tuple[Any, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[Any, ...]:
-        """The unit as plain tuples of strings and numbers: kept as a cache key, it is an
-        object the garbage collector stops visiting (a Unit it would visit every time)."""
-        return tuple((a.stems, a.weight, a.exact) for a in self.alternatives), self.size
+    def __post_init__(self) -> None:
+        key = tuple((a.stems, a.weight, a.exact) for a in self.alternatives), self.size
+        object.__setattr__(self, "key", key)
 
 
 class ScoreCache:
