@@ -134,6 +134,7 @@ def test_thousands_of_new_searches_land_in_one_flush_as_typed(database_url: str,
 def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -> None:  # type: ignore[no-untyped-def]
     web = make_web(FILES)
     web.client.get("/articles/a1")
+    web.client.get("/api/search", params={"q": "Facture"})
     recorder = web.services.usage
     real_engine = recorder.engine
     recorder.engine = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3")
@@ -141,8 +142,13 @@ def test_failed_flush_keeps_the_counts(make_web: Callable[..., Web], tmp_path) -
         recorder.flush()
     recorder.engine = real_engine
     web.client.get("/articles/a1")
+    web.client.get("/api/search", params={"q": "FACTURE"})  # after the failure: the last one
+    assert recorder.pending() == 2  # a1's views, and one search counted twice
+    web.client.get("/api/search", params={"q": "factures"})  # another word: another search
     recorder.flush()
     assert rows(web, tables.article_views) == [("a1", usage.today(), 2)]
+    searched = {r[0]: (r[2], r[5]) for r in rows(web, tables.searches)}
+    assert searched == {"facture": (2, "FACTURE"), "factures": (1, "factures")}
 
 
 def test_migrations_are_idempotent_and_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
