@@ -101,11 +101,11 @@ class Snapshot:
             [self._place.get(c, len(self._place)) for c in self._category_at], dtype=np.intp
         )
         self._draft_mask = np.zeros(len(self._category_at), dtype=bool)
+        self._draft_mask[list(self._drafts)] = True
         # docnum -> its slug's place among all slugs: equal scores are shown in slug order.
         self._slug_rank = np.zeros(len(self._category_at), dtype=np.intp)
         by_slug = sorted(self._slug_of, key=self._slug_of.__getitem__)
         self._slug_rank[by_slug] = np.arange(len(by_slug), dtype=np.intp)
-        self._draft_mask[list(self._drafts)] = True
         self._planner = Planner(self.synonyms, Vocabulary(self._reader), self._scores.indexed)
         self._texts = ShownTexts(self._reader)
         self._articles = Articles(self._searcher, self.listing, self._drafts, self._lock)
