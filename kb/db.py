@@ -238,6 +238,7 @@ def upsert_many(
         columns.append(values)
     payload = orjson.dumps(list(zip(*columns, strict=True))).decode()
     elements: Any
+    fields: list[Any]
     if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
         from sqlalchemy.dialects.postgresql import insert as pg_insert
