@@ -79,6 +79,20 @@ def test_kb_check_reports_every_canned_reply_problem_at_its_line(
     assert "10 erreur(s)" in out, out
 
 
+def test_a_canned_reply_header_with_a_control_character_is_a_problem_at_its_line(
+    make_site: Callable[..., Site], cli: Callable[..., Run]
+) -> None:
+    site = make_site(
+        {"_reponses-types/cloche.md": "---\ntitle: Bonjour\nkeywords: [a\x07b]\n---\nT\n"},
+        built=False,
+    )
+    result = cli("check", "--content", site.content)
+    assert result.status == 1
+    assert "_reponses-types/cloche.md:3: YAML invalide : caractère interdit U+0007" in result.out
+    assert "Traceback" not in result.out + result.err
+    assert "erreur inattendue" not in result.out + result.err
+
+
 def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
     result = cli("check", "--content", SHIPPED_CONTENT)
     assert result.status == 0, result.out

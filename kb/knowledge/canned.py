@@ -175,8 +175,7 @@ def _header(
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
     """The header's keys and values, and the line of each key in the file."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml_files.load(text)
+        node, data = yaml_files.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 2 if mark else 1
@@ -184,6 +183,12 @@ def _header(
         if isinstance(exc, yaml_files.Unreadable) and exc.problem:
             reason = exc.problem  # a value its tag cannot make, a date that does not exist
         problems.append(Problem(path, line, f"en-tête YAML invalide : {reason}"))
+        return None
+    except yaml.reader.ReaderError as exc:  # a control character, say: at its line
+        problems.append(yaml_files.reader_problem(exc, text, path, 2))
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(Problem(path, 2, f"en-tête YAML invalide : {type(exc).__name__}"))
         return None
     if data is None:
         data = {}

@@ -164,13 +164,14 @@ def _load(loader_class: type, text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def load(text: str) -> Any:
-    """A YAML document's value (yaml.safe_load's), with the errors of a value that cannot be
-    made as MarkedYAMLError at its line, never a ValueError."""
+def load(text: str) -> tuple[yaml.Node | None, Any]:
+    """A YAML document's node (for the lines of its keys) and value (yaml.safe_load's), read
+    by libyaml; a document it refuses is read again by PyYAML's parser, whose error is the one
+    raised: a MarkedYAMLError at its line, a ReaderError at its character, never a ValueError."""
     try:
-        return _load(_FastLoader, text)[1]
+        return _load(_FastLoader, text)
     except yaml.YAMLError:
-        return _load(_Loader, text)[1]
+        return _load(_Loader, text)
 
 
 def parse_yaml(
@@ -178,10 +179,7 @@ def parse_yaml(
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
     """Parse a YAML mapping, keeping the file line of each key."""
     try:
-        try:
-            node, data = _load(_FastLoader, text)
-        except yaml.YAMLError:
-            node, data = _load(_Loader, text)
+        node, data = load(text)
     except yaml.MarkedYAMLError as exc:
         problems.append(yaml_problem(exc, path, first_line, text))
         return None
