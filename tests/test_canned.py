@@ -93,6 +93,21 @@ def test_a_canned_reply_header_with_a_control_character_is_a_problem_at_its_line
     assert "erreur inattendue" not in result.out + result.err
 
 
+def test_a_canned_reply_with_a_key_written_twice_is_refused_at_the_second_line(
+    make_site: Callable[..., Site], cli: Callable[..., Run]
+) -> None:
+    site = make_site(
+        {"_reponses-types/double.md": "---\ntitle: Bonjour\nslug: a\ntitle: Au revoir\n---\nT\n"},
+        built=False,
+    )
+    result = cli("check", "--content", site.content)
+    assert result.status == 1
+    assert "_reponses-types/double.md:4: clé « title » en double (ligne 2)" in result.out
+    replies, problems = canned.load(site.content, set(), set())
+    assert not replies  # neither title: the editor says which
+    assert [(p.line, p.message) for p in problems] == [(4, "clé « title » en double (ligne 2)")]
+
+
 def test_the_shipped_canned_replies_are_valid(cli: Callable[..., Run]) -> None:
     result = cli("check", "--content", SHIPPED_CONTENT)
     assert result.status == 0, result.out

@@ -109,11 +109,11 @@ def _read(
             Problem(path, 1, "en-tête non fermé : ajoutez une ligne « --- » après l'en-tête")
         )
         return None
+    found = len(problems)
     header = _header(path, "\n".join(lines[1:end]), problems)
     if header is None:
         return None
     data, key_lines = header
-    found = len(problems)
     for key in data:
         if key not in KEYS:
             problems.append(
@@ -173,7 +173,8 @@ def _read(
 def _header(
     path: Path, text: str, problems: list[Problem]
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
-    """The header's keys and values, and the line of each key in the file."""
+    """The header's keys and values, and the line of each key in the file (a key written
+    twice is a problem: at its second line)."""
     try:
         node, data = yaml_files.load(text)
     except yaml.MarkedYAMLError as exc:
@@ -195,9 +196,13 @@ def _header(
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode | type(None)):
         problems.append(Problem(path, 2, "l'en-tête doit être une liste de « clé: valeur »"))
         return None
-    key_lines = {
-        str(key.value): key.start_mark.line + 2 for key, _value in (node.value if node else [])
-    }
+    key_lines: dict[str, int] = {}
+    for key_node, _value in node.value if node else []:
+        key, line = str(key_node.value), key_node.start_mark.line + 2
+        if key in key_lines:  # YAML keeps the last one: which did the editor mean?
+            twice = f"clé « {key} » en double (ligne {key_lines[key]})"
+            problems.append(Problem(path, line, twice))
+        key_lines.setdefault(key, line)
     return {str(k): v for k, v in data.items()}, key_lines
 
 
