@@ -196,14 +196,8 @@ def _header(
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode | type(None)):
         problems.append(Problem(path, 2, "l'en-tête doit être une liste de « clé: valeur »"))
         return None
-    key_lines: dict[str, int] = {}
-    for key_node, _value in node.value if node else []:
-        key, line = str(key_node.value), key_node.start_mark.line + 2
-        if key in key_lines:  # YAML keeps the last one: which did the editor mean?
-            twice = f"clé « {key} » en double (ligne {key_lines[key]})"
-            problems.append(Problem(path, line, twice))
-        key_lines.setdefault(key, line)
-    return {str(k): v for k, v in data.items()}, key_lines
+    lines = yaml_files.key_lines(node, path, 2, problems)
+    return {str(k): v for k, v in data.items()}, lines
 
 
 def _placeholder_problem(name: str, articles: Collection[str]) -> str | None:

@@ -196,11 +196,19 @@ def parse_yaml(
             Problem(path, first_line, "l'en-tête doit être une liste de « clé: valeur »")
         )
         return None
+    return {str(k): v for k, v in data.items()}, key_lines(node, path, first_line, problems)
+
+
+def key_lines(
+    node: yaml.MappingNode | None, path: Path, first_line: int, problems: list[Problem]
+) -> dict[str, int]:
+    """The file line of each key of a mapping (its first); a key written twice is a problem
+    at its second line: YAML keeps the last one, and which did the editor mean?"""
     lines: dict[str, int] = {}
-    for key_node, _value in node.value:
+    for key_node, _value in node.value if node is not None else []:
         key = str(key_node.value)
         line = first_line + key_node.start_mark.line
         if key in lines:
             problems.append(Problem(path, line, f"clé « {key} » en double (ligne {lines[key]})"))
         lines.setdefault(key, line)
-    return {str(k): v for k, v in data.items()}, lines
+    return lines
