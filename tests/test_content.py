@@ -81,6 +81,13 @@ def test_yaml_faults_are_explained_in_french(
     assert problems_of(tmp_path, files) == [f"abonnement/a.md:{line}: YAML invalide : {message}"]
 
 
+def test_a_key_written_twice_in_an_article_header_is_named_at_its_second_line(
+    tmp_path: Path,
+) -> None:
+    files = {"abonnement/a.md": "---\ntitle: A\nsummary: S\ntitle: B\n---\nTexte.\n"}
+    assert problems_of(tmp_path, files) == ["abonnement/a.md:4: clé « title » en double (ligne 2)"]
+
+
 def test_missing_title(tmp_path: Path) -> None:
     files = {"abonnement/a.md": "---\nsummary: Un résumé\n---\nTexte.\n"}
     assert problems_of(tmp_path, files) == [
