@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 # What a line may carry besides its message, when the code that logs it knows it.
 FIELDS = ("method", "path", "route", "status", "duration_ms", "account_id", "client", "bytes_in")
 
@@ -47,8 +49,18 @@ _PLAIN = frozenset({"method", "route", "status", "duration_ms", "account_id", "c
 
 # Any of those words, in one search: most lines (a request's) have none.
 _NEEDLES = re.compile("|".join(re.escape(n) for needles, _, _ in _REDACTIONS for n in needles))
-# One encoder for every line: json.dumps with options builds a new one each time.
+# What orjson cannot write (an integer beyond 64 bits): the standard library's encoder.
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    """One line of JSON, in UTF-8 as it is (what `ensure_ascii=False` writes). orjson, in
+    Rust: a request's line in a tenth of the standard library's time, and a request line
+    formatted in the middle of a search's work took 18 µs, 10 µs with it (bench/README.md)."""
+    try:
+        return orjson.dumps(entry, default=str).decode()
+    except TypeError:
+        return _ENCODE(entry)
 
 
 def redact(text: str) -> str:
@@ -85,6 +97,7 @@ class JsonFormatter(logging.Formatter):
     _second_text: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
+        extra = record.__dict__
         entry: dict[str, Any] = {
             "time": self._time(record.created),
             "level": record.levelname.lower(),
@@ -93,9 +106,11 @@ class JsonFormatter(logging.Formatter):
         }
         context = current.get()
         if context is not None:
-            entry.update((k, v) for k, v in context.fields().items() if v is not None)
+            for key, value in context.fields().items():
+                if value is not None:
+                    entry[key] = value
         for name in FIELDS:
-            value = getattr(record, name, None)
+            value = extra.get(name)
             if value is not None:
                 plain = name in _PLAIN or not isinstance(value, str)
                 entry[name] = value if plain else redact(value)
@@ -103,7 +118,7 @@ class JsonFormatter(logging.Formatter):
             entry["traceback"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
-        return _ENCODE(entry)
+        return _encode(entry)
 
     def _time(self, created: float) -> str:
         """ISO 8601 in UTC to the millisecond (2026-12-03T17:04:05.123Z); the date and time

@@ -152,6 +152,22 @@ def test_a_line_is_timed_to_the_millisecond_in_utc(created: float, shown: str) -
     assert line["time"] == shown
 
 
+def test_a_line_keeps_accents_and_any_value_it_is_given() -> None:
+    """Written by orjson, with the standard library where orjson cannot: whatever a field
+    holds (an integer beyond 64 bits, an object), the line is still one JSON object."""
+    formatter = JsonFormatter()
+    record = logging.LogRecord("kb.test", logging.INFO, __file__, 0, "Reçu : %s", ("été",), None)
+    record.bytes_in = 2**70
+    record.client = Path("/un/chemin")
+    line = formatter.format(record)
+    assert "Reçu : été" in line  # UTF-8 as it is, not \\u00e7
+    parsed = json.loads(line)
+    assert parsed["message"] == "Reçu : été"
+    assert parsed["bytes_in"] == 2**70
+    assert parsed["client"] == "/un/chemin"
+    assert "\n" not in line
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
