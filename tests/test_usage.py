@@ -93,23 +93,42 @@ def test_home_shows_the_frequent_questions_computed_in_the_background(
 
 
 def test_thousands_of_new_searches_land_in_one_flush_as_typed(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Every search new: a flush writes them all, each exactly as typed, on both databases."""
+    """Every search new: a flush writes them all, each exactly as typed, on both databases,
+    pausing for the requests between slices of its work, never while holding the database."""
     settings = Settings.from_env({"KB_DATABASE_URL": database_url}, data_dir=tmp_path / "var")
     engine = db.make_engine(settings)
     db.upgrade(engine)
     recorder = usage.Usage(engine)
+    # Another writer, which gives up at once if the flush holds the database's write lock.
+    other = sa.create_engine(
+        engine.url,
+        **({"connect_args": {"timeout": 0}} if database_url.startswith("sqlite") else {}),
+    )
+    paused: list[int] = []
+
+    def pause() -> None:
+        with other.begin() as connection:
+            connection.execute(
+                tables.votes.insert().values(slug=f"p{len(paused)}", day=dt.date(2026, 1, 1),
+                                             helpful=1, unhelpful=0)
+            )  # fmt: skip
+        paused.append(1)
+
     try:
         typed = [
             "Mot de passe", "l'accès « UAI »", 'des "guillemets" et une \\ barre', "émoji 🎓 ✓",
             "ligne\u2028séparée", "[1, 2]", "null", "a" * 600,
             *(f"question {n} ?" for n in range(3000)),
         ]  # fmt: skip
-        before = dt.datetime.now(dt.UTC)
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)  # kept to the second
         for n, query in enumerate(typed):
             recorder.search(query, n % 7, weak=n % 2 == 1)
         recorder.search("  MOT de   passe ", 9)  # the same search again, typed otherwise
         after = dt.datetime.now(dt.UTC)
-        assert recorder.flush() == len(typed)
+        assert recorder.flush(pause) == len(typed)
+        # Between slices of the count (every search noted) and of the rows (one a query).
+        noted = len(typed) + 1
+        assert len(paused) == (noted - 1) // usage.SLICE + (len(typed) - 1) // usage.SLICE
         recorder.search("question 7 ?", 3)
         assert recorder.flush() == 1
         with engine.connect() as connection:
@@ -128,6 +147,7 @@ def test_thousands_of_new_searches_land_in_one_flush_as_typed(database_url: str,
                 expected = (1, n % 7, " ".join(query.split())[:500], n % 2)
                 assert (row.count, row.results, row.spelling, row.weak) == expected
     finally:
+        other.dispose()
         engine.dispose()
 
 
