@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,16 +77,21 @@ class Statement:
     exempt: tuple[str, ...]
 
     def count(self, result: str) -> int:
-        return sum(1 for c in self.criteria if c.result == result)
+        return self._counts[result]
 
-    @property
+    @functools.cached_property
+    def _counts(self) -> Counter[str]:
+        """Criteria by result, counted once: every page's footer shows the status."""
+        return Counter(c.result for c in self.criteria)
+
+    @functools.cached_property
     def rate(self) -> int:
         """Conforming criteria among the applicable ones, in percent, rounded down: a rate
         is never shown higher than it is."""
         applicable = self.count("C") + self.count("NC")
         return 100 * self.count("C") // applicable if applicable else 100
 
-    @property
+    @functools.cached_property
     def status(self) -> str:
         """The law's three words: total only when nothing applicable fails."""
         if self.count("NC") == 0:
