@@ -6,10 +6,10 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,6 +26,15 @@ READS_KEPT = dt.timedelta(days=90)
 # interpreter they need: it pauses after each slice of this many searches (about a
 # millisecond of work), so that a request waits a slice at most, not the whole count.
 SLICE = 256
+T = TypeVar("T")
+
+
+def _paced(items: Iterable[T], pause: Callable[[], object] | None) -> Iterator[T]:
+    """`items`, with `pause()` called before each slice of SLICE items but the first."""
+    for n, item in enumerate(items):
+        if pause is not None and n and not n % SLICE:
+            pause()
+        yield item
 
 
 @lru_cache(maxsize=4096)  # the popular queries and their prefixes come back all day
@@ -99,9 +108,7 @@ class Usage:
         and spelling kept, and when it was to the second: one time for all the searches of a
         second, converted once for the database instead of once a search."""
         seconds: dict[int, tuple[dt.date, dt.datetime]] = {}
-        for n, (query, results, weak, at) in enumerate(noted):
-            if pause is not None and n and not n % SLICE:
-                pause()
+        for query, results, weak, at in _paced(noted, pause):
             normalized = normalized_query(query)
             if not normalized:
                 continue
@@ -153,14 +160,11 @@ class Usage:
         if not (views or found or voted or opens or reads):
             return 0
         # Made before the transaction: a pause never holds the database's write lock.
-        search_rows = []
-        for n, ((query, day), e) in enumerate(sorted(found.items())):
-            if pause is not None and n and not n % SLICE:
-                pause()
-            search_rows.append(
-                {"query": query, "day": day, "count": e.count, "results": e.results,
-                 "last_seen": e.last_seen, "spelling": e.spelling, "weak": int(e.weak)}
-            )  # fmt: skip
+        search_rows = [
+            {"query": query, "day": day, "count": e.count, "results": e.results,
+             "last_seen": e.last_seen, "spelling": e.spelling, "weak": int(e.weak)}
+            for (query, day), e in _paced(sorted(found.items()), pause)
+        ]  # fmt: skip
         try:
             with self.engine.begin() as connection:
                 views_rows = [
