@@ -117,7 +117,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         index=index,
         engine=engine,
         usage=Usage(engine, enabled=not settings.live_reload),  # the preview is not read
-        templates=make_templates(settings, static.url, accessibility.load(STATEMENT_DIR)),
+        templates=make_templates(
+            settings, static.url, router.url_path_for, accessibility.load(STATEMENT_DIR)
+        ),
         mailer=mailer,
         mail_sender=Sender(engine, mailer, settings, instance.id),
         publisher=Publisher(settings.content_dir, settings.index_dir),

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
-from jinja2.runtime import Context
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
 from kb.clock import in_words, short
@@ -38,31 +37,30 @@ def machine_time(moment: dt.datetime) -> str:
 PATHS_KEPT = 10_000
 
 
-def url_for_function() -> Callable[..., str]:
-    """`url_for` for one app's templates. Each path found is kept: Starlette finds a name by
-    trying every route in turn (an exception for each that does not match), a third of the
-    home page's CPU, and an app's routes never change."""
+def url_for_function(url_path_for: Callable[..., Any]) -> Callable[..., str]:
+    """`url_for` for one app's templates, from its router's `url_path_for`. Each path found is
+    kept: Starlette finds a name by trying every route in turn (an exception for each that does
+    not match), a third of the home page's CPU, and an app's routes never change. It needs no
+    request: the macros that call it are imported without the page's context, which Jinja2
+    then builds once instead of once a page (a tenth of the home page's time)."""
     paths: dict[tuple[Any, ...], str] = {}
 
-    def path_of(context: Context, name: str, params: dict[str, Any]) -> str:
+    def path_of(name: str, params: dict[str, Any]) -> str:
         try:
             key = (name, *sorted(params.items()))
             return paths[key]
         except KeyError:
-            path = paths[key] = str(context["request"].app.url_path_for(name, **params))
+            path = paths[key] = str(url_path_for(name, **params))
             if len(paths) > PATHS_KEPT:
                 paths.clear()
             return path
         except TypeError:  # a value that cannot be part of a key: found each time
-            return str(context["request"].app.url_path_for(name, **params))
+            return str(url_path_for(name, **params))
 
-    @pass_context
-    def url_for(
-        context: Context, name: str, /, _query: Mapping[str, Any] | None = None, **params: Any
-    ) -> str:
+    def url_for(name: str, /, _query: Mapping[str, Any] | None = None, **params: Any) -> str:
         """The path of a named route (never an absolute URL: the Host header is not trusted),
         with an optional query string; empty query values are left out."""
-        path = path_of(context, name, params)
+        path = path_of(name, params)
         query = {k: v for k, v in (_query or {}).items() if v not in (None, "")}
         return f"{path}?{urlencode(query)}" if query else path
 
@@ -72,6 +70,7 @@ def url_for_function() -> Callable[..., str]:
 def make_templates(
     settings: Settings,
     static_url: Callable[[str], str],
+    url_path_for: Callable[..., Any],
     statement: Any = None,
 ) -> Jinja2Templates:
     environment = Environment(
@@ -82,7 +81,8 @@ def make_templates(
     )
     environment.globals.update(
         static=static_url,
-        url_for=url_for_function(),  # before Jinja2Templates, which adds its own if absent
+        # Before Jinja2Templates, which adds its own if absent.
+        url_for=url_for_function(url_path_for),
         site_name=settings.site_name,
         answer_hours=settings.answer_hours,
         support_email=settings.support_email,
