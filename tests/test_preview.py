@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -121,3 +123,32 @@ def test_the_terminal_shows_problems_in_a_block_of_their_own(
     assert lines[3] == "  la dernière version valide reste affichée"
     assert set(lines[4]) == {"─"}
     assert preview.errors and not preview.warnings
+
+
+def test_a_template_edited_shows_in_the_preview_at_once(
+    make_web: Callable[..., Web], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview looks at the templates' files before each page; a serving replica, whose
+    templates never change while it runs, does not (three files a page)."""
+    import shutil
+
+    from kb.web import templating
+
+    copy = tmp_path / "templates"
+    shutil.copytree(templating.TEMPLATES_DIR, copy)
+    monkeypatch.setattr(templating, "TEMPLATES_DIR", copy)
+    web = make_web({"abonnement/a.md": article("A")})
+    home = copy / "home.html"
+
+    def edit(old: str, new: str) -> None:
+        home.write_text(home.read_text().replace(old, new))
+        later = home.stat().st_mtime + 10
+        os.utime(home, (later, later))
+
+    previewing = dataclasses.replace(web.settings, live_reload=True, show_drafts=True)
+    for settings, shown in ((previewing, True), (web.settings, False)):
+        with TestClient(create_app(settings, background=False)) as client:
+            assert "Votre demande concerne" in client.get("/").text
+            edit("Votre demande concerne", "Votre question porte sur")
+            assert ("Votre question porte sur" in client.get("/").text) is shown
+            edit("Votre question porte sur", "Votre demande concerne")

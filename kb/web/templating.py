@@ -78,6 +78,9 @@ def make_templates(
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Jinja2 looks at each template's file (three for a page) before every render, for an
+        # edit: only the editors' preview has templates that change while it serves.
+        auto_reload=settings.live_reload,
     )
     environment.globals.update(
         static=static_url,
