@@ -79,9 +79,9 @@ class RequestContext:
 
     request_id: str
 
-    def fields(self) -> dict[str, Any]:
+    def add_to(self, entry: dict[str, Any]) -> None:
         """The request's id, and what else is known of it when the line is logged."""
-        return {"request_id": self.request_id}
+        entry["request_id"] = self.request_id
 
 
 current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -106,9 +106,7 @@ class JsonFormatter(logging.Formatter):
         }
         context = current.get()
         if context is not None:
-            for key, value in context.fields().items():
-                if value is not None:
-                    entry[key] = value
+            context.add_to(entry)
         for name in FIELDS:
             value = extra.get(name)
             if value is not None:

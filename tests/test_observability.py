@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from kb.config import Settings, SettingsError
 from kb.helpdesk import notifications
 from kb.logs import JsonFormatter, redact
 from kb.testing import start_kb, stop, wait_until_up
+from kb.web import request_log
 
 Lines = Callable[[], list[dict[str, object]]]
 
@@ -68,6 +71,57 @@ def test_each_request_is_one_json_line(make_web: Callable[..., Web], json_lines:
     assert isinstance(line["duration_ms"], float)
     assert line["request_id"] == response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+def test_a_request_line_is_a_whole_log_record_for_any_handler(make_web: Callable[..., Web]) -> None:
+    """The request line's record is copied from a first one (half the time): any handler an
+    operator formats with still finds every attribute, right for this line, this thread and
+    this process, and a forked child's lines name the child."""
+    web = make_web(shipped=True)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s|%(name)s|%(module)s|%(filename)s|%(process)d|%(message)s")
+    )
+    logger = logging.getLogger("kb.request")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    records: list[logging.LogRecord] = []
+    handler.addFilter(lambda record: records.append(record) or True)
+    try:
+        before = time.time()
+        web.client.get("/")
+        web.client.get("/nulle-part")
+        after = time.time()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert stream.getvalue().splitlines() == [
+        f"INFO|kb.request|request_log|request_log.py|{os.getpid()}|GET / 200",
+        f"INFO|kb.request|request_log|request_log.py|{os.getpid()}|GET /nulle-part 404",
+    ]
+    first, second = records
+    assert before <= first.created <= second.created <= after
+    assert second.relativeCreated - first.relativeCreated == pytest.approx(
+        (second.created - first.created) * 1000, abs=0.01
+    )
+    assert (first.args, second.status) == (("GET", "/", 200), 404)
+    assert first.thread and first.threadName and first.processName
+    assert first.msecs == int((first.created - int(first.created)) * 1000)
+    assert request_log._record(logging.INFO, ("GET", "/", 200), {}).process == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            made = request_log._record(logging.INFO, ("GET", "/", 200), {})
+            os.write(write, str(made.process).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert os.read(read, 100).decode() == str(child)
+    os.close(read)
 
 
 def test_a_proxy_request_id_is_kept_and_a_bad_one_replaced(
