@@ -14,7 +14,7 @@ from kb.errors import BadRequest
 from kb.knowledge.search import indexer, scoring, segments
 from kb.knowledge.search.schema import RANKED_FIELDS, make_schema
 from kb.knowledge.search.scoring import K1, B, ScoreCache
-from kb.knowledge.search.searcher import Snapshot
+from kb.knowledge.search.searcher import Kept, Snapshot
 
 FILES = {
     "compte-utilisateur/securite.md": article(
@@ -286,6 +286,27 @@ def test_queries_planned_alike_share_results_not_their_words(site: Site) -> None
     assert again.suggestion == "les navigateurs recommandés"
     for results in (plain, typed, first, again, snapshot.search("le"), snapshot.search("zzzz")):
         assert json.loads(results.json_bytes) == results.as_json()
+
+
+def test_an_answer_is_kept_from_the_second_time_it_is_asked_for(site: Site) -> None:
+    """A query that comes once is answered and forgotten (most of them come once); from its
+    second time on, its answer is kept: the same bytes, answered without searching again."""
+    snapshot = site.snapshot()
+    first, second, third = (snapshot.search("tableur") for _ in range(3))
+    assert first is not second and second is third
+    assert first.json_bytes == second.json_bytes and first.hits == third.hits
+    once = snapshot.suggest("navigat")
+    assert snapshot.suggest("navigat") == once == snapshot.suggest("navigat")
+
+
+def test_kept_answers_and_the_keys_noted_stay_bounded() -> None:
+    kept: Kept[int, str] = Kept(size=2)
+    for key in range(100):
+        kept.keep(key, "once")
+        assert kept.get(key) is None  # noted, not kept
+        kept.keep(key, "twice")
+    assert [kept.get(k) for k in (97, 98, 99)] == [None, "twice", "twice"]
+    assert len(kept._noted) <= 8  # four times what is kept, then emptied
 
 
 def test_equal_scores_have_a_stable_order(make_site: Callable[..., Site]) -> None:
