@@ -6,6 +6,7 @@ import dataclasses
 import io
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from conftest import Site, Web, article, page, read
 from starlette.testclient import TestClient
 
 from kb.testing import serving
+from kb.web import templating
 from kb.web.app import create_app
 from kb.web.preview import Preview
 
@@ -130,10 +132,6 @@ def test_a_template_edited_shows_in_the_preview_at_once(
 ) -> None:
     """The preview looks at the templates' files before each page; a serving replica, whose
     templates never change while it runs, does not (three files a page)."""
-    import shutil
-
-    from kb.web import templating
-
     copy = tmp_path / "templates"
     shutil.copytree(templating.TEMPLATES_DIR, copy)
     monkeypatch.setattr(templating, "TEMPLATES_DIR", copy)

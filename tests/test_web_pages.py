@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import jinja2
 import pytest
 from conftest import Page, Web, article, page
 
@@ -63,8 +64,6 @@ def test_the_macros_are_built_once_not_for_every_page(
     """Pages import _macros.html without their context (url_for needs no request): Jinja2
     keeps the module it built. Imported with the context, it was built again for every page,
     a tenth of the home page's time. Pages with an upload form still import it with theirs."""
-    import jinja2
-
     built: list[str] = []
     make_module = jinja2.Template.make_module
 
